@@ -1,0 +1,111 @@
+// swift-tools-version:6.2
+import Foundation
+import PackageDescription
+
+/// `HELPLINE_AGENT_ONLY=1 swift build` builds only the agent, Shared and their tests: no
+/// NIO, Hummingbird or database, about a minute from clean. For agent work and agent packaging.
+let agentOnly = ProcessInfo.processInfo.environment["HELPLINE_AGENT_ONLY"] == "1"
+
+/// Swift 6 language mode everywhere; strict concurrency is the default there.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "helpline",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "helpline", targets: ["Agent"]),
+        .executable(name: "helpline-collector", targets: ["Collector"]),
+        .library(name: "Shared", targets: ["Shared"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries the product is built on. Each is a system library found with
+        // pkg-config; the module map's header adds `static inline` shims only for what
+        // Swift cannot import (macros and variadic functions).
+        .systemLibrary(
+            name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // The wire contract both sides agree on: bundle format, records, findings.
+        .target(
+            name: "Shared",
+            dependencies: ["CZlib"],
+            swiftSettings: strict),
+
+        // `helpline`, the workstation agent. No NIO, no Hummingbird.
+        .executableTarget(
+            name: "Agent",
+            dependencies: [
+                "Shared", "CSystemd", "CCurl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        // `helpline-collector`, the server.
+        .executableTarget(
+            name: "Collector",
+            dependencies: [
+                "Shared",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "SharedTests",
+            dependencies: ["Shared"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "Shared"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CollectorTests",
+            dependencies: [
+                "Collector", "Shared",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+if agentOnly {
+    let collectorOnly: Set<String> = ["Collector", "CollectorTests"]
+    package.targets.removeAll { collectorOnly.contains($0.name) }
+    package.products.removeAll { $0.name == "helpline-collector" }
+    let agentPackages = ["swift-argument-parser", "swift-log"]
+    package.dependencies.removeAll { dep in
+        guard case .sourceControl(_, let location, _) = dep.kind else { return false }
+        return !agentPackages.contains { location.hasSuffix("/" + $0) }
+    }
+}

@@ -1,0 +1,8 @@
+import Hummingbird
+import GRDB
+import Prometheus
+import HummingbirdTLS
+import HummingbirdBcrypt
+import Crypto
+import Yams
+print("collector")

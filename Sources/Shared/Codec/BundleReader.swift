@@ -139,6 +139,10 @@ public final class BundleReader {
         guard memberCount <= limits.maxMembers else {
             throw BundleError(.tooManyMembers, "the bundle has more than \(limits.maxMembers) members")
         }
+        if entry.kind == .directory && (entry.name.isEmpty || entry.name == ".") {
+            current = (entry.name, .ignored)  // the archive's own top folder, as `tar czf x -C dir .` writes
+            return
+        }
         try Tar.validate(path: entry.name)
         switch entry.kind {
         case .directory:
@@ -245,6 +249,9 @@ public final class BundleReader {
                 return
             }
             if lineBuffer.isEmpty {
+                if nl - start > limits.maxJournalLineBytes {
+                    throw BundleError(.memberTooLarge, "journal.jsonl line \(journalEntries + 1) is longer than \(limits.maxJournalLineBytes) bytes")
+                }
                 if nl > start {
                     try journalLine(UnsafeRawBufferPointer(rebasing: bytes[start..<nl]))
                 }

@@ -17,7 +17,9 @@ struct RedactionOptions: Sendable, Equatable {
 ///
 /// INTERFACE PLACEHOLDER — replaced by the redaction work (rules, counting, consistent mapping).
 final class Redactor: Sendable {
-    init(options: RedactionOptions = RedactionOptions()) throws {}
+    init(options: RedactionOptions = RedactionOptions(), identities: RedactionIdentities = .init()) throws {}
+
+    var mapping: [String: String] { [:] }
 
     /// `text` with every secret replaced by a `[REDACTED:rule]` marker (or a consistent
     /// placeholder for opt-in identifiers).
@@ -25,4 +27,10 @@ final class Redactor: Sendable {
 
     /// Rule name → number of replacements so far.
     var counts: [String: Int] { [:] }
+}
+
+/// Names the opt-in identifier rules replace (the host's users and hostnames).
+struct RedactionIdentities: Sendable {
+    var usernames: [String] = []
+    var hostnames: [String] = []
 }

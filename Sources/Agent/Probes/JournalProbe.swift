@@ -1,0 +1,303 @@
+import Foundation
+import Shared
+
+/// Gathers the systemd journal through sd-journal into `journal.jsonl`, streaming.
+///
+/// The window (see `CollectOptions`): every entry of the last hour, warnings and worse of
+/// the last 72 hours, and the kernel's messages of the current boot, oldest first. Caps on
+/// entries and bytes keep the newest part of the window: a counting pass walks backwards
+/// from the newest entry to find where the cap cuts, then the writing pass goes forwards
+/// from there, so a cap never hides what happened just before the user asked for help.
+/// Entries are encoded on this thread and deflated on another (`ChunkPipe`); memory stays
+/// flat however large the journal is.
+struct JournalProbe {
+    /// The probe's name in the manifest.
+    static let name = "journal"
+    /// One-line description for `helpline preview`.
+    static let summary = "systemd journal: last hour, warnings of 72 h, kernel messages of this boot"
+
+    /// Largest value of one field (messages longer than this are cut).
+    static let fieldLimit = 1 << 20
+
+    /// What a collection found.
+    struct Outcome {
+        var output: ProbeOutput
+        var window: CollectionWindow?
+    }
+
+    /// Receives the finished lines; called on the deflate thread.
+    typealias Sink = @Sendable ([UInt8]) throws -> Void
+
+    /// Collects into `sink`. Runs on the calling thread, which owns the sd-journal handle.
+    static func collect(_ context: ProbeContext, sink: @escaping Sink) throws -> Outcome {
+        let options = context.options
+        let journal: Journal
+        do {
+            journal = try Journal(directory: options.journalDirectory, fieldLimit: fieldLimit)
+        } catch {
+            return Outcome(output: .skipped("no journal found: \(error)"), window: nil)
+        }
+        try journal.seekTail()
+        guard try journal.previous() else {
+            return Outcome(output: .skipped("no journal found\(options.journalDirectory.map { " in \($0)" } ?? "")"), window: nil)
+        }
+        let newestBoot = journal.bootID()
+
+        let nowUS = UInt64(max(0, context.now.timeIntervalSince1970 * 1_000_000))
+        let allSince = nowUS &- UInt64(options.allSince.microseconds)
+        let importantSince = nowUS &- UInt64(options.importantSince.microseconds)
+        let bootID = currentBootID(context) ?? newestBoot
+        var window = CollectionWindow(
+            allSince: date(allSince), importantSince: date(importantSince), importantPriority: options.importantPriority,
+            kernelBootID: bootID, until: context.now, maxEntries: options.maxJournalEntries, maxBytes: options.maxJournalBytes)
+
+        // Where the kernel messages of this boot start.
+        var phase1Start = importantSince
+        if let bootID {
+            try journal.addMatch("_BOOT_ID=\(bootID)")
+            try journal.seekHead()
+            if try journal.next() { phase1Start = min(phase1Start, try journal.realtime()) }
+            journal.flushMatches()
+        }
+        let selection = Selection(journal: journal, importantPriority: options.importantPriority, bootID: bootID,
+                                  allSince: allSince, importantSince: importantSince, phase1Start: phase1Start)
+
+        // Counting pass, newest first: where do the caps cut?
+        let cut = try selection.findCut(maxEntries: options.maxJournalEntries, maxBytes: options.maxJournalBytes)
+
+        // Writing pass, oldest first.
+        let pipe = ChunkPipe(consume: sink)
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(300_000)
+        var count = 0
+        var bytes = 0
+        var firstCursor: String?
+        var lastCursor: String?
+        var byteCapHit: UInt64?
+        var encoder = EntryEncoder(redactor: context.redactor)
+        do {
+            try selection.forEachSelected(from: cut.fromUS) { journal in
+                let before = chunk.count
+                try encoder.append(journal, to: &chunk)
+                let lineBytes = chunk.count - before
+                if bytes + lineBytes > options.maxJournalBytes {
+                    chunk.removeLast(lineBytes)
+                    byteCapHit = try journal.realtime()
+                    return false
+                }
+                bytes += lineBytes
+                count += 1
+                if firstCursor == nil { firstCursor = encoder.lastCursor }
+                lastCursor = encoder.lastCursor
+                if chunk.count >= 256 * 1024 {
+                    try pipe.send(chunk)
+                    chunk.removeAll(keepingCapacity: true)
+                }
+                return true
+            }
+            if !chunk.isEmpty { try pipe.send(chunk) }
+            try pipe.finish()
+        } catch {
+            try? pipe.finish()
+            throw error
+        }
+
+        window.firstCursor = firstCursor
+        window.lastCursor = lastCursor
+        var output = ProbeOutput(member: BundleMember.journal, bytes: [], items: count)
+        if let cutUS = cut.cutAtUS {
+            output.truncated = true
+            output.status = .partial
+            output.truncation = "entries before \(iso(cutUS)) left out: the window held more than the cap of \(cut.reason)"
+        } else if let hit = byteCapHit {
+            output.truncated = true
+            output.status = .partial
+            output.truncation = "entries from \(iso(hit)) on left out: \(options.maxJournalBytes)-byte cap"
+        }
+        if geteuid() != 0, options.journalDirectory == nil, !FileManager.default.isReadableFile(atPath: "/var/log/journal") {
+            output.unreadable.append("system journal (needs root, or membership of the systemd-journal group)")
+            if output.status == .ok { output.status = .partial }
+        }
+        return Outcome(output: output, window: window)
+    }
+
+    private static func currentBootID(_ context: ProbeContext) -> String? {
+        if let text = context.readText("/proc/sys/kernel/random/boot_id") {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "-", with: "")
+            if id.count == 32 { return id.lowercased() }
+        }
+        return context.sysroot.isEmpty ? Journal.currentBootID() : nil
+    }
+
+    private static func date(_ us: UInt64) -> Date { Date(timeIntervalSince1970: Double(us) / 1_000_000) }
+    private static func iso(_ us: UInt64) -> String { date(us).formatted(.iso8601) }
+}
+
+/// Which entries the window holds, walked in either direction.
+private struct Selection {
+    let journal: Journal
+    let importantPriority: Int
+    let bootID: String?
+    let allSince: UInt64
+    let importantSince: UInt64
+    let phase1Start: UInt64
+
+    /// Phase 1 matches: important priorities OR kernel messages of this boot.
+    func matchOlder() throws {
+        journal.flushMatches()
+        for p in 0...max(0, importantPriority) { try journal.addMatch("PRIORITY=\(p)") }
+        if let bootID {
+            try journal.addDisjunction()
+            try journal.addMatch("_TRANSPORT=kernel")
+            try journal.addMatch("_BOOT_ID=\(bootID)")
+        }
+    }
+
+    /// Whether the current phase-1 entry at `t` belongs to the window (the matches are wider
+    /// than the window: old warnings of earlier days match PRIORITY too).
+    func olderEntryWanted(_ t: UInt64) -> Bool {
+        if t >= importantSince { return true }
+        guard let bootID else { return false }
+        var isKernel = false
+        journal.field("_TRANSPORT") { isKernel = $0.elementsEqual("kernel".utf8) }
+        return isKernel && journal.bootID() == bootID
+    }
+
+    struct Cut {
+        /// Oldest time to write (0 = no cut).
+        var fromUS: UInt64 = 0
+        /// Time of the oldest kept entry when a cap cut the window.
+        var cutAtUS: UInt64?
+        var reason = ""
+    }
+
+    /// Walks newest → oldest counting entries and (estimated) bytes until a cap is reached.
+    func findCut(maxEntries: Int, maxBytes: Int) throws -> Cut {
+        var count = 0
+        var bytes = 0
+        var cut = Cut()
+        func account() throws -> Bool {
+            var messageBytes = 0
+            journal.field("MESSAGE") { messageBytes = $0.count }
+            let t = try journal.realtime()
+            if count + 1 > maxEntries {
+                cut = Cut(fromUS: t + 1, cutAtUS: t + 1, reason: "\(maxEntries) entries")
+                return false
+            }
+            // A line is the message plus about 250 bytes of fields and cursor.
+            if bytes + messageBytes + 250 > maxBytes {
+                cut = Cut(fromUS: t + 1, cutAtUS: t + 1, reason: "\(maxBytes) bytes")
+                return false
+            }
+            count += 1
+            bytes += messageBytes + 250
+            return true
+        }
+        journal.flushMatches()
+        try journal.seekTail()
+        while try journal.previous() {
+            let t = try journal.realtime()
+            if t < allSince { break }
+            if try !account() { return cut }
+        }
+        try matchOlder()
+        try journal.seek(realtime: allSince)
+        while try journal.previous() {
+            let t = try journal.realtime()
+            if t < phase1Start { break }
+            if t >= allSince { continue }
+            if !olderEntryWanted(t) { continue }
+            if try !account() { return cut }
+        }
+        return cut
+    }
+
+    /// Walks oldest → newest over the window from `fromUS`; `body` returns false to stop.
+    func forEachSelected(from fromUS: UInt64, _ body: (Journal) throws -> Bool) throws {
+        if fromUS < allSince {
+            try matchOlder()
+            try journal.seek(realtime: max(phase1Start, fromUS))
+            while try journal.next() {
+                let t = try journal.realtime()
+                if t >= allSince { break }
+                if t < fromUS || !olderEntryWanted(t) { continue }
+                if try !body(journal) { return }
+            }
+        }
+        journal.flushMatches()
+        try journal.seek(realtime: max(allSince, fromUS))
+        while try journal.next() {
+            if try !body(journal) { return }
+        }
+    }
+}
+
+/// Turns the current journal entry into a `journal.jsonl` line, redacting free text.
+private struct EntryEncoder {
+    let redactor: Redactor
+    var lastCursor: String?
+
+    init(redactor: Redactor) { self.redactor = redactor }
+
+    /// Fields of systemd-coredump entries worth keeping (never the core itself, the
+    /// environment or memory maps, which may hold secrets and are large).
+    static let coredumpFields: Set<String> = [
+        "EXE", "COMM", "PID", "UID", "GID", "SIGNAL", "SIGNAL_NAME", "UNIT", "USER_UNIT", "SLICE", "CMDLINE",
+        "TIMESTAMP", "FILENAME", "PACKAGE_NAME", "PACKAGE_VERSION", "HOSTNAME", "BOOT_ID", "CGROUP", "OWNER_UID", "RLIMIT",
+    ]
+
+    mutating func append(_ journal: Journal, to out: inout [UInt8]) throws {
+        var e = JournalEntry(realtime: Int64(try journal.realtime()))
+        e.bootID = journal.bootID()
+        journal.forEachField { raw in
+            guard let eq = raw.firstIndex(of: UInt8(ascii: "=")) else { return }
+            let name = UnsafeRawBufferPointer(rebasing: raw[..<eq])
+            let value = UnsafeRawBufferPointer(rebasing: raw[(eq + 1)...])
+            switch name.count {
+            case 4 where name.elementsEqual("_PID".utf8): e.pid = Int(text(value))
+            case 5 where name.elementsEqual("_COMM".utf8): e.comm = text(value)
+            case 4 where name.elementsEqual("_EXE".utf8): e.exe = text(value)
+            case 7 where name.elementsEqual("MESSAGE".utf8): e.setMessage(bytes: value)
+            case 8 where name.elementsEqual("PRIORITY".utf8): e.priority = Int(text(value))
+            case 10 where name.elementsEqual("_TRANSPORT".utf8): e.transport = text(value)
+            case 10 where name.elementsEqual("MESSAGE_ID".utf8): e.messageID = text(value)
+            case 13 where name.elementsEqual("_SYSTEMD_UNIT".utf8): e.unit = text(value)
+            case 15 where name.elementsEqual("SYSLOG_FACILITY".utf8): e.facility = Int(text(value))
+            case 17 where name.elementsEqual("SYSLOG_IDENTIFIER".utf8): e.identifier = text(value)
+            case 18 where name.elementsEqual("_SYSTEMD_USER_UNIT".utf8): e.userUnit = text(value)
+            default:
+                if name.count > 9, name.starts(with: "COREDUMP_".utf8) {
+                    let key = String(decoding: name[9...], as: UTF8.self)
+                    if Self.coredumpFields.contains(key) {
+                        var map = e.coredump ?? [:]
+                        map[key] = text(value)
+                        e.coredump = map
+                    }
+                }
+            }
+        }
+        if let m = e.message {
+            let redacted = redactor.redact(m)
+            if redacted != m {
+                e.message = redacted
+                e.messageBase64 = nil  // the exact bytes held the secret; the text copy is what leaves
+            }
+        }
+        if let cmd = e.coredump?["CMDLINE"] { e.coredump?["CMDLINE"] = redactor.redact(cmd) }
+        e.cursor = journal.cursor()
+        lastCursor = e.cursor
+        JournalLineCodec.append(e, to: &out)
+    }
+
+    private func text(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension Duration {
+    /// Whole microseconds.
+    var microseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000 + atto / 1_000_000_000_000
+    }
+}

@@ -46,7 +46,9 @@ struct JournalProbe {
         let nowUS = UInt64(max(0, context.now.timeIntervalSince1970 * 1_000_000))
         let allSince = nowUS &- UInt64(options.allSince.microseconds)
         let importantSince = nowUS &- UInt64(options.importantSince.microseconds)
-        let bootID = currentBootID(context) ?? newestBoot
+        // "This boot": the sysroot's, else the newest boot of a journal read from a folder
+        // (someone else's journal), else this machine's.
+        let bootID = currentBootID(context) ?? (options.journalDirectory != nil ? newestBoot : Journal.currentBootID()) ?? newestBoot
         var window = CollectionWindow(
             allSince: date(allSince), importantSince: date(importantSince), importantPriority: options.importantPriority,
             kernelBootID: bootID, until: context.now, maxEntries: options.maxJournalEntries, maxBytes: options.maxJournalBytes)
@@ -122,11 +124,12 @@ struct JournalProbe {
     }
 
     private static func currentBootID(_ context: ProbeContext) -> String? {
+        guard !context.sysroot.isEmpty else { return nil }
         if let text = context.readText("/proc/sys/kernel/random/boot_id") {
             let id = text.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "-", with: "")
             if id.count == 32 { return id.lowercased() }
         }
-        return context.sysroot.isEmpty ? Journal.currentBootID() : nil
+        return nil
     }
 
     private static func date(_ us: UInt64) -> Date { Date(timeIntervalSince1970: Double(us) / 1_000_000) }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Helpline builds and tests with, on Debian 12 with Swift already present.
+# Idempotent: safe to run again. Used by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+packages=(
+  # C libraries the product is built on
+  libsystemd-dev libcurl4-openssl-dev zlib1g-dev libsqlite3-dev pkg-config
+  # journal fixtures (export format → journal files), TLS test certificates, HTTP checks
+  systemd-journal-remote openssl curl ca-certificates
+  # API contract checks (schemathesis, openapi-spec-validator run in a venv)
+  python3 python3-venv python3-pip
+  # tar/gzip interop tests
+  tar gzip
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "setup: swift is not on PATH; install Swift 6.3 first" >&2; exit 1; }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, builds once (debug),
+# runs the Swift tests (unit + integration against real journal files, the real binaries,
+# libcurl on 127.0.0.1, SQLite), then the API contract checks against the live collector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+echo "== build (debug, once for every test)" >&2
+if ! swift build --build-tests >/tmp/helpline-build.log 2>&1; then
+  grep -E 'error:' /tmp/helpline-build.log | head -40 >&2 || tail -40 /tmp/helpline-build.log >&2
+  echo "build failed; full log: /tmp/helpline-build.log" >&2
+  exit 1
+fi
+bin="$(swift build --show-bin-path)"
+
+echo "== swift tests" >&2
+set +e
+swift test --skip-build 2>&1 | tee /tmp/helpline-swift-test.log
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "swift tests failed (exit $status); full log: /tmp/helpline-swift-test.log" >&2
+  exit "$status"
+fi
+
+if [ -x Tests/api/run.sh ]; then
+  echo "== API contract (OpenAPI validation + schemathesis against the live collector)" >&2
+  HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/api/run.sh
+fi
+
+echo "== all tests passed" >&2

@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+@testable import Agent
+@testable import Shared
+
+/// The built `helpline` binary, run on fixtures, opened with GNU tar.
+@Suite(.serialized) struct CollectCommandTests {
+    var helpline: String { productsDirectory + "/helpline" }
+    static let boot = "0123456789abcdef0123456789abcdef"
+
+    /// A journal and a small sysroot in `dir`.
+    func makeFixtures(_ dir: TempDir, now: Date = Date()) throws {
+        try JournalFixture.write([
+            .init(realtime: ago(600, from: now), bootID: Self.boot, [("MESSAGE", "wlp2s0: deauthenticating from 11:22:33:44:55:66 by local choice (Reason: 3=DEAUTH_LEAVING)"),
+                                                                     ("PRIORITY", "4"), ("_TRANSPORT", "kernel")]),
+            .init(realtime: ago(300, from: now), bootID: Self.boot, [("MESSAGE", "Started Session 3 of User alice."), ("PRIORITY", "6"),
+                                                                     ("SYSLOG_IDENTIFIER", "systemd"), ("_SYSTEMD_UNIT", "init.scope")]),
+        ], to: dir.file("journal"))
+        try dir.write("root/proc/sys/kernel/random/boot_id", "01234567-89ab-cdef-0123-456789abcdef\n")
+        try dir.write("root/proc/sys/kernel/hostname", "fixture-laptop\n")
+        try dir.write("root/etc/machine-id", "00112233445566778899aabbccddeeff\n")
+    }
+
+    @Test func versionAndHelpAnswer() throws {
+        let v = try run(helpline, ["--version"])
+        #expect(v.status == 0)
+        #expect(v.output.trimmingCharacters(in: .whitespacesAndNewlines) == AgentVersion.current)
+        let h = try run(helpline, ["--help"])
+        #expect(h.status == 0)
+        #expect(h.output.contains("collect"))
+        #expect(h.output.contains("preview"))
+    }
+
+    @Test func collectWritesABundleThatTarOpens() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"),
+                                   "--output", dir.file("out.tar.gz"), "--note", "wifi drops every hour"], cwd: dir.path)
+        #expect(r.status == 0, "\(r.error)")
+        #expect(r.output.contains("Bundle written: \(dir.file("out.tar.gz"))"))
+        #expect(r.output.contains("journal"))
+
+        try FileManager.default.createDirectory(atPath: dir.file("x"), withIntermediateDirectories: true)
+        let tar = try run("/usr/bin/tar", ["xzf", dir.file("out.tar.gz"), "-C", dir.file("x")])
+        #expect(tar.status == 0, "\(tar.error)")
+        let list = try run("/usr/bin/tar", ["tzf", dir.file("out.tar.gz")])
+        #expect(list.output.split(separator: "\n").first == "manifest.json")
+
+        let manifest = try BundleJSON.decoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir.file("x/manifest.json"))))
+        #expect(manifest.schemaVersion == 1)
+        #expect(UUID(uuidString: manifest.bundleID) != nil)
+        #expect(manifest.host.hostname == "fixture-laptop")
+        #expect(manifest.host.machineID == "00112233445566778899aabbccddeeff")
+        #expect(manifest.host.bootID == Self.boot)
+        #expect(manifest.note == "wifi drops every hour")
+        #expect(manifest.reason == .userRequest)
+        let journalReport = try #require(manifest.probes.first { $0.name == "journal" })
+        #expect(journalReport.status == .ok)
+        #expect(journalReport.items == 2)
+        #expect(manifest.journalWindow?.kernelBootID == Self.boot)
+        for report in manifest.probes where report.member != nil {
+            #expect(FileManager.default.fileExists(atPath: dir.file("x/" + report.member!)), "\(report.name)'s member is missing")
+        }
+
+        let lines = try String(contentsOfFile: dir.file("x/journal.jsonl"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try JSONDecoder().decode(JournalEntry.self, from: Data(lines[0].utf8))
+        #expect(first.transport == "kernel")
+        #expect(first.bootID == Self.boot)
+        #expect(try String(contentsOfFile: dir.file("x/note.txt"), encoding: .utf8) == "wifi drops every hour")
+        #expect(journalReport.bytes == (try FileManager.default.attributesOfItem(atPath: dir.file("x/journal.jsonl"))[.size] as? Int))
+
+        // And the collector's reader accepts it.
+        let contents = try BundleReader.read(path: dir.file("out.tar.gz"))
+        #expect(contents.journalEntries == 2)
+    }
+
+    @Test func defaultFileNameNamesHostTimeAndId() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal")], cwd: dir.path)
+        #expect(r.status == 0, "\(r.error)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".tar.gz") }
+        #expect(files.count == 1)
+        let name = try #require(files.first)
+        #expect(name.range(of: #"^helpline-fixture-laptop-\d{8}T\d{6}Z-[0-9a-f]{8}\.tar\.gz$"#, options: .regularExpression) != nil, "\(name)")
+    }
+
+    @Test func noJournalStillMakesABundle() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        try FileManager.default.createDirectory(atPath: dir.file("empty"), withIntermediateDirectories: true)
+        let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("empty"),
+                                   "--output", dir.file("b.tar.gz")])
+        #expect(r.status == 0, "\(r.error)")
+        #expect(r.output.contains("skipped"))
+        let contents = try BundleReader.read(path: dir.file("b.tar.gz"))
+        #expect(contents.manifest.probes.first { $0.name == "journal" }?.status == .skipped)
+        #expect(!contents.members.contains { $0.name == "journal.jsonl" })
+    }
+
+    @Test func badFlagsAreRefusedWithAClearMessageAndNoFile() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let r = try run(helpline, ["collect", "--since", "yesterday", "--output", dir.file("b.tar.gz")])
+        #expect(r.status != 0)
+        #expect(r.error.contains("--since 'yesterday' is not a duration"))
+        let missing = try run(helpline, ["collect", "--journal-directory", dir.file("nope"), "--output", dir.file("b.tar.gz")])
+        #expect(missing.status != 0)
+        #expect(missing.error.contains("does not exist"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func unwritableOutputFailsWithExitCode3AndLeavesNothing() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"),
+                                   "--output", dir.file("no/such/folder/b.tar.gz")])
+        #expect(r.status == ExitCodes.collectionFailed)
+        #expect(r.error.contains("cannot write the bundle"))
+    }
+
+    @Test func previewShowsTheRedactedJournalAndKeepsNothing() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        let r = try run(helpline, ["preview", "--probe", "journal", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal")],
+                        cwd: dir.path)
+        #expect(r.status == 0, "\(r.error)")
+        let lines = r.output.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[1].contains("Started Session 3 of User alice."))
+        let summary = try run(helpline, ["preview", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal")], cwd: dir.path)
+        #expect(summary.output.contains("nothing was sent"))
+        #expect(summary.output.contains("journal"))
+        let unknown = try run(helpline, ["preview", "--probe", "nonsense"])
+        #expect(unknown.status != 0)
+        #expect(unknown.error.contains("unknown probe"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["journal", "root"])
+    }
+}
+
+@Suite struct DurationTextTests {
+    @Test(arguments: [("90s", 90.0), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("500ms", 0.5), ("45", 45), ("1w", 604_800)])
+    func parses(_ text: String, _ seconds: Double) {
+        let d = DurationText.parse(text)
+        #expect(d.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } == seconds)
+    }
+
+    @Test(arguments: ["", "yesterday", "1x", "h", "-5m", "1.5h"])
+    func rejects(_ text: String) {
+        #expect(DurationText.parse(text) == nil)
+    }
+}

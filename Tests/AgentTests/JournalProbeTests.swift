@@ -50,9 +50,9 @@ import Testing
         #expect(outcome.output.status == .ok)
         #expect(outcome.output.items == 5)
         #expect(outcome.window?.kernelBootID == Self.boot)
-        #expect(outcome.window?.firstCursor == entries.first?.cursor)
-        #expect(outcome.window?.lastCursor == entries.last?.cursor)
-        #expect(entries.allSatisfy { $0.cursor?.hasPrefix("s=") == true })
+        #expect(outcome.window?.firstCursor == entries.first?.locator)
+        #expect(outcome.window?.lastCursor == entries.last?.locator)
+        #expect(entries.first?.locator == "b=\(Self.boot);t=" + String(entries[0].realtime, radix: 16))
         #expect(entries.map(\.realtime) == entries.map(\.realtime).sorted(), "oldest first")
     }
 

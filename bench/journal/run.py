@@ -86,10 +86,12 @@ def main():
          [helpline, "collect", "--journal-directory", data, "--output", bundle, "--compression-level", str(args.level)], None),
         ("same window, journal only: everything of the last 72 h",
          [helpline, "collect", "--journal-directory", data, "--output", bundle, "--since", "72h", "--cpu-sample", "0",
+          "--max-journal-entries", "10000000", "--max-journal-bytes", str(8 << 30),
           "--compression-level", str(args.level)],
          f"journalctl --directory {data} --since -72h -o json | gzip -{args.level} > {jgz}"),
         ("everything (7 days, 500k entries)",
          [helpline, "collect", "--journal-directory", data, "--output", bundle, "--since", "8d", "--cpu-sample", "0",
+          "--max-journal-entries", "10000000", "--max-journal-bytes", str(8 << 30),
           "--compression-level", str(args.level)],
          f"journalctl --directory {data} -o json | gzip -{args.level} > {jgz}"),
     ]

@@ -287,8 +287,9 @@ private struct EntryEncoder {
             }
         }
         if let cmd = e.coredump?["CMDLINE"] { e.coredump?["CMDLINE"] = redactor.redact(cmd) }
-        e.cursor = journal.cursor()
-        lastCursor = e.cursor
+        // No per-entry cursor: it would be a third of the line. `JournalEntry.locator`
+        // derives one journalctl accepts from the boot id and timestamp.
+        lastCursor = e.locator
         JournalLineCodec.append(e, to: &out)
     }
 

@@ -36,7 +36,8 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public var message: String?
     /// `MESSAGE`'s exact bytes, base64, only when they are not valid UTF-8.
     public var messageBase64: String?
-    /// The entry's cursor, for `journalctl --cursor`.
+    /// sd-journal's cursor for the entry, when the writer stored one (the agent does not:
+    /// see `locator`).
     public var cursor: String?
     /// `COREDUMP_*` fields of systemd-coredump entries, without the prefix (`EXE`, `SIGNAL_NAME`…).
     public var coredump: [String: String]?
@@ -73,6 +74,15 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public var messageBytes: [UInt8]? {
         if let b64 = messageBase64, let data = Data(base64Encoded: b64) { return [UInt8](data) }
         return message.map { Array($0.utf8) }
+    }
+
+    /// A cursor `journalctl --cursor` accepts (`b=<boot>;t=<realtime hex>`), derived from the
+    /// boot id and timestamp so lines need not carry sd-journal's 130-byte cursors.
+    /// Uses the stored `cursor` when the line has one.
+    public var locator: String {
+        if let cursor { return cursor }
+        let t = "t=" + String(UInt64(max(0, realtime)), radix: 16)
+        return bootID.map { "b=\($0);" + t } ?? t
     }
 
     /// The time of the entry.

@@ -2,8 +2,8 @@
 import Foundation
 import PackageDescription
 
-/// `HELPLINE_AGENT_ONLY=1 swift build` builds only the agent, Shared and their tests: no
-/// NIO, Hummingbird or database, about a minute from clean. For agent work and agent packaging.
+/// `HELPLINE_AGENT_ONLY=1 swift build` leaves out the server (`Collector`): no NIO,
+/// Hummingbird or database, about a minute from clean. For agent and rule work.
 let agentOnly = ProcessInfo.processInfo.environment["HELPLINE_AGENT_ONLY"] == "1"
 
 /// Swift 6 language mode everywhere; strict concurrency is the default there.
@@ -60,11 +60,22 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Diagnosis rules: bundle in, ranked findings with evidence out. No server code, so
+        // `helpline-collector diagnose` and the rule tests need no NIO.
+        .target(
+            name: "Diagnosis",
+            dependencies: [
+                "Shared",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Rules")],
+            swiftSettings: strict),
+
         // `helpline-collector`, the server.
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "Shared",
+                "Shared", "Diagnosis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -89,6 +100,11 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strict),
         .testTarget(
+            name: "DiagnosisTests",
+            dependencies: ["Diagnosis", "Shared"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict),
+        .testTarget(
             name: "CollectorTests",
             dependencies: [
                 "Collector", "Shared",
@@ -103,7 +119,7 @@ if agentOnly {
     let collectorOnly: Set<String> = ["Collector", "CollectorTests"]
     package.targets.removeAll { collectorOnly.contains($0.name) }
     package.products.removeAll { $0.name == "helpline-collector" }
-    let agentPackages = ["swift-argument-parser", "swift-log"]
+    let agentPackages = ["swift-argument-parser", "swift-log", "Yams"]
     package.dependencies.removeAll { dep in
         guard case .sourceControl(_, let location, _) = dep.kind else { return false }
         return !agentPackages.contains { location.hasSuffix("/" + $0) }

@@ -6,7 +6,8 @@ import ArgumentParser
 struct Helpline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "helpline",
-        abstract: "Gather what a technician needs to fix this computer, redacted, in one bundle.",
+        abstract: "Ask for help: gather what a technician needs to fix this computer, redacted, and send it.",
         version: AgentVersion.current,
-        subcommands: [CollectCommand.self, PreviewCommand.self])
+        subcommands: [RequestCommand.self, CollectCommand.self, PreviewCommand.self, EnrollCommand.self, StatusCommand.self, SpoolCommand.self],
+        defaultSubcommand: RequestCommand.self)
 }

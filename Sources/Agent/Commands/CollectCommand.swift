@@ -57,7 +57,3 @@ enum BundleNaming {
     }
 }
 
-/// Exit codes of `helpline`, documented in README.
-enum ExitCodes {
-    static let collectionFailed: Int32 = 3
-}

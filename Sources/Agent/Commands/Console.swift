@@ -93,3 +93,58 @@ enum Report {
         return lines.joined(separator: "\n")
     }
 }
+
+extension Report {
+    /// What the user reads after a delivered request.
+    static func receipt(_ r: BundleReceipt) -> String {
+        var lines: [String] = []
+        if r.duplicate {
+            lines.append("This request was already delivered: ticket #\(r.ticketID) — \(r.ticketURL)")
+        } else if r.joinedExistingTicket {
+            lines.append("Added to your open ticket #\(r.ticketID) (it looks like the same problem) — \(r.ticketURL)")
+        } else {
+            lines.append("Ticket #\(r.ticketID) opened — \(r.ticketURL)")
+        }
+        if r.findings.isEmpty {
+            lines.append("Nothing was recognised automatically; a technician will look at what was sent.")
+        } else {
+            lines.append("We found:")
+            for f in r.findings {
+                lines.append("  • [\(f.severity.rawValue)] \(f.title)")
+                if !f.userAdvice.isEmpty { lines.append("    What you can do: \(f.userAdvice)") }
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// What probes could not read, for the user.
+    static func unreadable(_ manifest: Manifest) -> [String] {
+        manifest.probes.flatMap { p in (p.unreadable ?? []).map { "\(p.name): \($0)" } }
+    }
+
+    /// `helpline status` text.
+    static func status(tickets: [HostTicket]?, problem: String?, spooled: [SpoolItem]) -> String {
+        var lines: [String] = []
+        if let problem {
+            lines.append("Could not reach the help desk: \(problem)")
+        } else if let tickets {
+            if tickets.isEmpty { lines.append("No tickets for this computer.") }
+            for t in tickets {
+                let updated = t.updatedAt.formatted(date: .abbreviated, time: .shortened)
+                lines.append("#\(t.id)  \(t.status.words)  \(t.title)  (updated \(updated)\(t.assignee.map { ", \($0) is on it" } ?? ""))")
+                for reply in t.replies {
+                    lines.append("    \(reply.author), \(reply.createdAt.formatted(date: .abbreviated, time: .shortened)): \(reply.body)")
+                }
+            }
+        }
+        if spooled.isEmpty {
+            lines.append("Nothing is waiting to be sent.")
+        } else {
+            lines.append("Waiting to be sent: \(spooled.count)")
+            for s in spooled {
+                lines.append("  \(s.bundleID)  \(s.createdAt.formatted(date: .abbreviated, time: .shortened))  \(size(s.bytes))\(s.lastError.map { "  last error: \($0)" } ?? "")")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Shared
+
+/// Gets a bundle to the collector, or keeps it safe until it can: the user's moment.
+struct Delivery: Sendable {
+    let state: AgentState
+    let config: AgentConfig
+    let enrollment: AgentState.Enrollment
+
+    var spool: Spool { Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes) }
+    var client: CollectorClient {
+        CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
+    }
+
+    /// How sending one bundle ended.
+    enum Outcome: Sendable {
+        /// Delivered: the collector's answer.
+        case delivered(BundleReceipt)
+        /// Not delivered now; kept in the spool, sent automatically later.
+        case spooled(reason: String)
+        /// The collector said no; the bundle stays at `keptAt` for the user to look at.
+        case rejected(message: String, keptAt: String)
+        /// Neither sent nor kept (spool full); the bundle stays at `keptAt`.
+        case notKept(reason: String, keptAt: String)
+    }
+
+    /// Sends the bundle at `path` (made for `manifest`); spools it when the collector cannot
+    /// be reached. The file is gone afterwards only if it was delivered or spooled.
+    func send(bundleAt path: String, manifest: Manifest, progress: (@Sendable (Int64, Int64) -> Void)? = nil) async -> Outcome {
+        do {
+            let receipt = try await client.upload(bundleAt: path, progress: progress)
+            unlink(path)
+            return .delivered(receipt)
+        } catch let failure as CollectorClient.Failure {
+            switch failure {
+            case let .rejected(status, code, message):
+                return .rejected(message: "\(message) (\(status) \(code))", keptAt: path)
+            case .refused(let message):
+                // TLS or pinning refused: keeping it for later is right (the collector may be
+                // fixed), but the user must hear why.
+                return spoolOrKeep(path, manifest, because: message)
+            case .unavailable(let message, _):
+                return spoolOrKeep(path, manifest, because: message)
+            }
+        } catch {
+            return spoolOrKeep(path, manifest, because: "\(error)")
+        }
+    }
+
+    private func spoolOrKeep(_ path: String, _ manifest: Manifest, because reason: String) -> Outcome {
+        do {
+            try spool.add(bundleAt: path, manifest: manifest)
+            return .spooled(reason: reason)
+        } catch {
+            return .notKept(reason: "\(reason); and it could not be kept for later: \(error)", keptAt: path)
+        }
+    }
+
+    /// One line per spooled item after a flush.
+    struct FlushResult: Sendable {
+        var bundleID: String
+        var delivered: Bool
+        var line: String
+    }
+
+    /// Sends every waiting bundle (those due, or all with `force`). Nil when another process
+    /// is flushing. Items the collector rejects for good (4xx) are moved aside to `rejected/`.
+    func flushSpool(force: Bool, now: Date = Date()) async -> [FlushResult]? {
+        let spool = self.spool
+        return await spool.withLock { () -> [FlushResult] in
+            var results: [FlushResult] = []
+            for item in spool.items() {
+                if !force, let next = item.nextAttemptAt, next > now { continue }
+                do {
+                    let receipt = try await client.upload(bundleAt: spool.bundlePath(item.bundleID), attempts: 1)
+                    spool.remove(item.bundleID)
+                    results.append(FlushResult(bundleID: item.bundleID, delivered: true,
+                                               line: "Sent the bundle from \(item.createdAt.formatted(date: .abbreviated, time: .shortened)): ticket #\(receipt.ticketID) \(receipt.ticketURL)"))
+                } catch let CollectorClient.Failure.rejected(status, code, message) {
+                    let aside = state.directory + "/rejected"
+                    try? FileManager.default.createDirectory(atPath: aside, withIntermediateDirectories: true)
+                    try? DurableFile.move(spool.bundlePath(item.bundleID), to: aside + "/\(item.bundleID).tar.gz")
+                    spool.remove(item.bundleID)
+                    results.append(FlushResult(bundleID: item.bundleID, delivered: false,
+                                               line: "The collector refused bundle \(item.bundleID) (\(status) \(code): \(message)); it is kept in \(aside)"))
+                } catch {
+                    // Exponential backoff with jitter: 1, 2, 4 … minutes, at most 6 hours.
+                    let minutes = min(360.0, pow(2.0, Double(min(item.attempts, 9))))
+                    let retry = now.addingTimeInterval(minutes * 60 * Double.random(in: 0.8...1.2))
+                    spool.recordFailure(item.bundleID, error: "\(error)", retryAt: retry)
+                    results.append(FlushResult(bundleID: item.bundleID, delivered: false,
+                                               line: "Still waiting: bundle \(item.bundleID) (\(error)); next try after \(retry.formatted(date: .omitted, time: .shortened))"))
+                }
+            }
+            return results
+        }
+    }
+}

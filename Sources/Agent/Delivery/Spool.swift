@@ -1,0 +1,144 @@
+import Foundation
+import Shared
+
+/// One bundle waiting to be sent.
+struct SpoolItem: Codable, Sendable, Equatable {
+    var bundleID: String
+    var reason: BundleReason
+    var createdAt: Date
+    var bytes: Int
+    var attempts: Int = 0
+    var lastError: String?
+    var nextAttemptAt: Date?
+}
+
+/// Bundles that could not be delivered yet, kept durably until they are.
+///
+/// Each item is `<bundle id>.tar.gz` plus `<bundle id>.json` (its state), written with
+/// fsync and rename so a crash leaves either the whole item or nothing. Bounded by count
+/// and bytes: when full, the oldest *scheduled* bundles go first; a user's request is never
+/// dropped to make room — `add` refuses instead and the caller keeps the file and says so.
+/// The bundle id makes delivery idempotent, so a retry after a lost answer is harmless.
+struct Spool: Sendable {
+    let directory: String
+    let maxBundles: Int
+    let maxBytes: Int
+
+    func bundlePath(_ id: String) -> String { directory + "/\(id).tar.gz" }
+    private func statePath(_ id: String) -> String { directory + "/\(id).json" }
+
+    /// Creates the folder (mode 0700).
+    func prepare() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw SpoolError("cannot create the spool \(directory): \(error.localizedDescription)")
+        }
+    }
+
+    /// Items waiting, oldest first. Repairs what a crash may have left: a bundle without its
+    /// state file gets one again (read from its manifest); a state file without a bundle goes.
+    func items() -> [SpoolItem] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var items: [SpoolItem] = []
+        let ids = Set(names.compactMap { n -> String? in
+            if n.hasSuffix(".tar.gz") && !n.contains(".tmp") { return String(n.dropLast(7)) }
+            if n.hasSuffix(".json") && !n.contains(".tmp") { return String(n.dropLast(5)) }
+            return nil
+        })
+        for id in ids {
+            let hasBundle = FileManager.default.fileExists(atPath: bundlePath(id))
+            let state = FileManager.default.contents(atPath: statePath(id)).flatMap { try? BundleJSON.decoder().decode(SpoolItem.self, from: $0) }
+            switch (hasBundle, state) {
+            case (true, let s?):
+                items.append(s)
+            case (true, nil):
+                if let contents = try? BundleReader.read(path: bundlePath(id)) {
+                    let item = SpoolItem(bundleID: contents.manifest.bundleID, reason: contents.manifest.reason,
+                                         createdAt: contents.manifest.createdAt, bytes: contents.compressedBytes)
+                    try? save(item)
+                    items.append(item)
+                }
+            case (false, _):
+                unlink(statePath(id))
+            }
+        }
+        // Leftover temporary files from an interrupted write.
+        for n in names where n.contains(".tmp-") { unlink(directory + "/" + n) }
+        return items.sorted { $0.createdAt < $1.createdAt }
+    }
+
+    /// Moves the bundle at `path` into the spool.
+    /// - Returns: bundle ids evicted to make room (scheduled ones only).
+    /// - Throws: `SpoolError` when it cannot be kept; the file at `path` is then untouched.
+    @discardableResult
+    func add(bundleAt path: String, manifest: Manifest) throws -> [String] {
+        try prepare()
+        var size = 0
+        var st = stat()
+        if stat(path, &st) == 0 { size = Int(st.st_size) }
+        guard size <= maxBytes else {
+            throw SpoolError("the bundle (\(size) bytes) is larger than the whole spool (\(maxBytes) bytes); raise spool_max_bytes")
+        }
+        var current = items().filter { $0.bundleID != manifest.bundleID }
+        var evicted: [String] = []
+        while current.count + 1 > maxBundles || current.reduce(0, { $0 + $1.bytes }) + size > maxBytes {
+            guard let victim = current.first(where: { $0.reason == .scheduled }) else {
+                if manifest.reason == .scheduled {
+                    throw SpoolError("the spool is full of users' requests; this scheduled bundle was not kept")
+                }
+                throw SpoolError("the spool is full (\(current.count) bundles, limits \(maxBundles) bundles / \(maxBytes) bytes) of other requests waiting to be sent")
+            }
+            remove(victim.bundleID)
+            evicted.append(victim.bundleID)
+            current.removeAll { $0.bundleID == victim.bundleID }
+        }
+        let item = SpoolItem(bundleID: manifest.bundleID, reason: manifest.reason, createdAt: manifest.createdAt, bytes: size)
+        do {
+            try DurableFile.move(path, to: bundlePath(item.bundleID))
+            try save(item)
+        } catch {
+            throw SpoolError("could not keep the bundle in \(directory): \(error)")
+        }
+        return evicted
+    }
+
+    /// Records a failed attempt and when to try again.
+    func recordFailure(_ id: String, error: String, retryAt: Date) {
+        guard var item = items().first(where: { $0.bundleID == id }) else { return }
+        item.attempts += 1
+        item.lastError = error
+        item.nextAttemptAt = retryAt
+        try? save(item)
+    }
+
+    /// Removes a delivered (or evicted) item.
+    func remove(_ id: String) {
+        unlink(statePath(id))
+        unlink(bundlePath(id))
+        DurableFile.syncDirectory(of: statePath(id))
+    }
+
+    private func save(_ item: SpoolItem) throws {
+        try DurableFile.write(try BundleJSON.encoder().encode(item), to: statePath(item.bundleID), mode: 0o600)
+    }
+
+    /// Runs `body` holding the spool's lock, so the daemon and a user's `helpline` never send
+    /// the same item at once. Returns nil when another process holds it.
+    func withLock<T>(_ body: () async throws -> T) async rethrows -> T? {
+        try? prepare()
+        let fd = open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return try await body() }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return nil }
+        defer { flock(fd, LOCK_UN) }
+        return try await body()
+    }
+}
+
+/// The spool could not keep a bundle.
+struct SpoolError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

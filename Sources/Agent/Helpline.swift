@@ -8,6 +8,7 @@ struct Helpline: AsyncParsableCommand {
         commandName: "helpline",
         abstract: "Ask for help: gather what a technician needs to fix this computer, redacted, and send it.",
         version: AgentVersion.current,
-        subcommands: [RequestCommand.self, CollectCommand.self, PreviewCommand.self, EnrollCommand.self, StatusCommand.self, SpoolCommand.self],
+        subcommands: [RequestCommand.self, CollectCommand.self, PreviewCommand.self, EnrollCommand.self, StatusCommand.self,
+                      SpoolCommand.self, DaemonCommand.self],
         defaultSubcommand: RequestCommand.self)
 }

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+/// `helpline daemon`: the long-running side, run by the systemd unit.
+///
+/// Every `heartbeat_interval` (jittered) it sends a small health snapshot; it retries the
+/// spool with backoff; it answers ordinary users' requests on its socket; between ticks it
+/// sleeps and does nothing.
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "Run in the background: heartbeats, spool retries, and requests from users who are not root.")
+
+    /// Where the daemon listens for users' requests.
+    static let defaultSocket = "/run/helpline/agent.sock"
+
+    @OptionGroup var agent: AgentFlags
+
+    @Option(name: .customLong("socket"), help: ArgumentHelp("Socket for users' requests (default /run/helpline/agent.sock).", valueName: "PATH"))
+    var socket: String?
+
+    @Option(name: .customLong("heartbeat-interval"), help: ArgumentHelp("Time between heartbeats (default from config: 15m).", valueName: "DURATION"))
+    var heartbeatInterval: String?
+
+    @Option(name: .customLong("ticks"), help: ArgumentHelp("Stop after this many ticks (for tests).", visibility: .hidden))
+    var ticks: Int?
+
+    func validate() throws {
+        if let h = heartbeatInterval, DurationText.parse(h) == nil {
+            throw ValidationError("--heartbeat-interval '\(h)' is not a duration")
+        }
+    }
+
+    func run() async throws {
+        let (state, baseConfig) = try agent.load()
+        var config = baseConfig
+        if let h = heartbeatInterval.flatMap(DurationText.parse) { config.heartbeatInterval = h }
+        try state.prepare()
+        let log = DaemonLog()
+        let socketPath = socket ?? ProcessInfo.processInfo.environment["HELPLINE_DAEMON_SOCKET"] ?? Self.defaultSocket
+        let listener: DaemonSocket?
+        do { listener = try DaemonSocket(path: socketPath) } catch {
+            log.line("not listening for users' requests: \(error)")
+            listener = nil
+        }
+        if let listener { Self.serve(listener, state: state, config: config, log: log) }
+
+        ServiceNotifier.ready(status: "sending heartbeats every \(config.heartbeatInterval)")
+        log.line("started; state \(state.directory), heartbeat every \(config.heartbeatInterval), socket \(listener?.path ?? "none")")
+        var tick = 0
+        var nextHeartbeat = ContinuousClock.now
+        while ticks.map({ tick < $0 }) ?? true {
+            tick += 1
+            ServiceNotifier.alive()
+            if ContinuousClock.now >= nextHeartbeat {
+                await Self.beat(state: state, config: config, log: log)
+                // ±10 % jitter so a fleet does not beat in step.
+                let jitter = Double.random(in: 0.9...1.1)
+                nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
+            }
+            if let enrollment = try? state.enrollment() {
+                let delivery = Delivery(state: state, config: config, enrollment: enrollment)
+                for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
+            }
+            if let t = ticks, tick >= t { break }
+            // Sleep until the next heartbeat, waking for the watchdog and the spool's retries.
+            var wake = nextHeartbeat - ContinuousClock.now
+            if let w = ServiceNotifier.watchdogInterval { wake = min(wake, w) }
+            wake = min(wake, .seconds(60))
+            try? await Task.sleep(for: max(wake, .milliseconds(100)))
+        }
+        ServiceNotifier.stopping()
+        _ = listener
+    }
+
+    /// Sends one heartbeat, if enrolled.
+    static func beat(state: AgentState, config: AgentConfig, log: DaemonLog) async {
+        guard let enrollment = try? state.enrollment() else {
+            log.line("not enrolled; no heartbeat (run helpline enroll)")
+            return
+        }
+        let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
+        guard let beat = await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled) else { return }
+        let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
+        do {
+            _ = try await client.heartbeat(beat)
+            ServiceNotifier.status("last heartbeat \(Date().formatted(date: .omitted, time: .standard)); \(spooled) waiting")
+        } catch {
+            log.line("heartbeat not delivered: \(error)")
+        }
+    }
+
+    /// Accepts users' requests on a thread of its own and runs them one at a time.
+    static func serve(_ listener: DaemonSocket, state: AgentState, config: AgentConfig, log: DaemonLog) {
+        let queue = RequestQueue()
+        let thread = Thread {
+            while let client = listener.accept() {
+                queue.run {
+                    await handle(client, state: state, config: config, log: log)
+                }
+            }
+        }
+        thread.name = "helpline-socket"
+        thread.start()
+    }
+
+    private static func handle(_ client: DaemonSocket.Client, state: AgentState, config: AgentConfig, log: DaemonLog) async {
+        defer { close(client.fd) }
+        guard let line = SocketLines.readLine(from: client.fd),
+              let request = try? BundleJSON.decoder().decode(DaemonRequest.self, from: Data(line)) else {
+            return
+        }
+        let user = client.userName
+        log.line("request from \(user) (pid \(client.pid))")
+        var options = CollectOptions()
+        if let s = request.since.flatMap(DurationText.parse) { options.allSince = min(s, .seconds(7 * 86_400)) }
+        let flow = RequestFlow(state: state, config: config, options: options, note: request.note, requestedBy: user)
+        let fd = client.fd
+        let answer = await flow.run { text in _ = SocketLines.send(DaemonMessage(progress: text), to: fd) }
+        _ = SocketLines.send(DaemonMessage(answer: answer), to: fd)
+        log.line("request from \(user): \(answer.outcome)")
+    }
+}
+
+/// Runs queued requests one at a time (a collection uses both cores already).
+final class RequestQueue: @unchecked Sendable {
+    // @unchecked: `tail` is guarded by `lock`.
+    private let lock = NSLock()
+    private var tail: Task<Void, Never>?
+
+    func run(_ work: @escaping @Sendable () async -> Void) {
+        lock.lock()
+        let previous = tail
+        tail = Task {
+            await previous?.value
+            await work()
+        }
+        lock.unlock()
+    }
+}
+
+/// Plain lines on stderr, which journald captures with the unit's name.
+struct DaemonLog: Sendable {
+    func line(_ text: String) { Console.error(text) }
+}
+
+/// The heartbeat's health snapshot, taken with the same probes as a bundle, trimmed.
+enum HeartbeatSnapshot {
+    /// Runs the system, memory, disks, processes and units probes and keeps the essentials.
+    static func take(hostID: String, spooled: Int) async -> Heartbeat? {
+        guard let redactor = try? Redactor() else { return nil }
+        var options = CollectOptions()
+        options.cpuSampleInterval = .milliseconds(250)
+        let context = ProbeContext(sysroot: "", now: Date(), options: options, redactor: redactor)
+        let wanted = ["system", "memory", "disks", "processes", "units"]
+        var outputs: [String: [UInt8]] = [:]
+        for probe in ProbeRegistry.all where wanted.contains(probe.name) {
+            let result = await Collection.onThread(name: "helpline-\(probe.name)", timeout: probe.timeout) {
+                try? probe.collect(context)
+            }
+            if let output = result ?? nil, output.status != .error, output.status != .skipped { outputs[probe.name] = output.bytes }
+        }
+        let decoder = BundleJSON.decoder()
+        func decode<T: Decodable>(_ type: T.Type, _ name: String) -> T? {
+            outputs[name].flatMap { try? decoder.decode(T.self, from: Data($0)) }
+        }
+        let processes = decode(ProcessList.self, "processes")?.processes.filter { $0.topCPU || $0.topMemory } ?? []
+        return Heartbeat(host: HostIdentity.read(context: context, hostID: hostID), sentAt: Date(), agentVersion: AgentVersion.current,
+                         system: decode(SystemInfo.self, "system"), memory: decode(MemoryInfo.self, "memory"),
+                         filesystems: decode(DiskInfo.self, "disks")?.filesystems ?? [], topProcesses: processes,
+                         failedUnits: decode(UnitsInfo.self, "units")?.failed ?? [], spooledBundles: spooled)
+    }
+}

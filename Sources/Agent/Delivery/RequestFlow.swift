@@ -1,0 +1,112 @@
+import Foundation
+import Shared
+
+/// A user's request for help from start to answer: collect, send (or spool), answer.
+/// Used by `helpline request` directly and by the daemon on behalf of ordinary users.
+struct RequestFlow: Sendable {
+    var state: AgentState
+    var config: AgentConfig
+    var options: CollectOptions
+    var note: String?
+    var requestedBy: String?
+    var compressionLevel: Int32 = 6
+
+    /// What the user is told, and the exit code that goes with it.
+    struct Answer: Codable, Sendable {
+        /// `delivered`, `spooled`, `rejected`, `not_kept`, `not_enrolled`, `collection_failed`.
+        var outcome: String
+        /// The same in plain words.
+        var message: String
+        var receipt: BundleReceipt?
+        var bundleID: String?
+        /// Where the bundle is when it was neither delivered nor spooled.
+        var keptAt: String?
+        /// What could not be read without more rights.
+        var unreadable: [String]?
+        var exitCode: Int32
+    }
+
+    /// Runs the request; `progress` hears one line per step.
+    func run(progress: (@Sendable (String) -> Void)?) async -> Answer {
+        let enrollment: AgentState.Enrollment
+        do {
+            guard let e = try state.enrollment() else {
+                return Answer(outcome: "not_enrolled", message: "This computer is not connected to a help desk yet. An administrator can connect it with: helpline enroll --server URL --secret SECRET",
+                              exitCode: ExitCodes.notEnrolled)
+            }
+            enrollment = e
+            try state.prepare()
+        } catch {
+            return Answer(outcome: "not_enrolled", message: "\(error)", exitCode: ExitCodes.notEnrolled)
+        }
+        var collection = Collection(options: options, note: note)
+        collection.hostID = enrollment.hostID
+        collection.requestedBy = requestedBy
+        collection.compressionLevel = compressionLevel
+        if let progress {
+            progress("Collecting what a technician would ask for…")
+            collection.progress = { report in
+                progress("  \(report.name): \(report.status == .ok ? "done" : report.status.rawValue)\(report.items > 0 ? " (\(report.items) items)" : "")")
+            }
+        }
+        let staging = state.directory + "/outgoing"
+        let path = staging + "/bundle-\(UUID().uuidString.lowercased().prefix(8)).tar.gz"
+        let result: Collection.Result
+        do {
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            result = try await collection.run(to: path)
+        } catch {
+            return Answer(outcome: "collection_failed", message: "Could not gather the information: \(error)", exitCode: ExitCodes.collectionFailed)
+        }
+        if !result.redactionMapping.isEmpty {
+            let dir = state.directory + "/mappings"
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try? BundleNaming.saveMapping(result.redactionMapping, besides: dir + "/\(result.manifest.bundleID)")
+        }
+
+        let delivery = Delivery(state: state, config: config, enrollment: enrollment)
+        progress?("Sending \(Report.size(result.bundle.bytes))…")
+        let upload: (@Sendable (Int64, Int64) -> Void)? = progress != nil && result.bundle.bytes > 2_000_000
+            ? UploadProgress(progress!).report : nil
+        let id = result.manifest.bundleID
+        switch await delivery.send(bundleAt: result.bundle.path, manifest: result.manifest, progress: upload) {
+        case .delivered(let receipt):
+            // The collector is reachable: send anything older that was waiting.
+            _ = await delivery.flushSpool(force: false)
+            return Answer(outcome: "delivered", message: Report.receipt(receipt), receipt: receipt, bundleID: id,
+                          unreadable: Report.unreadable(result.manifest).nilIfEmpty, exitCode: ExitCodes.delivered)
+        case .spooled(let reason):
+            return Answer(outcome: "spooled", message: "The help desk could not be reached right now (\(reason)). Your request is saved on this computer and will be sent automatically; the ticket will follow. Check with: helpline status",
+                          bundleID: id, exitCode: ExitCodes.spooled)
+        case let .rejected(message, keptAt):
+            return Answer(outcome: "rejected", message: "The help desk refused the request: \(message). Nothing was lost: the bundle is at \(keptAt) for you to look at or send by other means.",
+                          bundleID: id, keptAt: keptAt, exitCode: ExitCodes.rejected)
+        case let .notKept(reason, keptAt):
+            return Answer(outcome: "not_kept", message: "The request could not be sent: \(reason). The bundle is at \(keptAt).",
+                          bundleID: id, keptAt: keptAt, exitCode: ExitCodes.notKept)
+        }
+    }
+}
+
+/// Reports upload percentage, at most once per 10 %.
+final class UploadProgress: @unchecked Sendable {
+    // @unchecked: `last` is touched only from libcurl's callback on the upload thread.
+    private var last = -10
+    private let sink: @Sendable (String) -> Void
+    init(_ sink: @escaping @Sendable (String) -> Void) { self.sink = sink }
+    var report: @Sendable (Int64, Int64) -> Void {
+        { [self] sent, total in
+            guard total > 0 else { return }
+            let pct = Int(sent * 100 / total)
+            if pct >= last + 10 {
+                last = pct - pct % 10
+                sink("  uploaded \(last)%")
+            }
+        }
+    }
+}
+
+extension Array {
+    /// nil for an empty array.
+    var nilIfEmpty: Self? { isEmpty ? nil : self }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+@testable import Agent
+@testable import Shared
+
+@Suite struct SpoolTests {
+    /// Writes a small real bundle with `reason` and returns its path and manifest.
+    func bundle(_ dir: TempDir, reason: BundleReason, padding: Int = 0, created: Date = Date()) throws -> (String, Manifest) {
+        let id = UUID().uuidString.lowercased()
+        let path = dir.file("b-\(id).tar.gz")
+        let writer = try BundleWriter(path: path, level: 1)
+        if padding > 0 {
+            var rng = SystemRandomNumberGenerator()
+            try writer.add("attachments/noise", bytes: (0..<padding).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+        let manifest = Manifest(bundleID: id, createdAt: created, agentVersion: "t", host: HostIdentity(hostname: "h"), reason: reason)
+        _ = try writer.finish(manifest: manifest)
+        return (path, manifest)
+    }
+
+    @Test func addedBundlesSurviveAndListOldestFirst() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 5, maxBytes: 1 << 20)
+        let (p1, m1) = try bundle(dir, reason: .userRequest, created: Date(timeIntervalSinceNow: -60))
+        let (p2, m2) = try bundle(dir, reason: .scheduled)
+        try spool.add(bundleAt: p2, manifest: m2)
+        try spool.add(bundleAt: p1, manifest: m1)
+        #expect(!FileManager.default.fileExists(atPath: p1), "the bundle moves into the spool")
+        let items = spool.items()
+        #expect(items.map(\.bundleID) == [m1.bundleID, m2.bundleID])
+        #expect(try BundleReader.read(path: spool.bundlePath(m1.bundleID)).manifest.bundleID == m1.bundleID)
+    }
+
+    @Test func countLimitEvictsTheOldestScheduledBundleNeverAUserRequest() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 2, maxBytes: 1 << 20)
+        let (pu, mu) = try bundle(dir, reason: .userRequest, created: Date(timeIntervalSinceNow: -120))
+        let (ps, ms) = try bundle(dir, reason: .scheduled, created: Date(timeIntervalSinceNow: -60))
+        try spool.add(bundleAt: pu, manifest: mu)
+        try spool.add(bundleAt: ps, manifest: ms)
+        let (pn, mn) = try bundle(dir, reason: .userRequest)
+        let evicted = try spool.add(bundleAt: pn, manifest: mn)
+        #expect(evicted == [ms.bundleID])
+        #expect(Set(spool.items().map(\.bundleID)) == [mu.bundleID, mn.bundleID])
+
+        // Full of users' requests: a third one is refused, and its file stays where it was.
+        let (pr, mr) = try bundle(dir, reason: .userRequest)
+        #expect(throws: SpoolError.self) { try spool.add(bundleAt: pr, manifest: mr) }
+        #expect(FileManager.default.fileExists(atPath: pr))
+        #expect(spool.items().count == 2)
+    }
+
+    @Test func byteLimitAtAndOverItsEdge() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let (p1, m1) = try bundle(dir, reason: .scheduled, padding: 50_000)
+        let size = Int(try FileManager.default.attributesOfItem(atPath: p1)[.size] as! UInt64)
+        let exact = Spool(directory: dir.file("exact"), maxBundles: 10, maxBytes: size)
+        try exact.add(bundleAt: p1, manifest: m1)
+        #expect(exact.items().count == 1)
+        let (p2, m2) = try bundle(dir, reason: .userRequest, padding: 50_000)
+        let tooSmall = Spool(directory: dir.file("small"), maxBundles: 10, maxBytes: 1000)
+        let error = #expect(throws: SpoolError.self) { try tooSmall.add(bundleAt: p2, manifest: m2) }
+        #expect(error?.description.contains("larger than the whole spool") == true)
+        #expect(FileManager.default.fileExists(atPath: p2))
+    }
+
+    @Test func crashLeftoversAreRepaired() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 5, maxBytes: 1 << 20)
+        try spool.prepare()
+        // A bundle whose state file was never written (crash between the two renames)…
+        let (p, m) = try bundle(dir, reason: .userRequest)
+        try FileManager.default.moveItem(atPath: p, toPath: spool.bundlePath(m.bundleID))
+        // …a state file whose bundle is gone, and a half-written temporary file.
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir.file("spool/deadbeef.json")))
+        try Data("x".utf8).write(to: URL(fileURLWithPath: dir.file("spool/x.tar.gz.tmp-1234")))
+        let items = spool.items()
+        #expect(items.map(\.bundleID) == [m.bundleID])
+        #expect(items.first?.reason == .userRequest)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.file("spool")).sorted()
+        #expect(left == ["\(m.bundleID).json", "\(m.bundleID).tar.gz"])
+    }
+}
+
+@Suite struct AgentConfigTests {
+    @Test func parsesEverySetting() throws {
+        var c = AgentConfig()
+        try c.apply(text: """
+            # Helpline agent
+            server = https://help.example.com
+            ca_file = /etc/helpline/ca.pem
+            pinned_public_key = sha256//AAAA
+            proxy = http://proxy:3128   # corporate proxy
+            connect_timeout = 5s
+            stall_timeout = 1m
+            retries = 5
+            since = 2h
+            spool_max_bundles = 7
+            spool_max_bytes = 64MB
+            heartbeat_interval = 5m
+            """, source: "agent.conf")
+        #expect(c.server == "https://help.example.com")
+        #expect(c.caFile == "/etc/helpline/ca.pem")
+        #expect(c.pinnedPublicKey == "sha256//AAAA")
+        #expect(c.proxy == "http://proxy:3128")
+        #expect(c.connectTimeout == .seconds(5))
+        #expect(c.stallTimeout == .seconds(60))
+        #expect(c.retries == 5)
+        #expect(c.since == "2h")
+        #expect(c.spoolMaxBundles == 7)
+        #expect(c.spoolMaxBytes == 64_000_000)
+        #expect(c.heartbeatInterval == .seconds(300))
+    }
+
+    @Test(arguments: ["server", "retries = many", "retries = 0", "connect_timeout = soon", "colour = blue", "spool_max_bytes = lots"])
+    func badLinesNameFileAndLine(_ line: String) {
+        var c = AgentConfig()
+        let error = #expect(throws: AgentConfigError.self) { try c.apply(text: "# ok\n" + line, source: "/etc/helpline/agent.conf") }
+        #expect(error?.description.hasPrefix("/etc/helpline/agent.conf:2:") == true)
+    }
+
+    @Test func environmentOverridesTheFileAndAMissingExplicitFileIsAnError() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try dir.write("agent.conf", "server = https://file.example\n")
+        let c = try AgentConfig.load(path: dir.file("agent.conf"), environment: ["HELPLINE_SERVER": "https://env.example"])
+        #expect(c.server == "https://env.example")
+        #expect(throws: AgentConfigError.self) { try AgentConfig.load(path: dir.file("missing.conf"), environment: [:]) }
+    }
+}

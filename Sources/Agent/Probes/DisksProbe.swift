@@ -38,6 +38,7 @@ struct FilesystemCounts: Sendable, Codable, Equatable {
 /// - squashfs and erofs images (snaps, live media) are always 100% full by design and left
 ///   out, as is overlay, unless mounted at `/` (containers, live systems);
 /// - desktop FUSE helpers (gvfsd-fuse, portal, lxcfs, snapfuse) are left out;
+/// - a mount point mounted over twice is listed once, for the mount on top (the one in use);
 /// - a filesystem mounted several times (bind mounts, btrfs subvolumes share one device
 ///   number) is listed once, at its shortest mount point, as `df` does.
 ///
@@ -113,7 +114,12 @@ struct DisksProbe: Probe {
 
     /// The mounts worth reporting, in mountinfo order (see the type's documentation).
     static func reportedMounts(_ mounts: [Mountinfo.Mount]) -> [Mountinfo.Mount] {
-        let real = mounts.filter { m in
+        // A mount over an existing mount point has the one below as parent and hides it.
+        let covered = Set(mounts.compactMap { m in
+            mounts.contains { $0.mountID == m.parentID && $0.mountPoint == m.mountPoint } ? m.parentID : nil
+        })
+        let visible = mounts.filter { !covered.contains($0.mountID) }
+        let real = visible.filter { m in
             if m.fsType == "tmpfs" {
                 return ["/tmp", "/var/tmp", "/dev/shm", "/run"].contains(m.mountPoint)
                     || (m.mountPoint.hasPrefix("/run/user/") && !m.mountPoint.dropFirst("/run/user/".count).contains("/"))

@@ -22,7 +22,7 @@ enum HexAddress {
 
     /// Prefix length of a contiguous netmask in host arithmetic order; nil when not contiguous.
     static func prefixLength(mask: UInt32) -> Int? {
-        let ones = mask.leadingZeroBitCount == 0 ? (~mask).leadingZeroBitCount : 0
+        let ones = (~mask).leadingZeroBitCount
         let expected: UInt32 = ones == 0 ? 0 : ~UInt32(0) << (32 - ones)
         return mask == expected ? ones : nil
     }

@@ -2,6 +2,7 @@
 enum IfInet6 {
     /// One IPv6 address of an interface.
     struct Entry: Sendable, Equatable {
+        /// Interface name (`wlp2s0`).
         var interface: String
         /// CIDR, e.g. `fe80::1/64`.
         var cidr: String

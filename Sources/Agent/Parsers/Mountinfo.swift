@@ -3,7 +3,9 @@
 enum Mountinfo {
     /// One mount.
     struct Mount: Sendable, Equatable {
+        /// Unique id of the mount.
         var mountID: Int
+        /// Id of the mount this one sits on (itself for the root of the tree).
         var parentID: Int
         /// `major:minor` of the filesystem (`st_dev`); bind mounts of one filesystem share it.
         var device: String
@@ -13,6 +15,7 @@ enum Mountinfo {
         var mountPoint: String
         /// Per-mount options (`rw`, `ro`, `noatime`…).
         var options: [String]
+        /// Filesystem type (`ext4`, `tmpfs`, `fuse.sshfs`…).
         var fsType: String
         /// Source (`/dev/nvme0n1p2`, `tmpfs`…), octal escapes decoded.
         var source: String

@@ -5,12 +5,17 @@ import Shared
 enum ProcNetRoute {
     /// One IPv4 route with its raw values, for matching addresses to interfaces.
     struct Entry: Sendable, Equatable {
+        /// Outgoing interface.
         var interface: String
         /// Destination in host arithmetic order.
         var destination: UInt32
+        /// Next hop in host arithmetic order, 0 when directly connected.
         var gateway: UInt32
+        /// `RTF_*` flags.
         var flags: UInt32
+        /// Route metric (lower is preferred).
         var metric: Int
+        /// Netmask in host arithmetic order.
         var mask: UInt32
 
         /// `RTF_GATEWAY`: traffic goes through `gateway`.

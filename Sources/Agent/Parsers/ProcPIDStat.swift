@@ -3,11 +3,13 @@
 /// `comm` may hold spaces and parentheses (`my (weird) proc`), so it runs from the first
 /// `(` to the LAST `)`; the numbered fields follow it.
 struct ProcPIDStat: Sendable, Equatable {
+    /// Process id.
     var pid: Int
     /// The command name, up to 15 bytes, as the kernel keeps it.
     var comm: String
     /// State letter (R, S, D, Z, T, t, X, I…).
     var state: String
+    /// Parent process id (0 for the kernel's own roots).
     var ppid: Int
     /// User-mode CPU time, in clock ticks (field 14).
     var utime: UInt64

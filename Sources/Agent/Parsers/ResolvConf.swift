@@ -5,7 +5,9 @@ enum ResolvConf {
 
     /// Name servers and search domains.
     struct Settings: Sendable, Equatable {
+        /// `nameserver` addresses, in order.
         var servers: [String] = []
+        /// Search list.
         var searchDomains: [String] = []
     }
 

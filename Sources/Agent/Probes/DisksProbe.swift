@@ -4,12 +4,17 @@ import Synchronization
 
 /// The `statvfs(3)` counters of one filesystem, as `statvfs.json` gives them.
 struct FilesystemCounts: Sendable, Codable, Equatable {
+    /// Size in `frsize` units.
     var blocks: UInt64
+    /// Free units, including those reserved for root.
     var bfree: UInt64
+    /// Free units available to unprivileged users.
     var bavail: UInt64
     /// Fragment size: the unit of `blocks`, `bfree` and `bavail`, in bytes.
     var frsize: UInt64
+    /// Inodes in total (0 where the filesystem has no fixed count).
     var files: UInt64
+    /// Free inodes.
     var ffree: UInt64
 
     /// The usage record of `mount`, computed as `df` does: used = blocks − bfree, and
@@ -143,6 +148,7 @@ struct DisksProbe: Probe {
 
     /// Why a `statvfs` gave no numbers.
     struct StatFailure: Error {
+        /// `strerror` text or the time limit that passed.
         var message: String
     }
 
@@ -199,5 +205,6 @@ struct DisksProbe: Probe {
 
 /// Carries the worker thread's result back; the `Mutex` makes it safe to share.
 private final class SharedResult: Sendable {
+    /// The result, set once by the worker.
     let box = Mutex<Result<FilesystemCounts, DisksProbe.StatFailure>?>(nil)
 }

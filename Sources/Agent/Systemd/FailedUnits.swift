@@ -3,17 +3,25 @@ import Shared
 
 /// One entry of systemd's `ListUnits` reply, signature `(ssssssouso)`.
 struct ListedUnit: Sendable, Equatable {
+    /// Unit name (`cups.service`).
     var name: String
+    /// `Description=` of the unit.
     var description: String
+    /// `loaded`, `not-found`, `masked`…
     var loadState: String
+    /// `active`, `failed`, `inactive`…
     var activeState: String
+    /// Type-specific state (`running`, `dead`, `failed`…).
     var subState: String
     /// Unit this one follows (`""` when none).
     var following: String
     /// D-Bus object path of the unit (`/org/freedesktop/systemd1/unit/...`).
     var objectPath: String
+    /// Queued job id, 0 when none.
     var jobID: UInt32
+    /// Queued job type (`start`…), empty when none.
     var jobType: String
+    /// Queued job object path (`/` when none).
     var jobPath: String
 }
 

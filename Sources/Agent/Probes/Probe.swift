@@ -78,5 +78,7 @@ protocol Probe: Sendable {
 /// Every probe `helpline collect` runs, in manifest order. Adding a probe is one file and
 /// one line here. The journal probe is separate: it streams into the bundle (`JournalProbe`).
 enum ProbeRegistry {
-    static let all: [any Probe] = []
+    static let all: [any Probe] = [
+        SystemProbe(), MemoryProbe(), DisksProbe(), ProcessesProbe(), UnitsProbe(), NetworkProbe(),
+    ]
 }

@@ -133,8 +133,3 @@ var productsDirectory: String {
     }
     return Bundle.main.bundleURL.deletingLastPathComponent().path
 }
-
-/// The fixture folder copied into the test bundle.
-func fixturePath(_ name: String) -> String {
-    Bundle.module.resourcePath! + "/Fixtures/" + name
-}

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+@testable import Agent
+
+@Suite("Redaction robustness")
+struct RedactionRobustnessTests {
+    @Test func concurrentRedactionsCountExactly() async throws {
+        let identities = RedactionIdentities(usernames: ["alice"])
+        let redactor = try Redactor(options: RedactionOptions(usernames: true, ipAddresses: true), identities: identities)
+        let tasks = 8
+        let perTask = 500
+        await withTaskGroup(of: Bool.self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    var ok = true
+                    for i in 0..<perTask {
+                        let out = redactor.redact("user alice from 10.0.\(t).\(i % 200 + 1) password=pw\(i) ok")
+                        ok = ok && !out.contains("pw\(i) ") && out.hasPrefix("user [user-1] from [ip-")
+                    }
+                    return ok
+                }
+            }
+            for await ok in group { #expect(ok) }
+        }
+        let counts = redactor.counts
+        #expect(counts["password"] == tasks * perTask)
+        #expect(counts["username"] == tasks * perTask)
+        #expect(counts["ip-address"] == tasks * perTask)
+        // 8 × 200 distinct addresses, one placeholder each, plus the user.
+        #expect(redactor.mapping.count == tasks * 200 + 1)
+        #expect(Set(redactor.mapping.keys).count == redactor.mapping.count)
+    }
+
+    @Test func replacementCharactersAndOddBytes() throws {
+        let redactor = try Redactor(options: RedactionOptions(emails: true, ipAddresses: true, macAddresses: true))
+        let bytes: [UInt8] = Array("pass\u{FFFD}word=x \u{FFFD}password=ab\u{FFFD}cd Ω ".utf8) + [0xFF, 0xC3, 0x00, 0x41]
+            + Array(" token: é€𝄞secretvalue\u{0}".utf8)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let out = redactor.redact(text)
+        #expect(!out.contains("ab\u{FFFD}cd"))
+        #expect(!out.contains("é€𝄞secretvalue"))
+        #expect(out.contains("\u{FFFD}password=[REDACTED:password]"))
+        #expect(redactor.redact("") == "")
+        #expect(redactor.redact("\u{FFFD}\u{FFFD}@::-.") == "\u{FFFD}\u{FFFD}@::-.")
+    }
+
+    @Test func bridgedAndSubstringInputs() throws {
+        let redactor = try Redactor()
+        let bridged = NSString(string: "NSString password=hunter2") as String
+        #expect(redactor.redact(bridged) == "NSString password=[REDACTED:password]")
+        let sub = "xx password=abc yy".dropFirst(3)
+        #expect(redactor.redact(String(sub)) == "password=[REDACTED:password] yy")
+    }
+
+    @Test func megabyteLines() throws {
+        let redactor = try Redactor(options: RedactionOptions(emails: true, ipAddresses: true, macAddresses: true))
+        let mib = 1 << 20
+        let plain = String(repeating: "a", count: mib)
+        #expect(redactor.redact(plain) == plain)
+        let digits = String(repeating: "4111 ", count: mib / 5)
+        #expect(redactor.redact(digits) == digits)
+        let colons = String(repeating: ":", count: mib)
+        #expect(redactor.redact(colons) == colons)
+        let keys = String(repeating: "password ", count: mib / 9)
+        #expect(redactor.redact(keys) == keys)
+        let tail = String(repeating: "x", count: mib) + " password=topsecret"
+        #expect(redactor.redact(tail).hasSuffix(" password=[REDACTED:password]"))
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\n" + String(repeating: "QUJD", count: mib / 4)
+        #expect(redactor.redact(pem) == "-----BEGIN RSA PRIVATE KEY-----\n[REDACTED:private-key]")
+        let many = String(repeating: "pwd=a ", count: mib / 6)
+        #expect(redactor.counts["password", default: 0] == 1)
+        let redacted = redactor.redact(many)
+        #expect(!redacted.contains("pwd=a "))
+        #expect(redactor.counts["password", default: 0] == 1 + mib / 6)
+    }
+}

@@ -44,6 +44,19 @@ struct RedactionRobustnessTests {
         #expect(redactor.redact("\u{FFFD}\u{FFFD}@::-.") == "\u{FFFD}\u{FFFD}@::-.")
     }
 
+    @Test func shortLinesAndTriggersAtTheEnd() throws {
+        let redactor = try Redactor(options: RedactionOptions(usernames: true),
+                                    identities: RedactionIdentities(usernames: ["a", "bo"]))
+        #expect(redactor.redact("a") == "[user-1]")
+        #expect(redactor.redact("bo") == "[user-2]")
+        #expect(redactor.redact("x bo") == "x [user-2]")
+        #expect(redactor.redact("b") == "b")
+        #expect(redactor.redact("password=") == "password=")
+        #expect(redactor.redact("pwd=1") == "pwd=[REDACTED:password]")
+        #expect(redactor.redact("key AKIAIOSFODNN7EXAMPLE") == "key [REDACTED:aws-access-key-id]")
+        #expect(redactor.redact("-----BEGIN EC PRIVATE KEY-----") == "-----BEGIN EC PRIVATE KEY-----")
+    }
+
     @Test func bridgedAndSubstringInputs() throws {
         let redactor = try Redactor()
         let bridged = NSString(string: "NSString password=hunter2") as String

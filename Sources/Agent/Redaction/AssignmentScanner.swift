@@ -37,8 +37,9 @@ enum AssignmentScanner {
             var keyEnd = t
             while keyEnd < n, isKeyByte(p[keyEnd]) { keyEnd += 1 }
             i = keyEnd
-            guard let rule = classify(p, keyStart, keyEnd),
-                  let (valueStart, valueEnd) = value(p, keyStart: keyStart, keyEnd: keyEnd),
+            // The separator check is cheaper than classifying, and most mentions have none.
+            guard let (valueStart, valueEnd) = value(p, keyStart: keyStart, keyEnd: keyEnd),
+                  let rule = classify(p, keyStart, keyEnd),
                   !isPlaceholderValue(p, valueStart, valueEnd),
                   !(rule == .genericSecret && isShortNumber(p, valueStart, valueEnd)) else { continue }
             spans.append(RedactionSpan(valueStart, valueEnd, rule))
@@ -65,71 +66,85 @@ enum AssignmentScanner {
         return nil
     }
 
+    private typealias Word = [UInt8]
+    private static func words(_ list: [String]) -> [Word] { list.map { Array($0.utf8) } }
+
     /// Words after a password word that make the key *about* the password, not the password.
-    private static let passwordMetadata: Set<String> = [
+    private static let passwordMetadata = words([
         "file", "path", "dir", "directory", "fd", "env", "var", "command", "cmd", "length", "len", "policy",
         "prompt", "min", "max", "age", "expiry", "expires", "expiration", "changed", "type", "auth",
         "authentication", "required", "set", "enabled", "reset", "count", "url", "uri", "id", "name", "store",
         "storetype", "less", "hint",
-    ]
-    private static let keyQualifiers: Set<String> = [
+    ])
+    private static let keyQualifiers = words([
         "api", "secret", "access", "private", "client", "encryption", "signing", "master", "auth", "app", "license",
         "service", "account", "subscription",
-    ]
-    private static let secretNouns: Set<String> = [
+    ])
+    private static let secretNouns = words([
         "apikey", "secretkey", "accesskey", "privatekey", "credential", "credentials", "clientsecret", "authkey",
         "psk",
-    ]
+    ])
+    private static let secretTails = words(["base", "value", "key", "string"])
+    private static let passwordParts = words(["password", "passwd", "passphrase", "authtok"])
+    private static let passwordWords = words(["pass", "pwd", "pw"])
+    private static let awsJoined = words(["secretaccesskey"])
+    private static let awsSuffixes = words(["awssecretkey", "awssecret"])
+    private static let shellDirectories = words(["PWD", "OLDPWD"])
+    private static let secretWord = Array("secret".utf8)
+    private static let tokenWord = Array("token".utf8)
+    private static let keyWord = Array("key".utf8)
 
     /// The rule for the key in `start..<end`, or nil when it does not name a secret.
     static func classify(_ p: LineBytes, _ start: Int, _ end: Int) -> BuiltinRule? {
         var s = start
         while s < end, p[s] == UInt8(ascii: "-") { s += 1 }
         guard s < end else { return nil }
-        if end - s <= 6 {
-            let raw = String(decoding: UnsafeBufferPointer(rebasing: p[s..<end]), as: UTF8.self)
-            if raw == "PWD" || raw == "OLDPWD" { return nil }
-        }
-        // Segments, lower-cased: split at _ - . and where a small letter meets a capital.
-        var segments: [String] = []
-        var current: [UInt8] = []
+        if shellDirectories.contains(where: { $0.count == end - s && p.has($0, at: s) }) { return nil }
+        // Segments, lower-cased: split at _ - . and where a small letter or digit meets a capital.
+        var joined: [UInt8] = []
+        joined.reserveCapacity(end - s)
+        var bounds: [Int] = [0]
         for k in s..<end {
             let b = p[k]
             if b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") {
-                if !current.isEmpty { segments.append(String(decoding: current, as: UTF8.self)) }
-                current.removeAll(keepingCapacity: true)
+                if bounds[bounds.count - 1] != joined.count { bounds.append(joined.count) }
                 continue
             }
-            if ASCII.isUpper(b), k > s, ASCII.isLower(p[k - 1]) || ASCII.isDigit(p[k - 1]), !current.isEmpty {
-                segments.append(String(decoding: current, as: UTF8.self))
-                current.removeAll(keepingCapacity: true)
+            if ASCII.isUpper(b), k > s, ASCII.isLower(p[k - 1]) || ASCII.isDigit(p[k - 1]),
+               bounds[bounds.count - 1] != joined.count {
+                bounds.append(joined.count)
             }
-            current.append(ASCII.lower(b))
+            joined.append(ASCII.lower(b))
         }
-        if !current.isEmpty { segments.append(String(decoding: current, as: UTF8.self)) }
-        guard let last = segments.last else { return nil }
-        let joined = segments.joined()
+        if bounds[bounds.count - 1] != joined.count { bounds.append(joined.count) }
+        guard bounds.count >= 2 else { return nil }
+        return joined.withUnsafeBufferPointer { key -> BuiltinRule? in
+            let segmentCount = bounds.count - 1
+            func segment(_ i: Int) -> LineBytes { LineBytes(rebasing: key[bounds[i]..<bounds[i + 1]]) }
+            let last = segment(segmentCount - 1)
 
-        if joined.contains("secretaccesskey") || joined.hasSuffix("awssecretkey") || joined.hasSuffix("awssecret") {
-            return .awsSecretKey
+            if awsJoined.contains(where: { key.firstIndex(of: $0, from: 0) != nil })
+                || awsSuffixes.contains(where: { key.hasSuffix($0) }) {
+                return .awsSecretKey
+            }
+            func isPasswordWord(_ w: LineBytes) -> Bool {
+                passwordParts.contains { w.firstIndex(of: $0, from: 0) != nil } || passwordWords.contains { w.equals($0) }
+            }
+            if (0..<segmentCount).contains(where: { isPasswordWord(segment($0)) }) {
+                if !isPasswordWord(last), passwordMetadata.contains(where: { last.equals($0) }) { return nil }
+                return .password
+            }
+            if last.hasSuffix(secretWord) || last.hasSuffix(tokenWord) || secretNouns.contains(where: { last.equals($0) }) {
+                return .genericSecret
+            }
+            if segmentCount >= 2 {
+                let previous = segment(segmentCount - 2)
+                if last.equals(keyWord), keyQualifiers.contains(where: { previous.equals($0) }) { return .genericSecret }
+                if (0..<segmentCount).contains(where: { segment($0).equals(secretWord) }),
+                   secretTails.contains(where: { last.equals($0) }) { return .genericSecret }
+            }
+            return nil
         }
-        func isPasswordWord(_ segment: String) -> Bool {
-            segment.contains("password") || segment.contains("passwd") || segment.contains("passphrase")
-                || segment.contains("authtok") || segment == "pass" || segment == "pwd" || segment == "pw"
-        }
-        if segments.contains(where: isPasswordWord) {
-            if !isPasswordWord(last), passwordMetadata.contains(last) { return nil }
-            return .password
-        }
-        if last.hasSuffix("secret") || last.hasSuffix("token") || secretNouns.contains(last) {
-            return .genericSecret
-        }
-        if segments.count >= 2 {
-            let previous = segments[segments.count - 2]
-            if last == "key", keyQualifiers.contains(previous) { return .genericSecret }
-            if segments.contains("secret"), ["base", "value", "key", "string"].contains(last) { return .genericSecret }
-        }
-        return nil
     }
 
     /// The value assigned to the key in `keyStart..<keyEnd`, or nil when none follows it.
@@ -209,10 +224,10 @@ enum AssignmentScanner {
         return k > i && (p.at(k) == UInt8(ascii: "=") || p.at(k) == UInt8(ascii: ":"))
     }
 
-    private static let plainValues: Set<String> = [
+    private static let plainValues = words([
         "true", "false", "yes", "no", "on", "off", "null", "nil", "none", "(null)", "undefined", "<none>",
         "<redacted>", "redacted", "<hidden>", "hidden", "[hidden]", "(hidden)", "[redacted]",
-    ]
+    ])
 
     /// Whether the value in `start..<end` is plainly not a secret: a boolean or null word, a
     /// `***` mask, an earlier `[REDACTED…]` marker, or a `$VARIABLE`/`${…}` reference.
@@ -228,8 +243,8 @@ enum AssignmentScanner {
             }
         }
         guard end - start <= 11 else { return false }
-        let word = String(decoding: UnsafeBufferPointer(rebasing: p[start..<end]).map(ASCII.lower), as: UTF8.self)
-        return plainValues.contains(word)
+        let value = LineBytes(rebasing: p[start..<end])
+        return plainValues.contains { value.equalsIgnoringCase($0) }
     }
 
     private static func isShortNumber(_ p: LineBytes, _ start: Int, _ end: Int) -> Bool {
@@ -238,6 +253,15 @@ enum AssignmentScanner {
 }
 
 extension UnsafeBufferPointer where Element == UInt8 {
+    /// Whether the bytes are exactly `word`.
+    func equals(_ word: [UInt8]) -> Bool { count == word.count && has(word, at: 0) }
+
+    /// Whether the bytes are `word` (lower-case ASCII), ignoring ASCII case.
+    func equalsIgnoringCase(_ word: [UInt8]) -> Bool { count == word.count && hasIgnoringCase(word, at: 0) }
+
+    /// Whether the bytes end with `word`.
+    func hasSuffix(_ word: [UInt8]) -> Bool { count >= word.count && has(word, at: count - word.count) }
+
     /// Whether every byte in `start..<end` satisfies `predicate`.
     @inline(__always)
     func allSatisfyIn(_ start: Int, _ end: Int, _ predicate: (UInt8) -> Bool) -> Bool {

@@ -113,9 +113,10 @@ struct IdentifierScanners: Sendable {
                 continue
             }
             var k = i
-            var octets: [Int] = []
-            octets.reserveCapacity(4)
-            while octets.count < 4 {
+            var octets = 0
+            var first = 0
+            var sum = 0
+            while octets < 4 {
                 let s = k
                 var value = 0
                 while k < n, k - s < 3, ASCII.isDigit(p[k]) {
@@ -123,17 +124,19 @@ struct IdentifierScanners: Sendable {
                     k += 1
                 }
                 guard k > s, value <= 255, !ASCII.isDigit(p.at(k)) else { break }
-                octets.append(value)
-                if octets.count < 4 {
+                if octets == 0 { first = value }
+                sum += value
+                octets += 1
+                if octets < 4 {
                     guard p.at(k) == UInt8(ascii: "."), ASCII.isDigit(p.at(k + 1)) else { break }
                     k += 1
                 }
             }
             let after = p.at(k)
             // `5.15.0.91-generic` is a version, `10.0.0.1-10.0.0.9` a range of addresses.
-            if octets.count == 4, !ASCII.isWordByte(after), !(after == UInt8(ascii: ".") && ASCII.isDigit(p.at(k + 1))),
+            if octets == 4, !ASCII.isWordByte(after), !(after == UInt8(ascii: ".") && ASCII.isDigit(p.at(k + 1))),
                !(after == UInt8(ascii: "-") && ASCII.isLetter(p.at(k + 1))) {
-                let keep = octets[0] == 127 || octets[0] == 255 || octets.allSatisfy { $0 == 0 }
+                let keep = first == 127 || first == 255 || sum == 0
                 if !keep { spans.append(RedactionSpan(i, k, .ipAddress)) }
             }
             while k < n, ASCII.isDigit(p[k]) || p[k] == UInt8(ascii: ".") { k += 1 }

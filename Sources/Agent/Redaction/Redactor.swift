@@ -26,6 +26,7 @@ final class Redactor: Sendable {
         case privateKey, assignment, commandLinePassword, urlCredentials, authorization, bearer, basic, jwt
         case prefixedToken, slackWebhook, awsAccessKeyID, awsSecretKey, cardNumber
         case email, username, hostname, ipv4, ipv6, mac
+        case existingReplacements
     }
 
     /// A redactor with `options`, replacing `identities` when the identifier options are on.
@@ -47,6 +48,7 @@ final class Redactor: Sendable {
             list.map { Trigger(literal: Array($0.utf8), scanner: scanner.rawValue) }
         }
         var triggers: [Trigger] = []
+        triggers += words(SecretScanners.replacementStarts, .existingReplacements)
         triggers += words(["-----begin"], .privateKey)
         triggers += words(AssignmentScanner.triggers, .assignment)
         triggers += words(["mysql", "mariadb", "sshpass", "identified by", "curl", "redis-cli"], .commandLinePassword)
@@ -138,7 +140,9 @@ final class Redactor: Sendable {
                 }
             }
             guard !spans.isEmpty else { return nil }
-            return apply(resolve(spans), to: bytes)
+            let resolved = resolve(spans)
+            guard !resolved.isEmpty else { return nil }
+            return apply(resolved, to: bytes)
         }
     }
 
@@ -168,14 +172,22 @@ final class Redactor: Sendable {
         case .ipv4: IdentifierScanners.ipv4(p, into: &spans)
         case .ipv6: IdentifierScanners.ipv6(p, into: &spans)
         case .mac: IdentifierScanners.macs(p, into: &spans)
+        case .existingReplacements: SecretScanners.existingReplacements(p, into: &spans)
         }
     }
 
-    /// Non-overlapping spans in text order. Overlapping secrets merge into one span named after
+    /// Non-overlapping spans in text order. Matches inside an earlier marker or placeholder are
+    /// dropped. Overlapping secrets merge into one span named after
     /// the highest-priority rule among them (so no piece of either survives); an identifier that
     /// touches a secret is dropped; of overlapping identifiers the earlier, then longer, wins.
     private func resolve(_ spans: [RedactionSpan]) -> [RedactionSpan] {
-        let sorted = spans.sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        let keep = spans.filter { $0.rule == SecretScanners.keepRule }
+        let sorted = spans
+            .filter { span in
+                span.rule != SecretScanners.keepRule
+                    && !keep.contains { $0.start <= span.start && span.end <= $0.end }
+            }
+            .sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
         var secrets: [RedactionSpan] = []
         var identifiers: [RedactionSpan] = []
         for span in sorted {

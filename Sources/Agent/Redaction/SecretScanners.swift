@@ -30,6 +30,36 @@ enum SecretScanners {
         static let awsKeyPrefixes = ["AKIA", "ASIA", "ABIA", "ACCA"].map { Array($0.utf8) }
     }
 
+    // MARK: Earlier replacements
+
+    /// Rule number of spans that mark text to leave alone (see `existingReplacements`).
+    static let keepRule = -1
+    /// Lower-case starts of the markers and placeholders a redactor writes.
+    static let replacementStarts = ["[redacted:", "[email-", "[user-", "[ip-", "[mac-", "[host-"]
+    private static let replacementStartBytes = replacementStarts.map { Array($0.utf8) }
+
+    /// Markers (`[REDACTED:rule]`) and placeholders (`[user-3]`) already in the text, as spans
+    /// of `keepRule`: a match lying inside one is dropped, so redacting twice changes nothing.
+    static func existingReplacements(_ p: LineBytes, into spans: inout [RedactionSpan]) {
+        var i = 0
+        while i < p.count {
+            guard p[i] == UInt8(ascii: "["),
+                  let start = replacementStartBytes.first(where: { p.hasIgnoringCase($0, at: i) }) else {
+                i += 1
+                continue
+            }
+            var end = i + start.count
+            while end < p.count, end - i < 80, ASCII.isAlnum(p[end]) || p[end] == UInt8(ascii: "-")
+                || p[end] == UInt8(ascii: "_") || p[end] == UInt8(ascii: ".") { end += 1 }
+            if p.at(end) == UInt8(ascii: "]") {
+                spans.append(RedactionSpan(start: i, end: end + 1, rule: keepRule))
+                i = end + 1
+            } else {
+                i += 1
+            }
+        }
+    }
+
     // MARK: PEM private keys
 
     /// `-----BEGIN … PRIVATE KEY-----` blocks: the body up to `-----END` (or the end of the

@@ -14,8 +14,6 @@ final class TriggerPrefilter: @unchecked Sendable {
         let rawValue: UInt8
         /// Creates features from flag bits.
         init(rawValue: UInt8) { self.rawValue = rawValue }
-        /// Some trigger starts with this byte (internal to the pass).
-        static let triggerStart = Features(rawValue: 1 << 0)
         /// A digit.
         static let digit = Features(rawValue: 1 << 1)
         /// An `@`.
@@ -34,7 +32,8 @@ final class TriggerPrefilter: @unchecked Sendable {
     struct Result {
         /// Features present somewhere in the line.
         var features: Features = []
-        /// Longest run of digits, counting single spaces or dashes between digits as part of it.
+        /// Longest run of digits, spaces and dashes that starts with a digit (an upper bound
+        /// of the longest card-shaped digit group).
         var longestDigitGroup = 0
     }
 
@@ -50,7 +49,7 @@ final class TriggerPrefilter: @unchecked Sendable {
     let wordCount: Int
     private let flags: UnsafeMutablePointer<UInt8>      // 256: Features per byte
     private let fold: UnsafeMutablePointer<UInt8>       // 256: ASCII lower-casing
-    private let pairs: UnsafeMutablePointer<UInt64>     // 65536 bits: folded first two bytes of a trigger
+    private let trigrams: UnsafeMutablePointer<UInt64>  // 32768 bits: hashes of triggers' first three bytes
     private let bucket: UnsafeMutablePointer<Int32>     // 257: triggers by folded first byte
     private let entryOffset: UnsafeMutablePointer<Int32>
     private let entryLength: UnsafeMutablePointer<Int32>
@@ -58,7 +57,15 @@ final class TriggerPrefilter: @unchecked Sendable {
     private let literals: UnsafeMutablePointer<UInt8>
     private let entryCount: Int
 
-    /// A prefilter for `triggers` over `scannerCount` scanners (triggers must not be empty).
+    private static let trigramBits = 1 << 15
+
+    /// The 15-bit hash of three bytes: their low five bits, which ASCII case does not change.
+    @inline(__always)
+    private static func trigram(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> Int {
+        Int(a & 31) << 10 | Int(b & 31) << 5 | Int(c & 31)
+    }
+
+    /// A prefilter for `triggers` over `scannerCount` scanners.
     init(triggers: [Trigger], scannerCount: Int) {
         let triggers = triggers.filter { !$0.literal.isEmpty }
             .map { Trigger(literal: $0.literal.map(ASCII.lower), scanner: $0.scanner) }
@@ -66,7 +73,7 @@ final class TriggerPrefilter: @unchecked Sendable {
         wordCount = Swift.max(1, (scannerCount + 63) / 64)
         flags = .allocate(capacity: 256)
         fold = .allocate(capacity: 256)
-        pairs = .allocate(capacity: 1024)
+        trigrams = .allocate(capacity: Self.trigramBits / 64)
         bucket = .allocate(capacity: 257)
         entryCount = triggers.count
         entryOffset = .allocate(capacity: Swift.max(1, entryCount))
@@ -90,7 +97,7 @@ final class TriggerPrefilter: @unchecked Sendable {
             }
             flags[b] = f.rawValue
         }
-        pairs.initialize(repeating: 0, count: 1024)
+        trigrams.initialize(repeating: 0, count: Self.trigramBits / 64)
         var offset = 0
         var next = 0
         for b in 0..<257 {
@@ -104,13 +111,14 @@ final class TriggerPrefilter: @unchecked Sendable {
             entryLength[k] = Int32(lit.count)
             entryScanner[k] = Int32(trigger.scanner)
             offset += lit.count
-            let first = Int(lit[0])
-            flags[first] |= Features.triggerStart.rawValue
-            if ASCII.isLower(lit[0]) { flags[first - 32] |= Features.triggerStart.rawValue }
-            if lit.count == 1 {
-                for second in 0..<256 { setPair(first, second) }
-            } else {
-                setPair(first, Int(lit[1]))
+            // Shorter triggers match whatever follows them (the line end reads as zero bytes).
+            let seconds: [UInt8] = lit.count >= 2 ? [lit[1]] : Array(0..<32)
+            let thirds: [UInt8] = lit.count >= 3 ? [lit[2]] : Array(0..<32)
+            for second in seconds {
+                for third in thirds {
+                    let h = Self.trigram(lit[0], second, third)
+                    trigrams[h >> 6] |= 1 << UInt64(h & 63)
+                }
             }
         }
     }
@@ -118,7 +126,7 @@ final class TriggerPrefilter: @unchecked Sendable {
     deinit {
         flags.deallocate()
         fold.deallocate()
-        pairs.deallocate()
+        trigrams.deallocate()
         bucket.deallocate()
         entryOffset.deallocate()
         entryLength.deallocate()
@@ -126,53 +134,61 @@ final class TriggerPrefilter: @unchecked Sendable {
         literals.deallocate()
     }
 
-    private func setPair(_ first: Int, _ second: Int) {
-        let index = first << 8 | second
-        pairs[index >> 6] |= 1 << UInt64(index & 63)
-    }
-
     /// Scans `line`, setting in `active` the bit of every scanner whose trigger occurs.
+    ///
+    /// Per byte: a rolling hash of the last three bytes is looked up in a 4 KiB bitmap of the
+    /// triggers' first three bytes; only on a hit are the triggers starting there compared.
+    /// Features are OR-ed in; the digit-group length (a space or dash keeps a group going, a
+    /// loose upper bound that never misses a card) needs no branch.
     func scan(_ line: LineBytes, into active: UnsafeMutableBufferPointer<UInt64>) -> Result {
         let n = line.count
         guard let p = line.baseAddress, n > 0 else { return Result() }
-        let triggerStart = Features.triggerStart.rawValue
         let digit = Features.digit.rawValue
         let groupSeparator = Features.space.rawValue | Features.dash.rawValue
         var seen: UInt8 = 0
         var run = 0
         var longest = 0
-        var i = 0
+        var hash = 0
+        let mask = Self.trigramBits - 1
+        // The first two bytes only start the hash.
+        hash = Int(p[0] & 31)
+        seen = flags[Int(p[0])]
+        run = seen & digit != 0 ? 1 : 0
+        longest = run
+        if n > 1 {
+            let f = flags[Int(p[1])]
+            seen |= f
+            run = f & digit != 0 ? run &+ 1 : (f & groupSeparator != 0 ? run : 0)
+            longest = Swift.max(longest, run)
+            hash = hash << 5 | Int(p[1] & 31)
+        }
+        var i = 2
         while i < n {
             let b = p[i]
             let f = flags[Int(b)]
-            if f == 0 {
-                run = 0
-                i &+= 1
-                continue
-            }
             seen |= f
-            if f & digit != 0 {
-                run &+= 1
-                if run > longest { longest = run }
-            } else if f & groupSeparator == 0 || run == 0 || i + 1 >= n || !ASCII.isDigit(p[i + 1]) {
-                run = 0
-            }
-            if f & triggerStart != 0 {
-                let first = Int(fold[Int(b)])
-                let second = i + 1 < n ? Int(fold[Int(p[i + 1])]) : 0
-                let pair = first << 8 | second
-                if pairs[pair >> 6] & (1 << UInt64(pair & 63)) != 0 {
-                    matchTriggers(p, n, at: i, first: first, into: active)
-                }
+            run = f & digit != 0 ? run &+ 1 : (f & groupSeparator != 0 ? run : 0)
+            longest = Swift.max(longest, run)
+            hash = (hash << 5 | Int(b & 31)) & mask
+            if trigrams[hash >> 6] & (1 << UInt64(hash & 63)) != 0 {
+                matchTriggers(p, n, at: i - 2, into: active)
             }
             i &+= 1
+        }
+        // Two zero bytes after the line complete the hashes of its last two positions.
+        for k in Swift.max(n - 2, 0)..<n {
+            let h = Self.trigram(p[k], k + 1 < n ? p[k + 1] : 0, 0)
+            if trigrams[h >> 6] & (1 << UInt64(h & 63)) != 0 {
+                matchTriggers(p, n, at: k, into: active)
+            }
         }
         return Result(features: Features(rawValue: seen), longestDigitGroup: longest)
     }
 
     @inline(__always)
-    private func matchTriggers(_ p: UnsafePointer<UInt8>, _ n: Int, at i: Int, first: Int,
+    private func matchTriggers(_ p: UnsafePointer<UInt8>, _ n: Int, at i: Int,
                                into active: UnsafeMutableBufferPointer<UInt64>) {
+        let first = Int(fold[Int(p[i])])
         var k = Int(bucket[first])
         let end = Int(bucket[first + 1])
         while k < end {

@@ -28,6 +28,7 @@ enum ASCII {
     static func lowered(_ s: String) -> [UInt8] { s.utf8.map(lower) }
 }
 
+/// Byte-string searches over a line, exact or ignoring ASCII case.
 extension UnsafeBufferPointer where Element == UInt8 {
     /// Whether `literal` occurs at `i`, byte for byte.
     @inline(__always)

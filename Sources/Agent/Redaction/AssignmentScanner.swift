@@ -252,6 +252,7 @@ enum AssignmentScanner {
     }
 }
 
+/// Whole-buffer comparisons used when classifying keys and values.
 extension UnsafeBufferPointer where Element == UInt8 {
     /// Whether the bytes are exactly `word`.
     func equals(_ word: [UInt8]) -> Bool { count == word.count && has(word, at: 0) }

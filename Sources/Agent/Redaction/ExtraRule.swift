@@ -19,8 +19,9 @@ struct ExtraRule: @unchecked Sendable {
     let hasSecretGroup: Bool
     /// A literal every match contains (lower-cased), for the prefilter; nil when none is known.
     let requiredLiteral: [UInt8]?
-    /// Where the rule was defined, for messages.
+    /// The file that defines the rule.
     let file: String
+    /// The rule's line in `file`.
     let line: Int
 
     /// Characters allowed in rule names.

@@ -22,6 +22,7 @@ struct IdentifierScanners: Sendable {
             .sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
     }
 
+    /// The path prefix whose next component is a user name.
     static let home = Array("/home/".utf8)
 
     /// systemd unit suffixes: `user@1000.service` is a unit, not an e-mail address.

@@ -24,25 +24,45 @@ struct RedactionRule: Sendable, Equatable {
 /// priority: when matches of two secret rules overlap, they are merged into one replacement
 /// named after the rule declared first here.
 enum BuiltinRule: Int, CaseIterable, Sendable {
+    /// PEM private-key blocks (`-----BEGIN … PRIVATE KEY-----`), body only.
     case privateKey
+    /// `Authorization:`/`Proxy-Authorization:` credentials, any scheme.
     case authorizationHeader
+    /// JSON Web Tokens: `eyJ…` and two more base64url segments.
     case jwt
+    /// GitHub tokens: `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`.
     case githubToken
+    /// GitLab tokens: `glpat-`, `glptt-`, `gldt-`, `glrt-`, `gloas-`, `glsoat-`, `glcbt-`.
     case gitlabToken
+    /// Slack tokens: `xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-`, `xoxe-`.
     case slackToken
+    /// The secret path of `hooks.slack.com/services/…` webhooks.
     case slackWebhook
+    /// AWS access key ids: `AKIA`, `ASIA`, `ABIA`, `ACCA` + 16.
     case awsAccessKeyID
+    /// AWS secret access keys, by key name or as 40 characters near an AWS name.
     case awsSecretKey
+    /// The password in `scheme://user:password@host`.
     case urlCredentials
+    /// Password assignments and command-line passwords (`-pSECRET`, `IDENTIFIED BY`).
     case password
+    /// Other secret assignments: `api_key`, `token`, `secret`, `access_key`, `client_secret`, `psk`….
     case genericSecret
+    /// `Bearer <token>` outside an Authorization header.
     case bearerToken
+    /// `Basic <base64 of user:password>` outside an Authorization header.
     case basicAuth
+    /// Luhn-valid payment card numbers.
     case cardNumber
+    /// Opt-in: e-mail addresses.
     case email
+    /// Opt-in: the host's user names and `/home/NAME`.
     case username
+    /// Opt-in: IPv4 and IPv6 addresses.
     case ipAddress
+    /// Opt-in: MAC addresses.
     case macAddress
+    /// Opt-in: the host's names.
     case hostname
 
     /// The rule's name and replacement.

@@ -52,7 +52,7 @@ final class Redactor: Sendable {
         triggers += words(["-----begin"], .privateKey)
         triggers += words(AssignmentScanner.triggers, .assignment)
         triggers += words(["mysql", "mariadb", "sshpass", "identified by", "curl", "redis-cli"], .commandLinePassword)
-        triggers += SecretScanners.Literal.registryLogins.map {
+        triggers += SecretScanners.registryLogins.map {
             Trigger(literal: $0, scanner: Scanner.commandLinePassword.rawValue)
         }
         triggers += words(["://"], .urlCredentials)

@@ -3,8 +3,12 @@
 /// (Swift `Regex` took ~73 µs and `NSRegularExpression` ~3 µs per ordinary line here, against
 /// well under 1 µs for these scanners; see bench/redaction/README.md.)
 enum SecretScanners {
+    /// Commands whose `-p VALUE` option is a registry password.
+    static let registryLogins = ["docker login", "podman login", "buildah login", "skopeo login", "helm registry login"]
+        .map { Array($0.utf8) }
+
     /// Literal byte strings the scanners look for.
-    enum Literal {
+    fileprivate enum Literal {
         static let begin = Array("-----BEGIN ".utf8)
         static let end = Array("-----END".utf8)
         static let dashes = Array("-----".utf8)
@@ -25,8 +29,6 @@ enum SecretScanners {
         static let curl = Array("curl".utf8)
         static let redisCLI = Array("redis-cli".utf8)
         static let dashA = Array("-a".utf8)
-        static let registryLogins = ["docker login", "podman login", "buildah login", "skopeo login", "helm registry login"]
-            .map { Array($0.utf8) }
         static let awsKeyPrefixes = ["AKIA", "ASIA", "ABIA", "ACCA"].map { Array($0.utf8) }
     }
 
@@ -283,8 +285,9 @@ enum SecretScanners {
         var prefix: [UInt8]
         /// The rule a match counts under.
         var rule: BuiltinRule
-        /// Whether `_` and `-` may appear in the body.
+        /// Whether `_` may appear in the body.
         var underscore: Bool
+        /// Whether `-` may appear in the body.
         var dash: Bool
         /// Shortest body after the prefix.
         var minimumBody: Int
@@ -399,7 +402,7 @@ enum SecretScanners {
         let attachedP = p.firstIndex(ofIgnoringCase: Literal.mysql, from: 0) != nil
             || p.firstIndex(ofIgnoringCase: Literal.mariadb, from: 0) != nil
         let separateP = p.firstIndex(ofIgnoringCase: Literal.sshpass, from: 0) != nil
-            || Literal.registryLogins.contains { p.firstIndex(ofIgnoringCase: $0, from: 0) != nil }
+            || registryLogins.contains { p.firstIndex(ofIgnoringCase: $0, from: 0) != nil }
         if attachedP || separateP {
             optionValues(p, Literal.dashP, attached: true, separate: separateP) { start, end in
                 spans.append(RedactionSpan(start, end, .password))

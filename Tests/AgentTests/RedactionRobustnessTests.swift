@@ -44,6 +44,22 @@ struct RedactionRobustnessTests {
         #expect(redactor.redact("\u{FFFD}\u{FFFD}@::-.") == "\u{FFFD}\u{FFFD}@::-.")
     }
 
+    /// Lines built to make a careless scanner quadratic; each must finish quickly.
+    @Test(arguments: [
+        "password_file='", "password_file=\"", "-----BEGIN RSA PRIVATE KEY-----", "Authorization: x\n",
+        "mysql -p'", "https://a:b@", "[REDACTED:x]password=a ", "10.0.0.1 pwd=x ", "aa:bb:cc:dd:ee:ff:",
+        "4111 ", "eyJhbGciOi.", "Bearer ", "alice@example.com ", "/home/", "sessid=",
+    ])
+    func pathologicalLinesStayLinear(_ unit: String) throws {
+        let redactor = try Redactor(options: RedactionOptions(emails: true, usernames: true, ipAddresses: true,
+                                                              macAddresses: true, hostnames: true),
+                                    identities: RedactionIdentities(usernames: ["alice"], hostnames: ["example"]))
+        let line = String(repeating: unit, count: (256 << 10) / unit.utf8.count)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure { _ = redactor.redact(line) }
+        #expect(elapsed < .seconds(5), "\(unit): \(elapsed)")
+    }
+
     @Test func shortLinesAndTriggersAtTheEnd() throws {
         let redactor = try Redactor(options: RedactionOptions(usernames: true),
                                     identities: RedactionIdentities(usernames: ["a", "bo"]))

@@ -37,9 +37,12 @@ enum AssignmentScanner {
             var keyEnd = t
             while keyEnd < n, isKeyByte(p[keyEnd]) { keyEnd += 1 }
             i = keyEnd
-            // The separator check is cheaper than classifying, and most mentions have none.
-            guard let (valueStart, valueEnd) = value(p, keyStart: keyStart, keyEnd: keyEnd),
+            // Separator first (cheap, and most mentions have none), then the key, and only for a
+            // secret key the value's extent, which may run far: so each byte is read a bounded
+            // number of times even in a line of unclosed quotes.
+            guard let start = valueStart(p, keyStart: keyStart, keyEnd: keyEnd),
                   let rule = classify(p, keyStart, keyEnd),
+                  let (valueStart, valueEnd) = valueExtent(p, start),
                   !isPlaceholderValue(p, valueStart, valueEnd),
                   !(rule == .genericSecret && isShortNumber(p, valueStart, valueEnd)) else { continue }
             spans.append(RedactionSpan(valueStart, valueEnd, rule))
@@ -147,8 +150,9 @@ enum AssignmentScanner {
         }
     }
 
-    /// The value assigned to the key in `keyStart..<keyEnd`, or nil when none follows it.
-    static func value(_ p: LineBytes, keyStart: Int, keyEnd: Int) -> (Int, Int)? {
+    /// Where the value assigned to the key in `keyStart..<keyEnd` starts, or nil when no
+    /// separator follows the key.
+    static func valueStart(_ p: LineBytes, keyStart: Int, keyEnd: Int) -> Int? {
         let n = p.count
         var j = keyEnd
         let before = p.at(keyStart - 1)
@@ -178,8 +182,7 @@ enum AssignmentScanner {
             guard isLongOption, j > afterKey, j < n, c != UInt8(ascii: "-") else { return nil }
         }
         while ASCII.isBlank(p.at(j)) { j += 1 }
-        guard j < n else { return nil }
-        return valueExtent(p, j)
+        return j < n ? j : nil
     }
 
     /// The extent of a value starting at `start`: inside its quotes when quoted, else up to a

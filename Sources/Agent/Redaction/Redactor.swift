@@ -181,16 +181,16 @@ final class Redactor: Sendable {
     /// the highest-priority rule among them (so no piece of either survives); an identifier that
     /// touches a secret is dropped; of overlapping identifiers the earlier, then longer, wins.
     private func resolve(_ spans: [RedactionSpan]) -> [RedactionSpan] {
-        let keep = spans.filter { $0.rule == SecretScanners.keepRule }
-        let sorted = spans
-            .filter { span in
-                span.rule != SecretScanners.keepRule
-                    && !keep.contains { $0.start <= span.start && span.end <= $0.end }
-            }
-            .sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        let sorted = spans.sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        // Earlier replacements never overlap each other; a sweep finds the one around a span.
+        var keep: [RedactionSpan] = []
         var secrets: [RedactionSpan] = []
         var identifiers: [RedactionSpan] = []
-        for span in sorted {
+        for span in sorted where span.rule == SecretScanners.keepRule { keep.append(span) }
+        var k = 0
+        for span in sorted where span.rule != SecretScanners.keepRule {
+            while k < keep.count && keep[k].end <= span.start { k += 1 }
+            if k < keep.count && keep[k].start <= span.start && span.end <= keep[k].end { continue }
             if rules[span.rule].isSecret {
                 if var last = secrets.last, span.start < last.end {
                     last.end = Swift.max(last.end, span.end)
@@ -204,10 +204,13 @@ final class Redactor: Sendable {
             }
         }
         guard !identifiers.isEmpty else { return secrets }
+        // Merged secrets are sorted and disjoint: sweep them alongside the identifiers.
         var result: [RedactionSpan] = []
         var lastIdentifierEnd = -1
+        var s = 0
         for span in identifiers where span.start >= lastIdentifierEnd {
-            if secrets.contains(where: { $0.start < span.end && span.start < $0.end }) { continue }
+            while s < secrets.count && secrets[s].end <= span.start { s += 1 }
+            if s < secrets.count && secrets[s].start < span.end { continue }
             result.append(span)
             lastIdentifierEnd = span.end
         }

@@ -13,6 +13,11 @@ struct RedactionRuleTests {
 
     @Test(arguments: [
         ("password=hunter2 user=bob", "password=[REDACTED:password] user=bob"),
+        ("  password: correct horse battery staple  ", "  password: [REDACTED:password]  "),
+        ("[db]\npassword = two words\nuser = bob", "[db]\npassword = [REDACTED:password]\nuser = bob"),
+        ("keyring password: wrong for user bob", "keyring password: [REDACTED:password] for user bob"),
+        ("DB_PASSWORD=two words here", "DB_PASSWORD=[REDACTED:password]"),
+        ("token: abc def, user: bob", "token: [REDACTED:generic-secret], user: bob"),
         ("DB_PASS: 's3 cr3t' # quoted", "DB_PASS: '[REDACTED:password]' # quoted"),
         (#"{"password":"x\"y","user":"bob"}"#, #"{"password":"[REDACTED:password]","user":"bob"}"#),
         ("mount -o username=bob,password=a,b,vers=3.0", "mount -o username=bob,password=[REDACTED:password],vers=3.0"),

@@ -15,7 +15,9 @@
 /// Separators: `=`, `=>`, `:=`, and `:` when followed by a blank or a quote or when the key was
 /// quoted (`pam_unix(passwd:chauthtok)` is not an assignment); `--flag value` and `-flag value`
 /// for long options.
-/// Values: a quoted string to its closing quote, else up to a blank or quote, or a `&`, `;` or
+/// Values: a quoted string to its closing quote; when the key starts the line (YAML, INI, env
+/// files) the rest of the line, up to another `key=`/`key:` field; else up to a blank or quote,
+/// or a `&`, `;` or
 /// `,` followed by a blank, the end or another `key=` (query strings, connection strings,
 /// mount options).
 /// Values that are plainly not secrets stay: booleans, `null`, all-`*` masks, `$VARIABLE`
@@ -42,7 +44,7 @@ enum AssignmentScanner {
             // number of times even in a line of unclosed quotes.
             guard let start = valueStart(p, keyStart: keyStart, keyEnd: keyEnd),
                   let rule = classify(p, keyStart, keyEnd),
-                  let (valueStart, valueEnd) = valueExtent(p, start),
+                  let (valueStart, valueEnd) = valueExtent(p, start, toLineEnd: startsLine(p, keyStart)),
                   !isPlaceholderValue(p, valueStart, valueEnd),
                   !(rule == .genericSecret && isShortNumber(p, valueStart, valueEnd)) else { continue }
             spans.append(RedactionSpan(valueStart, valueEnd, rule))
@@ -185,9 +187,20 @@ enum AssignmentScanner {
         return j < n ? j : nil
     }
 
-    /// The extent of a value starting at `start`: inside its quotes when quoted, else up to a
-    /// blank or quote, or a `&`, `;`, `,` that starts the next field. Nil when empty.
-    static func valueExtent(_ p: LineBytes, _ start: Int) -> (Int, Int)? {
+    /// Whether only blanks (and an opening quote) stand between the start of the line and `i`:
+    /// a config-file line (`password: correct horse battery staple`).
+    static func startsLine(_ p: LineBytes, _ i: Int) -> Bool {
+        var k = i - 1
+        if k >= 0, p[k] == UInt8(ascii: "\"") || p[k] == UInt8(ascii: "'") { k -= 1 }
+        while k >= 0, ASCII.isBlank(p[k]) { k -= 1 }
+        return k < 0 || p[k] == 0x0A || p[k] == 0x0D
+    }
+
+    /// The extent of a value starting at `start`: inside its quotes when quoted; else, when
+    /// `toLineEnd`, up to the end of the line or the next `key=` field (trailing blanks
+    /// dropped); else up to a blank or
+    /// quote, or a `&`, `;`, `,` that starts the next field. Nil when empty.
+    static func valueExtent(_ p: LineBytes, _ start: Int, toLineEnd: Bool = false) -> (Int, Int)? {
         let n = p.count
         var j = start
         let c = p.at(j)
@@ -207,6 +220,16 @@ enum AssignmentScanner {
             e = Swift.min(e, n)
             return e > vs ? (vs, e) : nil
         }
+        if toLineEnd {
+            while j < n, p[j] != 0x0A, p[j] != 0x0D {
+                let b = p[j]
+                if (ASCII.isBlank(b) || b == UInt8(ascii: "&") || b == UInt8(ascii: ";") || b == UInt8(ascii: ","))
+                    && nextFieldFollows(p, j + 1) { break }
+                j += 1
+            }
+            while j > start, ASCII.isBlank(p[j - 1]) { j -= 1 }
+            return j > start ? (start, j) : nil
+        }
         while j < n {
             let b = p[j]
             if ASCII.isWhitespace(b) || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") { break }
@@ -214,6 +237,17 @@ enum AssignmentScanner {
             j += 1
         }
         return j > start ? (start, j) : nil
+    }
+
+    /// Whether another field (`key=` or `key: `, after optional blanks) starts at `i`.
+    private static func nextFieldFollows(_ p: LineBytes, _ i: Int) -> Bool {
+        var k = i
+        while ASCII.isBlank(p.at(k)) { k += 1 }
+        let keyStart = k
+        while k < p.count, isKeyByte(p[k]) { k += 1 }
+        guard k > keyStart else { return false }
+        let c = p.at(k)
+        return c == UInt8(ascii: "=") || (c == UInt8(ascii: ":") && (k + 1 == p.count || ASCII.isBlank(p[k + 1])))
     }
 
     /// Whether a `&`, `;` or `,` before `i` ends a value: the text goes on with a blank, the

@@ -1,36 +1,315 @@
 import Foundation
 
-/// Which optional redactions are on. Secrets (passwords, tokens, keys…) are always redacted;
-/// these identify people and machines and are off unless an organisation turns them on.
-struct RedactionOptions: Sendable, Equatable {
-    var emails = false
-    var usernames = false
-    var ipAddresses = false
-    var macAddresses = false
-    var hostnames = false
-    /// Folder of extra rule files an organisation adds.
-    var rulesDirectory: String?
-}
-
 /// Removes secrets from free text before anything is written. Thread-safe: probes on several
 /// threads share one redactor, which counts replacements per rule for the manifest.
 ///
-/// INTERFACE PLACEHOLDER — replaced by the redaction work (rules, counting, consistent mapping).
+/// Secrets (passwords, tokens, keys, card numbers…; see `BuiltinRule`) are always replaced by
+/// `[REDACTED:<rule>]`, keeping the key, scheme or user around them so a technician still reads
+/// the line. Identifiers (e-mail, user and host names, IP and MAC addresses) are replaced only
+/// when `RedactionOptions` turns them on, by placeholders like `[user-1]` that stay the same
+/// for the same value; `mapping` says which is which and must stay on the host.
+///
+/// Each line first gets one cheap pass (`TriggerPrefilter`); only the scanners whose trigger
+/// words occur then run, so an ordinary log line costs a fraction of a microsecond.
 final class Redactor: Sendable {
-    init(options: RedactionOptions = RedactionOptions(), identities: RedactionIdentities = .init()) throws {}
+    /// The switches this redactor was built with.
+    let options: RedactionOptions
+    private let rules: [RedactionRule]
+    private let identifiers: IdentifierScanners
+    private let extras: [ExtraRule]
+    private let alwaysRunExtras: [Int]
+    private let prefilter: TriggerPrefilter
+    private let ledger: RedactionLedger
 
-    var mapping: [String: String] { [:] }
+    /// The scanners, in the order their bits sit in the prefilter; extra rules follow.
+    private enum Scanner: Int, CaseIterable {
+        case privateKey, assignment, commandLinePassword, urlCredentials, authorization, bearer, basic, jwt
+        case prefixedToken, slackWebhook, awsAccessKeyID, awsSecretKey, cardNumber
+        case email, username, hostname, ipv4, ipv6, mac
+        case existingReplacements
+    }
 
-    /// `text` with every secret replaced by a `[REDACTED:rule]` marker (or a consistent
-    /// placeholder for opt-in identifiers).
-    func redact(_ text: String) -> String { text }
+    /// A redactor with `options`, replacing `identities` when the identifier options are on.
+    /// - Throws: `RedactionError` (file, line, what to fix) when `options.rulesDirectory` is
+    ///   missing or holds a bad rules file.
+    init(options: RedactionOptions = RedactionOptions(), identities: RedactionIdentities = .init()) throws {
+        self.options = options
+        let builtins = BuiltinRule.allCases.map(\.rule)
+        let extras = try options.rulesDirectory.map {
+            try ExtraRule.load(directory: $0, reservedNames: Set(builtins.map(\.name)))
+        } ?? []
+        self.extras = extras
+        rules = builtins + extras.map { RedactionRule(name: $0.name, replacement: .marker) }
+        identifiers = IdentifierScanners(identities: identities)
+        ledger = RedactionLedger(ruleCount: rules.count)
 
-    /// Rule name → number of replacements so far.
-    var counts: [String: Int] { [:] }
+        typealias Trigger = TriggerPrefilter.Trigger
+        func words(_ list: [String], _ scanner: Scanner) -> [Trigger] {
+            list.map { Trigger(literal: Array($0.utf8), scanner: scanner.rawValue) }
+        }
+        var triggers: [Trigger] = []
+        triggers += words(SecretScanners.replacementStarts, .existingReplacements)
+        triggers += words(["-----begin"], .privateKey)
+        triggers += words(AssignmentScanner.triggers, .assignment)
+        triggers += words(["mysql", "mariadb", "sshpass", "identified by", "curl", "redis-cli"], .commandLinePassword)
+        triggers += SecretScanners.registryLogins.map {
+            Trigger(literal: $0, scanner: Scanner.commandLinePassword.rawValue)
+        }
+        triggers += words(["://"], .urlCredentials)
+        triggers += words(["authorization"], .authorization)
+        triggers += words(["bearer"], .bearer)
+        triggers += words(["basic"], .basic)
+        triggers += words(["eyj"], .jwt)
+        triggers += SecretScanners.tokenFormats.map { Trigger(literal: $0.prefix, scanner: Scanner.prefixedToken.rawValue) }
+        triggers += words(["hooks.slack.com/services/"], .slackWebhook)
+        triggers += words(["akia", "asia", "abia", "acca"], .awsAccessKeyID)
+        triggers += words(["akia", "asia", "aws"], .awsSecretKey)
+        if options.usernames {
+            triggers += words(["/home/"], .username)
+            triggers += identifiers.usernames.map { Trigger(literal: $0, scanner: Scanner.username.rawValue) }
+        }
+        if options.hostnames {
+            triggers += identifiers.hostnames.map { Trigger(literal: $0, scanner: Scanner.hostname.rawValue) }
+        }
+        var always: [Int] = []
+        for (k, extra) in extras.enumerated() {
+            if let literal = extra.requiredLiteral {
+                triggers.append(Trigger(literal: literal, scanner: Scanner.allCases.count + k))
+            } else {
+                always.append(k)
+            }
+        }
+        alwaysRunExtras = always
+        prefilter = TriggerPrefilter(triggers: triggers, scannerCount: Scanner.allCases.count + extras.count)
+    }
+
+    /// `text` with every secret replaced by a `[REDACTED:rule]` marker (and, when turned on,
+    /// identifiers by consistent placeholders). Returns `text` itself when nothing matched.
+    func redact(_ text: String) -> String {
+        if let result = text.utf8.withContiguousStorageIfAvailable({ redact(bytes: $0, text: text) }) {
+            return result ?? text
+        }
+        var copy = text
+        copy.makeContiguousUTF8()
+        return copy.utf8.withContiguousStorageIfAvailable { redact(bytes: $0, text: copy) }.flatMap { $0 } ?? copy
+    }
+
+    /// Rule name → number of replacements so far (rules that replaced nothing are left out).
+    var counts: [String: Int] {
+        var result: [String: Int] = [:]
+        for (index, count) in ledger.counts() where count > 0 {
+            result[rules[index].name, default: 0] += count
+        }
+        return result
+    }
+
+    /// Placeholder (`[user-1]`) → the original value it replaced. Keep this on the host only:
+    /// it undoes the identifier redaction.
+    var mapping: [String: String] { ledger.mapping() }
+
+    /// The names of every rule this redactor applies, built-in first.
+    var ruleNames: [String] {
+        var seen = Set<String>()
+        return rules.map(\.name).filter { seen.insert($0).inserted }
+    }
+
+    // MARK: - Work
+
+    private func redact(bytes: LineBytes, text: String) -> String? {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: prefilter.wordCount) { active -> String? in
+            active.initialize(repeating: 0)
+            let found = prefilter.scan(bytes, into: active)
+            func wake(_ scanner: Int) { active[scanner >> 6] |= 1 << UInt64(scanner & 63) }
+            if found.longestDigitGroup >= 13 { wake(Scanner.cardNumber.rawValue) }
+            if options.emails && found.features.contains(.at) { wake(Scanner.email.rawValue) }
+            if options.ipAddresses {
+                if found.features.isSuperset(of: [.dot, .digit]) { wake(Scanner.ipv4.rawValue) }
+                if found.features.contains(.colon) { wake(Scanner.ipv6.rawValue) }
+            }
+            if options.macAddresses && !found.features.isDisjoint(with: [.colon, .dash]) { wake(Scanner.mac.rawValue) }
+            for k in alwaysRunExtras { wake(Scanner.allCases.count + k) }
+            guard active.contains(where: { $0 != 0 }) else { return nil }
+
+            var spans: [RedactionSpan] = []
+            for (word, bits) in active.enumerated() where bits != 0 {
+                var remaining = bits
+                while remaining != 0 {
+                    let bit = remaining.trailingZeroBitCount
+                    remaining &= remaining - 1
+                    run(scanner: word * 64 + bit, bytes, text, into: &spans)
+                }
+            }
+            guard !spans.isEmpty else { return nil }
+            let resolved = resolve(spans)
+            guard !resolved.isEmpty else { return nil }
+            return apply(resolved, to: bytes)
+        }
+    }
+
+    private func run(scanner index: Int, _ p: LineBytes, _ text: String, into spans: inout [RedactionSpan]) {
+        guard let scanner = Scanner(rawValue: index) else {
+            let k = index - Scanner.allCases.count
+            extras[k].spans(in: text, rule: BuiltinRule.allCases.count + k, into: &spans)
+            return
+        }
+        switch scanner {
+        case .privateKey: SecretScanners.privateKeys(p, into: &spans)
+        case .assignment: AssignmentScanner.scan(p, into: &spans)
+        case .commandLinePassword: SecretScanners.commandLinePasswords(p, into: &spans)
+        case .urlCredentials: SecretScanners.urlCredentials(p, into: &spans)
+        case .authorization: SecretScanners.authorizationHeaders(p, into: &spans)
+        case .bearer: SecretScanners.bearerTokens(p, into: &spans)
+        case .basic: SecretScanners.basicCredentials(p, into: &spans)
+        case .jwt: SecretScanners.jwts(p, into: &spans)
+        case .prefixedToken: SecretScanners.prefixedTokens(p, into: &spans)
+        case .slackWebhook: SecretScanners.slackWebhooks(p, into: &spans)
+        case .awsAccessKeyID: SecretScanners.awsAccessKeyIDs(p, into: &spans)
+        case .awsSecretKey: SecretScanners.awsSecretKeys(p, into: &spans)
+        case .cardNumber: SecretScanners.cardNumbers(p, into: &spans)
+        case .email: IdentifierScanners.emails(p, into: &spans)
+        case .username: identifiers.usernames(p, into: &spans)
+        case .hostname: identifiers.hostnames(p, into: &spans)
+        case .ipv4: IdentifierScanners.ipv4(p, into: &spans)
+        case .ipv6: IdentifierScanners.ipv6(p, into: &spans)
+        case .mac: IdentifierScanners.macs(p, into: &spans)
+        case .existingReplacements: SecretScanners.existingReplacements(p, into: &spans)
+        }
+    }
+
+    /// Non-overlapping spans in text order. Matches inside an earlier marker or placeholder are
+    /// dropped. Overlapping secrets merge into one span named after
+    /// the highest-priority rule among them (so no piece of either survives); an identifier that
+    /// touches a secret is dropped; of overlapping identifiers the earlier, then longer, wins.
+    private func resolve(_ spans: [RedactionSpan]) -> [RedactionSpan] {
+        let sorted = spans.sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        // Earlier replacements never overlap each other; a sweep finds the one around a span.
+        var keep: [RedactionSpan] = []
+        var secrets: [RedactionSpan] = []
+        var identifiers: [RedactionSpan] = []
+        for span in sorted where span.rule == SecretScanners.keepRule { keep.append(span) }
+        var k = 0
+        for span in sorted where span.rule != SecretScanners.keepRule {
+            while k < keep.count && keep[k].end <= span.start { k += 1 }
+            if k < keep.count && keep[k].start <= span.start && span.end <= keep[k].end { continue }
+            if rules[span.rule].isSecret {
+                if var last = secrets.last, span.start < last.end {
+                    last.end = Swift.max(last.end, span.end)
+                    last.rule = Swift.min(last.rule, span.rule)
+                    secrets[secrets.count - 1] = last
+                } else {
+                    secrets.append(span)
+                }
+            } else {
+                identifiers.append(span)
+            }
+        }
+        guard !identifiers.isEmpty else { return secrets }
+        // Merged secrets are sorted and disjoint: sweep them alongside the identifiers.
+        var result: [RedactionSpan] = []
+        var lastIdentifierEnd = -1
+        var s = 0
+        for span in identifiers where span.start >= lastIdentifierEnd {
+            while s < secrets.count && secrets[s].end <= span.start { s += 1 }
+            if s < secrets.count && secrets[s].start < span.end { continue }
+            result.append(span)
+            lastIdentifierEnd = span.end
+        }
+        result += secrets
+        result.sort { $0.start < $1.start }
+        return result
+    }
+
+    private func apply(_ spans: [RedactionSpan], to p: LineBytes) -> String {
+        var values: [RedactionLedger.Identifier?] = []
+        values.reserveCapacity(spans.count)
+        for span in spans {
+            let rule = rules[span.rule]
+            guard case .placeholder(let prefix) = rule.replacement else {
+                values.append(nil)
+                continue
+            }
+            let original = String(decoding: UnsafeBufferPointer(rebasing: p[span.start..<span.end]), as: UTF8.self)
+            let caseSensitive = span.rule == BuiltinRule.username.rawValue
+            values.append(RedactionLedger.Identifier(prefix: prefix, original: original,
+                                                     key: caseSensitive ? original : original.lowercased()))
+        }
+        let placeholders = ledger.record(rules: spans.map(\.rule), identifiers: values)
+
+        var out: [UInt8] = []
+        out.reserveCapacity(p.count + spans.count * 24)
+        var cursor = 0
+        for (k, span) in spans.enumerated() {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: p[cursor..<span.start]))
+            if let placeholder = placeholders[k] {
+                out.append(contentsOf: placeholder.utf8)
+            } else {
+                out.append(contentsOf: "[REDACTED:".utf8)
+                out.append(contentsOf: rules[span.rule].name.utf8)
+                out.append(UInt8(ascii: "]"))
+            }
+            cursor = span.end
+        }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: p[cursor..<p.count]))
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
-/// Names the opt-in identifier rules replace (the host's users and hostnames).
-struct RedactionIdentities: Sendable {
-    var usernames: [String] = []
-    var hostnames: [String] = []
+/// What a `Redactor` has replaced so far: counts per rule and the identifier placeholders.
+/// Shared by every thread redacting with one redactor.
+final class RedactionLedger: @unchecked Sendable {
+    // @unchecked: every stored property is read and written only while holding `lock`.
+
+    /// An identifier to turn into a placeholder.
+    struct Identifier {
+        /// Placeholder prefix (`user`).
+        var prefix: String
+        /// The text as it appeared.
+        var original: String
+        /// What makes two occurrences the same value (lower-cased where case does not matter).
+        var key: String
+    }
+
+    private let lock = NSLock()
+    private var ruleCounts: [Int]
+    private var placeholderByKey: [String: String] = [:]
+    private var originalByPlaceholder: [String: String] = [:]
+    private var nextNumber: [String: Int] = [:]
+
+    /// A ledger for `ruleCount` rules, all counts zero.
+    init(ruleCount: Int) {
+        ruleCounts = Array(repeating: 0, count: ruleCount)
+    }
+
+    /// Counts one replacement per entry of `rules` and returns the placeholder for each entry
+    /// of `identifiers` (nil where the entry is nil, a secret).
+    func record(rules: [Int], identifiers: [Identifier?]) -> [String?] {
+        lock.lock()
+        defer { lock.unlock() }
+        for rule in rules { ruleCounts[rule] += 1 }
+        return identifiers.map { identifier in
+            guard let identifier else { return nil }
+            let key = identifier.prefix + "\u{0}" + identifier.key
+            if let existing = placeholderByKey[key] { return existing }
+            let number = nextNumber[identifier.prefix, default: 0] + 1
+            nextNumber[identifier.prefix] = number
+            let placeholder = "[\(identifier.prefix)-\(number)]"
+            placeholderByKey[key] = placeholder
+            originalByPlaceholder[placeholder] = identifier.original
+            return placeholder
+        }
+    }
+
+    /// Replacements per rule index.
+    func counts() -> [(Int, Int)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(ruleCounts.enumerated())
+    }
+
+    /// Placeholder → original value.
+    func mapping() -> [String: String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return originalByPlaceholder
+    }
 }

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Which optional redactions are on. Secrets (passwords, tokens, keys…) are always redacted;
+/// these identify people and machines and are off unless an organisation turns them on.
+struct RedactionOptions: Sendable, Equatable {
+    /// Replace e-mail addresses with `[email-N]`.
+    var emails = false
+    /// Replace the host's user names (whole words) and any `/home/NAME` with `[user-N]`.
+    var usernames = false
+    /// Replace IPv4 and IPv6 addresses with `[ip-N]` (loopback, unspecified and `255.*` masks stay).
+    var ipAddresses = false
+    /// Replace MAC addresses with `[mac-N]` (all-zero and broadcast stay).
+    var macAddresses = false
+    /// Replace the host's own names with `[host-N]`.
+    var hostnames = false
+    /// Folder of extra rule files (`*.rules`, lines `name: REGEX`) an organisation adds.
+    var rulesDirectory: String?
+}
+
+/// Names the opt-in identifier rules replace (the host's users and hostnames).
+struct RedactionIdentities: Sendable {
+    /// Login names of the host's people, matched as whole words, case-sensitively.
+    var usernames: [String]
+    /// The host's names (short and fully qualified), matched as whole words, case-insensitively.
+    var hostnames: [String]
+
+    /// Identities to replace; both lists empty by default.
+    init(usernames: [String] = [], hostnames: [String] = []) {
+        self.usernames = usernames
+        self.hostnames = hostnames
+    }
+}
+
+/// Why a `Redactor` could not be built: an extra-rules folder or file that cannot be used.
+struct RedactionError: Error, CustomStringConvertible, Equatable {
+    /// The file (or folder) at fault.
+    var file: String
+    /// 1-based line in `file`, nil when the fault is the file as a whole.
+    var line: Int?
+    /// What is wrong and what to do about it.
+    var message: String
+
+    /// An error about `file` (and `line`) saying `message`.
+    init(file: String, line: Int? = nil, _ message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    /// `file:line: message`, the form editors and terminals link to.
+    var description: String {
+        if let line { return "\(file):\(line): \(message)" }
+        return "\(file): \(message)"
+    }
+}

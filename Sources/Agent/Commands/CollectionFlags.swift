@@ -39,7 +39,7 @@ struct CollectionFlags: ParsableArguments {
     var redactHostnames = false
 
     @Option(name: .customLong("compression-level"), help: "Deflate level, 1 (fastest) to 9 (smallest).")
-    var compressionLevel: Int32 = 6
+    var compressionLevel: Int32 = 3
 
     func validate() throws {
         for (flag, text) in [("--since", since), ("--important-since", importantSince), ("--cpu-sample", cpuSample)] {

@@ -9,7 +9,7 @@ struct RequestFlow: Sendable {
     var options: CollectOptions
     var note: String?
     var requestedBy: String?
-    var compressionLevel: Int32 = 6
+    var compressionLevel: Int32 = 3
 
     /// What the user is told, and the exit code that goes with it.
     struct Answer: Codable, Sendable {

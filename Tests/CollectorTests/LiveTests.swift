@@ -53,6 +53,23 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+    func servesTLSWhenGivenACertificate() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let gen = try Process.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                                                       "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem")])
+        #expect(gen.status == 0)
+        let server = try LiveServer.start(dataDir: dir.file("data"),
+                                          extra: ["--tls-certificate", dir.file("cert.pem"), "--tls-key", dir.file("key.pem")])
+        defer { server.kill() }
+        let https = try Process.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(server.port)/healthz"])
+        #expect(https.output == "200")
+        let plain = try Process.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/healthz"])
+        #expect(plain.output != "200")
+        #expect(server.terminate() == 0)
+    }
+
     @Test func killedMidUploadThenRetriedMakesExactlyOneTicket() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

@@ -1,0 +1,101 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+
+/// What `buildApplication` needs besides the configuration; tests replace parts of it.
+public struct CollectorDependencies: Sendable {
+    /// The store, already migrated.
+    public var store: any CollectorStore
+    /// The diagnosis hook (`EmptyDiagnoser` until the rules engine lands).
+    public var diagnoser: any BundleDiagnoser
+    /// Metrics on their own registry (so tests never touch the global `MetricsSystem`).
+    public var metrics: CollectorMetrics
+    /// Free-space probe (tests simulate a full disk with it).
+    public var freeSpace: any FreeSpaceProbe
+    /// Logger for startup and background work.
+    public var logger: Logger
+
+    /// Collects the dependencies.
+    public init(store: any CollectorStore, diagnoser: any BundleDiagnoser = EmptyDiagnoser(), metrics: CollectorMetrics = CollectorMetrics(),
+                freeSpace: any FreeSpaceProbe = StatvfsFreeSpace(), logger: Logger = Logger(label: "helpline.collector")) {
+        self.store = store
+        self.diagnoser = diagnoser
+        self.metrics = metrics
+        self.freeSpace = freeSpace
+        self.logger = logger
+    }
+}
+
+/// Builds the router: health and metrics at the root, the API under `/api/v1`.
+public func buildRouter(configuration: CollectorConfiguration, dependencies: CollectorDependencies,
+                        blobs: BlobStore) -> Router<CollectorRequestContext> {
+    let store = dependencies.store
+    let limits = configuration.limits
+    let ingestor = BundleIngestor(store: store, blobs: blobs, diagnoser: dependencies.diagnoser,
+                                  tickets: TicketService(publicURL: configuration.publicURL), limits: limits,
+                                  metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
+    let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
+    let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
+    let technician = TechnicianController(store: store, blobs: blobs, limits: limits)
+    let health = HealthController(store: store, metrics: dependencies.metrics, dataDirectory: configuration.dataDirectory,
+                                  limits: limits, freeSpace: dependencies.freeSpace)
+
+    let router = Router(context: CollectorRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: APIErrorMiddleware())
+    router.addRoutes(health.routes)
+    router.addRoutes(agent.enrollRoutes, atPath: "/api/v1")
+    router.addRoutes(agent.hostRoutes, atPath: "/api/v1")
+    router.addRoutes(technician.routes, atPath: "/api/v1")
+    return router
+}
+
+/// Builds the collector: prepares the data directory (removing what a crash left behind),
+/// then the router, the retention service and the server (TLS when configured).
+/// - Parameter onServerRunning: called with the bound port once listening (port 0 picks one).
+/// - Throws: `ConfigurationError` for unreadable TLS files, `BlobStoreError` for an unusable data directory.
+public func buildApplication(configuration: CollectorConfiguration, dependencies: CollectorDependencies,
+                             onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> some ApplicationProtocol {
+    let logger = dependencies.logger
+    let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
+    let removed = blobs.removeOrphans(liveDigests: try await dependencies.store.liveBlobDigests())
+    if removed.temporary + removed.blobs > 0 {
+        logger.notice("removed what an interrupted run left behind", metadata: [
+            "temp_files": "\(removed.temporary)", "orphan_blobs": "\(removed.blobs)",
+        ])
+    }
+    let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs)
+    let server: HTTPServerBuilder
+    if let tls = configuration.tls {
+        let tlsConfiguration: TLSConfiguration
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+            tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        } catch {
+            throw ConfigurationError("could not load the TLS certificate \(tls.certificate) or key \(tls.key): \(error); both must be PEM files")
+        }
+        server = try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+    } else {
+        server = .http1()
+        if !configuration.isLoopback {
+            logger.warning("serving plain HTTP beyond loopback: tokens and bundles cross the network unencrypted; give --tls-certificate and --tls-key", metadata: [
+                "listen": "\(configuration.host):\(configuration.port)",
+            ])
+        }
+    }
+    var app = Application(
+        router: router,
+        server: server,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "helpline-collector"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger)
+    app.addServices(RetentionService(store: dependencies.store, blobs: blobs, limits: configuration.limits,
+                                     metrics: dependencies.metrics, logger: logger))
+    return app
+}

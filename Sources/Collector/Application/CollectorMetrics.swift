@@ -1,0 +1,69 @@
+import Metrics
+import Prometheus
+
+/// The collector's own metrics, created once and written to one Prometheus registry.
+///
+/// They are made with an explicit factory on `registry`, so tests get working metrics without
+/// touching the process-wide `MetricsSystem` (which only `@main` bootstraps; Hummingbird's
+/// per-route request metrics go there). Labels are bounded: reasons are stable error codes.
+public struct CollectorMetrics: Sendable {
+    /// Where `/metrics` reads from.
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    /// Bundles stored (new, not duplicates).
+    public let bundlesAccepted: Metrics.Counter
+    /// Duplicate uploads answered with the first receipt.
+    public let bundlesDuplicate: Metrics.Counter
+    /// Compressed bytes received in upload bodies.
+    public let bytesIn: Metrics.Counter
+    /// Time from the first body byte to the receipt.
+    public let ingestLatency: Metrics.Timer
+    /// Uploads being processed now.
+    public let uploadsInFlight: Metrics.Gauge
+    /// Heartbeats waiting for their batch to commit.
+    public let heartbeatQueueDepth: Metrics.Gauge
+    /// Heartbeats stored.
+    public let heartbeatsAccepted: Metrics.Counter
+    /// Enrolled hosts (refreshed on scrape).
+    public let hosts: Metrics.Gauge
+    /// Tickets not resolved or closed (refreshed on scrape).
+    public let openTickets: Metrics.Gauge
+    /// Bundles whose blob is kept (refreshed on scrape).
+    public let liveBundles: Metrics.Gauge
+    /// Bundles expired by retention.
+    public let bundlesExpired: Metrics.Counter
+
+    /// Creates the metrics on `registry`.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["helpline_ingest_duration_seconds"] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        self.factory = factory
+        bundlesAccepted = Metrics.Counter(label: "helpline_bundles_accepted_total", factory: factory)
+        bundlesDuplicate = Metrics.Counter(label: "helpline_bundles_duplicate_total", factory: factory)
+        bytesIn = Metrics.Counter(label: "helpline_bundle_bytes_in_total", factory: factory)
+        ingestLatency = Metrics.Timer(label: "helpline_ingest_duration_seconds", factory: factory)
+        uploadsInFlight = Metrics.Gauge(label: "helpline_uploads_in_flight", factory: factory)
+        heartbeatQueueDepth = Metrics.Gauge(label: "helpline_heartbeat_queue_depth", factory: factory)
+        heartbeatsAccepted = Metrics.Counter(label: "helpline_heartbeats_accepted_total", factory: factory)
+        hosts = Metrics.Gauge(label: "helpline_hosts", factory: factory)
+        openTickets = Metrics.Gauge(label: "helpline_open_tickets", factory: factory)
+        liveBundles = Metrics.Gauge(label: "helpline_live_bundles", factory: factory)
+        bundlesExpired = Metrics.Counter(label: "helpline_bundles_expired_total", factory: factory)
+    }
+
+    /// Counts a rejected upload by its stable error code.
+    public func bundleRejected(reason: String) {
+        Metrics.Counter(label: "helpline_bundles_rejected_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// The Prometheus text exposition of everything in `registry`.
+    public func render() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

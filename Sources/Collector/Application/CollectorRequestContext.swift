@@ -1,0 +1,123 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Shared
+
+/// Who made a request, once an auth middleware has checked it.
+public enum Identity: Sendable, Equatable {
+    /// An enrolled workstation (host token).
+    case host(HostRecord)
+    /// A technician or admin (API token or web session).
+    case user(Principal)
+}
+
+/// An authenticated technician or admin.
+public struct Principal: Sendable, Equatable {
+    /// How they proved who they are.
+    public enum Credential: String, Sendable {
+        case apiToken = "api_token"
+        case session
+    }
+    /// Token or user name (shown as comment author).
+    public var name: String
+    public var role: UserRole
+    public var credential: Credential
+}
+
+/// The request context of every collector route: Hummingbird's core plus the caller's identity.
+public struct CollectorRequestContext: RequestContext {
+    /// Hummingbird's storage.
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `HostAuthMiddleware` or `TechnicianAuthMiddleware`.
+    public var identity: Identity?
+
+    /// Creates a context for a new request.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Bodies are read by the controllers with their own limits (`max_json_body_bytes`,
+    /// `max_bundle_bytes`); this is only Hummingbird's fallback.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    /// The authenticated host, or 401.
+    public func requireHost() throws -> HostRecord {
+        guard case .host(let host) = identity else {
+            throw APIError.unauthorized("missing_token", "this endpoint needs a host token: Authorization: Bearer hlh_…")
+        }
+        return host
+    }
+
+    /// The authenticated technician or admin, or 401.
+    public func requireUser() throws -> Principal {
+        guard case .user(let user) = identity else {
+            throw APIError.unauthorized("missing_token", "this endpoint needs an API token: Authorization: Bearer hlt_…")
+        }
+        return user
+    }
+}
+
+extension Request {
+    /// The bearer token of the `Authorization` header, if any.
+    var bearerToken: String? {
+        guard let value = headers[.authorization] else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+
+    /// Reads and decodes a JSON body of at most `limit` bytes with the wire contract's coders.
+    /// - Throws: `APIError` 413 when too large, 415 when not JSON, 400 when malformed.
+    func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+        if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send the body as application/json, not \(contentType)")
+        }
+        let buffer: ByteBuffer
+        do { buffer = try await body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "body_too_large", "the JSON body is larger than the limit of \(limit) bytes (max_json_body_bytes)")
+        }
+        do {
+            return try BundleJSON.decoder().decode(T.self, from: Data(buffer: buffer))
+        } catch {
+            throw APIError.badRequest("invalid_json", "the body is not the expected JSON: \(BundleJSONErrors.describe(error))")
+        }
+    }
+}
+
+/// Short descriptions of decoding errors (no dumps of the whole input).
+enum BundleJSONErrors {
+    static func describe(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let ctx): return "missing \(path(ctx.codingPath + [key]))"
+        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx): return "wrong type at \(path(ctx.codingPath))"
+        case DecodingError.dataCorrupted(let ctx): return ctx.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(ctx.codingPath))"
+        default: return "\(error)"
+        }
+    }
+}
+
+/// A JSON response with the wire contract's encoder (ISO 8601 dates, sorted keys).
+public struct JSONResponse<Value: Encodable & Sendable>: ResponseGenerator, Sendable {
+    /// The body.
+    public var value: Value
+    /// The status.
+    public var status: HTTPResponse.Status
+
+    /// Creates the response.
+    public init(_ value: Value, status: HTTPResponse.Status = .ok) {
+        self.value = value
+        self.status = status
+    }
+
+    /// Encodes the body.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try BundleJSON.encoder().encode(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Hummingbird
+import Logging
+import Shared
+
+/// Turns every error into the API's JSON error shape, so unknown routes, Hummingbird's own
+/// errors and unexpected failures all answer `{"error":{"code","message"}}`. Unexpected
+/// errors are logged with the request's metadata and answered 500 without internals.
+public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Creates the middleware.
+    public init() {}
+
+    /// Runs the rest of the chain and converts its errors.
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as StoreError {
+            context.logger.error("store failure", metadata: ["error": "\(error)"])
+            throw APIError(store: error)
+        } catch let error as BundleError {
+            throw APIError(bundle: error)
+        } catch let error as HTTPError {
+            let code: String
+            switch error.status.code {
+            case 404: code = "not_found"
+            case 405: code = "method_not_allowed"
+            case 413: code = "body_too_large"
+            default: code = error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_")
+            }
+            let message = error.status == .notFound
+                ? "no route \(request.method) \(request.uri.path); see docs/openapi.yaml for the API"
+                : (error.body ?? error.status.reasonPhrase)
+            throw APIError(error.status, code: code, message, headers: error.headers)
+        } catch let error as any HTTPResponseError {
+            throw APIError(error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
+                           error.status.reasonPhrase)
+        } catch is CancellationError {
+            throw APIError(.serviceUnavailable, code: "shutting_down", "the collector is stopping; try again shortly", headers: [.retryAfter: "5"])
+        } catch {
+            context.logger.error("unexpected failure", metadata: ["error": "\(error)"])
+            throw APIError(.internalServerError, code: "internal", "the collector failed unexpectedly; the failure was logged")
+        }
+    }
+}
+
+/// Checks a host token (`Authorization: Bearer hlh_…`) and puts the host in the context.
+public struct HostAuthMiddleware: RouterMiddleware {
+    /// The store that knows the token hashes.
+    let store: any CollectorStore
+
+    /// Creates the middleware.
+    public init(store: any CollectorStore) { self.store = store }
+
+    /// Authenticates, then runs the rest of the chain with `identity = .host`.
+    public func handle(_ request: Request, context: CollectorRequestContext,
+                       next: (Request, CollectorRequestContext) async throws -> Response) async throws -> Response {
+        guard let token = request.bearerToken else {
+            throw APIError.unauthorized("missing_token", "send the host token from enrollment: Authorization: Bearer hlh_…")
+        }
+        guard let host = try await store.host(tokenHash: Secrets.hash(token)) else {
+            throw APIError.unauthorized("invalid_token", "the host token is not known (revoked, replaced by a re-enrollment, or mistyped); enroll again with `helpline enroll`")
+        }
+        var context = context
+        context.identity = .host(host)
+        context.logger[metadataKey: "host.id"] = .string(host.id)
+        return try await next(request, context)
+    }
+}
+
+/// Checks an API token (`Authorization: Bearer hlt_…`) or a web session cookie and puts the
+/// technician in the context; rejects roles below `minimumRole`.
+public struct TechnicianAuthMiddleware: RouterMiddleware {
+    /// The session cookie's name.
+    public static let sessionCookie = "helpline_session"
+    let store: any CollectorStore
+    let minimumRole: UserRole
+
+    /// Creates the middleware.
+    public init(store: any CollectorStore, minimumRole: UserRole = .technician) {
+        self.store = store
+        self.minimumRole = minimumRole
+    }
+
+    /// Authenticates, then runs the rest of the chain with `identity = .user`.
+    public func handle(_ request: Request, context: CollectorRequestContext,
+                       next: (Request, CollectorRequestContext) async throws -> Response) async throws -> Response {
+        let now = Date()
+        let principal: Principal
+        if let token = request.bearerToken {
+            guard let record = try await store.apiToken(hash: Secrets.hash(token)) else {
+                throw APIError.unauthorized("invalid_token", "the API token is not known; create one with `helpline-collector admin token create NAME`")
+            }
+            if record.revokedAt != nil {
+                throw APIError.unauthorized("token_revoked", "API token \(record.name) was revoked; ask an admin for a new one")
+            }
+            if let expires = record.expiresAt, expires <= now {
+                throw APIError.unauthorized("token_expired", "API token \(record.name) expired; ask an admin for a new one")
+            }
+            principal = Principal(name: record.name, role: record.role, credential: .apiToken)
+        } else if let cookie = request.cookies[Self.sessionCookie]?.value {
+            guard let user = try await store.sessionUser(hash: Secrets.hash(cookie), now: now) else {
+                throw APIError.unauthorized("session_expired", "the session expired or was ended; log in again")
+            }
+            principal = Principal(name: user.name, role: user.role, credential: .session)
+        } else {
+            throw APIError.unauthorized("missing_token", "send an API token (Authorization: Bearer hlt_…) or log in")
+        }
+        if minimumRole == .admin && principal.role != .admin {
+            throw APIError.forbidden("admin_only", "\(principal.name) is a technician; this needs an admin")
+        }
+        var context = context
+        context.identity = .user(principal)
+        context.logger[metadataKey: "user"] = .string(principal.name)
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Prometheus
+
+/// `helpline-collector serve`: runs the server until SIGTERM or SIGINT.
+public struct ServeCommand: AsyncParsableCommand {
+    /// Command help.
+    public static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the collector: enrollment, bundle and heartbeat intake, tickets, technician API, /metrics.",
+        discussion: """
+            The first start on an empty data directory prints, once, on standard output:
+              enrollment secret: <secret>
+              admin login: admin <password>
+            Both are stored only as hashes. Once listening it prints `listening: HOST:PORT`.
+            """)
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "HOST:PORT to listen on (default 127.0.0.1:8470; port 0 picks a free port).")
+    var listen: String?
+
+    @Option(name: .customLong("public-url"), help: "Base URL for ticket links (default derived from --listen).")
+    var publicURL: String?
+
+    @Option(name: .customLong("tls-certificate"), help: "PEM certificate chain; serve HTTPS with --tls-key.")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-certificate.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    @Option(name: .customLong("max-concurrent-uploads"), help: "Uploads processed at once; one more answers 429 (default 8).")
+    var maxConcurrentUploads: Int?
+
+    @Option(name: .customLong("min-free-disk-mb"), help: "Free space to keep in the data directory; below it uploads answer 503 (default 1024).")
+    var minFreeDiskMB: Int?
+
+    @Option(name: .customLong("retention-days"), help: "Expire bundles older than this (default 30).")
+    var retentionDays: Int?
+
+    @Option(name: .customLong("retention-bundles-per-host"), help: "Keep at most this many bundles per host (default 50).")
+    var retentionBundlesPerHost: Int?
+
+    @Option(name: .customLong("limit"), help: "Set any limit: NAME=VALUE (repeatable; see docs/collector.md).")
+    var limitAssignments: [String] = []
+
+    /// Creates the command (ArgumentParser fills it).
+    public init() {}
+
+    /// Validates `--limit` syntax.
+    public func validate() throws {
+        for a in limitAssignments {
+            let parts = a.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, Int(parts[1]) != nil, CollectorLimits.names[String(parts[0])] != nil else {
+                throw ValidationError("--limit \(a): expected NAME=NUMBER with NAME one of \(CollectorLimits.names.keys.sorted().joined(separator: ", "))")
+            }
+        }
+        if let level = logLevel, Logger.Level(rawValue: level) == nil {
+            throw ValidationError("--log-level \(level): use trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    /// The configuration from defaults, config file, environment and these flags.
+    public func resolveConfiguration() throws -> CollectorConfiguration {
+        var limits: [String: Int] = [:]
+        for a in limitAssignments {
+            let parts = a.split(separator: "=", maxSplits: 1)
+            limits[String(parts[0])] = Int(parts[1])
+        }
+        if let v = maxConcurrentUploads { limits["max_concurrent_uploads"] = v }
+        if let v = minFreeDiskMB { limits["min_free_disk_mb"] = v }
+        if let v = retentionDays { limits["retention_days"] = v }
+        if let v = retentionBundlesPerHost { limits["retention_bundles_per_host"] = v }
+        var flags = store.flagSettings
+        flags.listen = listen
+        flags.publicURL = publicURL
+        flags.tlsCertificate = tlsCertificate
+        flags.tlsKey = tlsKey
+        flags.logLevel = logLevel
+        flags.limits = limits.isEmpty ? nil : limits
+        return try store.resolve(flags: flags)
+    }
+
+    /// Runs with the process-wide logging and metrics left as they are (see `HelplineCollector.main`).
+    public func run() async throws {
+        try await run(configuration: try resolveConfiguration(), metrics: CollectorMetrics())
+    }
+
+    /// Runs the server until a shutdown signal, then closes the database.
+    public func run(configuration: CollectorConfiguration, metrics: CollectorMetrics) async throws {
+        var logger = Logger(label: "helpline.collector")
+        logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let store = try await openStore(configuration)
+        if let creds = try await FirstStartCredentials.issueIfFirstStart(store: store) {
+            for line in creds.lines { Console.out(line) }
+            logger.notice("first start: issued an enrollment secret and the admin login (printed once on standard output)")
+        }
+        logger.info("starting", metadata: ["version": "\(CollectorVersion.version)", "data_dir": "\(configuration.dataDirectory)",
+                                            "database": "\(configuration.databasePath)"])
+        let app = try await buildApplication(
+            configuration: configuration,
+            dependencies: CollectorDependencies(store: store, metrics: metrics, logger: logger),
+            onServerRunning: { port in Console.out("listening: \(configuration.host):\(port)") })
+        do {
+            try await app.runService()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        logger.info("stopped")
+    }
+}

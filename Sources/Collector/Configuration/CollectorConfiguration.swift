@@ -1,0 +1,173 @@
+import Foundation
+import Yams
+
+/// A configuration mistake, said so that the operator can fix it.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong and where.
+    public var message: String
+    /// Creates the error.
+    public init(_ message: String) { self.message = message }
+    /// The message.
+    public var description: String { message }
+}
+
+/// One layer of settings (config file, environment or flags): every field optional, so
+/// layers stack with `overlaid(by:)` and the last one that sets a field wins.
+public struct CollectorSettings: Sendable, Equatable, Decodable {
+    /// `HOST:PORT` to listen on.
+    public var listen: String?
+    /// Folder for blobs, temp files and the default database.
+    public var dataDir: String?
+    /// `sqlite:PATH` (or a bare path); default `sqlite:<data-dir>/collector.sqlite`.
+    public var database: String?
+    /// Base URL for ticket links.
+    public var publicURL: String?
+    /// PEM certificate chain for TLS.
+    public var tlsCertificate: String?
+    /// PEM private key for TLS.
+    public var tlsKey: String?
+    /// `trace`…`critical`.
+    public var logLevel: String?
+    /// Limit name → value (see `CollectorLimits.names`).
+    public var limits: [String: Int]?
+
+    enum CodingKeys: String, CodingKey {
+        case listen, database, limits
+        case dataDir = "data_dir", publicURL = "public_url", tlsCertificate = "tls_certificate", tlsKey = "tls_key"
+        case logLevel = "log_level"
+    }
+
+    /// An empty layer.
+    public init(listen: String? = nil, dataDir: String? = nil, database: String? = nil, publicURL: String? = nil,
+                tlsCertificate: String? = nil, tlsKey: String? = nil, logLevel: String? = nil, limits: [String: Int]? = nil) {
+        self.listen = listen; self.dataDir = dataDir; self.database = database; self.publicURL = publicURL
+        self.tlsCertificate = tlsCertificate; self.tlsKey = tlsKey; self.logLevel = logLevel; self.limits = limits
+    }
+
+    /// This layer with `top`'s fields laid over it.
+    public func overlaid(by top: CollectorSettings) -> CollectorSettings {
+        var limits = self.limits ?? [:]
+        for (k, v) in top.limits ?? [:] { limits[k] = v }
+        return CollectorSettings(listen: top.listen ?? listen, dataDir: top.dataDir ?? dataDir, database: top.database ?? database,
+                                 publicURL: top.publicURL ?? publicURL, tlsCertificate: top.tlsCertificate ?? tlsCertificate,
+                                 tlsKey: top.tlsKey ?? tlsKey, logLevel: top.logLevel ?? logLevel,
+                                 limits: limits.isEmpty ? nil : limits)
+    }
+
+    /// Reads a config file: JSON when it ends in `.json`, YAML otherwise (YAML reads JSON too).
+    /// - Throws: `ConfigurationError` naming the file and the problem.
+    public static func load(file path: String) throws -> CollectorSettings {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ConfigurationError("could not read config file \(path): \(error.localizedDescription)")
+        }
+        do {
+            if path.hasSuffix(".json") {
+                return try JSONDecoder().decode(CollectorSettings.self, from: data)
+            }
+            return try YAMLDecoder().decode(CollectorSettings.self, from: data)
+        } catch {
+            throw ConfigurationError("config file \(path) is not valid: \(error); see docs/collector.md for the keys")
+        }
+    }
+
+    /// The `HELPLINE_COLLECTOR_*` variables of an environment.
+    /// - Throws: `ConfigurationError` for a limit that is not a number.
+    public static func fromEnvironment(_ env: [String: String]) throws -> CollectorSettings {
+        let prefix = "HELPLINE_COLLECTOR_"
+        var s = CollectorSettings(listen: env[prefix + "LISTEN"], dataDir: env[prefix + "DATA_DIR"], database: env[prefix + "DATABASE"],
+                                  publicURL: env[prefix + "PUBLIC_URL"], tlsCertificate: env[prefix + "TLS_CERTIFICATE"],
+                                  tlsKey: env[prefix + "TLS_KEY"], logLevel: env[prefix + "LOG_LEVEL"])
+        var limits: [String: Int] = [:]
+        for name in CollectorLimits.names.keys {
+            guard let text = env[prefix + name.uppercased()] else { continue }
+            guard let value = Int(text) else { throw ConfigurationError("\(prefix)\(name.uppercased())=\(text) is not a whole number") }
+            limits[name] = value
+        }
+        s.limits = limits.isEmpty ? nil : limits
+        return s
+    }
+}
+
+/// The resolved configuration of `serve` and `admin`.
+public struct CollectorConfiguration: Sendable {
+    /// Address to bind.
+    public var host: String
+    /// Port to bind (0 picks a free one).
+    public var port: Int
+    /// Data folder (absolute).
+    public var dataDirectory: String
+    /// SQLite database file (absolute).
+    public var databasePath: String
+    /// Base URL for ticket links, without a trailing slash.
+    public var publicURL: String
+    /// TLS certificate and key, both or neither.
+    public var tls: (certificate: String, key: String)?
+    /// Log level name.
+    public var logLevel: String
+    /// Limits in force.
+    public var limits: CollectorLimits
+
+    /// Default listen address.
+    public static let defaultListen = "127.0.0.1:8470"
+    /// Default data folder.
+    public static let defaultDataDirectory = "./helpline-data"
+
+    /// Resolves a stack of settings against the defaults.
+    /// - Throws: `ConfigurationError` for a malformed address, URL, database or limit.
+    public init(_ s: CollectorSettings) throws {
+        let listen = s.listen ?? Self.defaultListen
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigurationError("--listen \(listen) is not HOST:PORT (e.g. 127.0.0.1:8470)")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ConfigurationError("--listen \(listen) has no host; use 0.0.0.0:\(port) to listen on every address") }
+        self.host = host
+        self.port = port
+        dataDirectory = Self.absolute(s.dataDir ?? Self.defaultDataDirectory)
+        if let db = s.database {
+            if db.hasPrefix("sqlite:") {
+                var path = String(db.dropFirst("sqlite:".count))
+                if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
+                databasePath = Self.absolute(path)
+            } else if db.contains("://") {
+                throw ConfigurationError("--database \(db): only SQLite is supported in this version (sqlite:PATH); PostgreSQL comes later")
+            } else {
+                databasePath = Self.absolute(db)
+            }
+        } else {
+            databasePath = dataDirectory + "/collector.sqlite"
+        }
+        switch (s.tlsCertificate, s.tlsKey) {
+        case (let c?, let k?): tls = (Self.absolute(c), Self.absolute(k))
+        case (nil, nil): tls = nil
+        default: throw ConfigurationError("TLS needs both --tls-certificate and --tls-key")
+        }
+        let scheme = tls == nil ? "http" : "https"
+        let shownHost = host.contains(":") ? "[\(host)]" : (host == "0.0.0.0" ? "127.0.0.1" : host)
+        var url = s.publicURL ?? "\(scheme)://\(shownHost):\(port)"
+        while url.hasSuffix("/") { url.removeLast() }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw ConfigurationError("--public-url \(url) must start with http:// or https://")
+        }
+        publicURL = url
+        logLevel = s.logLevel ?? "info"
+        var limits = CollectorLimits()
+        for (name, value) in (s.limits ?? [:]).sorted(by: { $0.key < $1.key }) {
+            try limits.set(name, value, source: "limits")
+        }
+        guard limits.maxConcurrentUploads >= 1 else { throw ConfigurationError("limit max_concurrent_uploads must be at least 1") }
+        self.limits = limits
+    }
+
+    /// True when `host` is a loopback address (plain HTTP is fine there).
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    private static func absolute(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+        return url.standardizedFileURL.path
+    }
+}

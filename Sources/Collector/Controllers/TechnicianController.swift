@@ -1,0 +1,289 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Shared
+
+/// A list of tickets.
+public struct TicketList: Codable, Sendable, Equatable {
+    public var tickets: [TicketSummary]
+    public var offset: Int
+    public var limit: Int
+}
+
+/// A list of bundles.
+public struct BundleList: Codable, Sendable, Equatable {
+    public var bundles: [BundleRecord]
+}
+
+/// A list of hosts.
+public struct HostList: Codable, Sendable, Equatable {
+    public var hosts: [HostRecord]
+}
+
+/// A host with its latest heartbeat.
+public struct HostDetail: Codable, Sendable, Equatable {
+    public var host: HostRecord
+    public var latestHeartbeat: StoredHeartbeat?
+}
+
+/// A comment to add.
+public struct NewComment: Codable, Sendable, Equatable {
+    public var body: String
+    /// A reply the user sees (default) or an internal note.
+    public var visibleToUser: Bool?
+}
+
+/// Changes to a ticket; absent fields stay as they are.
+public struct TicketUpdate: Codable, Sendable, Equatable {
+    public var status: TicketStatus?
+    public var priority: TicketPriority?
+    /// Empty string clears it.
+    public var assignee: String?
+}
+
+/// The technician API: tickets, hosts, bundles and their members. Behind
+/// `TechnicianAuthMiddleware` (API token or web session).
+public struct TechnicianController: Sendable {
+    let store: any CollectorStore
+    let blobs: BlobStore
+    let limits: CollectorLimits
+
+    /// Creates the controller.
+    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits) {
+        self.store = store
+        self.blobs = blobs
+        self.limits = limits
+    }
+
+    /// The routes, relative to `/api/v1`.
+    public var routes: RouteCollection<CollectorRequestContext> {
+        let routes = RouteCollection(context: CollectorRequestContext.self)
+        routes.add(middleware: TechnicianAuthMiddleware(store: store))
+        routes.get("tickets", use: listTickets)
+        routes.get("tickets/{id}", use: getTicket)
+        routes.patch("tickets/{id}", use: updateTicket)
+        routes.post("tickets/{id}/comments", use: addComment)
+        routes.get("tickets/{id}/bundles", use: ticketBundles)
+        routes.get("hosts", use: listHosts)
+        routes.get("hosts/{hostID}", use: getHost)
+        routes.get("hosts/{hostID}/bundles", use: hostBundles)
+        routes.get("bundles/{bundleID}", use: getBundle)
+        routes.get("bundles/{bundleID}/raw", use: downloadBundle)
+        routes.get("bundles/{bundleID}/journal", use: journal)
+        routes.get("bundles/{bundleID}/members/**", use: member)
+        return routes
+    }
+
+    private func ticketID(_ context: CollectorRequestContext) throws -> Int64 {
+        guard let id = context.parameters.get("id", as: Int64.self), id > 0 else {
+            throw APIError.badRequest("invalid_ticket_id", "a ticket id is a positive whole number")
+        }
+        return id
+    }
+
+    @Sendable func listTickets(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<TicketList> {
+        var filter = TicketFilter(limit: try Paging.limit(request, default: 50, max: 500), offset: try Paging.offset(request))
+        if let status = request.uri.queryParameters["status"] {
+            guard let s = TicketStatus(rawValue: String(status)) else {
+                throw APIError.badRequest("invalid_query", "status must be one of \(TicketStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            filter.status = s
+        }
+        if let host = request.uri.queryParameters["hostID"] { filter.hostID = String(host) }
+        return JSONResponse(TicketList(tickets: try await store.tickets(filter), offset: filter.offset, limit: filter.limit))
+    }
+
+    @Sendable func getTicket(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<TicketDetail> {
+        let id = try ticketID(context)
+        guard let detail = try await store.ticket(id: id) else { throw APIError.notFound("ticket \(id)") }
+        return JSONResponse(detail)
+    }
+
+    @Sendable func updateTicket(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<TicketSummary> {
+        let id = try ticketID(context)
+        let update = try await request.decodeJSON(TicketUpdate.self, limit: limits.maxJSONBodyBytes)
+        guard let summary = try await store.updateTicket(id: id, status: update.status, priority: update.priority,
+                                                         assignee: update.assignee.map { String($0.prefix(64)) }, now: Date()) else {
+            throw APIError.notFound("ticket \(id)")
+        }
+        return JSONResponse(summary)
+    }
+
+    @Sendable func addComment(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<TicketComment> {
+        let user = try context.requireUser()
+        let id = try ticketID(context)
+        let new = try await request.decodeJSON(NewComment.self, limit: limits.maxJSONBodyBytes)
+        let body = new.body.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !body.isEmpty, body.utf8.count <= 64 * 1024 else {
+            throw APIError.badRequest("invalid_comment", "a comment is 1 byte to 64 KiB of text")
+        }
+        guard let comment = try await store.addComment(ticketID: id, author: user.name, body: body,
+                                                       visibleToUser: new.visibleToUser ?? true, now: Date()) else {
+            throw APIError.notFound("ticket \(id)")
+        }
+        return JSONResponse(comment, status: .created)
+    }
+
+    @Sendable func ticketBundles(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleList> {
+        let id = try ticketID(context)
+        guard try await store.ticket(id: id) != nil else { throw APIError.notFound("ticket \(id)") }
+        return JSONResponse(BundleList(bundles: try await store.bundles(ticketID: id)))
+    }
+
+    @Sendable func listHosts(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<HostList> {
+        JSONResponse(HostList(hosts: try await store.hosts()))
+    }
+
+    @Sendable func getHost(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<HostDetail> {
+        let id = context.parameters.get("hostID") ?? ""
+        guard let host = try await store.host(id: id) else { throw APIError.notFound("host \(id.prefix(64))") }
+        return JSONResponse(HostDetail(host: host, latestHeartbeat: try await store.latestHeartbeat(hostID: id)))
+    }
+
+    @Sendable func hostBundles(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleList> {
+        let id = context.parameters.get("hostID") ?? ""
+        guard try await store.host(id: id) != nil else { throw APIError.notFound("host \(id.prefix(64))") }
+        let bundles = try await store.bundles(hostID: id, limit: try Paging.limit(request, default: 50, max: 500),
+                                              offset: try Paging.offset(request))
+        return JSONResponse(BundleList(bundles: bundles))
+    }
+
+    private func bundle(_ context: CollectorRequestContext) async throws -> BundleRecord {
+        let id = (context.parameters.get("bundleID") ?? "").lowercased()
+        guard UUID(uuidString: id) != nil else { throw APIError.badRequest("invalid_bundle_id", "a bundle id is a UUID") }
+        guard let record = try await store.bundle(id: id) else { throw APIError.notFound("bundle \(id)") }
+        return record
+    }
+
+    private func liveBlob(_ record: BundleRecord) throws -> String {
+        guard !record.expired else {
+            throw APIError(.gone, code: "bundle_expired", "bundle \(record.bundleID) expired under the retention policy; its findings remain on its ticket")
+        }
+        let path = blobs.path(for: record.sha256)
+        guard blobs.exists(record.sha256) else {
+            throw APIError(.gone, code: "blob_missing", "the stored file of bundle \(record.bundleID) is missing; check the data directory")
+        }
+        return path
+    }
+
+    @Sendable func getBundle(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleRecord> {
+        JSONResponse(try await bundle(context))
+    }
+
+    @Sendable func downloadBundle(request: Request, context: CollectorRequestContext) async throws -> Response {
+        let record = try await bundle(context)
+        let path = try liveBlob(record)
+        let fileIO = FileIO()
+        let body = try await fileIO.loadFile(path: path, context: context)
+        return Response(status: .ok, headers: [
+            .contentType: "application/gzip",
+            .contentDisposition: "attachment; filename=\"helpline-\(record.bundleID).tar.gz\"",
+            .contentLength: String(record.compressedBytes),
+        ], body: body)
+    }
+
+    @Sendable func journal(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleArchive.JournalPage> {
+        let record = try await bundle(context)
+        let path = try liveBlob(record)
+        let q = request.uri.queryParameters
+        var filter = BundleArchive.JournalFilter()
+        if let p = q["priority"] {
+            guard let n = Int(p), (0...7).contains(n) else { throw APIError.badRequest("invalid_query", "priority is 0 (emerg) to 7 (debug)") }
+            filter.maxPriority = n
+        }
+        filter.unit = q["unit"].map(String.init)
+        filter.text = q["q"].map(String.init)
+        filter.since = try q["since"].map { try Self.date(String($0), name: "since") }
+        filter.until = try q["until"].map { try Self.date(String($0), name: "until") }
+        let limit = try Paging.limit(request, default: 200, max: limits.journalPageMax)
+        let offset = try Paging.offset(request)
+        let archive = BundleArchive(path: path, limits: limits.bundleLimits)
+        return JSONResponse(try archive.journal(filter, offset: offset, limit: limit))
+    }
+
+    @Sendable func member(request: Request, context: CollectorRequestContext) async throws -> Response {
+        let record = try await bundle(context)
+        let name = context.parameters.getCatchAll().joined(separator: "/")
+        guard record.members.contains(where: { $0.name == name }) else {
+            throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
+        }
+        let path = try liveBlob(record)
+        let archive = BundleArchive(path: path, limits: limits.bundleLimits)
+        guard let bytes = try archive.member(name, maxBytes: limits.maxMemberDownloadBytes) else {
+            throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
+        }
+        let type: String
+        if name.hasSuffix(".json") { type = "application/json" } else if name.hasSuffix(".jsonl") { type = "application/jsonl" }
+        else if name.hasSuffix(".txt") { type = "text/plain; charset=utf-8" } else { type = "application/octet-stream" }
+        return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func date(_ text: String, name: String) throws -> Date {
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        throw APIError.badRequest("invalid_query", "\(name) must be an ISO 8601 time such as 2026-11-29T08:00:00Z")
+    }
+}
+
+/// `/healthz`, `/readyz` and `/metrics`: no auth, no `/api/v1` prefix.
+public struct HealthController: Sendable {
+    let store: any CollectorStore
+    let metrics: CollectorMetrics
+    let dataDirectory: String
+    let limits: CollectorLimits
+    let freeSpace: any FreeSpaceProbe
+
+    /// Creates the controller.
+    public init(store: any CollectorStore, metrics: CollectorMetrics, dataDirectory: String, limits: CollectorLimits,
+                freeSpace: any FreeSpaceProbe) {
+        self.store = store
+        self.metrics = metrics
+        self.dataDirectory = dataDirectory
+        self.limits = limits
+        self.freeSpace = freeSpace
+    }
+
+    /// Health and readiness status.
+    public struct Status: Codable, Sendable, Equatable {
+        public var status: String
+        public var checks: [String: String]
+    }
+
+    /// The routes.
+    public var routes: RouteCollection<CollectorRequestContext> {
+        let routes = RouteCollection(context: CollectorRequestContext.self)
+        routes.get("healthz") { _, _ in JSONResponse(Status(status: "ok", checks: [:])) }
+        routes.get("readyz", use: ready)
+        routes.get("metrics", use: render)
+        return routes
+    }
+
+    @Sendable func ready(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<Status> {
+        var checks: [String: String] = [:]
+        var ok = true
+        do { try await store.ping(); checks["database"] = "ok" } catch {
+            checks["database"] = "unreachable"
+            ok = false
+        }
+        let floor = Int64(limits.minFreeDiskMB) << 20
+        if let free = freeSpace.availableBytes(at: dataDirectory) {
+            checks["disk"] = free >= floor ? "ok" : "below floor (\(free >> 20) MiB free, floor \(limits.minFreeDiskMB) MiB)"
+            ok = ok && free >= floor
+        } else {
+            checks["disk"] = "unknown"
+        }
+        return JSONResponse(Status(status: ok ? "ok" : "unavailable", checks: checks), status: ok ? .ok : .serviceUnavailable)
+    }
+
+    @Sendable func render(request: Request, context: CollectorRequestContext) async throws -> Response {
+        if let counts = try? await store.counts() {
+            metrics.hosts.record(counts.hosts)
+            metrics.openTickets.record(counts.openTickets)
+            metrics.liveBundles.record(counts.liveBundles)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
+    }
+}

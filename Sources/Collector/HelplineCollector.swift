@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+
+/// `helpline-collector`: parses the command line, bootstraps logging and metrics (here and
+/// nowhere else), and runs the subcommand.
+@main
+struct HelplineCollector: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "helpline-collector",
+        abstract: "The Helpline collector: receives bundles from agents, opens tickets, serves the technician API.",
+        version: CollectorVersion.version,
+        // Add a subcommand here (one file under Commands/).
+        subcommands: [ServeCommand.self, AdminCommand.self])
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if let serve = command as? ServeCommand {
+                let configuration = try serve.resolveConfiguration()
+                let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+                LoggingSystem.bootstrap { label in
+                    var handler = StreamLogHandler.standardError(label: label)
+                    handler.logLevel = level
+                    return handler
+                }
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                try await serve.run(configuration: configuration, metrics: CollectorMetrics(registry: registry))
+                return
+            }
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = .warning
+                return handler
+            }
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Expires bundles periodically: older than `retention_days`, or beyond each host's
+/// `retention_bundles_per_host` newest. The row stays (flagged expired) so the ticket keeps
+/// its findings and gets an internal note; the blob is deleted once no live row names it.
+public struct RetentionService: Service {
+    let store: any CollectorStore
+    let blobs: BlobStore
+    let limits: CollectorLimits
+    let metrics: CollectorMetrics
+    let logger: Logger
+
+    /// Creates the service.
+    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, metrics: CollectorMetrics, logger: Logger) {
+        self.store = store
+        self.blobs = blobs
+        self.limits = limits
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Runs a pass now, then every `retention_interval_seconds`, until graceful shutdown.
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do { try await runOnce(now: Date()) } catch is CancellationError {
+                        return
+                    } catch {
+                        logger.error("retention pass failed; will retry", metadata: ["error": "\(error)"])
+                    }
+                    try await Task.sleep(for: .seconds(max(1, limits.retentionIntervalSeconds)))
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown: a pass in progress finished its current batch transaction.
+        }
+    }
+
+    /// One pass.
+    /// - Returns: the ids of the bundles expired.
+    @discardableResult
+    public func runOnce(now: Date) async throws -> [String] {
+        let cutoff = now.addingTimeInterval(-Double(limits.retentionDays) * 86_400)
+        var expired: [String] = []
+        while true {
+            let batch = try await store.bundlesToExpire(receivedBefore: cutoff, keepPerHost: limits.retentionBundlesPerHost, limit: 500)
+            if batch.isEmpty { break }
+            let reason = "retention: \(limits.retentionDays) days, \(limits.retentionBundlesPerHost) per host"
+            try await store.markExpired(bundleIDs: batch.map(\.bundleID), reason: reason, now: now)
+            let live = try await store.liveBlobDigests()
+            for record in batch where !live.contains(record.sha256) {
+                blobs.remove(record.sha256)
+            }
+            metrics.bundlesExpired.increment(by: batch.count)
+            expired += batch.map(\.bundleID)
+        }
+        if !expired.isEmpty {
+            logger.info("retention expired bundles", metadata: ["count": "\(expired.count)"])
+        }
+        return expired
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Shared
+
+/// Everything the collector keeps, behind one interface.
+///
+/// The SQLite implementation (`SQLiteStore`) is the embedded default; a PostgreSQL backend is
+/// meant to be a second conforming type. So no database library type appears here: only
+/// Foundation and `Shared` values, and every method is `async`. Methods that create things
+/// take the already-hashed secret (`*Hash`): plain tokens never reach the store.
+public protocol CollectorStore: Sendable {
+    // MARK: Lifecycle
+
+    /// Applies the named, append-only schema migrations that are not applied yet.
+    func migrate() async throws
+    /// Names of the applied migrations, oldest first.
+    func appliedMigrations() async throws -> [String]
+    /// Answers when the database can be read (for `/readyz`).
+    func ping() async throws
+    /// Closes the database; the store is unusable afterwards.
+    func close() async throws
+
+    // MARK: First start
+
+    /// Whether first-start credentials were ever issued (so they are printed only once).
+    func isInitialized() async throws -> Bool
+    /// Stores the first enrollment secret and admin in one transaction and marks the store
+    /// initialized. Returns false (and changes nothing) when it already was.
+    func initialize(enrollmentSecretHash: String, adminName: String, adminPasswordHash: String, now: Date) async throws -> Bool
+
+    // MARK: Enrollment secrets
+
+    /// Stores a new enrollment secret by its hash.
+    func createEnrollmentSecret(hash: String, label: String?, expiresAt: Date?, now: Date) async throws -> EnrollmentSecretRecord
+    /// Every enrollment secret, newest first (hashes never leave the store).
+    func enrollmentSecrets() async throws -> [EnrollmentSecretRecord]
+    /// Revokes a secret; false when no unrevoked secret has that id.
+    func revokeEnrollmentSecret(id: Int64, now: Date) async throws -> Bool
+    /// The secret with this hash, whatever its state (the caller checks `isUsable`).
+    func enrollmentSecret(hash: String) async throws -> EnrollmentSecretRecord?
+
+    // MARK: Hosts
+
+    /// Enrolls a machine, or re-enrolls it (same machine id → same host id, new token).
+    /// Also counts the use of enrollment secret `secretID`.
+    func enrollHost(id: String, machineID: String, hostname: String, agentVersion: String?, tokenHash: String,
+                    secretID: Int64, now: Date) async throws -> (host: HostRecord, created: Bool)
+    /// The host holding this token hash.
+    func host(tokenHash: String) async throws -> HostRecord?
+    /// A host by id.
+    func host(id: String) async throws -> HostRecord?
+    /// Every host, by hostname.
+    func hosts() async throws -> [HostRecord]
+
+    // MARK: Users, API tokens, sessions
+
+    /// Adds a technician or admin; throws `StoreError.conflict` when the name is taken.
+    func addUser(name: String, role: UserRole, passwordHash: String, now: Date) async throws -> UserRecord
+    /// Replaces a user's password hash; false when there is no such user.
+    func resetPassword(name: String, passwordHash: String, now: Date) async throws -> Bool
+    /// Removes a user (and their sessions); false when there is no such user.
+    func removeUser(name: String) async throws -> Bool
+    /// Every user, by name.
+    func users() async throws -> [UserRecord]
+    /// A user and their password hash, for logging in.
+    func user(name: String) async throws -> (user: UserRecord, passwordHash: String)?
+    /// Stores a new API token by its hash; `StoreError.conflict` when the name is taken.
+    func createAPIToken(name: String, role: UserRole, hash: String, expiresAt: Date?, now: Date) async throws -> APITokenRecord
+    /// Every API token, newest first.
+    func apiTokens() async throws -> [APITokenRecord]
+    /// Revokes a token by name; false when no unrevoked token has that name.
+    func revokeAPIToken(name: String, now: Date) async throws -> Bool
+    /// The API token with this hash, whatever its state (the caller checks `isUsable`).
+    func apiToken(hash: String) async throws -> APITokenRecord?
+    /// Stores a login session for the web UI.
+    func createSession(userName: String, hash: String, expiresAt: Date, now: Date) async throws
+    /// The user behind a session that has not expired.
+    func sessionUser(hash: String, now: Date) async throws -> UserRecord?
+
+    // MARK: Bundles and tickets
+
+    /// The first answer given for a bundle id, and the host that sent it.
+    func bundleReceipt(bundleID: String) async throws -> (hostID: String, receipt: BundleReceipt)?
+    /// Records an accepted bundle, its ticket and findings in one transaction. `policy`
+    /// chooses (inside the transaction) whether to open a ticket or join an open one.
+    /// When the bundle id is already stored, changes nothing and answers `.duplicate`.
+    func commitBundle(_ bundle: NewBundle, findings: [Finding], policy: any TicketPolicy) async throws -> BundleCommitResult
+    /// Whether any bundle row (expired or not) names this blob.
+    func isBlobReferenced(sha256: String) async throws -> Bool
+    /// Every blob digest that a live (not expired) bundle row names.
+    func liveBlobDigests() async throws -> Set<String>
+    /// A bundle by id.
+    func bundle(id: String) async throws -> BundleRecord?
+    /// The bundles of a ticket, oldest first.
+    func bundles(ticketID: Int64) async throws -> [BundleRecord]
+    /// The bundles of a host, newest first.
+    func bundles(hostID: String, limit: Int, offset: Int) async throws -> [BundleRecord]
+    /// Tickets matching a filter, most recently updated first.
+    func tickets(_ filter: TicketFilter) async throws -> [TicketSummary]
+    /// A ticket with its findings, comments and bundles.
+    func ticket(id: Int64) async throws -> TicketDetail?
+    /// A host's tickets with the replies the user may see.
+    func hostTickets(hostID: String, limit: Int) async throws -> [HostTicket]
+    /// Adds a comment; the first comment visible to the user sets `firstResponseAt`.
+    func addComment(ticketID: Int64, author: String, body: String, visibleToUser: Bool, now: Date) async throws -> TicketComment?
+    /// Changes a ticket's status, priority or assignee (nil leaves a field as it is).
+    func updateTicket(id: Int64, status: TicketStatus?, priority: TicketPriority?, assignee: String?, now: Date) async throws -> TicketSummary?
+
+    // MARK: Heartbeats
+
+    /// Stores heartbeats as each host's latest state and appends them to its history,
+    /// keeping at most `historyLimit` per host. One transaction for the whole batch.
+    func recordHeartbeats(_ heartbeats: [HeartbeatRow], historyLimit: Int) async throws
+    /// A host's latest heartbeat.
+    func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat?
+    /// A host's heartbeat history, newest first.
+    func heartbeatHistory(hostID: String, limit: Int) async throws -> [StoredHeartbeat]
+
+    // MARK: Retention
+
+    /// Live bundles received before `receivedBefore`, plus each host's live bundles beyond
+    /// its `keepPerHost` newest.
+    func bundlesToExpire(receivedBefore: Date, keepPerHost: Int, limit: Int) async throws -> [BundleRecord]
+    /// Marks bundles expired and notes it on their tickets (findings stay).
+    func markExpired(bundleIDs: [String], reason: String, now: Date) async throws
+
+    // MARK: Figures
+
+    /// Counts for gauges and `/readyz`.
+    func counts() async throws -> StoreCounts
+}
+
+/// Whether a ticket is opened or a bundle joins one: the extension point for ticket
+/// de-duplication. The store calls it inside the transaction that records the bundle.
+public protocol TicketPolicy: Sendable {
+    /// Chooses the ticket for a new bundle, given the host's tickets that are not resolved or closed.
+    func decide(bundle: NewBundle, findings: [Finding], openTickets: [TicketSummary]) -> TicketDecision
+    /// The answer the agent gets (and gets again for a duplicate).
+    func receipt(bundle: NewBundle, ticketID: Int64, joined: Bool, findings: [Finding]) -> BundleReceipt
+}
+
+/// A store failure callers can act on.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure.
+    public enum Kind: String, Sendable {
+        /// A unique name or key is already taken.
+        case conflict
+        /// A referenced row does not exist.
+        case notFound = "not_found"
+        /// The database could not be opened, read or written.
+        case unavailable
+        /// The database holds something this version cannot read.
+        case corrupt
+    }
+    /// What kind of failure.
+    public var kind: Kind
+    /// What failed and what to do.
+    public var message: String
+
+    /// Creates a store error.
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    /// `kind: message`.
+    public var description: String { "\(kind.rawValue): \(message)" }
+}

@@ -1,0 +1,160 @@
+import GRDB
+
+extension SQLiteStore {
+    /// The schema, as named migrations. Append only: never edit or reorder a migration
+    /// that has shipped; add `v2_…` instead. Constraints live in the schema so that a bug
+    /// in the code cannot store an impossible row.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1_initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE collector_state (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value TEXT NOT NULL
+                );
+
+                CREATE TABLE enrollment_secrets (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    secret_hash TEXT NOT NULL UNIQUE CHECK (length(secret_hash) = 64),
+                    label TEXT,
+                    created_at DATETIME NOT NULL,
+                    expires_at DATETIME,
+                    revoked_at DATETIME,
+                    use_count INTEGER NOT NULL DEFAULT 0 CHECK (use_count >= 0),
+                    last_used_at DATETIME
+                );
+
+                CREATE TABLE hosts (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    machine_id TEXT NOT NULL UNIQUE CHECK (length(machine_id) BETWEEN 1 AND 128),
+                    hostname TEXT NOT NULL CHECK (length(hostname) BETWEEN 1 AND 255),
+                    agent_version TEXT,
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+                    enrolled_at DATETIME NOT NULL,
+                    last_seen_at DATETIME
+                );
+
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+                    role TEXT NOT NULL CHECK (role IN ('technician', 'admin')),
+                    password_hash TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+
+                CREATE TABLE api_tokens (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+                    role TEXT NOT NULL CHECK (role IN ('technician', 'admin')),
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+                    created_at DATETIME NOT NULL,
+                    expires_at DATETIME,
+                    revoked_at DATETIME
+                );
+
+                CREATE TABLE sessions (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    created_at DATETIME NOT NULL,
+                    expires_at DATETIME NOT NULL
+                );
+                CREATE INDEX sessions_user ON sessions(user_id);
+
+                CREATE TABLE bundles (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    bundle_id TEXT NOT NULL UNIQUE CHECK (length(bundle_id) = 36),
+                    host_id TEXT NOT NULL REFERENCES hosts(id),
+                    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                    compressed_bytes INTEGER NOT NULL CHECK (compressed_bytes >= 0),
+                    uncompressed_bytes INTEGER NOT NULL CHECK (uncompressed_bytes >= 0),
+                    journal_entries INTEGER NOT NULL CHECK (journal_entries >= 0),
+                    reason TEXT NOT NULL,
+                    created_at DATETIME NOT NULL,
+                    received_at DATETIME NOT NULL,
+                    manifest TEXT NOT NULL,
+                    members TEXT NOT NULL,
+                    receipt TEXT NOT NULL,
+                    expired INTEGER NOT NULL DEFAULT 0 CHECK (expired IN (0, 1)),
+                    expired_at DATETIME,
+                    CHECK ((expired = 0) = (expired_at IS NULL))
+                );
+                CREATE INDEX bundles_host ON bundles(host_id, received_at);
+                CREATE INDEX bundles_sha256 ON bundles(sha256);
+                CREATE INDEX bundles_live ON bundles(expired, received_at);
+
+                CREATE TABLE tickets (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    host_id TEXT NOT NULL REFERENCES hosts(id),
+                    status TEXT NOT NULL DEFAULT 'open'
+                        CHECK (status IN ('open', 'in_progress', 'waiting_on_user', 'resolved', 'closed')),
+                    priority TEXT NOT NULL CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
+                    title TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 300),
+                    note TEXT,
+                    assignee TEXT,
+                    top_rule_id TEXT,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    first_response_at DATETIME,
+                    resolved_at DATETIME
+                );
+                CREATE INDEX tickets_host ON tickets(host_id, status);
+                CREATE INDEX tickets_status ON tickets(status, updated_at);
+
+                CREATE TABLE ticket_bundles (
+                    ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+                    bundle_row INTEGER NOT NULL REFERENCES bundles(id) ON DELETE CASCADE,
+                    joined_at DATETIME NOT NULL,
+                    PRIMARY KEY (ticket_id, bundle_row)
+                );
+                CREATE INDEX ticket_bundles_bundle ON ticket_bundles(bundle_row);
+
+                CREATE TABLE ticket_comments (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+                    author TEXT NOT NULL,
+                    body TEXT NOT NULL CHECK (length(body) >= 1),
+                    visible_to_user INTEGER NOT NULL CHECK (visible_to_user IN (0, 1)),
+                    created_at DATETIME NOT NULL
+                );
+                CREATE INDEX ticket_comments_ticket ON ticket_comments(ticket_id, id);
+
+                CREATE TABLE findings (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+                    bundle_row INTEGER NOT NULL REFERENCES bundles(id) ON DELETE CASCADE,
+                    rule_id TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    severity TEXT NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low', 'info')),
+                    confidence REAL NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+                    title TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    user_advice TEXT NOT NULL,
+                    technician_advice TEXT NOT NULL,
+                    evidence TEXT NOT NULL,
+                    last_seen DATETIME,
+                    rank INTEGER NOT NULL
+                );
+                CREATE INDEX findings_ticket ON findings(ticket_id, rank);
+                CREATE INDEX findings_rule ON findings(rule_id);
+
+                CREATE TABLE heartbeats_latest (
+                    host_id TEXT PRIMARY KEY NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    received_at DATETIME NOT NULL,
+                    sent_at DATETIME NOT NULL,
+                    body TEXT NOT NULL
+                );
+
+                CREATE TABLE heartbeat_history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    received_at DATETIME NOT NULL,
+                    body TEXT NOT NULL
+                );
+                CREATE INDEX heartbeat_history_host ON heartbeat_history(host_id, id);
+                """)
+        }
+        return migrator
+    }
+}

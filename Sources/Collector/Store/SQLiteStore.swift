@@ -1,0 +1,636 @@
+import Foundation
+import GRDB
+import Shared
+
+/// `CollectorStore` on one SQLite file: WAL, foreign keys on, constraints in the schema,
+/// every statement with bound arguments.
+///
+/// A `DatabasePool` gives one writer and several concurrent readers. `synchronous = FULL`
+/// makes each commit durable before the collector answers, so a receipt is never given for
+/// a row a power cut could lose.
+public final class SQLiteStore: CollectorStore {
+    private let pool: DatabasePool
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path`. Call `migrate()` before use.
+    /// - Throws: `StoreError.unavailable` when the file cannot be opened.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.journalMode = .wal
+        config.busyMode = .timeout(10)
+        config.label = "helpline-collector"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError(.unavailable, "could not open the SQLite database \(path): \(error); check the path and its permissions")
+        }
+    }
+
+    public func migrate() async throws {
+        try await wrap { try Self.migrator.migrate(self.pool) }
+    }
+
+    public func appliedMigrations() async throws -> [String] {
+        try await wrap { try self.pool.read { db in try Self.migrator.appliedMigrations(db) } }
+    }
+
+    public func ping() async throws {
+        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+
+    // MARK: First start
+
+    public func isInitialized() async throws -> Bool {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM collector_state WHERE key = 'initialized_at'") != nil
+        }
+    }
+
+    public func initialize(enrollmentSecretHash: String, adminName: String, adminPasswordHash: String, now: Date) async throws -> Bool {
+        try await write { db in
+            if try String.fetchOne(db, sql: "SELECT value FROM collector_state WHERE key = 'initialized_at'") != nil {
+                return false
+            }
+            try db.execute(sql: "INSERT INTO collector_state (key, value) VALUES ('initialized_at', ?)",
+                           arguments: [ISO8601DateFormatter().string(from: now)])
+            try db.execute(sql: "INSERT INTO enrollment_secrets (secret_hash, label, created_at) VALUES (?, 'first start', ?)",
+                           arguments: [enrollmentSecretHash, now])
+            try db.execute(sql: """
+                INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, 'admin', ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = 'admin', updated_at = excluded.updated_at
+                """, arguments: [adminName, adminPasswordHash, now, now])
+            return true
+        }
+    }
+
+    // MARK: Enrollment secrets
+
+    private static let secretColumns = "id, label, created_at, expires_at, revoked_at, use_count, last_used_at"
+
+    private static func secret(_ row: Row) -> EnrollmentSecretRecord {
+        EnrollmentSecretRecord(id: row["id"], label: row["label"], createdAt: row["created_at"], expiresAt: row["expires_at"],
+                               revokedAt: row["revoked_at"], useCount: row["use_count"], lastUsedAt: row["last_used_at"])
+    }
+
+    public func createEnrollmentSecret(hash: String, label: String?, expiresAt: Date?, now: Date) async throws -> EnrollmentSecretRecord {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO enrollment_secrets (secret_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [hash, label, now, expiresAt])
+            let row = try Row.fetchOne(db, sql: "SELECT \(Self.secretColumns) FROM enrollment_secrets WHERE id = ?",
+                                       arguments: [db.lastInsertedRowID])
+            return Self.secret(row!)
+        }
+    }
+
+    public func enrollmentSecrets() async throws -> [EnrollmentSecretRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.secretColumns) FROM enrollment_secrets ORDER BY id DESC").map(Self.secret)
+        }
+    }
+
+    public func revokeEnrollmentSecret(id: Int64, now: Date) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE enrollment_secrets SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func enrollmentSecret(hash: String) async throws -> EnrollmentSecretRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.secretColumns) FROM enrollment_secrets WHERE secret_hash = ?",
+                             arguments: [hash]).map(Self.secret)
+        }
+    }
+
+    // MARK: Hosts
+
+    private static let hostColumns = "id, machine_id, hostname, agent_version, enrolled_at, last_seen_at"
+
+    private static func host(_ row: Row) -> HostRecord {
+        HostRecord(id: row["id"], machineID: row["machine_id"], hostname: row["hostname"], agentVersion: row["agent_version"],
+                   enrolledAt: row["enrolled_at"], lastSeenAt: row["last_seen_at"])
+    }
+
+    public func enrollHost(id: String, machineID: String, hostname: String, agentVersion: String?, tokenHash: String,
+                           secretID: Int64, now: Date) async throws -> (host: HostRecord, created: Bool) {
+        try await write { db in
+            try db.execute(sql: "UPDATE enrollment_secrets SET use_count = use_count + 1, last_used_at = ? WHERE id = ?",
+                           arguments: [now, secretID])
+            if let existing = try String.fetchOne(db, sql: "SELECT id FROM hosts WHERE machine_id = ?", arguments: [machineID]) {
+                try db.execute(sql: """
+                    UPDATE hosts SET hostname = ?, agent_version = ?, token_hash = ?, last_seen_at = ? WHERE id = ?
+                    """, arguments: [hostname, agentVersion, tokenHash, now, existing])
+                let row = try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE id = ?", arguments: [existing])
+                return (Self.host(row!), false)
+            }
+            try db.execute(sql: """
+                INSERT INTO hosts (id, machine_id, hostname, agent_version, token_hash, enrolled_at, last_seen_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, machineID, hostname, agentVersion, tokenHash, now, now])
+            let row = try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE id = ?", arguments: [id])
+            return (Self.host(row!), true)
+        }
+    }
+
+    public func host(tokenHash: String) async throws -> HostRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE token_hash = ?", arguments: [tokenHash]).map(Self.host)
+        }
+    }
+
+    public func host(id: String) async throws -> HostRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE id = ?", arguments: [id]).map(Self.host)
+        }
+    }
+
+    public func hosts() async throws -> [HostRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT \(Self.hostColumns) FROM hosts ORDER BY hostname, id").map(Self.host)
+        }
+    }
+
+    // MARK: Users, tokens, sessions
+
+    private static func user(_ row: Row) throws -> UserRecord {
+        guard let role = UserRole(rawValue: row["role"]) else { throw StoreError(.corrupt, "user \(row["name"] as String) has an unknown role") }
+        return UserRecord(name: row["name"], role: role, createdAt: row["created_at"])
+    }
+
+    public func addUser(name: String, role: UserRole, passwordHash: String, now: Date) async throws -> UserRecord {
+        try await write { db in
+            do {
+                try db.execute(sql: "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [name, role.rawValue, passwordHash, now, now])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError(.conflict, "a user named \(name) already exists; pick another name or use `admin user reset`")
+            }
+            return UserRecord(name: name, role: role, createdAt: now)
+        }
+    }
+
+    public func resetPassword(name: String, passwordHash: String, now: Date) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?", arguments: [passwordHash, now, name])
+            guard db.changesCount > 0 else { return false }
+            // A new password ends the sessions opened with the old one.
+            try db.execute(sql: "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)", arguments: [name])
+            return true
+        }
+    }
+
+    public func removeUser(name: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    public func users() async throws -> [UserRecord] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT name, role, created_at FROM users ORDER BY name").map(Self.user) }
+    }
+
+    public func user(name: String) async throws -> (user: UserRecord, passwordHash: String)? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, role, created_at, password_hash FROM users WHERE name = ?",
+                                             arguments: [name]) else { return nil }
+            return (try Self.user(row), row["password_hash"])
+        }
+    }
+
+    private static func apiToken(_ row: Row) throws -> APITokenRecord {
+        guard let role = UserRole(rawValue: row["role"]) else { throw StoreError(.corrupt, "API token \(row["name"] as String) has an unknown role") }
+        return APITokenRecord(id: row["id"], name: row["name"], role: role, createdAt: row["created_at"],
+                              expiresAt: row["expires_at"], revokedAt: row["revoked_at"])
+    }
+
+    private static let tokenColumns = "id, name, role, created_at, expires_at, revoked_at"
+
+    public func createAPIToken(name: String, role: UserRole, hash: String, expiresAt: Date?, now: Date) async throws -> APITokenRecord {
+        try await write { db in
+            do {
+                try db.execute(sql: "INSERT INTO api_tokens (name, role, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [name, role.rawValue, hash, now, expiresAt])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError(.conflict, "an API token named \(name) already exists; revoke it or pick another name")
+            }
+            return APITokenRecord(id: db.lastInsertedRowID, name: name, role: role, createdAt: now, expiresAt: expiresAt, revokedAt: nil)
+        }
+    }
+
+    public func apiTokens() async throws -> [APITokenRecord] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT \(Self.tokenColumns) FROM api_tokens ORDER BY id DESC").map(Self.apiToken) }
+    }
+
+    public func revokeAPIToken(name: String, now: Date) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [now, name])
+            return db.changesCount > 0
+        }
+    }
+
+    public func apiToken(hash: String) async throws -> APITokenRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.tokenColumns) FROM api_tokens WHERE token_hash = ?", arguments: [hash]).map(Self.apiToken)
+        }
+    }
+
+    public func createSession(userName: String, hash: String, expiresAt: Date, now: Date) async throws {
+        try await write { db in
+            guard let userID = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [userName]) else {
+                throw StoreError(.notFound, "no user named \(userName)")
+            }
+            try db.execute(sql: "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [hash, userID, now, expiresAt])
+        }
+    }
+
+    public func sessionUser(hash: String, now: Date) async throws -> UserRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT u.name, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+                WHERE s.token_hash = ? AND s.expires_at > ?
+                """, arguments: [hash, now]).map(Self.user)
+        }
+    }
+
+    // MARK: Bundles and tickets
+
+    public func bundleReceipt(bundleID: String) async throws -> (hostID: String, receipt: BundleReceipt)? {
+        try await read { db in try Self.receipt(db, bundleID: bundleID) }
+    }
+
+    private static func receipt(_ db: Database, bundleID: String) throws -> (hostID: String, receipt: BundleReceipt)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT host_id, receipt FROM bundles WHERE bundle_id = ?", arguments: [bundleID]) else {
+            return nil
+        }
+        return (row["host_id"], try decode(BundleReceipt.self, row["receipt"], what: "receipt of bundle \(bundleID)"))
+    }
+
+    public func commitBundle(_ bundle: NewBundle, findings: [Finding], policy: any TicketPolicy) async throws -> BundleCommitResult {
+        do {
+            return try await write { db in
+                if let existing = try Self.receipt(db, bundleID: bundle.bundleID) {
+                    return .duplicate(hostID: existing.hostID, receipt: existing.receipt)
+                }
+                let open = try Self.ticketSummaries(db, where: "t.host_id = ? AND t.status IN ('open', 'in_progress', 'waiting_on_user')",
+                                                    arguments: [bundle.hostID], limit: 100, offset: 0)
+                let ticketID: Int64
+                let joined: Bool
+                switch policy.decide(bundle: bundle, findings: findings, openTickets: open) {
+                case .open(let new):
+                    try db.execute(sql: """
+                        INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
+                        VALUES (?, 'open', ?, ?, ?, ?, ?, ?)
+                        """, arguments: [bundle.hostID, new.priority.rawValue, String(new.title.prefix(300)), new.note, new.topRuleID,
+                                         bundle.receivedAt, bundle.receivedAt])
+                    ticketID = db.lastInsertedRowID
+                    joined = false
+                case .join(let id):
+                    try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [bundle.receivedAt, id])
+                    guard db.changesCount == 1 else { throw StoreError(.notFound, "ticket \(id) chosen for bundle \(bundle.bundleID) does not exist") }
+                    ticketID = id
+                    joined = true
+                }
+                let receipt = policy.receipt(bundle: bundle, ticketID: ticketID, joined: joined, findings: findings)
+                try db.execute(sql: """
+                    INSERT INTO bundles (bundle_id, host_id, sha256, compressed_bytes, uncompressed_bytes, journal_entries, reason,
+                                         created_at, received_at, manifest, members, receipt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [bundle.bundleID, bundle.hostID, bundle.sha256, bundle.compressedBytes, bundle.uncompressedBytes,
+                                     bundle.journalEntries, bundle.manifest.reason.rawValue, bundle.manifest.createdAt, bundle.receivedAt,
+                                     try Self.encode(bundle.manifest), try Self.encode(bundle.members), try Self.encode(receipt)])
+                let bundleRow = db.lastInsertedRowID
+                try db.execute(sql: "INSERT INTO ticket_bundles (ticket_id, bundle_row, joined_at) VALUES (?, ?, ?)",
+                               arguments: [ticketID, bundleRow, bundle.receivedAt])
+                for (rank, f) in receipt.findings.enumerated() {
+                    try db.execute(sql: """
+                        INSERT INTO findings (ticket_id, bundle_row, rule_id, category, severity, confidence, title, detail, user_advice,
+                                              technician_advice, evidence, last_seen, rank)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [ticketID, bundleRow, f.ruleID, f.category.rawValue, f.severity.rawValue, min(max(f.confidence, 0), 1),
+                                         f.title, f.detail, f.userAdvice, f.technicianAdvice, try Self.encode(f.evidence), f.lastSeen, rank])
+                }
+                try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [bundle.receivedAt, bundle.hostID])
+                return .stored(receipt)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            // Another writer (another collector on a shared database) won the race for this id.
+            guard let existing = try await bundleReceipt(bundleID: bundle.bundleID) else { throw error }
+            return .duplicate(hostID: existing.hostID, receipt: existing.receipt)
+        }
+    }
+
+    public func isBlobReferenced(sha256: String) async throws -> Bool {
+        try await read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM bundles WHERE sha256 = ?)", arguments: [sha256]) ?? false }
+    }
+
+    public func liveBlobDigests() async throws -> Set<String> {
+        try await read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT sha256 FROM bundles WHERE expired = 0")) }
+    }
+
+    private static let bundleColumns = """
+        b.id AS row_id, b.bundle_id, b.host_id, b.sha256, b.compressed_bytes, b.uncompressed_bytes, b.journal_entries, b.reason,
+        b.created_at, b.received_at, b.expired, b.expired_at, b.members, b.manifest,
+        (SELECT group_concat(tb.ticket_id) FROM ticket_bundles tb WHERE tb.bundle_row = b.id) AS ticket_ids
+        """
+
+    private static func bundle(_ row: Row) throws -> BundleRecord {
+        let id: String = row["bundle_id"]
+        let tickets = (row["ticket_ids"] as String?)?.split(separator: ",").compactMap { Int64($0) } ?? []
+        return BundleRecord(bundleID: id, hostID: row["host_id"], sha256: row["sha256"], compressedBytes: row["compressed_bytes"],
+                            uncompressedBytes: row["uncompressed_bytes"], journalEntries: row["journal_entries"], reason: row["reason"],
+                            createdAt: row["created_at"], receivedAt: row["received_at"], expired: row["expired"],
+                            expiredAt: row["expired_at"], ticketIDs: tickets.sorted(),
+                            members: try decode([BundleContents.Member].self, row["members"], what: "members of bundle \(id)"),
+                            manifest: try decode(Manifest.self, row["manifest"], what: "manifest of bundle \(id)"))
+    }
+
+    public func bundle(id: String) async throws -> BundleRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.bundleColumns) FROM bundles b WHERE b.bundle_id = ?", arguments: [id]).map(Self.bundle)
+        }
+    }
+
+    public func bundles(ticketID: Int64) async throws -> [BundleRecord] {
+        try await read { db in try Self.bundles(db, ticketID: ticketID) }
+    }
+
+    private static func bundles(_ db: Database, ticketID: Int64) throws -> [BundleRecord] {
+        try Row.fetchAll(db, sql: """
+            SELECT \(bundleColumns) FROM bundles b JOIN ticket_bundles t ON t.bundle_row = b.id
+            WHERE t.ticket_id = ? ORDER BY b.received_at, b.id
+            """, arguments: [ticketID]).map(bundle)
+    }
+
+    public func bundles(hostID: String, limit: Int, offset: Int) async throws -> [BundleRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.bundleColumns) FROM bundles b WHERE b.host_id = ? ORDER BY b.received_at DESC, b.id DESC LIMIT ? OFFSET ?
+                """, arguments: [hostID, limit, offset]).map(Self.bundle)
+        }
+    }
+
+    private static func ticketSummaries(_ db: Database, where condition: String, arguments: StatementArguments,
+                                        limit: Int, offset: Int) throws -> [TicketSummary] {
+        // `condition` is always a constant written in this file; values go through `arguments`.
+        let sql = """
+            SELECT t.id, t.host_id, h.hostname, t.status, t.priority, t.title, t.assignee, t.top_rule_id, t.created_at,
+                   t.updated_at, t.first_response_at, t.resolved_at,
+                   (SELECT count(*) FROM ticket_bundles tb WHERE tb.ticket_id = t.id) AS bundle_count
+            FROM tickets t JOIN hosts h ON h.id = t.host_id
+            WHERE \(condition) ORDER BY t.updated_at DESC, t.id DESC LIMIT ? OFFSET ?
+            """
+        var args = arguments
+        args += [limit, offset]
+        return try Row.fetchAll(db, sql: sql, arguments: args).map { row in
+            guard let status = TicketStatus(rawValue: row["status"]), let priority = TicketPriority(rawValue: row["priority"]) else {
+                throw StoreError(.corrupt, "ticket \(row["id"] as Int64) has an unknown status or priority")
+            }
+            return TicketSummary(id: row["id"], hostID: row["host_id"], hostname: row["hostname"], status: status, priority: priority,
+                                 title: row["title"], assignee: row["assignee"], topRuleID: row["top_rule_id"],
+                                 createdAt: row["created_at"], updatedAt: row["updated_at"], firstResponseAt: row["first_response_at"],
+                                 resolvedAt: row["resolved_at"], bundleCount: row["bundle_count"])
+        }
+    }
+
+    public func tickets(_ filter: TicketFilter) async throws -> [TicketSummary] {
+        try await read { db in
+            switch (filter.status, filter.hostID) {
+            case (nil, nil):
+                try Self.ticketSummaries(db, where: "1", arguments: [], limit: filter.limit, offset: filter.offset)
+            case (let status?, nil):
+                try Self.ticketSummaries(db, where: "t.status = ?", arguments: [status.rawValue], limit: filter.limit, offset: filter.offset)
+            case (nil, let host?):
+                try Self.ticketSummaries(db, where: "t.host_id = ?", arguments: [host], limit: filter.limit, offset: filter.offset)
+            case (let status?, let host?):
+                try Self.ticketSummaries(db, where: "t.status = ? AND t.host_id = ?", arguments: [status.rawValue, host],
+                                         limit: filter.limit, offset: filter.offset)
+            }
+        }
+    }
+
+    private static func comments(_ db: Database, ticketID: Int64, visibleOnly: Bool) throws -> [TicketComment] {
+        try Row.fetchAll(db, sql: """
+            SELECT id, author, body, visible_to_user, created_at FROM ticket_comments
+            WHERE ticket_id = ? AND (visible_to_user = 1 OR ? = 0) ORDER BY id
+            """, arguments: [ticketID, visibleOnly]).map {
+            TicketComment(id: $0["id"], author: $0["author"], body: $0["body"], visibleToUser: $0["visible_to_user"], createdAt: $0["created_at"])
+        }
+    }
+
+    public func ticket(id: Int64) async throws -> TicketDetail? {
+        try await read { db in
+            guard let summary = try Self.ticketSummaries(db, where: "t.id = ?", arguments: [id], limit: 1, offset: 0).first else { return nil }
+            let note = try String.fetchOne(db, sql: "SELECT note FROM tickets WHERE id = ?", arguments: [id])
+            let findings = try Row.fetchAll(db, sql: """
+                SELECT b.bundle_id, f.* FROM findings f JOIN bundles b ON b.id = f.bundle_row
+                WHERE f.ticket_id = ? ORDER BY f.bundle_row, f.rank
+                """, arguments: [id]).map { row -> TicketFinding in
+                let finding = Finding(
+                    ruleID: row["rule_id"], category: FindingCategory(rawValue: row["category"]) ?? .other,
+                    severity: Severity(rawValue: row["severity"]) ?? .info, confidence: row["confidence"], title: row["title"],
+                    detail: row["detail"], userAdvice: row["user_advice"], technicianAdvice: row["technician_advice"],
+                    evidence: try Self.decode([Evidence].self, row["evidence"], what: "evidence of a finding on ticket \(id)"),
+                    lastSeen: row["last_seen"])
+                return TicketFinding(bundleID: row["bundle_id"], finding: finding)
+            }
+            return TicketDetail(ticket: summary, note: note, findings: findings,
+                                comments: try Self.comments(db, ticketID: id, visibleOnly: false),
+                                bundles: try Self.bundles(db, ticketID: id))
+        }
+    }
+
+    public func hostTickets(hostID: String, limit: Int) async throws -> [HostTicket] {
+        try await read { db in
+            try Self.ticketSummaries(db, where: "t.host_id = ?", arguments: [hostID], limit: limit, offset: 0).map { t in
+                HostTicket(id: t.id, status: t.status, title: t.title, createdAt: t.createdAt, updatedAt: t.updatedAt,
+                           replies: try Self.comments(db, ticketID: t.id, visibleOnly: true))
+            }
+        }
+    }
+
+    public func addComment(ticketID: Int64, author: String, body: String, visibleToUser: Bool, now: Date) async throws -> TicketComment? {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ?)", arguments: [ticketID]) == true else {
+                return nil
+            }
+            try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [ticketID, author, body, visibleToUser, now])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [now, ticketID])
+            if visibleToUser {
+                try db.execute(sql: "UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL",
+                               arguments: [now, ticketID])
+            }
+            return TicketComment(id: id, author: author, body: body, visibleToUser: visibleToUser, createdAt: now)
+        }
+    }
+
+    public func updateTicket(id: Int64, status: TicketStatus?, priority: TicketPriority?, assignee: String?,
+                             now: Date) async throws -> TicketSummary? {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ?)", arguments: [id]) == true else { return nil }
+            if let status {
+                try db.execute(sql: "UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?", arguments: [status.rawValue, now, id])
+                let resolved: Date? = (status == .resolved || status == .closed) ? now : nil
+                try db.execute(sql: "UPDATE tickets SET resolved_at = ? WHERE id = ?", arguments: [resolved, id])
+            }
+            if let priority {
+                try db.execute(sql: "UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?", arguments: [priority.rawValue, now, id])
+            }
+            if let assignee {
+                try db.execute(sql: "UPDATE tickets SET assignee = ?, updated_at = ? WHERE id = ?",
+                               arguments: [assignee.isEmpty ? nil : assignee, now, id])
+            }
+            return try Self.ticketSummaries(db, where: "t.id = ?", arguments: [id], limit: 1, offset: 0).first
+        }
+    }
+
+    // MARK: Heartbeats
+
+    public func recordHeartbeats(_ heartbeats: [HeartbeatRow], historyLimit: Int) async throws {
+        guard !heartbeats.isEmpty else { return }
+        let encoded = try heartbeats.map { ($0, try Self.encode($0.heartbeat)) }
+        // Heartbeats are a health snapshot that the next one replaces: they commit with
+        // `synchronous = NORMAL` (durable across a crash of the collector, not across a power
+        // cut), which spares an fsync per batch. Bundles and tickets keep FULL.
+        try await wrap {
+            try await self.pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+                try db.inTransaction {
+                    try Self.insertHeartbeats(db, encoded, historyLimit: historyLimit)
+                    return .commit
+                }
+            }
+        }
+    }
+
+    private static func insertHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)], historyLimit: Int) throws {
+        var touched: Set<String> = []
+        for (row, body) in encoded {
+            try db.execute(sql: """
+                INSERT INTO heartbeats_latest (host_id, received_at, sent_at, body) VALUES (?, ?, ?, ?)
+                ON CONFLICT (host_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, body = excluded.body
+                """, arguments: [row.hostID, row.receivedAt, row.heartbeat.sentAt, body])
+            try db.execute(sql: "INSERT INTO heartbeat_history (host_id, received_at, body) VALUES (?, ?, ?)",
+                           arguments: [row.hostID, row.receivedAt, body])
+            try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [row.receivedAt, row.hostID])
+            touched.insert(row.hostID)
+        }
+        for host in touched {
+            try db.execute(sql: """
+                DELETE FROM heartbeat_history WHERE host_id = ? AND id <= (
+                    SELECT id FROM heartbeat_history WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
+                """, arguments: [host, host, historyLimit])
+        }
+    }
+
+    public func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT host_id, received_at, body FROM heartbeats_latest WHERE host_id = ?", arguments: [hostID])
+                .map(Self.heartbeat)
+        }
+    }
+
+    public func heartbeatHistory(hostID: String, limit: Int) async throws -> [StoredHeartbeat] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT host_id, received_at, body FROM heartbeat_history WHERE host_id = ? ORDER BY id DESC LIMIT ?",
+                             arguments: [hostID, limit]).map(Self.heartbeat)
+        }
+    }
+
+    private static func heartbeat(_ row: Row) throws -> StoredHeartbeat {
+        StoredHeartbeat(hostID: row["host_id"], receivedAt: row["received_at"],
+                        heartbeat: try decode(Heartbeat.self, row["body"], what: "a heartbeat of host \(row["host_id"] as String)"))
+    }
+
+    // MARK: Retention
+
+    public func bundlesToExpire(receivedBefore: Date, keepPerHost: Int, limit: Int) async throws -> [BundleRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.bundleColumns) FROM bundles b WHERE b.expired = 0 AND (
+                    b.received_at < ? OR b.id IN (
+                        SELECT id FROM (
+                            SELECT id, row_number() OVER (PARTITION BY host_id ORDER BY received_at DESC, id DESC) AS n
+                            FROM bundles WHERE expired = 0)
+                        WHERE n > ?))
+                ORDER BY b.received_at LIMIT ?
+                """, arguments: [receivedBefore, keepPerHost, limit]).map(Self.bundle)
+        }
+    }
+
+    public func markExpired(bundleIDs: [String], reason: String, now: Date) async throws {
+        try await write { db in
+            for id in bundleIDs {
+                try db.execute(sql: "UPDATE bundles SET expired = 1, expired_at = ? WHERE bundle_id = ? AND expired = 0", arguments: [now, id])
+                guard db.changesCount > 0 else { continue }
+                try db.execute(sql: """
+                    INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at)
+                    SELECT tb.ticket_id, 'helpline', ?, 0, ? FROM ticket_bundles tb JOIN bundles b ON b.id = tb.bundle_row
+                    WHERE b.bundle_id = ?
+                    """, arguments: ["Bundle \(id) expired (\(reason)); its findings stay on this ticket, its raw data is gone.", now, id])
+            }
+        }
+    }
+
+    // MARK: Figures
+
+    public func counts() async throws -> StoreCounts {
+        try await read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT (SELECT count(*) FROM hosts) AS hosts,
+                       (SELECT count(*) FROM tickets WHERE status IN ('open', 'in_progress', 'waiting_on_user')) AS open_tickets,
+                       (SELECT count(*) FROM bundles WHERE expired = 0) AS live,
+                       (SELECT count(*) FROM bundles WHERE expired = 1) AS expired
+                """)!
+            return StoreCounts(hosts: row["hosts"], openTickets: row["open_tickets"], liveBundles: row["live"], expiredBundles: row["expired"])
+        }
+    }
+
+    // MARK: Plumbing
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await wrap { try await self.pool.read(body) }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await wrap { try await self.pool.write(body) }
+    }
+
+    /// Turns database failures into `StoreError` so callers never see GRDB types; keeps
+    /// `StoreError` and unique-constraint errors (which `commitBundle` handles) as they are.
+    private func wrap<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw error
+        } catch let error as DatabaseError {
+            throw StoreError(.unavailable, "SQLite database \(path): \(error.message ?? error.description)")
+        }
+    }
+
+    private static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try BundleJSON.encoder().encode(value), as: UTF8.self)
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String, what: String) throws -> T {
+        do { return try BundleJSON.decoder().decode(type, from: Data(text.utf8)) } catch {
+            throw StoreError(.corrupt, "could not read the stored \(what): \(error)")
+        }
+    }
+}

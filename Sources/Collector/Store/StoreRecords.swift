@@ -1,0 +1,262 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+// Values the store reads and writes. They double as API bodies where the shape fits, so
+// their JSON is part of docs/openapi.yaml: change both together.
+
+/// A technician's or admin's role.
+public enum UserRole: String, Sendable, Codable, CaseIterable, ExpressibleByArgument {
+    /// Reads tickets and bundles, replies, changes ticket status.
+    case technician
+    /// Everything a technician does, plus administration.
+    case admin
+}
+
+/// Where a ticket stands.
+public enum TicketStatus: String, Sendable, Codable, CaseIterable {
+    case open
+    case inProgress = "in_progress"
+    case waitingOnUser = "waiting_on_user"
+    case resolved
+    case closed
+
+    /// Open, in progress or waiting: a bundle may still join it.
+    public var isActive: Bool { self != .resolved && self != .closed }
+}
+
+/// How soon a ticket needs attention.
+public enum TicketPriority: String, Sendable, Codable, CaseIterable {
+    case low, normal, high, urgent
+}
+
+/// An enrolled workstation.
+public struct HostRecord: Sendable, Codable, Equatable {
+    /// Assigned at enrollment (a UUID string); agents put it in manifests and heartbeats.
+    public var id: String
+    /// `/etc/machine-id`, unique per host.
+    public var machineID: String
+    public var hostname: String
+    public var agentVersion: String?
+    public var enrolledAt: Date
+    /// Last bundle or heartbeat.
+    public var lastSeenAt: Date?
+}
+
+/// An enrollment secret, without its hash.
+public struct EnrollmentSecretRecord: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var label: String?
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+    /// Enrollments made with it.
+    public var useCount: Int
+    public var lastUsedAt: Date?
+
+    /// Neither revoked nor expired at `now`.
+    public func isUsable(at now: Date) -> Bool {
+        revokedAt == nil && (expiresAt.map { $0 > now } ?? true)
+    }
+}
+
+/// A technician or admin account, without its password hash.
+public struct UserRecord: Sendable, Codable, Equatable {
+    public var name: String
+    public var role: UserRole
+    public var createdAt: Date
+}
+
+/// An API token for scripts, without its hash.
+public struct APITokenRecord: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var role: UserRole
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+
+    /// Neither revoked nor expired at `now`.
+    public func isUsable(at now: Date) -> Bool {
+        revokedAt == nil && (expiresAt.map { $0 > now } ?? true)
+    }
+}
+
+/// A validated bundle about to be recorded: its blob is already in place.
+public struct NewBundle: Sendable {
+    public var bundleID: String
+    public var hostID: String
+    public var hostname: String
+    /// Hex SHA-256 of the compressed bytes, the blob's name.
+    public var sha256: String
+    public var compressedBytes: Int
+    public var uncompressedBytes: Int
+    public var journalEntries: Int
+    public var receivedAt: Date
+    public var manifest: Manifest
+    public var members: [BundleContents.Member]
+
+    /// Creates the value from what the reader found.
+    public init(hostID: String, hostname: String, sha256: String, receivedAt: Date, contents: BundleContents) {
+        bundleID = contents.manifest.bundleID.lowercased()
+        self.hostID = hostID
+        self.hostname = hostname
+        self.sha256 = sha256
+        compressedBytes = contents.compressedBytes
+        uncompressedBytes = contents.uncompressedBytes
+        journalEntries = contents.journalEntries
+        self.receivedAt = receivedAt
+        manifest = contents.manifest
+        members = contents.members
+    }
+}
+
+/// What `commitBundle` did.
+public enum BundleCommitResult: Sendable {
+    /// Recorded now.
+    case stored(BundleReceipt)
+    /// The bundle id was already stored by `hostID`; `receipt` is the first answer.
+    case duplicate(hostID: String, receipt: BundleReceipt)
+}
+
+/// A ticket for a new bundle: open one, or join an existing one.
+public enum TicketDecision: Sendable, Equatable {
+    /// Open a new ticket.
+    case open(NewTicket)
+    /// Attach the bundle (and its findings) to this open ticket.
+    case join(ticketID: Int64)
+}
+
+/// The fields of a ticket about to be opened.
+public struct NewTicket: Sendable, Equatable {
+    public var title: String
+    public var priority: TicketPriority
+    /// The user's note, as sent.
+    public var note: String?
+    /// The worst finding's rule.
+    public var topRuleID: String?
+
+    /// Creates the fields.
+    public init(title: String, priority: TicketPriority, note: String?, topRuleID: String?) {
+        self.title = title; self.priority = priority; self.note = note; self.topRuleID = topRuleID
+    }
+}
+
+/// A stored bundle's metadata.
+public struct BundleRecord: Sendable, Codable, Equatable {
+    public var bundleID: String
+    public var hostID: String
+    public var sha256: String
+    public var compressedBytes: Int
+    public var uncompressedBytes: Int
+    public var journalEntries: Int
+    public var reason: String
+    /// When the agent made it.
+    public var createdAt: Date
+    public var receivedAt: Date
+    /// True once retention removed the blob; metadata and findings stay.
+    public var expired: Bool
+    public var expiredAt: Date?
+    /// Tickets it belongs to.
+    public var ticketIDs: [Int64]
+    public var members: [BundleContents.Member]
+    public var manifest: Manifest
+}
+
+/// A ticket in lists.
+public struct TicketSummary: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var hostID: String
+    public var hostname: String
+    public var status: TicketStatus
+    public var priority: TicketPriority
+    public var title: String
+    public var assignee: String?
+    public var topRuleID: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var firstResponseAt: Date?
+    public var resolvedAt: Date?
+    public var bundleCount: Int
+}
+
+/// A comment on a ticket.
+public struct TicketComment: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var author: String
+    public var body: String
+    /// Shown to the user (a reply) or internal.
+    public var visibleToUser: Bool
+    public var createdAt: Date
+}
+
+/// A finding as stored on a ticket.
+public struct TicketFinding: Sendable, Codable, Equatable {
+    /// The bundle it was found in.
+    public var bundleID: String
+    public var finding: Finding
+}
+
+/// A ticket with everything on it.
+public struct TicketDetail: Sendable, Codable, Equatable {
+    public var ticket: TicketSummary
+    /// The user's note from the first bundle.
+    public var note: String?
+    /// Worst first.
+    public var findings: [TicketFinding]
+    /// Oldest first.
+    public var comments: [TicketComment]
+    /// Oldest first.
+    public var bundles: [BundleRecord]
+}
+
+/// A ticket as the user's own host sees it.
+public struct HostTicket: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var status: TicketStatus
+    public var title: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Comments visible to the user, oldest first.
+    public var replies: [TicketComment]
+}
+
+/// What a ticket list asks for.
+public struct TicketFilter: Sendable, Equatable {
+    public var status: TicketStatus?
+    public var hostID: String?
+    public var limit: Int
+    public var offset: Int
+
+    /// Creates a filter.
+    public init(status: TicketStatus? = nil, hostID: String? = nil, limit: Int = 50, offset: Int = 0) {
+        self.status = status; self.hostID = hostID; self.limit = limit; self.offset = offset
+    }
+}
+
+/// A heartbeat to record.
+public struct HeartbeatRow: Sendable {
+    public var hostID: String
+    public var receivedAt: Date
+    public var heartbeat: Heartbeat
+
+    /// Creates the row.
+    public init(hostID: String, receivedAt: Date, heartbeat: Heartbeat) {
+        self.hostID = hostID; self.receivedAt = receivedAt; self.heartbeat = heartbeat
+    }
+}
+
+/// A recorded heartbeat.
+public struct StoredHeartbeat: Sendable, Codable, Equatable {
+    public var hostID: String
+    public var receivedAt: Date
+    public var heartbeat: Heartbeat
+}
+
+/// Row counts.
+public struct StoreCounts: Sendable, Codable, Equatable {
+    public var hosts: Int
+    public var openTickets: Int
+    public var liveBundles: Int
+    public var expiredBundles: Int
+}

@@ -1,8 +1,0 @@
-import Hummingbird
-import GRDB
-import Prometheus
-import HummingbirdTLS
-import HummingbirdBcrypt
-import Crypto
-import Yams
-print("collector")

@@ -1,0 +1,203 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Collector
+@testable import Shared
+
+/// Heartbeats, the host's own tickets and the technician API, through the router.
+@Suite struct APITests {
+    @Test func heartbeatsKeepLatestAndBoundedHistory() async throws {
+        let tc = try await TestCollector(limits: ["heartbeat_history": 3])
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            for i in 0..<5 {
+                let beat = Heartbeat(host: HostIdentity(hostID: host.hostID, hostname: "laptop-42"), sentAt: Date(timeIntervalSince1970: Double(1_790_000_000 + i)),
+                                     agentVersion: "0.1.0", spooledBundles: i)
+                let response = try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                    .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+                ], body: ByteBuffer(bytes: try BundleJSON.encoder().encode(beat)))
+                #expect(response.status == .accepted)
+            }
+            let other = Heartbeat(host: HostIdentity(hostID: UUID().uuidString.lowercased(), hostname: "x"), sentAt: Date(), agentVersion: "0.1.0")
+            let forged = try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+            ], body: ByteBuffer(bytes: try BundleJSON.encoder().encode(other)))
+            #expect(forged.status == .forbidden)
+            let junk = try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+            ], body: ByteBuffer(string: "[]"))
+            #expect(junk.status == .badRequest)
+            let big = try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+            ], body: ByteBuffer(string: String(repeating: " ", count: (1 << 20) + 1)))
+            #expect(big.status == .contentTooLarge)
+            let latest = try #require(try await tc.store.latestHeartbeat(hostID: host.hostID))
+            #expect(latest.heartbeat.spooledBundles == 4)
+            let history = try await tc.store.heartbeatHistory(hostID: host.hostID, limit: 10)
+            #expect(history.map(\.heartbeat.spooledBundles) == [4, 3, 2])
+
+            let api = try await tc.apiToken()
+            let detail = try await client.execute(uri: "/api/v1/hosts/\(host.hostID)", method: .get, headers: [.authorization: "Bearer \(api)"])
+            #expect(detail.status == .ok)
+            #expect(try decode(HostDetail.self, detail).latestHeartbeat?.heartbeat.spooledBundles == 4)
+        }
+    }
+
+    @Test func technicianReadsTicketsBundlesAndJournal() async throws {
+        let tc = try await TestCollector(limits: ["journal_page_max": 50])
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let manifest = sampleManifest(hostID: host.hostID)
+            let bytes = try makeBundle(manifest: manifest, journalEntries: 100)
+            let receipt = try decode(BundleReceipt.self, try await upload(client, token: host.hostToken, bytes))
+            let api = try await tc.apiToken()
+            let auth: HTTPFields = [.authorization: "Bearer \(api)"]
+
+            let list = try decode(TicketList.self, try await client.execute(uri: "/api/v1/tickets?status=open", method: .get, headers: auth))
+            #expect(list.tickets.map(\.id) == [receipt.ticketID])
+            #expect(list.tickets.first?.bundleCount == 1)
+            let none = try decode(TicketList.self, try await client.execute(uri: "/api/v1/tickets?status=closed", method: .get, headers: auth))
+            #expect(none.tickets.isEmpty)
+            #expect(try await client.execute(uri: "/api/v1/tickets?status=bogus", method: .get, headers: auth).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/v1/tickets?limit=0", method: .get, headers: auth).status == .badRequest)
+
+            let ticket = try decode(TicketDetail.self, try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)", method: .get, headers: auth))
+            #expect(ticket.bundles.map(\.bundleID) == [manifest.bundleID])
+            #expect(try await client.execute(uri: "/api/v1/tickets/999", method: .get, headers: auth).status == .notFound)
+            #expect(try await client.execute(uri: "/api/v1/tickets/abc", method: .get, headers: auth).status == .badRequest)
+
+            let bundles = try decode(BundleList.self, try await client.execute(uri: "/api/v1/hosts/\(host.hostID)/bundles", method: .get, headers: auth))
+            #expect(bundles.bundles.first?.journalEntries == 100)
+            let ticketBundles = try decode(BundleList.self, try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)/bundles", method: .get, headers: auth))
+            #expect(ticketBundles.bundles.count == 1)
+
+            let raw = try await client.execute(uri: "/api/v1/bundles/\(manifest.bundleID)/raw", method: .get, headers: auth)
+            #expect(raw.status == .ok)
+            #expect(raw.headers[.contentType] == "application/gzip")
+            #expect([UInt8](raw.body.readableBytesView) == bytes)
+
+            let system = try await client.execute(uri: "/api/v1/bundles/\(manifest.bundleID)/members/system.json", method: .get, headers: auth)
+            #expect(system.status == .ok)
+            #expect(try decode(SystemInfo.self, system).hostname == "laptop-42")
+            #expect(try await client.execute(uri: "/api/v1/bundles/\(manifest.bundleID)/members/nope.json", method: .get, headers: auth).status == .notFound)
+
+            // Journal: priority ≤ 3 is half of 0…7; paged by 20.
+            let page1 = try decode(BundleArchive.JournalPage.self, try await client.execute(
+                uri: "/api/v1/bundles/\(manifest.bundleID)/journal?priority=3&limit=20", method: .get, headers: auth))
+            #expect(page1.entries.count == 20)
+            #expect(page1.entries.allSatisfy { ($0.priority ?? 9) <= 3 })
+            #expect(page1.nextOffset == 20)
+            let page3 = try decode(BundleArchive.JournalPage.self, try await client.execute(
+                uri: "/api/v1/bundles/\(manifest.bundleID)/journal?priority=3&limit=20&offset=40", method: .get, headers: auth))
+            #expect(page3.entries.count == 12)
+            #expect(page3.nextOffset == nil)
+            let text = try decode(BundleArchive.JournalPage.self, try await client.execute(
+                uri: "/api/v1/bundles/\(manifest.bundleID)/journal?q=LINK%20down&unit=NetworkManager.service", method: .get, headers: auth))
+            #expect(text.entries.count == 10)
+            let since = try decode(BundleArchive.JournalPage.self, try await client.execute(
+                uri: "/api/v1/bundles/\(manifest.bundleID)/journal?since=2026-09-21T14:14:10Z&until=2026-09-21T14:14:20Z", method: .get, headers: auth))
+            #expect(since.entries.count == 10)
+            #expect(try await client.execute(uri: "/api/v1/bundles/\(manifest.bundleID)/journal?limit=51", method: .get, headers: auth).status == .badRequest)
+            #expect(try await client.execute(uri: "/api/v1/bundles/\(manifest.bundleID)/journal?since=yesterday", method: .get, headers: auth).status == .badRequest)
+
+            // A reply reaches the host; an internal note does not.
+            let reply = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)/comments", method: .post,
+                                                 headers: auth + [.contentType: "application/json"],
+                                                 body: ByteBuffer(string: #"{"body":"Please restart NetworkManager"}"#))
+            #expect(reply.status == .created)
+            _ = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)/comments", method: .post,
+                                         headers: auth + [.contentType: "application/json"],
+                                         body: ByteBuffer(string: #"{"body":"internal","visibleToUser":false}"#))
+            let patched = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)", method: .patch,
+                                                   headers: auth + [.contentType: "application/json"],
+                                                   body: ByteBuffer(string: #"{"status":"waiting_on_user","assignee":"script"}"#))
+            #expect(try decode(TicketSummary.self, patched).status == .waitingOnUser)
+            let own = try decode(HostTicketList.self, try await client.execute(uri: "/api/v1/hosts/self/tickets", method: .get,
+                                                                               headers: [.authorization: "Bearer \(host.hostToken)"]))
+            #expect(own.tickets.count == 1)
+            #expect(own.tickets.first?.status == .waitingOnUser)
+            #expect(own.tickets.first?.replies.map(\.body) == ["Please restart NetworkManager"])
+            // A host token is not an API token.
+            #expect(try await client.execute(uri: "/api/v1/tickets", method: .get, headers: [.authorization: "Bearer \(host.hostToken)"]).status == .unauthorized)
+        }
+    }
+
+    @Test func apiTokensBadRevokedExpired() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let revoked = try await tc.apiToken("revoked")
+        _ = try await tc.store.revokeAPIToken(name: "revoked", now: Date())
+        let expired = try await tc.apiToken("expired", expiresAt: Date(timeIntervalSinceNow: -60))
+        try await tc.app().test(.router) { client in
+            for (token, code) in [("hlt_nope", "invalid_token"), (revoked, "token_revoked"), (expired, "token_expired")] {
+                let r = try await client.execute(uri: "/api/v1/tickets", method: .get, headers: [.authorization: "Bearer \(token)"])
+                #expect(r.status == .unauthorized)
+                #expect(errorCode(r) == code)
+            }
+            let garbage = try await client.execute(uri: "/api/v1/tickets", method: .get, headers: [.authorization: "Basic Zm9vOmJhcg=="])
+            #expect(errorCode(garbage) == "missing_token")
+        }
+    }
+
+    @Test func retentionExpiresOldAndExcessBundlesButKeepsFindings() async throws {
+        let finding = Finding(ruleID: "r", category: .other, severity: .low, confidence: 0.5, title: "t", detail: "d", userAdvice: "u", technicianAdvice: "a")
+        let tc = try await TestCollector(limits: ["retention_bundles_per_host": 2, "retention_days": 30],
+                                         diagnoser: FixedDiagnoser(findings: [finding]))
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            var ids: [String] = []
+            var tickets: [Int64] = []
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            for _ in 0..<3 {
+                let m = sampleManifest(hostID: host.hostID)
+                ids.append(m.bundleID)
+                tickets.append(try decode(BundleReceipt.self, try await upload(client, token: host.hostToken, try makeBundle(manifest: m))).ticketID)
+            }
+            let api = try await tc.apiToken()
+            let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
+                                             limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
+            // Beyond 2 per host: the oldest goes.
+            #expect(try await retention.runOnce(now: Date()) == [ids[0]])
+            #expect(tc.blobFiles.count == 2)
+            let gone = try await client.execute(uri: "/api/v1/bundles/\(ids[0])/raw", method: .get, headers: [.authorization: "Bearer \(api)"])
+            #expect(gone.status == .gone)
+            #expect(errorCode(gone) == "bundle_expired")
+            let ticket = try #require(try await tc.store.ticket(id: tickets[0]))
+            #expect(ticket.findings.count == 1)
+            #expect(ticket.bundles.first?.expired == true)
+            #expect(ticket.comments.contains { $0.body.contains("expired") && !$0.visibleToUser })
+            // 31 days later everything is old.
+            #expect(Set(try await retention.runOnce(now: Date(timeIntervalSinceNow: 31 * 86_400))) == Set(ids[1...]))
+            #expect(tc.blobFiles.isEmpty)
+            // Expired bundles still answer duplicates with their first receipt.
+            let again = try await upload(client, token: host.hostToken, try makeBundle(manifest: sampleManifest(id: ids[1], hostID: host.hostID)))
+            #expect(again.status == .ok)
+        }
+    }
+
+    @Test func metricsCountAcceptedAndRejected() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            _ = try await upload(client, token: host.hostToken, try makeBundle(manifest: sampleManifest(hostID: host.hostID)))
+            _ = try await upload(client, token: host.hostToken, [1, 2, 3])
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(text.contains("helpline_bundles_accepted_total 1"))
+            #expect(text.contains("helpline_bundles_rejected_total{reason=\"corrupt_gzip\"} 1"))
+            #expect(text.contains("helpline_hosts 1"))
+            #expect(text.contains("helpline_ingest_duration_seconds_count 1"))
+        }
+    }
+}
+
+extension HTTPFields {
+    static func + (lhs: HTTPFields, rhs: HTTPFields) -> HTTPFields {
+        var out = lhs
+        out.append(contentsOf: rhs)
+        return out
+    }
+}

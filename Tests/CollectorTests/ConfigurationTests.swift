@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import Collector
+
+/// Settings layers, limits and first-start credentials.
+@Suite struct ConfigurationTests {
+    @Test func defaults() throws {
+        let c = try CollectorConfiguration(CollectorSettings())
+        #expect(c.host == "127.0.0.1")
+        #expect(c.port == 8470)
+        #expect(c.dataDirectory.hasSuffix("/helpline-data"))
+        #expect(c.databasePath == c.dataDirectory + "/collector.sqlite")
+        #expect(c.publicURL == "http://127.0.0.1:8470")
+        #expect(c.isLoopback)
+        #expect(c.limits == CollectorLimits())
+    }
+
+    @Test func fileThenEnvironmentThenFlags() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try """
+            listen: 0.0.0.0:9000
+            data_dir: /srv/helpline
+            public_url: https://help.example.com/
+            limits:
+              max_concurrent_uploads: 3
+              retention_days: 7
+            """.write(toFile: dir.file("c.yaml"), atomically: true, encoding: .utf8)
+        let file = try CollectorSettings.load(file: dir.file("c.yaml"))
+        let env = try CollectorSettings.fromEnvironment(["HELPLINE_COLLECTOR_RETENTION_DAYS": "14", "HELPLINE_COLLECTOR_LISTEN": "127.0.0.1:9001"])
+        let flags = CollectorSettings(listen: "127.0.0.1:9002")
+        let c = try CollectorConfiguration(file.overlaid(by: env).overlaid(by: flags))
+        #expect(c.port == 9002)
+        #expect(c.dataDirectory == "/srv/helpline")
+        #expect(c.publicURL == "https://help.example.com")
+        #expect(c.limits.maxConcurrentUploads == 3)
+        #expect(c.limits.retentionDays == 14)
+
+        try #"{"database": "sqlite:/tmp/x.sqlite", "limits": {"max_bundle_bytes": 5}}"#.write(toFile: dir.file("c.json"), atomically: true, encoding: .utf8)
+        let json = try CollectorConfiguration(try CollectorSettings.load(file: dir.file("c.json")))
+        #expect(json.databasePath == "/tmp/x.sqlite")
+        #expect(json.limits.bundleLimits.maxCompressedBytes == 5)
+    }
+
+    @Test func mistakesAreExplained() throws {
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(listen: "8470")) }
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(database: "postgres://db/helpline")) }
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(tlsCertificate: "/c.pem")) }
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: ["no_such_limit": 1])) }
+        #expect(throws: ConfigurationError.self) { try CollectorSettings.fromEnvironment(["HELPLINE_COLLECTOR_MAX_MEMBERS": "many"]) }
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: ["max_concurrent_uploads": 0])) }
+    }
+
+    @Test func firstStartIssuesCredentialsOnceAndStoresOnlyHashes() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let store = try SQLiteStore(path: dir.file("db.sqlite"))
+        try await store.migrate()
+        #expect(try await store.appliedMigrations() == ["v1_initial"])
+        let creds = try #require(try await FirstStartCredentials.issueIfFirstStart(store: store))
+        #expect(creds.lines[0] == "enrollment secret: \(creds.enrollmentSecret)")
+        #expect(creds.lines[1] == "admin login: admin \(creds.adminPassword)")
+        #expect(creds.enrollmentSecret.hasPrefix("hle_") && creds.enrollmentSecret.count >= 4 + 43)
+        #expect(try await FirstStartCredentials.issueIfFirstStart(store: store) == nil)
+        let admin = try #require(try await store.user(name: "admin"))
+        #expect(admin.user.role == .admin)
+        #expect(admin.passwordHash != creds.adminPassword)
+        #expect(Secrets.verifyPassword(creds.adminPassword, hash: admin.passwordHash))
+        #expect(try await store.enrollmentSecret(hash: Secrets.hash(creds.enrollmentSecret)) != nil)
+        try await store.close()
+        let raw = try Data(contentsOf: URL(fileURLWithPath: dir.file("db.sqlite")))
+        #expect(raw.range(of: Data(creds.enrollmentSecret.utf8)) == nil)
+        #expect(raw.range(of: Data(creds.adminPassword.utf8)) == nil)
+    }
+}

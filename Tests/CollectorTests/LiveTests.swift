@@ -1,0 +1,230 @@
+import Foundation
+import Testing
+@testable import Collector
+@testable import Shared
+
+/// The real `helpline-collector` binary on a random loopback port with a SQLite file,
+/// driven with curl: first start, admin commands, upload, SIGTERM, and a SIGKILL mid-upload.
+@Suite(.serialized) struct LiveTests {
+    @Test func firstStartAdminUploadAndGracefulStop() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let data = dir.file("data")
+        var server = try LiveServer.start(dataDir: data)
+        defer { server.kill() }
+        let first = server.firstStart
+        #expect(first.secret.hasPrefix("hle_"))
+        #expect(first.adminPassword.count >= 16)
+
+        let token = try Process.runCollector(["admin", "token", "create", "ci", "--data-dir", data])
+        #expect(token.status == 0)
+        let apiToken = token.output.trimmingCharacters(in: .newlines)
+        #expect(apiToken.hasPrefix("hlt_") && !apiToken.contains("\n"))
+        let secret = try Process.runCollector(["admin", "secret", "create", "--label", "lab", "--data-dir", data])
+        #expect(secret.output.hasPrefix("hle_") && secret.output.split(separator: "\n").count == 1)
+        let user = try Process.runCollector(["admin", "user", "add", "alice", "--role", "technician", "--data-dir", data])
+        #expect(user.status == 0 && user.output.trimmingCharacters(in: .newlines).count >= 16)
+        let dup = try Process.runCollector(["admin", "user", "add", "alice", "--data-dir", data])
+        #expect(dup.status != 0)
+        #expect(dup.error.contains("already exists"))
+
+        let host = try server.enroll(secret: secret.output.trimmingCharacters(in: .newlines), machineID: "live-1")
+        let manifest = sampleManifest(hostID: host.hostID)
+        try Data(try makeBundle(manifest: manifest, journalEntries: 5000)).write(to: URL(fileURLWithPath: dir.file("b.tar.gz")))
+        let up = try server.curl(["-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)", "-H", "Content-Type: application/gzip",
+                                  "-H", "Expect:", "--data-binary", "@" + dir.file("b.tar.gz"), "/api/v1/bundles"])
+        #expect(up.status == 201)
+        let receipt = try BundleJSON.decoder().decode(BundleReceipt.self, from: Data(up.body.utf8))
+        let again = try server.curl(["-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)", "-H", "Content-Type: application/gzip",
+                                     "--data-binary", "@" + dir.file("b.tar.gz"), "/api/v1/bundles"])
+        #expect(again.status == 200)
+        #expect(try BundleJSON.decoder().decode(BundleReceipt.self, from: Data(again.body.utf8)).ticketID == receipt.ticketID)
+        let list = try server.curl(["-H", "Authorization: Bearer \(apiToken)", "/api/v1/tickets"])
+        #expect(try BundleJSON.decoder().decode(TicketList.self, from: Data(list.body.utf8)).tickets.count == 1)
+        let metrics = try server.curl(["/metrics"])
+        #expect(metrics.body.contains("helpline_bundles_accepted_total 1"))
+        #expect(metrics.body.contains("hb_requests_total") || metrics.body.contains("hb_requests"))
+
+        // SIGTERM: stops cleanly, exit 0.
+        #expect(server.terminate() == 0)
+        // A second start prints no credentials.
+        server = try LiveServer.start(dataDir: data)
+        #expect(server.firstStart.secret.isEmpty)
+        #expect(server.terminate() == 0)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+    func servesTLSWhenGivenACertificate() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let gen = try Process.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                                                       "-keyout", dir.file("key.pem"), "-out", dir.file("cert.pem")])
+        #expect(gen.status == 0)
+        let server = try LiveServer.start(dataDir: dir.file("data"),
+                                          extra: ["--tls-certificate", dir.file("cert.pem"), "--tls-key", dir.file("key.pem")])
+        defer { server.kill() }
+        let https = try Process.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:\(server.port)/healthz"])
+        #expect(https.output == "200")
+        let plain = try Process.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/healthz"])
+        #expect(plain.output != "200")
+        #expect(server.terminate() == 0)
+    }
+
+    @Test func killedMidUploadThenRetriedMakesExactlyOneTicket() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let data = dir.file("data")
+        var server = try LiveServer.start(dataDir: data)
+        defer { server.kill() }
+        let host = try server.enroll(secret: server.firstStart.secret, machineID: "crash-1")
+        var random = SystemRandomNumberGenerator()
+        let noise = (0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let manifest = sampleManifest(hostID: host.hostID)
+        try Data(try makeBundle(manifest: manifest, attachment: noise, level: 1)).write(to: URL(fileURLWithPath: dir.file("big.tar.gz")))
+
+        // A slow upload; SIGKILL the server once its temp file exists.
+        let slow = Process()
+        slow.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        slow.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "512K", "-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)",
+                          "-H", "Content-Type: application/gzip", "-H", "Expect:", "--data-binary", "@" + dir.file("big.tar.gz"),
+                          "http://127.0.0.1:\(server.port)/api/v1/bundles"]
+        try slow.run()
+        let deadline = Date(timeIntervalSinceNow: 20)
+        while filesUnder(data + "/tmp").isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!filesUnder(data + "/tmp").isEmpty)
+        server.kill()
+        slow.waitUntilExit()
+
+        // Restart: the temp file is cleaned, nothing was stored.
+        server = try LiveServer.start(dataDir: data)
+        #expect(filesUnder(data + "/tmp").isEmpty)
+        #expect(filesUnder(data + "/blobs").isEmpty)
+        for _ in 0..<2 {
+            let retry = try server.curl(["-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)", "-H", "Content-Type: application/gzip",
+                                         "-H", "Expect:", "--data-binary", "@" + dir.file("big.tar.gz"), "/api/v1/bundles"])
+            #expect(retry.status == 201 || retry.status == 200)
+        }
+        #expect(server.terminate() == 0)
+        let store = try SQLiteStore(path: data + "/collector.sqlite")
+        #expect(try await store.tickets(TicketFilter()).count == 1)
+        #expect(try await store.counts().liveBundles == 1)
+        try await store.close()
+        #expect(filesUnder(data + "/blobs").count == 1)
+    }
+}
+
+/// The collector binary running on a random port.
+struct LiveServer {
+    let process: Process
+    let port: Int
+    let firstStart: (secret: String, adminPassword: String)
+    private let stdout: Pipe
+
+    /// The built binary beside the test bundle (`.build/debug/helpline-collector`).
+    static var binary: String {
+        if let env = ProcessInfo.processInfo.environment["HELPLINE_COLLECTOR_BIN"] { return env }
+        var url = Bundle.main.bundleURL
+        for _ in 0..<6 {
+            let candidate = url.appendingPathComponent("helpline-collector").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            url = url.deletingLastPathComponent()
+        }
+        var arg = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = arg.appendingPathComponent("helpline-collector").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            arg = arg.deletingLastPathComponent()
+        }
+        return FileManager.default.currentDirectoryPath + "/.build/debug/helpline-collector"
+    }
+
+    static func start(dataDir: String, extra: [String] = []) throws -> LiveServer {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warning", "--min-free-disk-mb", "1"] + extra
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var text = ""
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while !text.contains("listening: ") || !text.hasSuffix("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                if !p.isRunning || Date() > deadline { p.terminate(); throw LiveError("collector did not start: \(text)") }
+                continue
+            }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        var secret = "", password = "", port = 0
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("enrollment secret: ") { secret = String(line.dropFirst("enrollment secret: ".count)) }
+            if line.hasPrefix("admin login: admin ") { password = String(line.dropFirst("admin login: admin ".count)) }
+            if line.hasPrefix("listening: ") { port = Int(line.split(separator: ":").last ?? "") ?? 0 }
+        }
+        return LiveServer(process: p, port: port, firstStart: (secret, password), stdout: out)
+    }
+
+    struct LiveError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// curl against the server; returns status and body.
+    func curl(_ args: [String]) throws -> (status: Int, body: String) {
+        var a = args
+        let path = a.removeLast()
+        let r = try Process.run("/usr/bin/curl", ["-s", "-w", "\n%{http_code}"] + a + ["http://127.0.0.1:\(port)\(path)"])
+        var lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.removeLast()) ?? 0
+        return (status, lines.joined(separator: "\n"))
+    }
+
+    func enroll(secret: String, machineID: String) throws -> EnrollResponse {
+        let body = String(decoding: try BundleJSON.encoder().encode(EnrollRequest(secret: secret, hostname: "live", machineID: machineID, agentVersion: "t")), as: UTF8.self)
+        let r = try curl(["-X", "POST", "-H", "Content-Type: application/json", "-d", body, "/api/v1/enroll"])
+        guard r.status == 201 || r.status == 200 else { throw LiveError("enroll answered \(r.status): \(r.body)") }
+        return try BundleJSON.decoder().decode(EnrollResponse.self, from: Data(r.body.utf8))
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    func terminate() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// SIGKILL (no-op when already stopped).
+    func kill() {
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+extension Process {
+    /// Runs a program to completion.
+    static func run(_ path: String, _ args: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe(), err = Pipe(), inp = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = inp
+        try p.run()
+        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+        try inp.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Runs `helpline-collector` with arguments.
+    static func runCollector(_ args: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+        try run(LiveServer.binary, args, input: input)
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+@testable import Collector
+@testable import Shared
+
+// Helpers copied in spirit from Tests/SharedTests/TestSupport.swift (test targets do not
+// import each other), plus a collector built on a temp SQLite file.
+
+/// A fresh temporary directory, removed by the caller with `cleanup()`.
+struct TempDir {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "helpline-collector-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func file(_ name: String) -> String { path + "/" + name }
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Every regular file under `path`, relative.
+func filesUnder(_ path: String) -> [String] {
+    guard let e = FileManager.default.enumerator(atPath: path) else { return [] }
+    var out: [String] = []
+    while let name = e.nextObject() as? String {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDir), !isDir.boolValue { out.append(name) }
+    }
+    return out.sorted()
+}
+
+/// gzip-compresses `bytes` as one member.
+func gzip(_ bytes: [UInt8], level: Int32 = 6) throws -> [UInt8] {
+    var out: [UInt8] = []
+    let d = try GzipDeflater(level: level)
+    try d.compress(bytes) { out.append(contentsOf: $0) }
+    try d.finish { out.append(contentsOf: $0) }
+    return out
+}
+
+/// A raw tar member for crafting hostile archives.
+struct RawMember {
+    var name: String
+    var data: [UInt8] = []
+    var typeflag: UInt8 = UInt8(ascii: "0")
+}
+
+/// Builds tar bytes by hand, bypassing `Tar.header`'s own path checks.
+func craftTar(_ members: [RawMember], endMarker: Bool = true) -> [UInt8] {
+    var out: [UInt8] = []
+    for m in members {
+        var h = (try? Tar.header(name: "placeholder", size: m.data.count, mtime: 0)) ?? []
+        let nameBytes = Array(m.name.utf8.prefix(100))
+        for i in 0..<100 { h[i] = i < nameBytes.count ? nameBytes[i] : 0 }
+        h[156] = m.typeflag
+        for i in 148..<156 { h[i] = 0x20 }
+        let sum = h.reduce(0) { $0 + Int($1) }
+        let digits = Array(String(sum, radix: 8).utf8)
+        let field = [UInt8](repeating: UInt8(ascii: "0"), count: 6 - digits.count) + digits + [0, 0x20]
+        for i in 0..<8 { h[148 + i] = field[i] }
+        out += h
+        out += m.data
+        out += [UInt8](repeating: 0, count: Tar.padding(for: m.data.count))
+    }
+    if endMarker { out += Tar.endOfArchive }
+    return out
+}
+
+/// A valid manifest for `hostID`.
+func sampleManifest(id: String = UUID().uuidString.lowercased(), hostID: String?, machineID: String? = "machine-1",
+                    schema: Int = BundleSchema.current, note: String? = "wifi keeps dropping") -> Manifest {
+    Manifest(schemaVersion: schema, bundleID: id, createdAt: Date(timeIntervalSince1970: 1_790_000_000), agentVersion: "0.1.0",
+             host: HostIdentity(hostID: hostID, hostname: "laptop-42", machineID: machineID, bootID: "b00b"),
+             reason: .userRequest, note: note,
+             probes: [ProbeReport(name: "journal", member: BundleMember.journal, status: .ok, durationMS: 12, items: 2, bytes: 100)])
+}
+
+func manifestBytes(_ m: Manifest) throws -> [UInt8] {
+    [UInt8](try BundleJSON.encoder().encode(m))
+}
+
+/// Journal entries for tests: priorities cycle 0…7, units alternate.
+func sampleJournal(count: Int) -> [UInt8] {
+    var out: [UInt8] = []
+    for i in 0..<count {
+        let entry = JournalEntry(realtime: 1_790_000_000_000_000 + Int64(i) * 1_000_000, priority: i % 8,
+                                 unit: i % 2 == 0 ? "NetworkManager.service" : "gdm.service",
+                                 message: i % 10 == 0 ? "wlan0: link DOWN \(i)" : "message \(i)")
+        JournalLineCodec.append(entry, to: &out)
+    }
+    return out
+}
+
+/// A real bundle made with `BundleWriter`.
+func makeBundle(manifest: Manifest, journalEntries: Int = 20, attachment: [UInt8]? = nil, level: Int32 = 6) throws -> [UInt8] {
+    let dir = try TempDir()
+    defer { dir.cleanup() }
+    let writer = try BundleWriter(path: dir.file("b.tar.gz"), level: level)
+    try writer.addJSON(BundleMember.system, SystemInfo(hostname: "laptop-42", machineID: manifest.host.machineID))
+    try writer.add(BundleMember.journal, bytes: sampleJournal(count: journalEntries))
+    if let note = manifest.note { try writer.add(BundleMember.note, bytes: Array(note.utf8)) }
+    if let attachment { try writer.add(BundleMember.attachmentsPrefix + "blob.bin", bytes: attachment) }
+    let result = try writer.finish(manifest: manifest)
+    return [UInt8](try Data(contentsOf: URL(fileURLWithPath: result.path)))
+}
+
+/// A diagnoser that returns fixed findings, optionally waiting for a gate first.
+struct FixedDiagnoser: BundleDiagnoser {
+    var findings: [Finding]
+    var gate: AsyncGate?
+    func diagnose(bundleAt path: String, contents: BundleContents) async throws -> [Finding] {
+        if let gate { await gate.wait() }
+        return findings
+    }
+}
+
+/// A one-shot gate: `wait()` suspends until `open()`; `entered` counts waiters.
+actor AsyncGate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private(set) var entered = 0
+    func wait() async {
+        entered += 1
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func open() {
+        isOpen = true
+        for w in waiters { w.resume() }
+        waiters = []
+    }
+}
+
+/// A free-space probe that answers a settable figure.
+final class FakeFreeSpace: FreeSpaceProbe, @unchecked Sendable {
+    // @unchecked Sendable: the figure is guarded by `lock`.
+    private let lock = NSLock()
+    private var bytes: Int64
+    init(_ bytes: Int64) { self.bytes = bytes }
+    func set(_ value: Int64) { lock.withLock { bytes = value } }
+    func availableBytes(at path: String) -> Int64? { lock.withLock { bytes } }
+}
+
+/// A collector on a temp data directory and SQLite file, for `app.test(.router)`.
+struct TestCollector {
+    let dir: TempDir
+    let store: SQLiteStore
+    let configuration: CollectorConfiguration
+    let metrics = CollectorMetrics()
+    let diagnoser: any BundleDiagnoser
+    let freeSpace: any FreeSpaceProbe
+    let enrollmentSecret: String
+
+    init(limits: [String: Int] = [:], diagnoser: any BundleDiagnoser = EmptyDiagnoser(),
+         freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40)) async throws {
+        dir = try TempDir()
+        configuration = try CollectorConfiguration(CollectorSettings(listen: "127.0.0.1:0", dataDir: dir.file("data"),
+                                                                     publicURL: "https://helpline.test", limits: limits))
+        store = try await openStore(configuration)
+        enrollmentSecret = try await FirstStartCredentials.issueIfFirstStart(store: store)!.enrollmentSecret
+        self.diagnoser = diagnoser
+        self.freeSpace = freeSpace
+    }
+
+    func app() async throws -> some ApplicationProtocol {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return try await buildApplication(configuration: configuration, dependencies: CollectorDependencies(
+            store: store, diagnoser: diagnoser, metrics: metrics, freeSpace: freeSpace, logger: logger))
+    }
+
+    /// An API token created straight in the store.
+    func apiToken(_ name: String = "script", role: UserRole = .technician, expiresAt: Date? = nil) async throws -> String {
+        let token = Secrets.generate(.apiToken)
+        _ = try await store.createAPIToken(name: name, role: role, hash: Secrets.hash(token), expiresAt: expiresAt, now: Date())
+        return token
+    }
+
+    var blobFiles: [String] { filesUnder(configuration.dataDirectory + "/blobs") }
+    var tempFiles: [String] { filesUnder(configuration.dataDirectory + "/tmp") }
+
+    func close() async {
+        try? await store.close()
+        dir.cleanup()
+    }
+}
+
+/// Enrolls a host through the API.
+func enroll(_ client: some TestClientProtocol, secret: String, machineID: String = "machine-1",
+            hostname: String = "laptop-42") async throws -> EnrollResponse {
+    let body = try BundleJSON.encoder().encode(EnrollRequest(secret: secret, hostname: hostname, machineID: machineID, agentVersion: "0.1.0"))
+    return try await client.execute(uri: "/api/v1/enroll", method: .post, headers: [.contentType: "application/json"],
+                                    body: ByteBuffer(bytes: body)) { response in
+        #expect(response.status == .created || response.status == .ok)
+        return try BundleJSON.decoder().decode(EnrollResponse.self, from: Data(buffer: response.body))
+    }
+}
+
+/// Uploads bundle bytes.
+func upload(_ client: some TestClientProtocol, token: String, _ bytes: [UInt8], contentType: String = "application/gzip") async throws -> TestResponse {
+    try await client.execute(uri: "/api/v1/bundles", method: .post,
+                             headers: [.authorization: "Bearer \(token)", .contentType: contentType],
+                             body: ByteBuffer(bytes: bytes))
+}
+
+/// The `{"error":{…}}` code of a response.
+func errorCode(_ response: TestResponse) -> String? {
+    (try? BundleJSON.decoder().decode(APIError.Body.self, from: Data(buffer: response.body)))?.error.code
+}
+
+func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+    try BundleJSON.decoder().decode(type, from: Data(buffer: response.body))
+}

@@ -2,38 +2,6 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// What an agent sends to enroll.
-public struct EnrollRequest: Codable, Sendable, Equatable {
-    /// An enrollment secret from `admin secret create` (or the first start).
-    public var secret: String
-    public var hostname: String
-    /// `/etc/machine-id`: re-enrolling the same machine keeps its host id.
-    public var machineID: String
-    public var agentVersion: String?
-}
-
-/// The collector's answer to an enrollment.
-public struct EnrollResponse: Codable, Sendable, Equatable {
-    public var hostID: String
-    /// Shown once; the collector keeps only its hash. A re-enrollment replaces it.
-    public var hostToken: String
-    public var hostname: String
-    public var enrolledAt: Date
-    /// True when this machine was enrolled before (same host id, new token).
-    public var reenrolled: Bool
-}
-
-/// What an accepted heartbeat answers.
-public struct HeartbeatAck: Codable, Sendable, Equatable {
-    public var hostID: String
-    public var receivedAt: Date
-}
-
-/// A host's own tickets.
-public struct HostTicketList: Codable, Sendable, Equatable {
-    public var tickets: [HostTicket]
-}
-
 /// The endpoints agents call: enroll, bundles, heartbeats, their own tickets.
 public struct AgentController: Sendable {
     let store: any CollectorStore

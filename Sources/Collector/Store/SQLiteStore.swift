@@ -454,7 +454,7 @@ public final class SQLiteStore: CollectorStore {
     public func hostTickets(hostID: String, limit: Int) async throws -> [HostTicket] {
         try await read { db in
             try Self.ticketSummaries(db, where: "t.host_id = ?", arguments: [hostID], limit: limit, offset: 0).map { t in
-                HostTicket(id: t.id, status: t.status, title: t.title, createdAt: t.createdAt, updatedAt: t.updatedAt,
+                HostTicket(id: t.id, status: t.status, title: t.title, assignee: t.assignee, createdAt: t.createdAt, updatedAt: t.updatedAt,
                            replies: try Self.comments(db, ticketID: t.id, visibleOnly: true))
             }
         }

@@ -13,18 +13,6 @@ public enum UserRole: String, Sendable, Codable, CaseIterable, ExpressibleByArgu
     case admin
 }
 
-/// Where a ticket stands.
-public enum TicketStatus: String, Sendable, Codable, CaseIterable {
-    case open
-    case inProgress = "in_progress"
-    case waitingOnUser = "waiting_on_user"
-    case resolved
-    case closed
-
-    /// Open, in progress or waiting: a bundle may still join it.
-    public var isActive: Bool { self != .resolved && self != .closed }
-}
-
 /// How soon a ticket needs attention.
 public enum TicketPriority: String, Sendable, Codable, CaseIterable {
     case low, normal, high, urgent
@@ -180,16 +168,6 @@ public struct TicketSummary: Sendable, Codable, Equatable {
     public var bundleCount: Int
 }
 
-/// A comment on a ticket.
-public struct TicketComment: Sendable, Codable, Equatable {
-    public var id: Int64
-    public var author: String
-    public var body: String
-    /// Shown to the user (a reply) or internal.
-    public var visibleToUser: Bool
-    public var createdAt: Date
-}
-
 /// A finding as stored on a ticket.
 public struct TicketFinding: Sendable, Codable, Equatable {
     /// The bundle it was found in.
@@ -208,17 +186,6 @@ public struct TicketDetail: Sendable, Codable, Equatable {
     public var comments: [TicketComment]
     /// Oldest first.
     public var bundles: [BundleRecord]
-}
-
-/// A ticket as the user's own host sees it.
-public struct HostTicket: Sendable, Codable, Equatable {
-    public var id: Int64
-    public var status: TicketStatus
-    public var title: String
-    public var createdAt: Date
-    public var updatedAt: Date
-    /// Comments visible to the user, oldest first.
-    public var replies: [TicketComment]
 }
 
 /// What a ticket list asks for.

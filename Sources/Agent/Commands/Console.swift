@@ -98,9 +98,9 @@ extension Report {
     /// What the user reads after a delivered request.
     static func receipt(_ r: BundleReceipt) -> String {
         var lines: [String] = []
-        if r.duplicate {
-            lines.append("This request was already delivered: ticket #\(r.ticketID) — \(r.ticketURL)")
-        } else if r.joinedExistingTicket {
+        // `duplicate` means the collector had this bundle already: an earlier attempt got
+        // through but its answer was lost. For the user it is simply delivered.
+        if r.joinedExistingTicket {
             lines.append("Added to your open ticket #\(r.ticketID) (it looks like the same problem) — \(r.ticketURL)")
         } else {
             lines.append("Ticket #\(r.ticketID) opened — \(r.ticketURL)")

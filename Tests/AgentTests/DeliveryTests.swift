@@ -1,0 +1,261 @@
+import Foundation
+import Testing
+@testable import Agent
+@testable import Shared
+
+/// The real agent binary against the real collector on 127.0.0.1, through libcurl.
+@Suite(.serialized, .enabled(if: LiveCollector.available, "needs the full build (helpline-collector)"))
+struct DeliveryTests {
+    func enrolled(_ world: AgentWorld, _ collector: LiveCollector, server: String? = nil) throws {
+        let r = try world.helpline(["enroll", "--server", server ?? collector.url, "--secret", collector.enrollmentSecret])
+        #expect(r.status == 0, "\(r.error)")
+    }
+
+    @Test func enrollRequestAndStatus() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start()
+        defer { collector.stop() }
+
+        // Not enrolled yet: a clear message and its own exit code.
+        let before = try world.request()
+        #expect(before.status == ExitCodes.notEnrolled)
+        #expect(before.answer?.outcome == "not_enrolled")
+
+        try enrolled(world, collector)
+        let mode = try FileManager.default.attributesOfItem(atPath: world.state + "/enrollment.json")[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the host token file must be readable by its owner only")
+
+        let r = try world.request(note: "the printer does not print")
+        #expect(r.status == 0, "\(r.error)")
+        let answer = try #require(r.answer)
+        #expect(answer.outcome == "delivered")
+        let receipt = try #require(answer.receipt)
+        #expect(receipt.ticketID > 0)
+        #expect(receipt.ticketURL.contains("\(receipt.ticketID)"))
+        #expect(answer.message.contains("Ticket #\(receipt.ticketID)"))
+        #expect(try collector.ticketCount() == 1)
+        // Nothing left behind in the agent's outgoing folder or spool.
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: world.state + "/outgoing"))?.isEmpty ?? true)
+
+        // The text form, as a person sees it.
+        let text = try world.helpline(["request", "--note", "again", "--sysroot", fixturePath("sysroot-laptop"), "--journal-directory", world.journal])
+        #expect(text.status == 0)
+        #expect(text.output.contains("Ticket #"))
+
+        let status = try world.helpline(["status", "--json"])
+        #expect(status.status == 0, "\(status.error)")
+        #expect(status.output.contains("\"id\" : \(receipt.ticketID)"))
+        let human = try world.helpline(["status"])
+        #expect(human.output.contains("#\(receipt.ticketID)"))
+        #expect(human.output.contains("Nothing is waiting to be sent."))
+    }
+
+    @Test func collectorDownSpoolsThenFlushDeliversExactlyOnce() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let port = freePort()
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start(port: port)
+        try enrolled(world, collector)
+        collector.stop()
+
+        let r = try world.request()
+        #expect(r.status == ExitCodes.spooled, "\(r.error)")
+        #expect(r.answer?.outcome == "spooled")
+        #expect(r.answer?.message.contains("will be sent automatically") == true)
+        let waiting = try world.helpline(["spool", "list"])
+        #expect(waiting.output.contains("Waiting to be sent: 1"))
+
+        try collector.start(port: port)
+        defer { collector.stop() }
+        let flush = try world.helpline(["spool", "flush"])
+        #expect(flush.status == 0, "\(flush.error)")
+        #expect(flush.output.contains("ticket #"))
+        #expect(try collector.ticketCount() == 1)
+        // A second flush has nothing to do; still one ticket.
+        let again = try world.helpline(["spool", "flush"])
+        #expect(again.output.contains("Nothing is waiting"))
+        #expect(try collector.ticketCount() == 1)
+    }
+
+    @Test func a503ThenSuccessDeliversOnce() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start()
+        defer { collector.stop() }
+        try enrolled(world, collector)
+        let proxy = try FaultProxy(upstream: collector.port, plan: ["503"])
+        let r = try world.request(["--server", "http://127.0.0.1:\(proxy.port)"])
+        #expect(r.status == 0, "\(r.error)")
+        #expect(r.answer?.outcome == "delivered")
+        #expect(try collector.ticketCount() == 1)
+    }
+
+    @Test func aLostAnswerIsRetriedAndStillMakesOneTicket() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start()
+        defer { collector.stop() }
+        try enrolled(world, collector)
+        // The collector takes the bundle, but its answer never reaches the agent.
+        let proxy = try FaultProxy(upstream: collector.port, plan: ["drop"])
+        let r = try world.request(["--server", "http://127.0.0.1:\(proxy.port)"])
+        #expect(r.status == 0, "\(r.error)")
+        #expect(r.answer?.receipt?.duplicate == true, "the retry must have been answered from the first delivery")
+        #expect(try collector.ticketCount() == 1)
+    }
+
+    @Test func tooLargeIs413AndTheBundleIsKept() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"), extraArguments: ["--limit", "max_bundle_bytes=2000"])
+        try collector.start()
+        defer { collector.stop() }
+        try enrolled(world, collector)
+        let big = try world.request()
+        #expect(big.status == ExitCodes.rejected, "\(big.error)")
+        let kept = try #require(big.answer?.keptAt)
+        #expect(FileManager.default.fileExists(atPath: kept))
+        #expect(try BundleReader.read(path: kept).manifest.bundleID == big.answer?.bundleID, "the kept bundle is whole")
+        #expect(big.answer?.message.contains("413") == true)
+        #expect(try collector.ticketCount() == 0)
+    }
+
+    @Test func clientErrorsAreReportedNotRetriedAndTheBundleIsKept() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start()
+        defer { collector.stop() }
+        try enrolled(world, collector)
+
+        // 401: a token the collector does not know.
+        let path = world.state + "/enrollment.json"
+        var enrollment = try BundleJSON.decoder().decode(AgentState.Enrollment.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let good = enrollment
+        enrollment.hostToken = "hlh_not_a_real_token"
+        try BundleJSON.encoder().encode(enrollment).write(to: URL(fileURLWithPath: path))
+        let unauthorized = try world.request()
+        #expect(unauthorized.status == ExitCodes.rejected)
+        #expect(unauthorized.answer?.message.contains("401") == true)
+
+        // 403: a manifest naming another host than the token's.
+        enrollment = good
+        enrollment.hostID = UUID().uuidString.lowercased()
+        try BundleJSON.encoder().encode(enrollment).write(to: URL(fileURLWithPath: path))
+        let forbidden = try world.request()
+        #expect(forbidden.status == ExitCodes.rejected)
+        #expect(forbidden.answer?.message.contains("403") == true, "\(forbidden.error)")
+        #expect(try collector.ticketCount() == 0)
+        #expect(Spool(directory: world.state + "/spool", maxBundles: 20, maxBytes: 1 << 30).items().isEmpty,
+                "a refused bundle is not retried from the spool")
+    }
+
+    @Test func invalidBundleIs422() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"), extraArguments: ["--limit", "max_members=3"])
+        try collector.start()
+        defer { collector.stop() }
+        try enrolled(world, collector)
+        let r = try world.request()
+        #expect(r.status == ExitCodes.rejected)
+        #expect(r.answer?.message.contains("422") == true)
+        #expect(r.answer?.message.contains("too_many_members") == true)
+        #expect(FileManager.default.fileExists(atPath: r.answer?.keptAt ?? "/nonexistent"))
+    }
+
+    @Test func daemonSendsHeartbeatsAndCollectsForOrdinaryUsers() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start()
+        defer { collector.stop() }
+        try enrolled(world, collector)
+        let socket = world.dir.file("agent.sock")
+
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: productsDirectory + "/helpline")
+        daemon.arguments = ["daemon", "--state-dir", world.state, "--socket", socket, "--heartbeat-interval", "1h"]
+        var env = ProcessInfo.processInfo.environment
+        env["HELPLINE_CONFIG"] = world.dir.file("agent.conf")
+        daemon.environment = env
+        daemon.standardError = FileHandle.nullDevice
+        try world.dir.write("agent.conf", "retries = 2\n")
+        try daemon.run()
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+
+        // The first heartbeat arrives.
+        let hostID = try BundleJSON.decoder().decode(AgentState.Enrollment.self,
+                                                     from: Data(contentsOf: URL(fileURLWithPath: world.state + "/enrollment.json"))).hostID
+        struct Detail: Decodable {
+            struct Latest: Decodable { var heartbeat: Heartbeat }
+            var latestHeartbeat: Latest?
+        }
+        var beat: Heartbeat?
+        for _ in 0..<60 where beat == nil {
+            beat = try? collector.get("/api/v1/hosts/\(hostID)", as: Detail.self).latestHeartbeat?.heartbeat
+            if beat == nil { Thread.sleep(forTimeInterval: 0.25) }
+        }
+        let heartbeat = try #require(beat)
+        #expect(heartbeat.host.hostID == hostID)
+        #expect(heartbeat.system?.hostname.isEmpty == false)
+
+        // A request through the daemon's socket.
+        for _ in 0..<40 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.1) }
+        let r = try world.helpline(["request", "--json", "--note", "via daemon", "--via-daemon", "--daemon-socket", socket])
+        #expect(r.status == 0, "\(r.error)")
+        let answer = try BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(r.output.utf8))
+        #expect(answer.outcome == "delivered")
+        #expect(try collector.ticketCount() == 1)
+    }
+}
+
+/// TLS: a CA and server certificate made by the test with openssl.
+@Suite(.serialized, .enabled(if: LiveCollector.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+struct TLSDeliveryTests {
+    func makeCertificates(_ dir: TempDir) throws {
+        let steps: [[String]] = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Helpline Test CA",
+             "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem")],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", dir.file("server.key"), "-out", dir.file("server.csr")],
+        ]
+        for s in steps { #expect(try run("/usr/bin/openssl", s).status == 0) }
+        try dir.write("ext.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        let sign = try run("/usr/bin/openssl", ["x509", "-req", "-in", dir.file("server.csr"), "-CA", dir.file("ca.pem"), "-CAkey", dir.file("ca.key"),
+                                                "-CAcreateserial", "-days", "1", "-extfile", dir.file("ext.cnf"), "-out", dir.file("server.pem")])
+        #expect(sign.status == 0, "\(sign.error)")
+    }
+
+    /// `sha256//<base64>` of the public key in `pem`, as curl's --pinnedpubkey wants.
+    func pin(_ pem: String) throws -> String {
+        let r = try run("/bin/sh", ["-c", "openssl x509 -in '\(pem)' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"])
+        return "sha256//" + r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func trustedCAAndPinnedKeyDeliverAMismatchedPinRefuses() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        try makeCertificates(world.dir)
+        let collector = LiveCollector(dataDir: world.dir.file("data"),
+                                      extraArguments: ["--tls-certificate", world.dir.file("server.pem"), "--tls-key", world.dir.file("server.key")])
+        collector.scheme = "https"
+        try collector.start()
+        defer { collector.stop() }
+
+        // Without the CA the certificate is not trusted: nothing is sent.
+        let untrusted = try world.helpline(["enroll", "--server", collector.url, "--secret", collector.enrollmentSecret])
+        #expect(untrusted.status == ExitCodes.notEnrolled)
+        #expect(untrusted.error.lowercased().contains("certificate") || untrusted.error.contains("refusing"))
+
+        let good = try pin(world.dir.file("server.pem"))
+        try world.dir.write("agent.conf", "retries = 2\nca_file = \(world.dir.file("ca.pem"))\npinned_public_key = \(good)\n")
+        let enroll = try world.helpline(["enroll", "--server", collector.url, "--secret", collector.enrollmentSecret])
+        #expect(enroll.status == 0, "\(enroll.error)")
+        let r = try world.request()
+        #expect(r.status == 0, "\(r.error)")
+        #expect(r.answer?.outcome == "delivered")
+
+        // A different pinned key: refuses to send; the bundle is kept for later, and the user hears why.
+        try world.dir.write("agent.conf", "retries = 2\nca_file = \(world.dir.file("ca.pem"))\npinned_public_key = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+        let pinned = try world.request()
+        #expect(pinned.status == ExitCodes.spooled)
+        #expect(pinned.error.lowercased().contains("pinned") || pinned.error.lowercased().contains("public key"))
+        #expect(try collector.ticketCount() == 1)
+    }
+}

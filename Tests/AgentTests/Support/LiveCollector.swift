@@ -1,0 +1,165 @@
+import Foundation
+@testable import Agent
+@testable import Shared
+
+/// The real `helpline-collector` on a loopback port with a SQLite file in a temp folder.
+/// Built only in a full build (not with HELPLINE_AGENT_ONLY); tests using it are enabled
+/// only when the binary is there.
+final class LiveCollector: @unchecked Sendable {
+    // @unchecked: used from one test at a time.
+    static var binary: String { productsDirectory + "/helpline-collector" }
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    let dataDir: String
+    private(set) var process: Process?
+    private(set) var port = 0
+    private(set) var enrollmentSecret = ""
+    private var stdout: FileHandle?
+    let extraArguments: [String]
+    var scheme = "http"
+
+    init(dataDir: String, extraArguments: [String] = []) {
+        self.dataDir = dataDir
+        self.extraArguments = extraArguments
+    }
+
+    var url: String { "\(scheme)://127.0.0.1:\(port)" }
+
+    /// Starts it on `port` (0 = any free port) and waits until it listens.
+    func start(port requested: Int = 0) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["serve", "--listen", "127.0.0.1:\(requested)", "--data-dir", dataDir, "--min-free-disk-mb", "1", "--log-level", "warning"]
+            + extraArguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        stdout = out.fileHandleForReading
+        var buffer = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            for line in buffer.split(separator: "\n") {
+                if line.hasPrefix("enrollment secret: ") { enrollmentSecret = String(line.dropFirst("enrollment secret: ".count)) }
+                if line.hasPrefix("listening: "), let p = line.split(separator: ":").last.flatMap({ Int($0) }) { port = p }
+            }
+            if port != 0 { break }
+        }
+        guard port != 0 else { stop(); throw FixtureError("the collector did not start: \(buffer)") }
+    }
+
+    /// SIGTERM and wait.
+    func stop() {
+        guard let p = process, p.isRunning else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { stop() }
+
+    /// Runs `helpline-collector admin …` on this data dir.
+    func admin(_ arguments: [String]) throws -> String {
+        let r = try run(Self.binary, ["admin"] + arguments + ["--data-dir", dataDir])
+        guard r.status == 0 else { throw FixtureError("admin \(arguments) failed: \(r.error)") }
+        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A technician API token.
+    lazy var apiToken: String = (try? admin(["token", "create", "tests"])) ?? ""
+
+    /// GET with the API token, decoded.
+    func get<T: Decodable>(_ path: String, as type: T.Type) throws -> T {
+        let r = try run("/usr/bin/curl", ["-sS", "-k", "-H", "Authorization: Bearer \(apiToken)", url + path])
+        return try BundleJSON.decoder().decode(T.self, from: Data(r.output.utf8))
+    }
+
+    struct Tickets: Decodable { struct T: Decodable { var id: Int64 }; var tickets: [T] }
+
+    /// Number of tickets the collector holds.
+    func ticketCount() throws -> Int { try get("/api/v1/tickets", as: Tickets.self).tickets.count }
+}
+
+/// A port nothing listens on right now.
+func freePort() -> Int {
+    let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(s) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// The fault-injecting proxy (Fixtures/net/fault_proxy.py) in front of `upstream`.
+final class FaultProxy: @unchecked Sendable {
+    // @unchecked: used from one test at a time.
+    let process = Process()
+    private(set) var port = 0
+    private let out = Pipe()
+
+    init(upstream: Int, plan: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", fixturePath("net/fault_proxy.py"), String(upstream), plan.joined(separator: ",")]
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var first = ""
+        while !first.contains("\n") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            first += String(decoding: data, as: UTF8.self)
+        }
+        guard let p = first.split(separator: "\n").first?.split(separator: " ").last.flatMap({ Int($0) }) else {
+            throw FixtureError("fault proxy did not start: \(first)")
+        }
+        port = p
+    }
+
+    // SIGKILL: a child started from a test thread inherits its blocked signal mask, so SIGTERM
+    // may never be delivered.
+    deinit { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+}
+
+/// A scratch world for delivery tests: a journal, the laptop sysroot, an agent state folder.
+struct AgentWorld {
+    let dir: TempDir
+    var state: String { dir.file("state") }
+    var journal: String { dir.file("journal") }
+
+    init() throws {
+        dir = try TempDir()
+        let now = Date()
+        try JournalFixture.write([
+            .init(realtime: ago(120, from: now), bootID: FullBundleTests.boot,
+                  [("MESSAGE", "cups.service: Failed with result 'exit-code'."), ("PRIORITY", "3"), ("SYSLOG_IDENTIFIER", "systemd")]),
+        ], to: journal)
+    }
+
+    /// Runs `helpline` with this world's state folder.
+    func helpline(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+        var env = ProcessInfo.processInfo.environment
+        env["HELPLINE_CONFIG"] = dir.file("agent.conf")
+        for (k, v) in extra { env[k] = v }
+        if !FileManager.default.fileExists(atPath: dir.file("agent.conf")) {
+            try dir.write("agent.conf", "retries = 3\nconnect_timeout = 2s\nstall_timeout = 5s\n")
+        }
+        return try run(productsDirectory + "/helpline", arguments + ["--state-dir", state], environment: env)
+    }
+
+    /// `helpline request` on the laptop fixture, as JSON.
+    func request(_ extra: [String] = [], note: String = "printer broken") throws -> (status: Int32, answer: RequestFlow.Answer?, error: String) {
+        let r = try helpline(["request", "--json", "--note", note, "--sysroot", fixturePath("sysroot-laptop"),
+                              "--journal-directory", journal] + extra)
+        return (r.status, try? BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(r.output.utf8)), r.error + r.output)
+    }
+
+    func cleanup() { dir.cleanup() }
+}

@@ -32,7 +32,7 @@ func healthyContents(now: Date = testNow) -> BundleContents {
 }
 
 /// A journal entry `secondsAgo` before `testNow`.
-func entry(_ message: String, identifier: String? = nil, transport: String = "journal", unit: String? = nil, priority: Int = 6,
+func logLine(_ message: String, identifier: String? = nil, transport: String = "journal", unit: String? = nil, priority: Int = 6,
            messageID: String? = nil, secondsAgo: Double = 60, coredump: [String: String]? = nil) -> JournalEntry {
     JournalEntry(realtime: Int64((testNow.timeIntervalSince1970 - secondsAgo) * 1_000_000), bootID: "b0", priority: priority,
                  identifier: transport == "kernel" ? "kernel" : identifier, unit: unit, transport: transport, messageID: messageID,
@@ -41,7 +41,7 @@ func entry(_ message: String, identifier: String? = nil, transport: String = "jo
 
 /// A kernel journal entry.
 func kernelEntry(_ message: String, secondsAgo: Double = 60, priority: Int = 3) -> JournalEntry {
-    entry(message, transport: "kernel", priority: priority, secondsAgo: secondsAgo)
+    logLine(message, transport: "kernel", priority: priority, secondsAgo: secondsAgo)
 }
 
 /// One engine for all unit tests (loading and compiling rules once).

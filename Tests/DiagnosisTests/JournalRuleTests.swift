@@ -68,6 +68,8 @@ struct JournalRuleTests {
             kernelEntry("EXT4-fs (nvme0n1p2): Remounting filesystem read-only", priority: 2)]),
         Case(rule: "network.wifi_disconnects", severity: .medium, entries: repeated(3, every: 600) { _ in
             logLine("wlp2s0: CTRL-EVENT-DISCONNECTED bssid=aa:bb:cc:dd:ee:ff reason=4", identifier: "wpa_supplicant", unit: "wpa_supplicant.service") }),
+        Case(rule: "network.wifi_disconnects", severity: .medium, entries: repeated(3, every: 600) { _ in
+            kernelEntry("wlp2s0: deauthenticating from aa:bb:cc:dd:ee:ff by local choice (Reason: 4=DISASSOC_DUE_TO_INACTIVITY)", priority: 6) }),
         Case(rule: "network.connection_failed", severity: .medium, entries: repeated(2) { _ in
             logLine("<info>  [1790000000.1234] device (wlp2s0): state change: config -> failed (reason 'supplicant-timeout', sys-iface-state: 'managed')",
                   identifier: "NetworkManager", transport: "syslog", unit: "NetworkManager.service") }),

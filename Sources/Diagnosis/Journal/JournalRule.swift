@@ -28,7 +28,7 @@ public struct JournalRule: Sendable {
             if let transports, !transports.contains(entry.transport ?? "") { return nil }
             if let identifiers, !identifiers.contains(entry.identifier ?? "") { return nil }
             if let maxPriority, (entry.priority ?? 6) > maxPriority { return nil }
-            if let messageIDs, !messageIDs.contains(entry.messageID?.lowercased() ?? "") { return nil }
+            if let messageIDs, !messageIDs.contains(entry.messageID ?? "") { return nil }
             if let units, !Self.unitMatches(units, entry.unit) && !Self.unitMatches(units, entry.userUnit) { return nil }
             guard let message = entry.message else { return messageIDs != nil && contains.isEmpty && regex == nil ? [:] : nil }
             if !contains.isEmpty, !Self.containsAny(message, contains) { return nil }

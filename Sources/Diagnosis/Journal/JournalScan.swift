@@ -1,12 +1,13 @@
 import Foundation
 import Shared
 
-/// Which matchers can apply to an entry, by identifier and transport, so that an entry is only
-/// offered to the few rules that could care (most rules name an identifier or the kernel).
+/// Which matchers can apply to an entry, by identifier, transport or MESSAGE_ID, so that an
+/// entry is only offered to the few rules that could care (most rules name an identifier or the kernel).
 struct MatcherIndex: Sendable {
     typealias Ref = (rule: Int, matcher: Int)
     private(set) var byIdentifier: [String: [Ref]] = [:]
     private(set) var byTransport: [String: [Ref]] = [:]
+    private(set) var byMessageID: [String: [Ref]] = [:]
     private(set) var generic: [Ref] = []
 
     init(_ rules: [JournalRule]) {
@@ -16,6 +17,8 @@ struct MatcherIndex: Sendable {
                     for id in ids { byIdentifier[id, default: []].append((r, m)) }
                 } else if let ts = matcher.transports {
                     for t in ts { byTransport[t, default: []].append((r, m)) }
+                } else if let ids = matcher.messageIDs {
+                    for id in ids { byMessageID[id, default: []].append((r, m)) }
                 } else {
                     generic.append((r, m))
                 }
@@ -70,6 +73,8 @@ final class JournalScan {
         sequence += 1
         if let id = entry.identifier, let refs = index.byIdentifier[id] { offer(entry, refs) }
         if let t = entry.transport, let refs = index.byTransport[t] { offer(entry, refs) }
+        // Journal MESSAGE_IDs are lower-case hex (sd_id128 formatting), as the loader stores them.
+        if let id = entry.messageID, let refs = index.byMessageID[id] { offer(entry, refs) }
         if !index.generic.isEmpty { offer(entry, index.generic) }
     }
 

@@ -79,16 +79,17 @@ public struct DiagnosisEngine: Sendable {
     }
 
     /// Same, from already-read typed members and a journal sequence (for tests and the collector).
-    public func diagnose(contents: BundleContents, journal: some Sequence<JournalEntry>) -> [Finding] {
+    public func diagnose(contents: BundleContents, journal: [JournalEntry]) -> [Finding] {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
-        for entry in journal { scan.consume(entry) }
+        // By index: `for entry in journal` copies (and retains every string of) each entry.
+        for i in journal.indices { scan.consume(journal[i]) }
         return Self.rank(metricFindings(contents) + scan.findings())
     }
 
     /// Journal rules only, over `journal` (no typed members needed).
-    public func diagnose(journal: some Sequence<JournalEntry>) -> [Finding] {
+    public func diagnose(journal: [JournalEntry]) -> [Finding] {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
-        for entry in journal { scan.consume(entry) }
+        for i in journal.indices { scan.consume(journal[i]) }
         return Self.rank(scan.findings())
     }
 

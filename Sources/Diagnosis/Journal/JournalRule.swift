@@ -5,23 +5,43 @@ import Shared
 /// entries it matches, how matches are grouped and counted, and what the finding says.
 public struct JournalRule: Sendable {
     /// One way an entry can match: field filters, literal prefilter, then the regex.
-    struct Matcher: Sendable {
-        /// `_TRANSPORT` values (any of), or nil for any.
-        var transports: Set<String>?
+    /// A class, immutable after load, so the hot path hands out one reference instead of
+    /// copying (and retaining) every field per entry.
+    final class Matcher: Sendable {
+        /// `_TRANSPORT` values (any of), or nil for any. Arrays, not sets: one or two short
+        /// strings compare faster than they hash.
+        let transports: [String]?
         /// `SYSLOG_IDENTIFIER` values (any of), or nil for any.
-        var identifiers: Set<String>?
+        let identifiers: [String]?
         /// `_SYSTEMD_UNIT`/`_SYSTEMD_USER_UNIT` names; a trailing `*` matches a prefix.
-        var units: [String]?
+        let units: [String]?
         /// `MESSAGE_ID` values (any of, lower-case).
-        var messageIDs: Set<String>?
+        let messageIDs: [String]?
         /// Only entries with `PRIORITY` at most this (3 = err or worse).
-        var maxPriority: Int?
+        let maxPriority: Int?
         /// Literal substrings of the message, any of which must occur (checked before the regex).
-        var contains: [[UInt8]]
+        let contains: [[UInt8]]
+        /// `contains` laid end to end, with each needle's range: the hot loop then touches one
+        /// buffer and retains nothing per needle.
+        private let needleBytes: [UInt8]
+        private let needleRanges: [Range<Int>]
         /// The message regex, whose named groups become captures.
-        var regex: MessagePattern?
+        let regex: MessagePattern?
         /// Messages matching any of these are not counted.
-        var exclude: [MessagePattern]
+        let exclude: [MessagePattern]
+
+        init(transports: [String]?, identifiers: [String]?, units: [String]?, messageIDs: [String]?, maxPriority: Int?,
+             contains: [[UInt8]], regex: MessagePattern?, exclude: [MessagePattern]) {
+            self.transports = transports; self.identifiers = identifiers; self.units = units; self.messageIDs = messageIDs
+            self.maxPriority = maxPriority; self.contains = contains; self.regex = regex; self.exclude = exclude
+            var bytes: [UInt8] = [], ranges: [Range<Int>] = []
+            for n in contains where !n.isEmpty {
+                ranges.append(bytes.count..<(bytes.count + n.count))
+                bytes += n
+            }
+            needleBytes = bytes
+            needleRanges = ranges
+        }
 
         /// The captures when `entry` matches, else nil.
         func match(_ entry: JournalEntry) -> [String: String]? {
@@ -31,7 +51,7 @@ public struct JournalRule: Sendable {
             if let messageIDs, !messageIDs.contains(entry.messageID ?? "") { return nil }
             if let units, !Self.unitMatches(units, entry.unit) && !Self.unitMatches(units, entry.userUnit) { return nil }
             guard let message = entry.message else { return messageIDs != nil && contains.isEmpty && regex == nil ? [:] : nil }
-            if !contains.isEmpty, !Self.containsAny(message, contains) { return nil }
+            if !needleRanges.isEmpty, !containsAnyNeedle(message) { return nil }
             var captures: [String: String] = [:]
             if let regex {
                 guard let c = regex.match(message) else { return nil }
@@ -49,30 +69,44 @@ public struct JournalRule: Sendable {
             return false
         }
 
-        /// A substring search over the UTF-8 bytes (memchr for the first byte, then memcmp): the
-        /// hot path, so no Foundation and no regex here.
-        static func containsAny(_ message: String, _ needles: [[UInt8]]) -> Bool {
-            var message = message
-            return message.withUTF8 { hay in
-                for n in needles where find(n, in: hay) { return true }
+        /// True when the message holds one of the `contains` needles. A substring search over the
+        /// UTF-8 bytes (memchr for the first byte, then memcmp): the hot path, so no Foundation,
+        /// no regex and no reference counting here.
+        func containsAnyNeedle(_ message: String) -> Bool {
+            let found = message.utf8.withContiguousStorageIfAvailable { hay in scan(hay) }
+            if let found { return found }
+            var copy = message
+            return copy.withUTF8 { scan($0) }
+        }
+
+        private func scan(_ hay: UnsafeBufferPointer<UInt8>) -> Bool {
+            needleBytes.withUnsafeBufferPointer { all in
+                for r in needleRanges where Self.find(UnsafeBufferPointer(rebasing: all[r]), in: hay) { return true }
                 return false
             }
         }
 
-        static func find(_ needle: [UInt8], in hay: UnsafeBufferPointer<UInt8>) -> Bool {
-            guard let base = hay.baseAddress, let first = needle.first, needle.count <= hay.count else { return false }
-            return needle.withUnsafeBufferPointer { nb in
-                guard let nbase = nb.baseAddress else { return false }
-                var p = base
-                let end = base + (hay.count - nb.count + 1)
-                while p < end {
-                    guard let q = memchr(p, Int32(first), end - p) else { return false }
-                    let qp = UnsafePointer(q.assumingMemoryBound(to: UInt8.self))
-                    if memcmp(qp, nbase, nb.count) == 0 { return true }
-                    p = qp + 1
-                }
+        /// The same over explicit needles (tests and the benchmark).
+        static func containsAny(_ message: String, _ needles: [[UInt8]]) -> Bool {
+            var message = message
+            return message.withUTF8 { hay in
+                for n in needles where n.withUnsafeBufferPointer({ find($0, in: hay) }) { return true }
                 return false
             }
+        }
+
+        static func find(_ needle: UnsafeBufferPointer<UInt8>, in hay: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard let base = hay.baseAddress, let nbase = needle.baseAddress, needle.count > 0, needle.count <= hay.count else { return false }
+            let first = Int32(nbase.pointee)
+            var p = base
+            let end = base + (hay.count - needle.count + 1)
+            while p < end {
+                guard let q = memchr(p, first, end - p) else { return false }
+                let qp = UnsafePointer(q.assumingMemoryBound(to: UInt8.self))
+                if memcmp(qp, nbase, needle.count) == 0 { return true }
+                p = qp + 1
+            }
+            return false
         }
     }
 

@@ -143,37 +143,39 @@ struct JournalRuleLoader {
     private func matcher(_ node: Node, in where_: String, source: String) throws -> JournalRule.Matcher {
         guard let m = node.mapping else { throw fail(source, node, "\(where_): each match is a mapping (transport, identifier, contains, regex…)") }
         try checkKeys(m, Self.matchKeys, in: "\(where_) match", source: source)
-        var out = JournalRule.Matcher(contains: [], exclude: [])
-        if let n = m["transport"] { out.transports = Set(try stringList(n, key: "transport", in: where_, source: source)) }
-        if let n = m["identifier"] { out.identifiers = Set(try stringList(n, key: "identifier", in: where_, source: source)) }
-        if let n = m["unit"] { out.units = try stringList(n, key: "unit", in: where_, source: source) }
+        var transports: [String]?, identifiers: [String]?, units: [String]?, messageIDs: [String]?, maxPriority: Int?
+        var contains: [[UInt8]] = [], regex: MessagePattern?, exclude: [MessagePattern] = []
+        if let n = m["transport"] { transports = try stringList(n, key: "transport", in: where_, source: source) }
+        if let n = m["identifier"] { identifiers = try stringList(n, key: "identifier", in: where_, source: source) }
+        if let n = m["unit"] { units = try stringList(n, key: "unit", in: where_, source: source) }
         if let n = m["message_id"] {
             let ids = try stringList(n, key: "message_id", in: where_, source: source).map { $0.lowercased() }
             for id in ids where id.count != 32 || !id.allSatisfy(\.isHexDigit) {
                 throw fail(source, n, "\(where_): message_id '\(id)' is not 32 hex digits (as in `journalctl -o verbose`)")
             }
-            out.messageIDs = Set(ids)
+            messageIDs = ids
         }
         if let n = m["max_priority"] {
-            if let i = n.int, (0...7).contains(i) { out.maxPriority = i }
-            else if let s = n.string, let i = Self.priorityNames.firstIndex(of: s) { out.maxPriority = i }
+            if let i = n.int, (0...7).contains(i) { maxPriority = i }
+            else if let s = n.string, let i = Self.priorityNames.firstIndex(of: s) { maxPriority = i }
             else { throw fail(source, n, "\(where_): max_priority must be 0–7 or a name (\(Self.priorityNames.joined(separator: ", ")))") }
         }
         if let n = m["contains"] {
-            out.contains = try stringList(n, key: "contains", in: where_, source: source).map { Array($0.utf8) }
-            if out.contains.contains(where: \.isEmpty) { throw fail(source, n, "\(where_): contains has an empty string, which matches everything") }
+            contains = try stringList(n, key: "contains", in: where_, source: source).map { Array($0.utf8) }
+            if contains.contains(where: \.isEmpty) { throw fail(source, n, "\(where_): contains has an empty string, which matches everything") }
         }
         if let n = m["regex"] {
             guard let text = n.string, !text.isEmpty else { throw fail(source, n, "\(where_): regex must be a non-empty string") }
-            out.regex = try pattern(text, node: n, in: where_, source: source)
+            regex = try pattern(text, node: n, in: where_, source: source)
         }
         if let n = m["exclude"] {
-            out.exclude = try stringList(n, key: "exclude", in: where_, source: source).map { try pattern($0, node: n, in: where_, source: source) }
+            exclude = try stringList(n, key: "exclude", in: where_, source: source).map { try pattern($0, node: n, in: where_, source: source) }
         }
-        if out.transports == nil && out.identifiers == nil && out.units == nil && out.messageIDs == nil && out.contains.isEmpty && out.regex == nil {
+        if transports == nil && identifiers == nil && units == nil && messageIDs == nil && contains.isEmpty && regex == nil {
             throw fail(source, node, "\(where_): a match needs at least one of transport, identifier, unit, message_id, contains or regex")
         }
-        return out
+        return JournalRule.Matcher(transports: transports, identifiers: identifiers, units: units, messageIDs: messageIDs,
+                                   maxPriority: maxPriority, contains: contains, regex: regex, exclude: exclude)
     }
 
     private func pattern(_ text: String, node: Node, in where_: String, source: String) throws -> MessagePattern {

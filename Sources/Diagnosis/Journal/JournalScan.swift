@@ -4,23 +4,30 @@ import Shared
 /// Which matchers can apply to an entry, by identifier, transport or MESSAGE_ID, so that an
 /// entry is only offered to the few rules that could care (most rules name an identifier or the kernel).
 struct MatcherIndex: Sendable {
-    typealias Ref = (rule: Int, matcher: Int)
+    /// A matcher and the rule it belongs to.
+    struct Ref: Sendable {
+        let rule: Int
+        let matcher: JournalRule.Matcher
+    }
     private(set) var byIdentifier: [String: [Ref]] = [:]
+    /// By transport. (A linear scan with `==` measured slower: unequal strings take String's
+    /// slow comparison path.)
     private(set) var byTransport: [String: [Ref]] = [:]
     private(set) var byMessageID: [String: [Ref]] = [:]
     private(set) var generic: [Ref] = []
 
     init(_ rules: [JournalRule]) {
         for (r, rule) in rules.enumerated() {
-            for (m, matcher) in rule.matchers.enumerated() {
+            for matcher in rule.matchers {
+                let ref = Ref(rule: r, matcher: matcher)
                 if let ids = matcher.identifiers {
-                    for id in ids { byIdentifier[id, default: []].append((r, m)) }
+                    for id in ids { byIdentifier[id, default: []].append(ref) }
                 } else if let ts = matcher.transports {
-                    for t in ts { byTransport[t, default: []].append((r, m)) }
+                    for t in ts { byTransport[t, default: []].append(ref) }
                 } else if let ids = matcher.messageIDs {
-                    for id in ids { byMessageID[id, default: []].append((r, m)) }
+                    for id in ids { byMessageID[id, default: []].append(ref) }
                 } else {
-                    generic.append((r, m))
+                    generic.append(ref)
                 }
             }
         }
@@ -80,7 +87,7 @@ final class JournalScan {
 
     private func offer(_ entry: JournalEntry, _ refs: [MatcherIndex.Ref]) {
         for ref in refs where countedAt[ref.rule] != sequence {
-            if let captures = rules[ref.rule].matchers[ref.matcher].match(entry) {
+            if let captures = ref.matcher.match(entry) {
                 record(entry, captures: captures, rule: ref.rule)
                 countedAt[ref.rule] = sequence
             }

@@ -30,6 +30,7 @@ public struct JournalRule: Sendable {
         /// Messages matching any of these are not counted.
         let exclude: [MessagePattern]
 
+        /// A matcher; `contains` needles are laid out for the hot loop here.
         init(transports: [String]?, identifiers: [String]?, units: [String]?, messageIDs: [String]?, maxPriority: Int?,
              contains: [[UInt8]], regex: MessagePattern?, exclude: [MessagePattern]) {
             self.transports = transports; self.identifiers = identifiers; self.units = units; self.messageIDs = messageIDs
@@ -52,6 +53,7 @@ public struct JournalRule: Sendable {
             if let units, !Self.unitMatches(units, entry.unit) && !Self.unitMatches(units, entry.userUnit) { return nil }
             guard let message = entry.message else { return messageIDs != nil && contains.isEmpty && regex == nil ? [:] : nil }
             if !needleRanges.isEmpty, !containsAnyNeedle(message) { return nil }
+            /// Captures of the latest match (non-empty values win).
             var captures: [String: String] = [:]
             if let regex {
                 guard let c = regex.match(message) else { return nil }
@@ -61,6 +63,7 @@ public struct JournalRule: Sendable {
             return captures
         }
 
+        /// True when `unit` equals one of `patterns` (a trailing `*` matches a prefix).
         static func unitMatches(_ patterns: [String], _ unit: String?) -> Bool {
             guard let unit else { return false }
             for p in patterns {
@@ -95,6 +98,7 @@ public struct JournalRule: Sendable {
             }
         }
 
+        /// True when `needle` occurs in `hay`.
         static func find(_ needle: UnsafeBufferPointer<UInt8>, in hay: UnsafeBufferPointer<UInt8>) -> Bool {
             guard let base = hay.baseAddress, let nbase = needle.baseAddress, needle.count > 0, needle.count <= hay.count else { return false }
             let first = Int32(nbase.pointee)
@@ -125,8 +129,11 @@ public struct JournalRule: Sendable {
     public let summary: String
     /// Where it was loaded from.
     public let source: String
+    /// Severity before escalation.
     let severity: Severity
+    /// Confidence before escalation.
     let confidence: Double
+    /// Any of these matches an entry.
     let matchers: [Matcher]
     /// Capture or field names whose values split matches into separate findings.
     let groupBy: [String]
@@ -134,10 +141,15 @@ public struct JournalRule: Sendable {
     let thresholdCount: Int
     /// Sliding window for `thresholdCount`, in microseconds.
     let window: Int64?
+    /// Severity steps by match count, ascending.
     let escalations: [Escalation]
+    /// The finding's title for the user.
     let title: Template
+    /// The finding's detail for the technician.
     let detail: Template
+    /// What the user can do.
     let userAdvice: Template
+    /// What the technician should do.
     let technicianAdvice: Template
 
     /// Id, category and summary.

@@ -8,11 +8,16 @@ struct JournalRuleLoader {
     /// Regex engine for the compiled patterns.
     var engine: RegexEngine
 
+    /// Keys a rule mapping may hold.
     static let ruleKeys: [String] = ["id", "category", "summary", "severity", "confidence", "match", "group_by", "threshold",
                                      "escalate", "title", "detail", "user_advice", "technician_advice"]
+    /// Keys a `match` mapping may hold.
     static let matchKeys: [String] = ["transport", "identifier", "unit", "message_id", "max_priority", "contains", "regex", "exclude"]
+    /// Keys of `threshold`.
     static let thresholdKeys: [String] = ["count", "within"]
+    /// Keys of an `escalate` item.
     static let escalateKeys: [String] = ["count", "severity", "confidence"]
+    /// syslog priority names, by number.
     static let priorityNames = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 
     /// Every `*.yaml`/`*.yml` file of `directory`, sorted by name.
@@ -123,6 +128,7 @@ struct JournalRuleLoader {
         }
 
         let available = captures.union(JournalFields.names).union(JournalFields.computed).union(groupBy)
+        /// Parses the template under `key` and checks its placeholders resolve.
         func template(_ key: String) throws -> Template {
             guard let n = m[key], let text = n.string, !text.isEmpty else {
                 throw fail(source, node, "\(where_): missing `\(key)` text")

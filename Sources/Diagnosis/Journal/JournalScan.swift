@@ -16,6 +16,7 @@ struct MatcherIndex: Sendable {
     private(set) var byMessageID: [String: [Ref]] = [:]
     private(set) var generic: [Ref] = []
 
+    /// Indexes every matcher of `rules`.
     init(_ rules: [JournalRule]) {
         for (r, rule) in rules.enumerated() {
             for matcher in rule.matchers {
@@ -37,15 +38,23 @@ struct MatcherIndex: Sendable {
 /// Matches of one rule for one group key (a device, a unit…), kept small: counts, times,
 /// the window's recent timestamps, the captures of the latest match and capped evidence.
 struct GroupState {
+    /// The group key values, in `group_by` order.
     var key: [String]
+    /// Matches so far.
     var count = 0
+    /// Earliest match, µs since the epoch.
     var firstSeen: Int64 = .max
+    /// Latest match, µs since the epoch.
     var lastSeen: Int64 = .min
     /// Timestamps of the last `thresholdCount` matches (a ring), for the sliding window.
     var recent: [Int64] = []
+    /// Next slot of `recent` to overwrite.
     var recentNext = 0
+    /// True once the threshold (count within window) was reached.
     var thresholdMet = false
+    /// Captures of the latest match (non-empty values win).
     var captures: [String: String] = [:]
+    /// The latest matching entry, always shown as evidence.
     var latest: JournalEntry?
     /// The first `maxEvidence - 1` matches; the latest is added at the end.
     var early: [JournalEntry] = []
@@ -54,8 +63,11 @@ struct GroupState {
 /// One pass over the journal: feed entries with `consume`, then `findings`. Holds only
 /// per-group counters and a few evidence entries, never the journal.
 final class JournalScan {
+    /// The rules scanned for.
     let rules: [JournalRule]
+    /// Which matchers apply to which entries.
     let index: MatcherIndex
+    /// Caps on evidence and findings.
     let configuration: DiagnosisConfiguration
     /// Most groups one rule tracks; later new groups are counted, not kept.
     static let maxGroupsPerRule = 1000
@@ -66,6 +78,7 @@ final class JournalScan {
     private var countedAt: [Int]
     private var sequence = 0
 
+    /// A scan with empty counters.
     init(rules: [JournalRule], index: MatcherIndex, configuration: DiagnosisConfiguration) {
         self.rules = rules
         self.index = index
@@ -158,6 +171,7 @@ final class JournalScan {
         return Evidence(kind: "journal", label: label, value: message, time: e.date, cursor: e.locator)
     }
 
+    /// `10 min`, `2 h`: a window for people.
     static func describe(microseconds us: Int64) -> String {
         let s = us / 1_000_000
         if s % 86400 == 0 { return "\(s / 86400) d" }
@@ -168,6 +182,7 @@ final class JournalScan {
 }
 
 extension GroupState {
+    /// Counts one match: times, sliding window, captures and capped evidence.
     mutating func add(_ entry: JournalEntry, captures: [String: String], rule: JournalRule, maxEvidence: Int) {
         count += 1
         let t = entry.realtime

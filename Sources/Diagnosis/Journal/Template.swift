@@ -2,10 +2,12 @@ import Foundation
 
 /// A title/detail/advice text with `{{name}}` or `{{name|fallback}}` placeholders, parsed once at load.
 struct Template: Sendable, Equatable {
+    /// Literal text or a placeholder.
     enum Part: Sendable, Equatable {
         case text(String)
         case variable(name: String, fallback: String?)
     }
+    /// The parsed template, in order.
     let parts: [Part]
 
     /// Parses `text`.

@@ -3,10 +3,12 @@ import Shared
 
 /// One process burning a whole core (or more) between the agent's two samples.
 struct CPUHogRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "cpu.hog_process", category: .cpu, kind: .metric,
         summary: "One process uses more than the threshold of one CPU core (processes.json cpuPercent).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let list = contents.processes else { return [] }
         let cpus = max(1, contents.system?.cpuCount ?? 1)

@@ -3,10 +3,12 @@ import Shared
 
 /// Runnable tasks waiting for a CPU (PSI `cpu`).
 struct CPUPressureRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "cpu.pressure", category: .cpu, kind: .metric,
         summary: "Runnable programs wait for a free CPU (PSI cpu some avg60 over the threshold).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let some = contents.memory?.pressure["cpu"]?.some?.avg60, some >= c.cpuPressurePercent else { return [] }
         return [Finding(

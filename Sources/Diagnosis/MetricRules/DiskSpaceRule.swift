@@ -3,6 +3,7 @@ import Shared
 
 /// A filesystem nearly full: by percentage (`df`'s Use%) or, on large disks, by little free space left.
 struct DiskSpaceRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "disk.space_low", category: .disk, kind: .metric,
         summary: "A filesystem is nearly full (used % at or over the thresholds, or little free space left on a large disk).")
@@ -10,11 +11,13 @@ struct DiskSpaceRule: MetricRule {
     /// Pseudo and read-only image filesystems never count.
     static let ignoredTypes: Set<String> = ["squashfs", "iso9660", "overlay", "devtmpfs", "proc", "sysfs", "efivarfs", "fuse.portal", "fuse.gvfsd-fuse"]
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let disks = contents.disks else { return [] }
         var out: [Finding] = []
         for fs in disks.filesystems where fs.sizeBytes > 0 && !Self.ignoredTypes.contains(fs.fsType) {
             let lowFree = fs.sizeBytes >= c.diskMinimumSizeForFreeBytesCheck && fs.availableBytes < c.diskLowFreeBytes
+            /// Severity before escalation.
             let severity: Severity
             if fs.usedPercent >= c.diskCriticalPercent { severity = .critical }
             else if fs.usedPercent >= c.diskHighPercent || lowFree { severity = .high }

@@ -3,10 +3,12 @@ import Shared
 
 /// systemd units in the failed state (units.json), with start-limit-hit and restart counts.
 struct FailedUnitsRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "service.failed_units", category: .service, kind: .metric,
         summary: "systemd units are failed (units.json), including services that hit their start limit or restarted many times.")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let units = contents.units else { return [] }
         return units.failed.map { u in

@@ -3,14 +3,17 @@ import Shared
 
 /// Load average well above the number of CPUs.
 struct HighLoadRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "load.high", category: .load, kind: .metric,
         summary: "The 1- and 5-minute load averages are well above the number of CPUs.")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let sys = contents.system, let load = sys.loadAverage, load.count >= 2, let cpus = sys.cpuCount, cpus > 0 else { return [] }
         // Both the 1- and 5-minute figures must be high: a one-minute spike is normal.
         let perCPU = min(load[0], load[1]) / Double(cpus)
+        /// Severity before escalation.
         let severity: Severity
         if perCPU >= c.loadPerCPUHigh { severity = .high }
         else if perCPU >= c.loadPerCPUMedium { severity = .medium }

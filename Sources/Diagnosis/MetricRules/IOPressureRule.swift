@@ -3,10 +3,12 @@ import Shared
 
 /// Tasks stalled waiting for storage (PSI `io`).
 struct IOPressureRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "storage.io_pressure", category: .storage, kind: .metric,
         summary: "Programs stall waiting for the disk (PSI io some avg60 over the threshold).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let psi = contents.memory?.pressure["io"], let some = psi.some?.avg60, some >= c.ioPressurePercent else { return [] }
         let full = psi.full?.avg60 ?? 0

@@ -3,14 +3,17 @@ import Shared
 
 /// A filesystem running out of inodes: "No space left on device" although `df -h` shows room.
 struct InodeRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "disk.inodes_low", category: .disk, kind: .metric,
         summary: "A filesystem has nearly no free inodes (too many small files), so new files fail although space is left.")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let disks = contents.disks else { return [] }
         var out: [Finding] = []
         for fs in disks.filesystems where fs.inodesTotal > 0 && !DiskSpaceRule.ignoredTypes.contains(fs.fsType) {
+            /// Severity before escalation.
             let severity: Severity
             if fs.inodesUsedPercent >= c.inodesCriticalPercent { severity = .critical }
             else if fs.inodesUsedPercent >= c.inodesHighPercent { severity = .high }

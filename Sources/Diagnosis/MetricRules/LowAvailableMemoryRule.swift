@@ -3,13 +3,16 @@ import Shared
 
 /// Little memory left (`MemAvailable` share of `MemTotal`).
 struct LowAvailableMemoryRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "memory.available_low", category: .memory, kind: .metric,
         summary: "Little memory is available (MemAvailable under the thresholds as a share of MemTotal).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let m = contents.memory, m.totalBytes > 0 else { return [] }
         let share = Double(m.availableBytes) / Double(m.totalBytes) * 100
+        /// Severity before escalation.
         let severity: Severity
         if share < c.criticalAvailableMemoryPercent { severity = .critical }
         else if share < c.lowAvailableMemoryPercent { severity = .high }

@@ -3,10 +3,12 @@ import Shared
 
 /// One process holding a large share of RAM.
 struct MemoryHogRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "memory.hog_process", category: .memory, kind: .metric,
         summary: "One process holds more than the threshold share of RAM (RSS over MemTotal).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let list = contents.processes, let total = contents.memory?.totalBytes, total > 0 else { return [] }
         let availableShare = Double(contents.memory?.availableBytes ?? total) / Double(total) * 100

@@ -3,13 +3,16 @@ import Shared
 
 /// Tasks stalled waiting for memory (PSI `memory`): the machine feels slow or freezes.
 struct MemoryPressureRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "memory.pressure", category: .memory, kind: .metric,
         summary: "Programs stall waiting for memory (PSI memory some/full avg60 over the thresholds).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let psi = contents.memory?.pressure["memory"] else { return [] }
         let some = psi.some?.avg60 ?? 0, full = psi.full?.avg60 ?? 0
+        /// Severity before escalation.
         let severity: Severity
         if full >= c.memoryPressureFullPercent { severity = .high }
         else if some >= c.memoryPressureSomePercent { severity = .medium }

@@ -4,10 +4,12 @@ import Shared
 /// The kernel's OOM killer fired since boot (`oom_kill` in /proc/vmstat), even when the
 /// journal lines have rotated away.
 struct OOMKillCounterRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "memory.oom_kill_counter", category: .memory, kind: .metric,
         summary: "The kernel killed processes for lack of memory since boot (/proc/vmstat oom_kill > 0).")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let kills = contents.memory?.oomKills, kills > 0 else { return [] }
         return [Finding(

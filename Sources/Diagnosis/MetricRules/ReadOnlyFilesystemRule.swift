@@ -4,10 +4,12 @@ import Shared
 /// Root, home or another writable system filesystem mounted read-only: usually the kernel
 /// remounted it after an error (`errors=remount-ro`).
 struct ReadOnlyFilesystemRule: MetricRule {
+    /// Id, category, kind and summary.
     let description = RuleDescription(
         id: "disk.readonly_root", category: .storage, kind: .metric,
         summary: "A filesystem that must be writable (/, /home, /var, /tmp) is mounted read-only, usually after a disk or filesystem error.")
 
+    /// The findings for `contents` (see `MetricRule`).
     func evaluate(_ contents: BundleContents, configuration c: DiagnosisConfiguration) -> [Finding] {
         guard let disks = contents.disks else { return [] }
         let watched = Set(c.readOnlyMountPoints)

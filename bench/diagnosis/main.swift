@@ -48,6 +48,10 @@ do {
     guard let engine else { exit(1) }
     print("rules: \(engine.rules.count) (\(engine.rules.filter { $0.kind == .metric }.count) metric, \(engine.rules.filter { $0.kind == .journal }.count) journal)")
     print(String(format: "engine load (parse + validate + compile rules): median %.1f ms", median(engineLoad)))
+    if ProcessInfo.processInfo.environment["BENCH_REPORT"] != nil {
+        print(FindingReport.text(try engine.diagnose(bundleAt: path)))
+        exit(0)
+    }
 
     // Baseline: read and parse the bundle with no rules at all.
     var entries = 0

@@ -11,7 +11,7 @@ Steps (each printed with its command):
      the rules alone over in-memory entries, and a regex-vs-literal micro-benchmark.
 Usage: bench/diagnosis/run.py [--entries 200000] [--runs 7] [--no-build]
 """
-import argparse, glob, os, shlex, struct, subprocess, sys, time
+import argparse, glob, json, os, shlex, struct, subprocess, sys, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRATCH = os.path.join(ROOT, ".build-agent-rel")
@@ -85,8 +85,12 @@ def main():
     # The harness, linked against the release objects of Shared, Diagnosis, Yams and CYaml.
     harness = os.path.join(DATA, "diagnosis-bench")
     objects = []
-    for target in ["Shared", "Diagnosis", "Yams", "CYaml"]:
-        objects += sorted(glob.glob(os.path.join(rel, f"{target}.build", "**", "*.o"), recursive=True))
+    for target in ["Shared", "Diagnosis", "Yams"]:
+        # The objects of the target's current sources (the folder may hold stale ones).
+        with open(os.path.join(rel, f"{target}.build", "output-file-map.json")) as f:
+            fmap = json.load(f)
+        objects += sorted(v["object"] for k, v in fmap.items() if k and os.path.exists(k))
+    objects += sorted(glob.glob(os.path.join(rel, "CYaml.build", "**", "*.o"), recursive=True))
     cyaml = glob.glob(os.path.join(SCRATCH, "checkouts", "Yams", "Sources", "CYaml", "include"))
     cmd = ["swiftc", "-O", "-swift-version", "6", os.path.join(ROOT, "bench/diagnosis/main.swift"), "-o", harness,
            "-I", os.path.join(rel, "Modules"), "-Xcc", "-fmodule-map-file=" + os.path.join(ROOT, "Sources/CZlib/module.modulemap")]

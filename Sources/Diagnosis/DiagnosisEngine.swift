@@ -93,7 +93,19 @@ public struct DiagnosisEngine: Sendable {
         return Self.rank(scan.findings())
     }
 
-    private func metricFindings(_ contents: BundleContents) -> [Finding] {
+    /// A streaming diagnosis to feed from a `BundleReader` the caller already runs (the
+    /// collector's ingest pass), so a bundle is inflated and parsed once, not twice:
+    ///
+    /// ```swift
+    /// let session = engine.session()
+    /// let contents = try BundleReader.read(path: path) { session.consume($0) }
+    /// let findings = session.finish(contents: contents)
+    /// ```
+    public func session() -> DiagnosisSession {
+        DiagnosisSession(engine: self, scan: JournalScan(rules: journalRules, index: index, configuration: configuration))
+    }
+
+    func metricFindings(_ contents: BundleContents) -> [Finding] {
         metricRules.flatMap { $0.evaluate(contents, configuration: configuration) }
     }
 
@@ -129,5 +141,26 @@ public struct DiagnosisEngine: Sendable {
         }
         throw DiagnosisError(.rulesUnavailable, "built-in diagnosis rules not found (looked in \(candidates.joined(separator: ", "))); "
             + "install \(bundleName) next to the program, or set HELPLINE_BUILTIN_RULES to the Rules folder")
+    }
+}
+
+/// One bundle's diagnosis in progress: journal entries in, then the typed members, then
+/// ranked findings. Use it from one thread (it is not `Sendable`); make one per bundle.
+public final class DiagnosisSession {
+    private let engine: DiagnosisEngine
+    private let scan: JournalScan
+
+    init(engine: DiagnosisEngine, scan: JournalScan) {
+        self.engine = engine
+        self.scan = scan
+    }
+
+    /// Matches one journal entry against the rules (entries in bundle order, oldest first).
+    public func consume(_ entry: JournalEntry) { scan.consume(entry) }
+
+    /// The ranked findings of the metric rules over `contents` and the journal rules over
+    /// every entry consumed so far.
+    public func finish(contents: BundleContents) -> [Finding] {
+        DiagnosisEngine.rank(engine.metricFindings(contents) + scan.findings())
     }
 }

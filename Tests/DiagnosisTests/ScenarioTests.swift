@@ -51,7 +51,13 @@ import Shared
         let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"),
                                    "--output", dir.file("bundle.tar.gz")])
         guard r.status == 0 else { throw TestFailure("helpline collect failed: \(r.error)") }
-        return (try DiagnosisEngine().diagnose(bundleAt: dir.file("bundle.tar.gz")), planted)
+        let engine = try DiagnosisEngine()
+        let findings = try engine.diagnose(bundleAt: dir.file("bundle.tar.gz"))
+        // The collector's way: one read, the session fed from its own BundleReader.
+        let session = engine.session()
+        let contents = try BundleReader.read(path: dir.file("bundle.tar.gz")) { session.consume($0) }
+        #expect(session.finish(contents: contents) == findings)
+        return (findings, planted)
     }
 
     /// The top finding is `rule`, and its journal evidence points at planted lines (by cursor).

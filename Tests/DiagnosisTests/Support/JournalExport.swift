@@ -104,7 +104,8 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
     p.standardError = err
     p.standardInput = FileHandle.nullDevice
     try p.run()
-    // Read both pipes concurrently so neither fills up.
+    // Read both pipes concurrently so neither fills up. `errData` is written by the reader
+    // block before `group.leave()` and read only after `group.wait()`: never at the same time.
     nonisolated(unsafe) var errData = Data()
     let group = DispatchGroup()
     group.enter()

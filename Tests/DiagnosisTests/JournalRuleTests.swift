@@ -224,3 +224,16 @@ struct JournalRuleTests {
         for r in sharedEngine.rules where r.kind == .journal { #expect(tested.contains(r.id), "\(r.id) has no test case") }
     }
 }
+
+/// Messages far longer than any rule needs stay cheap and still match on their start.
+struct LongMessageTests {
+    @Test func regexSeesOnlyTheStartOfHugeMessages() throws {
+        let trace = String(repeating: "#1  0x00007f2a1b2c3d4e n/a (libpoppler.so.126 + 0x1c3d4e)\n", count: 5000)
+        let e = logLine("Process 4242 (evince) of user 1000 dumped core.\n\n" + trace, identifier: "systemd-coredump", priority: 2,
+                        messageID: "fc2e22bc6ee647b6b90729ab34a250b1")
+        let f = try #require(sharedEngine.diagnose(journal: [e]).first)
+        #expect(f.ruleID == "crash.coredump")
+        #expect(f.title == "evince crashed")
+        #expect(f.evidence.first?.value.count ?? 0 <= 501)  // evidence messages are cut at 500 characters
+    }
+}

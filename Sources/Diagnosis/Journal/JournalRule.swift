@@ -21,6 +21,8 @@ public struct JournalRule: Sendable {
         let maxPriority: Int?
         /// Literal substrings of the message, any of which must occur (checked before the regex).
         let contains: [[UInt8]]
+        /// Longest message prefix a regex is run on.
+        static let maxRegexBytes = 8192
         /// `contains` laid end to end, with each needle's range: the hot loop then touches one
         /// buffer and retains nothing per needle.
         private let needleBytes: [UInt8]
@@ -54,12 +56,16 @@ public struct JournalRule: Sendable {
             guard let message = entry.message else { return messageIDs != nil && contains.isEmpty && regex == nil ? [:] : nil }
             if !needleRanges.isEmpty, !containsAnyNeedle(message) { return nil }
             /// Captures of the latest match (non-empty values win).
+            // Regexes see at most the first `maxRegexBytes` of a message: the facts rules look
+            // for come first, and a core dump's stack trace or a hostile line stays cheap.
+            let text = message.utf8.count > Self.maxRegexBytes
+                ? String(decoding: message.utf8.prefix(Self.maxRegexBytes), as: UTF8.self) : message
             var captures: [String: String] = [:]
             if let regex {
-                guard let c = regex.match(message) else { return nil }
+                guard let c = regex.match(text) else { return nil }
                 captures = c
             }
-            for x in exclude where x.match(message) != nil { return nil }
+            for x in exclude where x.match(text) != nil { return nil }
             return captures
         }
 

@@ -119,6 +119,23 @@ struct JournalRuleTests {
         Case(rule: "usb.overcurrent", severity: .high, entries: [kernelEntry("usb usb1-port2: over-current condition")]),
         Case(rule: "usb.disconnect_storm", severity: .medium, entries: repeated(5, every: 30) { i in
             kernelEntry("usb 1-2: USB disconnect, device number \(i + 3)", priority: 6) }),
+        Case(rule: "cpu.machine_check", severity: .medium, entries: [
+            kernelEntry("mce: [Hardware Error]: Machine check events logged", priority: 4),
+            kernelEntry("mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 4: e600000000020408", priority: 2)]),
+        Case(rule: "memory.ecc_corrected", severity: .medium, entries: [
+            kernelEntry("EDAC MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x12345 offset:0x0 grain:32 syndrome:0x0)", priority: 4)]),
+        Case(rule: "memory.ecc_uncorrected", severity: .critical, entries: [
+            kernelEntry("EDAC MC0: 1 UE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x12345 offset:0x0 grain:32)", priority: 0)]),
+        Case(rule: "storage.smart_warning", severity: .high, entries: [
+            logLine("Device: /dev/sda [SAT], 8 Currently unreadable (pending) sectors", identifier: "smartd", transport: "syslog", priority: 2),
+            logLine("Device: /dev/sda [SAT], 8 Offline uncorrectable sectors", identifier: "smartd", transport: "syslog", priority: 2)]),
+        Case(rule: "storage.smart_failed", severity: .critical, entries: [
+            logLine("Device: /dev/sdd [SAT], FAILED SMART self-check. BACK UP DATA NOW!", identifier: "smartd", transport: "syslog", priority: 2)]),
+        Case(rule: "crash.kernel_oops", severity: .high, entries: [
+            kernelEntry("BUG: kernel NULL pointer dereference, address: 0000000000000008", priority: 1),
+            kernelEntry("Oops: 0000 [#1] PREEMPT SMP NOPTI", priority: 4)]),
+        Case(rule: "storage.fsck_needed", severity: .critical, entries: [
+            logLine("/dev/nvme0n1p2: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.", identifier: "systemd-fsck", priority: 3)]),
         Case(rule: "load.hung_tasks", severity: .high, entries: [
             kernelEntry("INFO: task jbd2/sda1-8:312 blocked for more than 120 seconds.")]),
     ]
@@ -207,6 +224,8 @@ struct JournalRuleTests {
         kernelEntry("EXT4-fs (nvme0n1p2): re-mounted. Quota mode: none.", priority: 6),
         kernelEntry("i915 0000:00:02.0: [drm] GT0: HuC: authenticated!", priority: 6),
         logLine("ATTENTION: default value of option mesa_glthread overridden by environment.", identifier: "firefox", transport: "stdout"),
+        logLine("Device: /dev/sda [SAT], SMART Prefailure Attribute: 1 Raw_Read_Error_Rate changed from 117 to 118", identifier: "smartd", transport: "syslog"),
+        logLine("Device: /dev/sda [SAT], SMART Usage Attribute: 194 Temperature_Celsius changed from 64 to 62", identifier: "smartd", transport: "syslog"),
     ]
 
     @Test func healthyDesktopNoiseStaysQuiet() {

@@ -14,6 +14,7 @@ func threadCPUms() -> Double {
 }
 
 /// Wall-clock ms of `body`; its thread CPU ms goes to `lastCPU`.
+// The harness is single-threaded: only `milliseconds` writes this and its caller reads it.
 nonisolated(unsafe) var lastCPU = 0.0
 func milliseconds(_ body: () throws -> Void) rethrows -> Double {
     let cpu0 = threadCPUms()

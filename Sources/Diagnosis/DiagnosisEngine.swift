@@ -1,0 +1,166 @@
+import Foundation
+import Shared
+
+/// Reads a bundle the way an experienced technician would and says what is wrong: the
+/// built-in metric rules (Swift) and journal rules (YAML), plus a technician's own YAML rules.
+///
+/// ```swift
+/// let engine = try DiagnosisEngine(extraRulesDirectory: "/etc/helpline/rules.d")
+/// let findings = try engine.diagnose(bundleAt: "bundle.tar.gz")   // ranked, worst first
+/// print(FindingReport.text(findings))
+/// ```
+public struct DiagnosisEngine: Sendable {
+    /// The thresholds and caps in force.
+    public let configuration: DiagnosisConfiguration
+    private let metricRules: [any MetricRule]
+    private let journalRules: [JournalRule]
+    private let index: MatcherIndex
+
+    /// Built-in rules plus every `*.yaml` in `extraRulesDirectory` (a technician's own rules, no
+    /// rebuild). An extra rule with the id of a built-in one replaces it.
+    /// - Parameters:
+    ///   - extraRulesDirectory: a folder of YAML rule files, or nil.
+    ///   - configuration: thresholds and caps.
+    ///   - builtInRulesDirectory: where the built-in YAML rules are; nil finds them next to the
+    ///     program (`helpline_Diagnosis.resources/Rules`).
+    ///   - regexEngine: which engine compiles rule regexes.
+    /// - Throws: `DiagnosisError` naming the file, line and what to fix.
+    public init(extraRulesDirectory: String? = nil, configuration: DiagnosisConfiguration = .init(),
+                builtInRulesDirectory: String? = nil, regexEngine: RegexEngine = .foundation) throws {
+        self.configuration = configuration
+        let loader = JournalRuleLoader(engine: regexEngine)
+        let builtIn = try loader.loadDirectory(try builtInRulesDirectory ?? Self.findBuiltInRules())
+        var rules: [JournalRule] = []
+        var seen: [String: String] = [:]
+        for rule in builtIn {
+            if let other = seen[rule.id] {
+                throw DiagnosisError(.duplicateRule, "rule id '\(rule.id)' is defined in both \(other) and \(rule.source); give one a new id")
+            }
+            seen[rule.id] = rule.source
+            rules.append(rule)
+        }
+        let metricIDs = Set(MetricRules.builtIn.map(\.description.id))
+        if let extraRulesDirectory {
+            var extraSeen: [String: String] = [:]
+            for rule in try loader.loadDirectory(extraRulesDirectory) {
+                if let other = extraSeen[rule.id] {
+                    throw DiagnosisError(.duplicateRule, "rule id '\(rule.id)' is defined in both \(other) and \(rule.source); give one a new id")
+                }
+                if metricIDs.contains(rule.id) {
+                    throw DiagnosisError(.duplicateRule, "\(rule.source): rule id '\(rule.id)' belongs to a built-in metric rule; choose another id")
+                }
+                extraSeen[rule.id] = rule.source
+                rules.removeAll { $0.id == rule.id }
+                rules.append(rule)
+            }
+        }
+        metricRules = MetricRules.builtIn
+        journalRules = rules
+        index = MatcherIndex(rules)
+    }
+
+    /// Id, category, kind and summary of every rule in force.
+    public var rules: [RuleDescription] {
+        metricRules.map(\.description) + journalRules.map(\.description)
+    }
+
+    /// Streams the bundle (journal entries are matched as they are read and never all held in
+    /// memory) and returns ranked findings, worst first.
+    /// - Throws: `DiagnosisError.unreadableBundle` with the reader's reason.
+    public func diagnose(bundleAt path: String, limits: BundleLimits = .default) throws -> [Finding] {
+        let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
+        let contents: BundleContents
+        do {
+            contents = try BundleReader.read(path: path, limits: limits) { scan.consume($0) }
+        } catch let e as BundleError {
+            throw DiagnosisError(.unreadableBundle, "\(path): \(e.message)")
+        }
+        return Self.rank(metricFindings(contents) + scan.findings())
+    }
+
+    /// Same, from already-read typed members and a journal sequence (for tests and the collector).
+    public func diagnose(contents: BundleContents, journal: [JournalEntry]) -> [Finding] {
+        let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
+        // By index: `for entry in journal` copies (and retains every string of) each entry.
+        for i in journal.indices { scan.consume(journal[i]) }
+        return Self.rank(metricFindings(contents) + scan.findings())
+    }
+
+    /// Journal rules only, over `journal` (no typed members needed).
+    public func diagnose(journal: [JournalEntry]) -> [Finding] {
+        let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
+        for i in journal.indices { scan.consume(journal[i]) }
+        return Self.rank(scan.findings())
+    }
+
+    /// A streaming diagnosis to feed from a `BundleReader` the caller already runs (the
+    /// collector's ingest pass), so a bundle is inflated and parsed once, not twice:
+    ///
+    /// ```swift
+    /// let session = engine.session()
+    /// let contents = try BundleReader.read(path: path) { session.consume($0) }
+    /// let findings = session.finish(contents: contents)
+    /// ```
+    public func session() -> DiagnosisSession {
+        DiagnosisSession(engine: self, scan: JournalScan(rules: journalRules, index: index, configuration: configuration))
+    }
+
+    func metricFindings(_ contents: BundleContents) -> [Finding] {
+        metricRules.flatMap { $0.evaluate(contents, configuration: configuration) }
+    }
+
+    /// Worst first: severity, then confidence, then the most recent evidence, then rule id (stable).
+    public static func rank(_ findings: [Finding]) -> [Finding] {
+        findings.sorted { a, b in
+            if a.severity != b.severity { return a.severity > b.severity }
+            if a.confidence != b.confidence { return a.confidence > b.confidence }
+            let ta = a.lastSeen ?? .distantPast, tb = b.lastSeen ?? .distantPast
+            if ta != tb { return ta > tb }
+            return (a.ruleID, a.title) < (b.ruleID, b.title)
+        }
+    }
+
+    /// The built-in rules folder: SwiftPM copies `Sources/Diagnosis/Rules` into
+    /// `helpline_Diagnosis.resources` next to the executable (and the test bundle). Looked up by
+    /// hand because `Bundle.module` stops the process when the folder is missing.
+    static func findBuiltInRules() throws -> String {
+        let bundleName = "helpline_Diagnosis.resources"
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["HELPLINE_BUILTIN_RULES"] { candidates.append(env) }
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        var dir = exe
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent(bundleName).appendingPathComponent("Rules").path)
+            dir.deleteLastPathComponent()
+        }
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent(bundleName).appendingPathComponent("Rules").path)
+        candidates.append("/usr/share/helpline/rules")
+        for c in candidates {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: c, isDirectory: &isDir), isDir.boolValue { return c }
+        }
+        throw DiagnosisError(.rulesUnavailable, "built-in diagnosis rules not found (looked in \(candidates.joined(separator: ", "))); "
+            + "install \(bundleName) next to the program, or set HELPLINE_BUILTIN_RULES to the Rules folder")
+    }
+}
+
+/// One bundle's diagnosis in progress: journal entries in, then the typed members, then
+/// ranked findings. Use it from one thread (it is not `Sendable`); make one per bundle.
+public final class DiagnosisSession {
+    private let engine: DiagnosisEngine
+    private let scan: JournalScan
+
+    init(engine: DiagnosisEngine, scan: JournalScan) {
+        self.engine = engine
+        self.scan = scan
+    }
+
+    /// Matches one journal entry against the rules (entries in bundle order, oldest first).
+    public func consume(_ entry: JournalEntry) { scan.consume(entry) }
+
+    /// The ranked findings of the metric rules over `contents` and the journal rules over
+    /// every entry consumed so far.
+    public func finish(contents: BundleContents) -> [Finding] {
+        DiagnosisEngine.rank(engine.metricFindings(contents) + scan.findings())
+    }
+}

@@ -1,16 +1,52 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build Helpline and ask it for help.
+# The main job on a fresh machine: build Helpline, start a collector on SQLite in a scratch
+# folder, enroll this machine, ask for help with a note, and show the ticket and findings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-swift build --product helpline 2>&1 | tail -1
+
+echo "== build (debug; the first build takes several minutes)" >&2
+swift build --product helpline-collector >/tmp/helpline-demo-build.log 2>&1 || { tail -30 /tmp/helpline-demo-build.log; exit 1; }
+swift build --product helpline >>/tmp/helpline-demo-build.log 2>&1 || { tail -30 /tmp/helpline-demo-build.log; exit 1; }
 bin="$(swift build --show-bin-path)"
-mkdir -p demo
-echo "== what would be collected (nothing leaves the machine)"
-"$bin/helpline" preview
+
+demo="$PWD/demo"
+rm -rf "$demo"
+mkdir -p "$demo"
+
+echo "== start a collector (SQLite in $demo/collector)" >&2
+"$bin/helpline-collector" serve --listen 127.0.0.1:0 --data-dir "$demo/collector" --min-free-disk-mb 64 \
+  >"$demo/collector.out" 2>"$demo/collector.log" &
+collector=$!
+trap 'kill $collector 2>/dev/null; wait $collector 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q '^listening: ' "$demo/collector.out" 2>/dev/null && break; sleep 0.1; done
+port=$(sed -n 's/^listening: .*:\([0-9]*\)$/\1/p' "$demo/collector.out")
+secret=$(sed -n 's/^enrollment secret: //p' "$demo/collector.out")
+login=$(sed -n 's/^admin login: //p' "$demo/collector.out")
+[ -n "$port" ] && [ -n "$secret" ] || { cat "$demo/collector.log"; echo "collector did not start" >&2; exit 1; }
+echo "collector on http://127.0.0.1:$port (technician login: $login)"
+
+printf "# demo agent settings\nretries = 2\n" > "$demo/agent.conf"
+export HELPLINE_STATE_DIR="$demo/agent" HELPLINE_CONFIG="$demo/agent.conf"
 echo
-echo "== collect a bundle"
-"$bin/helpline" collect --note "demo: my computer is slow" --output demo/bundle.tar.gz
+echo "== enroll this machine"
+"$bin/helpline" enroll --server "http://127.0.0.1:$port" --secret "$secret"
+
 echo
-echo "== the bundle opens with plain tar"
-tar tzvf demo/bundle.tar.gz
+echo "== helpline --note \"my laptop is slow and the printer does not work\""
+# The demo machine is a container: use the laptop fixture so there is something to find,
+# and this machine's own journal when it has one.
+journal_args=()
+[ -d /var/log/journal ] || [ -d /run/log/journal ] || journal_args=(--journal-directory "$demo/empty-journal")
+mkdir -p "$demo/empty-journal"
+"$bin/helpline" request --note "my laptop is slow and the printer does not work" \
+  --sysroot Tests/AgentTests/Fixtures/sysroot-laptop "${journal_args[@]}" || true
+
+echo
+echo "== helpline status"
+"$bin/helpline" status || true
+
+echo
+echo "== the same bundle, as the technician sees it (GET /api/v1/tickets)"
+token=$("$bin/helpline-collector" admin token create demo --data-dir "$demo/collector")
+curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/tickets" | python3 -m json.tool | head -40

@@ -13,7 +13,7 @@ struct HelplineCollector: AsyncParsableCommand {
         abstract: "The Helpline collector: receives bundles from agents, opens tickets, serves the technician API.",
         version: CollectorVersion.version,
         // Add a subcommand here (one file under Commands/).
-        subcommands: [ServeCommand.self, AdminCommand.self])
+        subcommands: [ServeCommand.self, AdminCommand.self, DiagnoseCommand.self])
 
     static func main() async {
         do {

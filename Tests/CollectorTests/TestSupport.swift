@@ -110,9 +110,18 @@ func makeBundle(manifest: Manifest, journalEntries: Int = 20, attachment: [UInt8
 struct FixedDiagnoser: BundleDiagnoser {
     var findings: [Finding]
     var gate: AsyncGate?
-    func diagnose(bundleAt path: String, contents: BundleContents) async throws -> [Finding] {
-        if let gate { await gate.wait() }
-        return findings
+    func startPass() -> any DiagnosisPass { Pass(findings: findings, gate: gate) }
+
+    final class Pass: DiagnosisPass {
+        // Immutable.
+        let findings: [Finding]
+        let gate: AsyncGate?
+        init(findings: [Finding], gate: AsyncGate?) { self.findings = findings; self.gate = gate }
+        func consume(_ entry: JournalEntry) {}
+        func finish(bundleAt path: String, contents: BundleContents) async throws -> [Finding] {
+            if let gate { await gate.wait() }
+            return findings
+        }
     }
 }
 

@@ -33,6 +33,9 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
 
+    @Option(name: .long, help: "Folder of extra diagnosis rules (*.yaml, see docs/diagnosis.md); env HELPLINE_COLLECTOR_RULES_DIR.")
+    var rulesDir: String?
+
     @Option(name: .customLong("max-concurrent-uploads"), help: "Uploads processed at once; one more answers 429 (default 8).")
     var maxConcurrentUploads: Int?
 
@@ -81,6 +84,7 @@ public struct ServeCommand: AsyncParsableCommand {
         flags.tlsCertificate = tlsCertificate
         flags.tlsKey = tlsKey
         flags.logLevel = logLevel
+        flags.rulesDir = rulesDir
         flags.limits = limits.isEmpty ? nil : limits
         return try store.resolve(flags: flags)
     }
@@ -101,9 +105,15 @@ public struct ServeCommand: AsyncParsableCommand {
         }
         logger.info("starting", metadata: ["version": "\(CollectorVersion.version)", "data_dir": "\(configuration.dataDirectory)",
                                             "database": "\(configuration.databasePath)"])
+        let diagnoser: RuleDiagnoser
+        do { diagnoser = try RuleDiagnoser(extraRulesDirectory: configuration.rulesDirectory) } catch {
+            try? await store.close()
+            throw ConfigurationError("diagnosis rules: \(error)")
+        }
+        logger.info("diagnosis rules loaded", metadata: ["rules": "\(diagnoser.engine.rules.count)"])
         let app = try await buildApplication(
             configuration: configuration,
-            dependencies: CollectorDependencies(store: store, metrics: metrics, logger: logger),
+            dependencies: CollectorDependencies(store: store, diagnoser: diagnoser, metrics: metrics, logger: logger),
             onServerRunning: { port in Console.out("listening: \(configuration.host):\(port)") })
         do {
             try await app.runService()

@@ -30,18 +30,23 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
     public var logLevel: String?
     /// Limit name → value (see `CollectorLimits.names`).
     public var limits: [String: Int]?
+    /// Folder of extra diagnosis rules (`*.yaml`).
+    public var rulesDir: String?
 
     enum CodingKeys: String, CodingKey {
         case listen, database, limits
         case dataDir = "data_dir", publicURL = "public_url", tlsCertificate = "tls_certificate", tlsKey = "tls_key"
         case logLevel = "log_level"
+        case rulesDir = "rules_dir"
     }
 
     /// An empty layer.
     public init(listen: String? = nil, dataDir: String? = nil, database: String? = nil, publicURL: String? = nil,
-                tlsCertificate: String? = nil, tlsKey: String? = nil, logLevel: String? = nil, limits: [String: Int]? = nil) {
+                tlsCertificate: String? = nil, tlsKey: String? = nil, logLevel: String? = nil, limits: [String: Int]? = nil,
+                rulesDir: String? = nil) {
         self.listen = listen; self.dataDir = dataDir; self.database = database; self.publicURL = publicURL
         self.tlsCertificate = tlsCertificate; self.tlsKey = tlsKey; self.logLevel = logLevel; self.limits = limits
+        self.rulesDir = rulesDir
     }
 
     /// This layer with `top`'s fields laid over it.
@@ -51,7 +56,7 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
         return CollectorSettings(listen: top.listen ?? listen, dataDir: top.dataDir ?? dataDir, database: top.database ?? database,
                                  publicURL: top.publicURL ?? publicURL, tlsCertificate: top.tlsCertificate ?? tlsCertificate,
                                  tlsKey: top.tlsKey ?? tlsKey, logLevel: top.logLevel ?? logLevel,
-                                 limits: limits.isEmpty ? nil : limits)
+                                 limits: limits.isEmpty ? nil : limits, rulesDir: top.rulesDir ?? rulesDir)
     }
 
     /// Reads a config file: JSON when it ends in `.json`, YAML otherwise (YAML reads JSON too).
@@ -77,7 +82,7 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
         let prefix = "HELPLINE_COLLECTOR_"
         var s = CollectorSettings(listen: env[prefix + "LISTEN"], dataDir: env[prefix + "DATA_DIR"], database: env[prefix + "DATABASE"],
                                   publicURL: env[prefix + "PUBLIC_URL"], tlsCertificate: env[prefix + "TLS_CERTIFICATE"],
-                                  tlsKey: env[prefix + "TLS_KEY"], logLevel: env[prefix + "LOG_LEVEL"])
+                                  tlsKey: env[prefix + "TLS_KEY"], logLevel: env[prefix + "LOG_LEVEL"], rulesDir: env[prefix + "RULES_DIR"])
         var limits: [String: Int] = [:]
         for name in CollectorLimits.names.keys {
             guard let text = env[prefix + name.uppercased()] else { continue }
@@ -105,6 +110,8 @@ public struct CollectorConfiguration: Sendable {
     public var tls: (certificate: String, key: String)?
     /// Log level name.
     public var logLevel: String
+    /// Folder of extra diagnosis rules, if any.
+    public var rulesDirectory: String?
     /// Limits in force.
     public var limits: CollectorLimits
 
@@ -153,6 +160,7 @@ public struct CollectorConfiguration: Sendable {
         }
         publicURL = url
         logLevel = s.logLevel ?? "info"
+        rulesDirectory = s.rulesDir.map(Self.absolute)
         var limits = CollectorLimits()
         for (name, value) in (s.limits ?? [:]).sorted(by: { $0.key < $1.key }) {
             try limits.set(name, value, source: "limits")

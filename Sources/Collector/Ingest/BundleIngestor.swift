@@ -102,7 +102,8 @@ public struct BundleIngestor: Sendable {
         }
         let started = ContinuousClock.now
         let upload = try blobs.makeUpload()
-        let reader = try BundleReader(limits: limits.bundleLimits)
+        let pass = diagnoser.startPass()
+        let reader = try BundleReader(limits: limits.bundleLimits) { pass.consume($0) }
         for try await chunk in request.body {
             try upload.write(chunk)
             try chunk.withUnsafeReadableBytes { try reader.feed($0) }
@@ -140,7 +141,7 @@ public struct BundleIngestor: Sendable {
             let blobPath = try blobs.commit(upload, sha256: digest)
             do {
                 var findings: [Finding] = []
-                do { findings = try await diagnoser.diagnose(bundleAt: blobPath, contents: contents) } catch {
+                do { findings = try await pass.finish(bundleAt: blobPath, contents: contents) } catch {
                     logger.error("diagnosis failed; storing the bundle without findings", metadata: ["error": "\(error)"])
                 }
                 let bundle = NewBundle(hostID: host.id, hostname: contents.manifest.host.hostname, sha256: digest,

@@ -32,7 +32,7 @@ import Testing
 
             let tickets = try await tc.store.tickets(TicketFilter())
             #expect(tickets.count == 1)
-            #expect(tickets.first?.title == "Disk almost full")
+            #expect(tickets.first?.title == "Disk almost full — “wifi keeps dropping”", "the top finding, then the user's note")
             #expect(tickets.first?.priority == .high)
             #expect(tc.blobFiles.count == 1)
             #expect(tc.tempFiles.isEmpty)

@@ -36,7 +36,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     let store = dependencies.store
     let limits = configuration.limits
     let ingestor = BundleIngestor(store: store, blobs: blobs, diagnoser: dependencies.diagnoser,
-                                  tickets: TicketService(publicURL: configuration.publicURL), limits: limits,
+                                  tickets: TicketService(publicURL: configuration.publicURL, limits: configuration.limits), limits: limits,
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
     let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)

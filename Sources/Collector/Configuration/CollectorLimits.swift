@@ -27,6 +27,13 @@ public struct CollectorLimits: Sendable, Equatable {
     public var minFreeDiskMB = 1024
     /// Seconds a client is told to wait on 429/503 (`retry_after_seconds`).
     public var retryAfterSeconds = 5
+    /// A bundle whose top finding is the top finding of the host's open ticket updated within
+    /// this many hours joins that ticket (`repeat_window_hours`).
+    public var repeatWindowHours = 72
+    /// The same rule on this many hosts (`incident_hosts`)…
+    public var incidentHosts = 5
+    /// …within this many minutes (`incident_window_minutes`) opens an incident.
+    public var incidentWindowMinutes = 60
     /// Heartbeats kept per host (`heartbeat_history`).
     public var heartbeatHistory = 288
     /// Bundles older than this many days are expired (`retention_days`).
@@ -56,6 +63,9 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_concurrent_uploads": \.maxConcurrentUploads,
         "min_free_disk_mb": \.minFreeDiskMB,
         "retry_after_seconds": \.retryAfterSeconds,
+        "repeat_window_hours": \.repeatWindowHours,
+        "incident_hosts": \.incidentHosts,
+        "incident_window_minutes": \.incidentWindowMinutes,
         "heartbeat_history": \.heartbeatHistory,
         "retention_days": \.retentionDays,
         "retention_bundles_per_host": \.retentionBundlesPerHost,

@@ -15,6 +15,21 @@ public struct BundleList: Codable, Sendable, Equatable {
     public var bundles: [BundleRecord]
 }
 
+/// `POST /tickets/{id}/split` body.
+public struct SplitRequest: Codable, Sendable {
+    public var bundleID: String
+}
+
+/// The ticket a split bundle moved to.
+public struct SplitResult: Codable, Sendable, Equatable {
+    public var ticketID: Int64
+}
+
+/// A list of incidents.
+public struct IncidentList: Codable, Sendable, Equatable {
+    public var incidents: [IncidentRecord]
+}
+
 /// A list of hosts.
 public struct HostList: Codable, Sendable, Equatable {
     public var hosts: [HostRecord]
@@ -63,6 +78,9 @@ public struct TechnicianController: Sendable {
         routes.get("tickets/{id}", use: getTicket)
         routes.patch("tickets/{id}", use: updateTicket)
         routes.post("tickets/{id}/comments", use: addComment)
+        routes.post("tickets/{id}/split", use: splitBundle)
+        routes.get("incidents", use: listIncidents)
+        routes.get("incidents/{incidentID}", use: getIncident)
         routes.get("tickets/{id}/bundles", use: ticketBundles)
         routes.get("hosts", use: listHosts)
         routes.get("hosts/{hostID}", use: getHost)
@@ -122,6 +140,39 @@ public struct TechnicianController: Sendable {
             throw APIError.notFound("ticket \(id)")
         }
         return JSONResponse(comment, status: .created)
+    }
+
+    /// `POST /tickets/{id}/split` `{"bundleID": …}`: a bundle that joined as a repeat but is a
+    /// different problem gets a ticket of its own.
+    @Sendable func splitBundle(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<SplitResult> {
+        let user = try context.requireUser()
+        let id = try ticketID(context)
+        let body = try await request.decodeJSON(SplitRequest.self, limit: limits.maxJSONBodyBytes)
+        guard UUID(uuidString: body.bundleID) != nil else {
+            throw APIError.badRequest("invalid_bundle_id", "bundleID must be the UUID of a bundle on this ticket")
+        }
+        do {
+            guard let newID = try await store.splitBundle(ticketID: id, bundleID: body.bundleID, author: user.name, now: Date()) else {
+                throw APIError.notFound("bundle \(body.bundleID) on ticket \(id)")
+            }
+            return JSONResponse(SplitResult(ticketID: newID), status: .created)
+        } catch let e as StoreError where e.kind == .conflict {
+            throw APIError(.conflict, code: "only_bundle", e.message)
+        }
+    }
+
+    /// `GET /incidents`: the same rule on several hosts.
+    @Sendable func listIncidents(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<IncidentList> {
+        JSONResponse(IncidentList(incidents: try await store.incidents(limit: try Paging.limit(request, default: 50, max: 500))))
+    }
+
+    /// `GET /incidents/{id}`.
+    @Sendable func getIncident(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<IncidentRecord> {
+        guard let text = context.parameters.get("incidentID"), let id = Int64(text) else {
+            throw APIError.badRequest("invalid_id", "incident ids are numbers")
+        }
+        guard let incident = try await store.incident(id: id) else { throw APIError.notFound("incident \(id)") }
+        return JSONResponse(incident)
     }
 
     @Sendable func ticketBundles(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleList> {

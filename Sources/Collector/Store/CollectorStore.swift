@@ -104,6 +104,14 @@ public protocol CollectorStore: Sendable {
     func addComment(ticketID: Int64, author: String, body: String, visibleToUser: Bool, now: Date) async throws -> TicketComment?
     /// Changes a ticket's status, priority or assignee (nil leaves a field as it is).
     func updateTicket(id: Int64, status: TicketStatus?, priority: TicketPriority?, assignee: String?, now: Date) async throws -> TicketSummary?
+    /// Moves a bundle that joined a ticket (and its findings) to a new ticket of its own.
+    /// Returns the new ticket's id; nil when the ticket or bundle is not there.
+    /// - Throws: `StoreError(.conflict)` when it is the ticket's only bundle.
+    func splitBundle(ticketID: Int64, bundleID: String, author: String, now: Date) async throws -> Int64?
+    /// Incidents, newest first.
+    func incidents(limit: Int) async throws -> [IncidentRecord]
+    /// One incident.
+    func incident(id: Int64) async throws -> IncidentRecord?
 
     // MARK: Heartbeats
 
@@ -136,6 +144,8 @@ public protocol TicketPolicy: Sendable {
     func decide(bundle: NewBundle, findings: [Finding], openTickets: [TicketSummary]) -> TicketDecision
     /// The answer the agent gets (and gets again for a duplicate).
     func receipt(bundle: NewBundle, ticketID: Int64, joined: Bool, findings: [Finding]) -> BundleReceipt
+    /// Hosts and window that turn one rule's findings into an incident.
+    var incidentThreshold: (hosts: Int, window: TimeInterval) { get }
 }
 
 /// A store failure callers can act on.

@@ -155,6 +155,27 @@ extension SQLiteStore {
                 CREATE INDEX heartbeat_history_host ON heartbeat_history(host_id, id);
                 """)
         }
+        migrator.registerMigration("v2_incidents") { db in
+            try db.execute(sql: """
+                CREATE TABLE incidents (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    rule_id TEXT NOT NULL,
+                    title TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+                    host_count INTEGER NOT NULL CHECK (host_count >= 1),
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+                CREATE UNIQUE INDEX incidents_open_rule ON incidents(rule_id) WHERE status = 'open';
+
+                CREATE TABLE incident_tickets (
+                    incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+                    ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+                    PRIMARY KEY (incident_id, ticket_id)
+                );
+                CREATE INDEX findings_rule_bundle ON findings(rule_id, bundle_row);
+                """)
+        }
         return migrator
     }
 }

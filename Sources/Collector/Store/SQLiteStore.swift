@@ -296,9 +296,11 @@ public final class SQLiteStore: CollectorStore {
                                          bundle.receivedAt, bundle.receivedAt])
                     ticketID = db.lastInsertedRowID
                     joined = false
-                case .join(let id):
+                case .join(let id, let reason):
                     try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [bundle.receivedAt, id])
                     guard db.changesCount == 1 else { throw StoreError(.notFound, "ticket \(id) chosen for bundle \(bundle.bundleID) does not exist") }
+                    try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, 'helpline', ?, 0, ?)",
+                                   arguments: [id, reason, bundle.receivedAt])
                     ticketID = id
                     joined = true
                 }
@@ -322,6 +324,7 @@ public final class SQLiteStore: CollectorStore {
                                          f.title, f.detail, f.userAdvice, f.technicianAdvice, try Self.encode(f.evidence), f.lastSeen, rank])
                 }
                 try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [bundle.receivedAt, bundle.hostID])
+                try Self.linkIncidents(db, findings: receipt.findings, now: bundle.receivedAt, threshold: policy.incidentThreshold)
                 return .stored(receipt)
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -457,6 +460,86 @@ public final class SQLiteStore: CollectorStore {
                 HostTicket(id: t.id, status: t.status, title: t.title, assignee: t.assignee, createdAt: t.createdAt, updatedAt: t.updatedAt,
                            replies: try Self.comments(db, ticketID: t.id, visibleOnly: true))
             }
+        }
+    }
+
+    /// Opens or extends an incident for every rule of `findings` (medium or worse) that fired
+    /// on at least `threshold.hosts` hosts within `threshold.window`, linking their tickets.
+    static func linkIncidents(_ db: Database, findings: [Finding], now: Date, threshold: (hosts: Int, window: TimeInterval)) throws {
+        guard threshold.hosts > 0 else { return }
+        let since = now.addingTimeInterval(-threshold.window)
+        for f in findings where f.severity >= .medium {
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT DISTINCT t.id AS ticket_id, t.host_id AS host_id FROM findings f
+                JOIN tickets t ON t.id = f.ticket_id
+                JOIN bundles b ON b.id = f.bundle_row
+                WHERE f.rule_id = ? AND b.received_at >= ?
+                """, arguments: [f.ruleID, since])
+            let hosts = Set(rows.map { $0["host_id"] as String })
+            guard hosts.count >= threshold.hosts else { continue }
+            let incidentID: Int64
+            if let open = try Int64.fetchOne(db, sql: "SELECT id FROM incidents WHERE rule_id = ? AND status = 'open'", arguments: [f.ruleID]) {
+                incidentID = open
+                try db.execute(sql: "UPDATE incidents SET host_count = MAX(host_count, ?), updated_at = ? WHERE id = ?",
+                               arguments: [hosts.count, now, open])
+            } else {
+                try db.execute(sql: """
+                    INSERT INTO incidents (rule_id, title, status, host_count, created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?)
+                    """, arguments: [f.ruleID, "\(f.title) (\(f.ruleID)) on \(hosts.count) hosts", hosts.count, now, now])
+                incidentID = db.lastInsertedRowID
+            }
+            for row in rows {
+                try db.execute(sql: "INSERT OR IGNORE INTO incident_tickets (incident_id, ticket_id) VALUES (?, ?)",
+                               arguments: [incidentID, row["ticket_id"] as Int64])
+            }
+        }
+    }
+
+    public func incidents(limit: Int) async throws -> [IncidentRecord] {
+        try await read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM incidents ORDER BY updated_at DESC, id DESC LIMIT ?", arguments: [limit])
+                .compactMap { try Self.incident(db, id: $0) }
+        }
+    }
+
+    public func incident(id: Int64) async throws -> IncidentRecord? {
+        try await read { db in try Self.incident(db, id: id) }
+    }
+
+    private static func incident(_ db: Database, id: Int64) throws -> IncidentRecord? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM incidents WHERE id = ?", arguments: [id]) else { return nil }
+        let tickets = try Int64.fetchAll(db, sql: "SELECT ticket_id FROM incident_tickets WHERE incident_id = ? ORDER BY ticket_id", arguments: [id])
+        return IncidentRecord(id: row["id"], ruleID: row["rule_id"], title: row["title"], status: row["status"], hostCount: row["host_count"],
+                              createdAt: row["created_at"], updatedAt: row["updated_at"], ticketIDs: tickets)
+    }
+
+    public func splitBundle(ticketID: Int64, bundleID: String, author: String, now: Date) async throws -> Int64? {
+        try await write { db in
+            guard let ticket = try Row.fetchOne(db, sql: "SELECT host_id, priority FROM tickets WHERE id = ?", arguments: [ticketID]),
+                  let bundleRow = try Int64.fetchOne(db, sql: """
+                      SELECT b.id FROM bundles b JOIN ticket_bundles tb ON tb.bundle_row = b.id
+                      WHERE b.bundle_id = ? AND tb.ticket_id = ?
+                      """, arguments: [bundleID.lowercased(), ticketID]) else { return nil }
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_bundles WHERE ticket_id = ?", arguments: [ticketID]) ?? 0
+            guard count > 1 else {
+                throw StoreError(.conflict, "bundle \(bundleID) is the only bundle of ticket \(ticketID); there is nothing to split it from")
+            }
+            let top = try Row.fetchOne(db, sql: "SELECT rule_id, title, severity FROM findings WHERE bundle_row = ? ORDER BY rank LIMIT 1",
+                                       arguments: [bundleRow])
+            let title: String = top?["title"] ?? "Split from ticket #\(ticketID)"
+            try db.execute(sql: """
+                INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
+                VALUES (?, 'open', ?, ?, ?, ?, ?, ?)
+                """, arguments: [ticket["host_id"] as String, ticket["priority"] as String, title, nil as String?, top?["rule_id"] as String?, now, now])
+            let newID = db.lastInsertedRowID
+            try db.execute(sql: "UPDATE ticket_bundles SET ticket_id = ? WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])
+            try db.execute(sql: "UPDATE findings SET ticket_id = ? WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])
+            try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, ?, ?, 0, ?)",
+                           arguments: [ticketID, author, "Bundle \(bundleID) was split off into ticket #\(newID).", now])
+            try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, ?, ?, 0, ?)",
+                           arguments: [newID, author, "Split off from ticket #\(ticketID) (bundle \(bundleID)).", now])
+            try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [now, ticketID])
+            return newID
         }
     }
 

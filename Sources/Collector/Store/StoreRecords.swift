@@ -111,8 +111,9 @@ public enum BundleCommitResult: Sendable {
 public enum TicketDecision: Sendable, Equatable {
     /// Open a new ticket.
     case open(NewTicket)
-    /// Attach the bundle (and its findings) to this open ticket.
-    case join(ticketID: Int64)
+    /// Attach the bundle (and its findings) to this open ticket; `reason` says why, for the
+    /// technician (kept as an internal comment).
+    case join(ticketID: Int64, reason: String)
 }
 
 /// The fields of a ticket about to be opened.
@@ -226,4 +227,18 @@ public struct StoreCounts: Sendable, Codable, Equatable {
     public var openTickets: Int
     public var liveBundles: Int
     public var expiredBundles: Int
+}
+
+/// Several hosts hit by the same rule within a window: one cause, fixed once.
+public struct IncidentRecord: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var ruleID: String
+    public var title: String
+    /// `open` or `closed`.
+    public var status: String
+    public var hostCount: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Tickets linked to it.
+    public var ticketIDs: [Int64]
 }

@@ -4,16 +4,31 @@ import Shared
 /// Where tickets are opened: the one place that decides a bundle's ticket, its title and
 /// priority, and the receipt the agent gets.
 ///
-/// Today every bundle opens a ticket. Ticket de-duplication and incidents extend
-/// `decide(bundle:findings:openTickets:)` (it runs inside the transaction that stores the
-/// bundle, with the host's open tickets, so its choice cannot race another upload).
+/// Repeats: a bundle whose top finding is the same rule as the top finding of one of the
+/// host's open tickets, updated within `repeatWindow`, joins that ticket instead of opening
+/// another, with the reason kept on the ticket (a technician can split it off again).
+/// `decide` runs inside the transaction that stores the bundle, with the host's open
+/// tickets, so its choice cannot race another upload. Incidents (the same rule on several
+/// hosts) are found by the store in the same transaction, with `incidentThreshold`.
 public struct TicketService: TicketPolicy {
     /// Base URL of ticket links.
     public let publicURL: String
+    /// How recent an open ticket must be for a repeat to join it.
+    public let repeatWindow: TimeInterval
+    /// Hosts and window that make an incident.
+    public let incidentThreshold: (hosts: Int, window: TimeInterval)
 
     /// Creates the service.
-    public init(publicURL: String) {
+    public init(publicURL: String, repeatWindow: TimeInterval = 72 * 3600, incidentHosts: Int = 5, incidentWindow: TimeInterval = 3600) {
         self.publicURL = publicURL
+        self.repeatWindow = repeatWindow
+        self.incidentThreshold = (incidentHosts, incidentWindow)
+    }
+
+    /// The service for a collector's limits.
+    public init(publicURL: String, limits: CollectorLimits) {
+        self.init(publicURL: publicURL, repeatWindow: TimeInterval(limits.repeatWindowHours) * 3600,
+                  incidentHosts: limits.incidentHosts, incidentWindow: TimeInterval(limits.incidentWindowMinutes) * 60)
     }
 
     /// The link to a ticket.
@@ -30,17 +45,28 @@ public struct TicketService: TicketPolicy {
         }
     }
 
-    /// Opens a new ticket for every bundle.
+    /// Joins a repeat to the host's matching open ticket, else opens a ticket titled by the top
+    /// finding and the user's note, with the priority of the worst severity.
     public func decide(bundle: NewBundle, findings: [Finding], openTickets: [TicketSummary]) -> TicketDecision {
         let ranked = Self.rank(findings)
         let top = ranked.first
+        if let top, top.severity >= .medium,
+           let match = openTickets
+            .filter({ $0.topRuleID == top.ruleID && $0.status.isActive && bundle.receivedAt.timeIntervalSince($0.updatedAt) <= repeatWindow })
+            .max(by: { $0.updatedAt < $1.updatedAt }) {
+            let hours = max(0, bundle.receivedAt.timeIntervalSince(match.updatedAt)) / 3600
+            return .join(ticketID: match.id, reason: String(format: "Bundle %@ joined this ticket: its top finding (%@, \"%@\") is this ticket's top finding, and the ticket was updated %.1f h earlier (repeat window %.0f h). Split it off if it is a different problem.", bundle.bundleID, top.ruleID, top.title, hours, repeatWindow / 3600))
+        }
         let note = bundle.manifest.note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let noteLine = note.flatMap { n -> String? in
+            guard !n.isEmpty else { return nil }
+            return String((n.split(whereSeparator: \.isNewline).first.map(String.init) ?? n).prefix(120))
+        }
         let title: String
         if let top {
-            title = top.title
-        } else if let note, !note.isEmpty {
-            let firstLine = note.split(whereSeparator: \.isNewline).first.map(String.init) ?? note
-            title = String(firstLine.prefix(120))
+            title = top.title + (noteLine.map { " — “\($0)”" } ?? "")
+        } else if let noteLine {
+            title = noteLine
         } else {
             switch bundle.manifest.reason {
             case .userRequest: title = "Help requested on \(bundle.hostname)"

@@ -24,6 +24,15 @@ public struct BundleContents: Sendable {
     public var compressedBytes: Int
     /// Uncompressed bytes produced (tar headers included).
     public var uncompressedBytes: Int
+
+    /// Contents put together by hand (tests, tools); readers get theirs from `BundleReader`.
+    public init(manifest: Manifest, system: SystemInfo? = nil, memory: MemoryInfo? = nil, disks: DiskInfo? = nil,
+                processes: ProcessList? = nil, network: NetworkInfo? = nil, units: UnitsInfo? = nil, note: String? = nil,
+                journalEntries: Int = 0, members: [Member] = [], compressedBytes: Int = 0, uncompressedBytes: Int = 0) {
+        self.manifest = manifest; self.system = system; self.memory = memory; self.disks = disks; self.processes = processes
+        self.network = network; self.units = units; self.note = note; self.journalEntries = journalEntries; self.members = members
+        self.compressedBytes = compressedBytes; self.uncompressedBytes = uncompressedBytes
+    }
 }
 
 /// Reads a bundle from a stream of compressed bytes, enforcing `BundleLimits` as it goes.

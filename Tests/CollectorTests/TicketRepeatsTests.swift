@@ -1,0 +1,128 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Collector
+@testable import Shared
+
+/// Finds one finding whose rule is the bundle's note (`rule:severity`), so tests choose.
+struct NoteDiagnoser: BundleDiagnoser {
+    func startPass() -> any DiagnosisPass { Pass() }
+    final class Pass: DiagnosisPass {
+        // Stateless.
+        func consume(_ entry: JournalEntry) {}
+        func finish(bundleAt path: String, contents: BundleContents) async throws -> [Finding] {
+            guard let note = contents.manifest.note, !note.isEmpty else { return [] }
+            let parts = note.split(separator: ":")
+            let severity = parts.count > 1 ? Severity(rawValue: String(parts[1])) ?? .high : .high
+            return [Finding(ruleID: String(parts[0]), category: .disk, severity: severity, confidence: 0.9, title: "Problem \(parts[0])",
+                            detail: "d", userAdvice: "u", technicianAdvice: "t", lastSeen: Date())]
+        }
+    }
+}
+
+@Suite struct TicketRepeatsTests {
+    func send(_ client: some TestClientProtocol, _ host: EnrollResponse, machine: String = "machine-1", note: String) async throws -> BundleReceipt {
+        let m = sampleManifest(hostID: host.hostID, machineID: machine, note: note)
+        let r = try await upload(client, token: host.hostToken, try makeBundle(manifest: m))
+        #expect(r.status == .created)
+        return try decode(BundleReceipt.self, r)
+    }
+
+    @Test func aRepeatJoinsTheOpenTicketAndCanBeSplitOff() async throws {
+        let tc = try await TestCollector(diagnoser: NoteDiagnoser())
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let first = try await send(client, host, note: "disk.space_low")
+            #expect(!first.joinedExistingTicket)
+            let repeatReceipt = try await send(client, host, note: "disk.space_low")
+            #expect(repeatReceipt.joinedExistingTicket)
+            #expect(repeatReceipt.ticketID == first.ticketID)
+            // Another problem opens another ticket; so does a low-severity finding.
+            let other = try await send(client, host, note: "gpu.hang")
+            #expect(other.ticketID != first.ticketID)
+            let low = try await send(client, host, note: "gpu.hang:low")
+            #expect(!low.joinedExistingTicket)
+
+            let detail = try #require(try await tc.store.ticket(id: first.ticketID))
+            #expect(detail.bundles.count == 2)
+            #expect(detail.ticket.title.hasPrefix("Problem disk.space_low"))
+            let why = try #require(detail.comments.first { $0.author == "helpline" })
+            #expect(!why.visibleToUser)
+            #expect(why.body.contains("disk.space_low") && why.body.contains(repeatReceipt.bundleID))
+
+            // A technician splits the repeat off.
+            let api = try await tc.apiToken()
+            let split = try await client.execute(uri: "/api/v1/tickets/\(first.ticketID)/split", method: .post,
+                                                 headers: [.authorization: "Bearer \(api)", .contentType: "application/json"],
+                                                 body: ByteBuffer(string: #"{"bundleID":"\#(repeatReceipt.bundleID)"}"#))
+            #expect(split.status == .created)
+            let newID = try decode(SplitResult.self, split).ticketID
+            let left = try #require(try await tc.store.ticket(id: first.ticketID))
+            let moved = try #require(try await tc.store.ticket(id: newID))
+            #expect(left.bundles.map(\.bundleID) == [first.bundleID])
+            #expect(moved.bundles.map(\.bundleID) == [repeatReceipt.bundleID])
+            #expect(moved.findings.count == 1 && left.findings.count == 1)
+            // The ticket's only bundle cannot be split off.
+            let only = try await client.execute(uri: "/api/v1/tickets/\(newID)/split", method: .post,
+                                                headers: [.authorization: "Bearer \(api)", .contentType: "application/json"],
+                                                body: ByteBuffer(string: #"{"bundleID":"\#(repeatReceipt.bundleID)"}"#))
+            #expect(only.status == .conflict)
+        }
+    }
+
+    @Test func repeatWindowEdge() {
+        let service = TicketService(publicURL: "https://h", repeatWindow: 3600)
+        let now = Date()
+        let manifest = sampleManifest(hostID: "h", note: nil)
+        let bundle = NewBundle(hostID: "h", hostname: "laptop", sha256: String(repeating: "a", count: 64), receivedAt: now,
+                               contents: BundleContents(manifest: manifest, journalEntries: 0, members: [], compressedBytes: 0, uncompressedBytes: 0))
+        let finding = Finding(ruleID: "disk.space_low", category: .disk, severity: .high, confidence: 1, title: "Disk full",
+                              detail: "", userAdvice: "", technicianAdvice: "")
+        func open(updated: Date) -> TicketSummary {
+            TicketSummary(id: 7, hostID: "h", hostname: "laptop", status: .open, priority: .high, title: "t", assignee: nil,
+                          topRuleID: "disk.space_low", createdAt: updated, updatedAt: updated, firstResponseAt: nil, resolvedAt: nil, bundleCount: 1)
+        }
+        if case .join(let id, _) = service.decide(bundle: bundle, findings: [finding], openTickets: [open(updated: now.addingTimeInterval(-3600))]) {
+            #expect(id == 7)
+        } else { Issue.record("at the window's edge the repeat joins") }
+        if case .join = service.decide(bundle: bundle, findings: [finding], openTickets: [open(updated: now.addingTimeInterval(-3601))]) {
+            Issue.record("past the window a repeat opens a new ticket")
+        }
+        // Title: the top finding plus the user's note.
+        let noted = NewBundle(hostID: "h", hostname: "laptop", sha256: String(repeating: "a", count: 64), receivedAt: now,
+                              contents: BundleContents(manifest: sampleManifest(hostID: "h", note: "cannot save files\nsince monday"),
+                                                       journalEntries: 0, members: [], compressedBytes: 0, uncompressedBytes: 0))
+        if case .open(let t) = service.decide(bundle: noted, findings: [finding], openTickets: []) {
+            #expect(t.title == "Disk full — “cannot save files”")
+            #expect(t.priority == .high)
+        } else { Issue.record("expected a new ticket") }
+    }
+
+    @Test(arguments: [4, 5])
+    func sameRuleOnEnoughHostsOpensAnIncident(hosts: Int) async throws {
+        let tc = try await TestCollector(limits: ["incident_hosts": 5, "incident_window_minutes": 60], diagnoser: NoteDiagnoser())
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            var tickets: [Int64] = []
+            for i in 0..<hosts {
+                let host = try await enroll(client, secret: tc.enrollmentSecret, machineID: "machine-\(i)", hostname: "laptop-\(i)")
+                tickets.append(try await send(client, host, machine: "machine-\(i)", note: "dns.resolution_failures").ticketID)
+            }
+            let incidents = try await tc.store.incidents(limit: 10)
+            if hosts < 5 {
+                #expect(incidents.isEmpty)
+            } else {
+                let incident = try #require(incidents.first)
+                #expect(incidents.count == 1)
+                #expect(incident.ruleID == "dns.resolution_failures")
+                #expect(incident.hostCount == 5)
+                #expect(incident.ticketIDs == tickets.sorted())
+                let api = try await tc.apiToken()
+                let listed = try await client.execute(uri: "/api/v1/incidents", method: .get, headers: [.authorization: "Bearer \(api)"])
+                #expect(try decode(IncidentList.self, listed).incidents.first?.id == incident.id)
+            }
+        }
+    }
+}

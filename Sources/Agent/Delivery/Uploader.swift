@@ -121,16 +121,14 @@ struct CollectorClient: Sendable {
 
     /// Runs the blocking libcurl transfer on a thread of its own.
     private static func perform(_ request: HTTPRequest, progress: (@Sendable (Int64, Int64) -> Void)?) async -> Result<HTTPResponse, TransportError> {
-        await Collection.onThread(name: "helpline-upload") {
-            Result {
-                do {
-                    return try CurlTransfer().perform(request, progress: progress)
-                } catch let e as TransportError {
-                    throw e
-                } catch {
-                    throw TransportError(kind: .local, message: "\(error)")
-                }
-            }.mapError { $0 as! TransportError }
+        await Collection.onThread(name: "helpline-upload") { () -> Result<HTTPResponse, TransportError> in
+            do {
+                return .success(try CurlTransfer().perform(request, progress: progress))
+            } catch let e as TransportError {
+                return .failure(e)
+            } catch {
+                return .failure(TransportError(kind: .local, message: "\(error)"))
+            }
         } ?? .failure(TransportError(kind: .local, message: "the upload thread did not finish"))
     }
 }

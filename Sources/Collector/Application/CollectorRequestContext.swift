@@ -62,10 +62,23 @@ extension Request {
     /// The bearer token of the `Authorization` header, if any.
     var bearerToken: String? {
         guard let value = headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        return Self.bearerToken(in: value)
+    }
+
+    /// The token of an `Authorization` value `Bearer <token>` (scheme in any case, spaces or
+    /// tabs around the token ignored). Works on UTF-8 bytes: every authenticated request
+    /// passes here, and Foundation's `trimmingCharacters`/`lowercased` showed in the profile.
+    static func bearerToken(in value: String) -> String? {
+        var utf8 = Substring(value).utf8
+        let scheme = "bearer".utf8
+        guard utf8.count > scheme.count,
+              zip(utf8, scheme).allSatisfy({ $0 | 0x20 == $1 }),
+              utf8[utf8.index(utf8.startIndex, offsetBy: scheme.count)] == UInt8(ascii: " ") else { return nil }
+        utf8 = utf8.dropFirst(scheme.count + 1)
+        func isBlank(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        while let first = utf8.first, isBlank(first) { utf8 = utf8.dropFirst() }
+        while let last = utf8.last, isBlank(last) { utf8 = utf8.dropLast() }
+        return utf8.isEmpty ? nil : String(Substring(utf8))
     }
 
     /// Reads and decodes a JSON body of at most `limit` bytes with the wire contract's coders.

@@ -157,7 +157,7 @@ def wrk_phase(port, hosts_file, connections, threads, duration, mode):
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     bad = int(m.group(1)) if m else 0
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) * (total - bad) / max(total, 1)
-    lat = re.search(r"50%\s+(\S+).*?99%\s+(\S+)", out, re.S)
+    lat = re.search(r"^\s+50%\s+(\S+).*?^\s+99%\s+(\S+)", out, re.S | re.M)
     if lat:
         print(f"            wrk latency p50 {lat.group(1)}, p99 {lat.group(2)}")
     return rate, total - bad, bad, elapsed
@@ -179,13 +179,15 @@ def main():
                     help="comma-separated phases in order: bundles, heartbeats, gets (GET /hosts/self/tickets, wrk only)")
     ap.add_argument("--wrapper", default="", help="command to run the collector under, e.g. valgrind --tool=callgrind")
     ap.add_argument("--perf-record", metavar="FILE", help="attach `perf record -e cpu-clock -g` to the collector during the phases")
+    ap.add_argument("--collector-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for `serve` (repeatable), e.g. --collector-arg=--limit --collector-arg=host_token_cache_entries=0")
     ap.add_argument("--log-level", default="error", help="the collector's --log-level (default error)")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="helpline-bench-")
     server = subprocess.Popen(args.wrapper.split() + [args.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", work + "/data",
                                                       "--log-level", args.log_level,
-                                                      "--min-free-disk-mb", "256", "--limit", "max_concurrent_uploads=32"],
+                                                      "--min-free-disk-mb", "256", "--limit", "max_concurrent_uploads=32"] + args.collector_arg,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         secret, port = None, None

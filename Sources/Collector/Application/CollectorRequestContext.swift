@@ -84,6 +84,11 @@ extension Request {
     /// Reads and decodes a JSON body of at most `limit` bytes with the wire contract's coders.
     /// - Throws: `APIError` 413 when too large, 415 when not JSON, 400 when malformed.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+        try await decodeJSONKeepingBody(type, limit: limit).value
+    }
+
+    /// `decodeJSON`, also answering the body's bytes (valid JSON for `T`, as it was sent).
+    func decodeJSONKeepingBody<T: Decodable>(_ type: T.Type, limit: Int) async throws -> (value: T, body: Data) {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send the body as application/json, not \(contentType)")
         }
@@ -91,8 +96,9 @@ extension Request {
         do { buffer = try await body.collect(upTo: limit) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", "the JSON body is larger than the limit of \(limit) bytes (max_json_body_bytes)")
         }
+        let data = Data(buffer: buffer)
         do {
-            return try BundleJSON.decoder().decode(T.self, from: Data(buffer: buffer))
+            return (try BundleJSON.decoder().decode(T.self, from: data), data)
         } catch {
             throw APIError.badRequest("invalid_json", "the body is not the expected JSON: \(BundleJSONErrors.describe(error))")
         }

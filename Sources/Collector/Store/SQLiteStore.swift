@@ -525,9 +525,10 @@ public final class SQLiteStore: CollectorStore {
 
     public func recordHeartbeats(_ heartbeats: [HeartbeatRow], historyLimit: Int) async throws {
         guard !heartbeats.isEmpty else { return }
-        // One encoder for the batch (making one per heartbeat showed in the profile).
+        // The agent's own bytes when the caller kept them (already validated by decoding);
+        // otherwise one encoder for the batch (one per heartbeat showed in the profile).
         let encoder = BundleJSON.encoder()
-        let encoded = try heartbeats.map { ($0, String(decoding: try encoder.encode($0.heartbeat), as: UTF8.self)) }
+        let encoded = try heartbeats.map { ($0, try $0.body ?? String(decoding: try encoder.encode($0.heartbeat), as: UTF8.self)) }
         // Heartbeats are a health snapshot that the next one replaces: they commit with
         // `synchronous = NORMAL` (durable across a crash of the collector, not across a power
         // cut), which spares an fsync per batch. Bundles and tickets keep FULL.

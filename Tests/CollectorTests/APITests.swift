@@ -45,6 +45,26 @@ import Testing
         }
     }
 
+    /// The heartbeat is stored as the agent sent it (not encoded again) and reads back the same.
+    @Test func heartbeatIsStoredAsSentAndReadsBack() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let beat = Heartbeat(host: HostIdentity(hostID: host.hostID, hostname: "laptop-42"), sentAt: Date(timeIntervalSince1970: 1_790_000_000),
+                                 agentVersion: "0.1.0", spooledBundles: 7)
+            var json = try #require(try JSONSerialization.jsonObject(with: BundleJSON.encoder().encode(beat)) as? [String: Any])
+            json["fieldFromANewerAgent"] = "kept"
+            let response = try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+            ], body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
+            #expect(response.status == .accepted)
+            let latest = try #require(try await tc.store.latestHeartbeat(hostID: host.hostID))
+            #expect(latest.heartbeat == beat)
+            #expect(try await tc.store.heartbeatHistory(hostID: host.hostID, limit: 5).map(\.heartbeat) == [beat])
+        }
+    }
+
     @Test func technicianReadsTicketsBundlesAndJournal() async throws {
         let tc = try await TestCollector(limits: ["journal_page_max": 50])
         defer { Task { await tc.close() } }

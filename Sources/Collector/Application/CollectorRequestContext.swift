@@ -62,15 +62,33 @@ extension Request {
     /// The bearer token of the `Authorization` header, if any.
     var bearerToken: String? {
         guard let value = headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        return Self.bearerToken(in: value)
+    }
+
+    /// The token of an `Authorization` value `Bearer <token>` (scheme in any case, spaces or
+    /// tabs around the token ignored). Works on UTF-8 bytes: every authenticated request
+    /// passes here, and Foundation's `trimmingCharacters`/`lowercased` showed in the profile.
+    static func bearerToken(in value: String) -> String? {
+        var utf8 = Substring(value).utf8
+        let scheme = "bearer".utf8
+        guard utf8.count > scheme.count,
+              zip(utf8, scheme).allSatisfy({ $0 | 0x20 == $1 }),
+              utf8[utf8.index(utf8.startIndex, offsetBy: scheme.count)] == UInt8(ascii: " ") else { return nil }
+        utf8 = utf8.dropFirst(scheme.count + 1)
+        func isBlank(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        while let first = utf8.first, isBlank(first) { utf8 = utf8.dropFirst() }
+        while let last = utf8.last, isBlank(last) { utf8 = utf8.dropLast() }
+        return utf8.isEmpty ? nil : String(Substring(utf8))
     }
 
     /// Reads and decodes a JSON body of at most `limit` bytes with the wire contract's coders.
     /// - Throws: `APIError` 413 when too large, 415 when not JSON, 400 when malformed.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
+        try await decodeJSONKeepingBody(type, limit: limit).value
+    }
+
+    /// `decodeJSON`, also answering the body's bytes (valid JSON for `T`, as it was sent).
+    func decodeJSONKeepingBody<T: Decodable>(_ type: T.Type, limit: Int) async throws -> (value: T, body: Data) {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send the body as application/json, not \(contentType)")
         }
@@ -78,8 +96,9 @@ extension Request {
         do { buffer = try await body.collect(upTo: limit) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", "the JSON body is larger than the limit of \(limit) bytes (max_json_body_bytes)")
         }
+        let data = Data(buffer: buffer)
         do {
-            return try BundleJSON.decoder().decode(T.self, from: Data(buffer: buffer))
+            return (try BundleJSON.decoder().decode(T.self, from: data), data)
         } catch {
             throw APIError.badRequest("invalid_json", "the body is not the expected JSON: \(BundleJSONErrors.describe(error))")
         }

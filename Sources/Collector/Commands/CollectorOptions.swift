@@ -49,7 +49,9 @@ func openStore(_ configuration: CollectorConfiguration) async throws -> SQLiteSt
     } catch {
         throw ConfigurationError("could not create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
     }
-    let store = try SQLiteStore(path: configuration.databasePath)
+    let store = try SQLiteStore(path: configuration.databasePath,
+                                tokenCacheCapacity: configuration.limits.hostTokenCacheEntries,
+                                tokenCacheMaxAge: .seconds(configuration.limits.hostTokenCacheSeconds))
     try await store.migrate()
     return store
 }

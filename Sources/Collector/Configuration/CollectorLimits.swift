@@ -46,6 +46,12 @@ public struct CollectorLimits: Sendable, Equatable {
     public var journalPageMax = 1000
     /// Largest member served whole by the members endpoint (`max_member_download_bytes`).
     public var maxMemberDownloadBytes = 64 << 20
+    /// Most host tokens kept in memory for authentication (0 turns the cache off).
+    public var hostTokenCacheEntries = 100_000
+    /// Longest a cached host token lives, in seconds: how long a token that another process
+    /// sharing the database replaced can keep working here (this process's own
+    /// re-enrollments take effect at once).
+    public var hostTokenCacheSeconds = 60
 
     /// The defaults.
     public init() {}
@@ -72,6 +78,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "retention_interval_seconds": \.retentionIntervalSeconds,
         "journal_page_max": \.journalPageMax,
         "max_member_download_bytes": \.maxMemberDownloadBytes,
+        "host_token_cache_entries": \.hostTokenCacheEntries,
+        "host_token_cache_seconds": \.hostTokenCacheSeconds,
     ]
 
     /// Sets a limit by name.

@@ -47,16 +47,17 @@ public enum Secrets {
 
     /// Lower-case hex of a digest.
     public static func hex(_ digest: some Sequence<UInt8>) -> String {
-        var out = ""
+        // Bytes, not `Character`s: every authenticated request hashes its token.
+        var out: [UInt8] = []
         out.reserveCapacity(64)
         for byte in digest {
             out.append(Self.digits[Int(byte >> 4)])
             out.append(Self.digits[Int(byte & 0x0F)])
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static let digits: [Character] = Array("0123456789abcdef")
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     private static func randomBytes(_ count: Int) -> [UInt8] {
         var rng = SystemRandomNumberGenerator()

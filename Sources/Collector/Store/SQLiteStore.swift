@@ -8,15 +8,29 @@ import Shared
 /// A `DatabasePool` gives one writer and several concurrent readers. `synchronous = FULL`
 /// makes each commit durable before the collector answers, so a receipt is never given for
 /// a row a power cut could lose.
+///
+/// Statements on the agents' hot path (host-token lookup, heartbeat writes) are GRDB cached
+/// statements: preparing one costs more than running it (GRDB's authorizer walks every
+/// column), and each connection keeps its own prepared copy. Host-token lookups are also
+/// answered from `HostTokenCache`.
 public final class SQLiteStore: CollectorStore {
     private let pool: DatabasePool
+    /// Host tokens already looked up. Whatever changes or deletes `hosts.token_hash` must
+    /// call `tokenCache.invalidate(hostID:)` after it commits.
+    let tokenCache: HostTokenCache
     /// The database file.
     public let path: String
 
     /// Opens (creating if needed) the database at `path`. Call `migrate()` before use.
+    /// - Parameters:
+    ///   - tokenCacheCapacity: most host tokens kept in memory (0 turns the cache off).
+    ///   - tokenCacheMaxAge: longest a cached host token lives; bounds how long a token that
+    ///     another process sharing this file replaced keeps working here (this process's own
+    ///     re-enrollments take effect at once).
     /// - Throws: `StoreError.unavailable` when the file cannot be opened.
-    public init(path: String) throws {
+    public init(path: String, tokenCacheCapacity: Int = 100_000, tokenCacheMaxAge: Duration = .seconds(60)) throws {
         self.path = path
+        tokenCache = HostTokenCache(capacity: tokenCacheCapacity, maxAge: tokenCacheMaxAge)
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.journalMode = .wal
@@ -123,7 +137,10 @@ public final class SQLiteStore: CollectorStore {
 
     public func enrollHost(id: String, machineID: String, hostname: String, agentVersion: String?, tokenHash: String,
                            secretID: Int64, now: Date) async throws -> (host: HostRecord, created: Bool) {
-        try await write { db in
+        // Invalidated once the transaction has committed: a lookup that read the old token
+        // before the commit then cannot cache it (see `HostTokenCache`). A failed transaction
+        // changed nothing.
+        let result = try await write { db -> (host: HostRecord, created: Bool) in
             try db.execute(sql: "UPDATE enrollment_secrets SET use_count = use_count + 1, last_used_at = ? WHERE id = ?",
                            arguments: [now, secretID])
             if let existing = try String.fetchOne(db, sql: "SELECT id FROM hosts WHERE machine_id = ?", arguments: [machineID]) {
@@ -140,12 +157,19 @@ public final class SQLiteStore: CollectorStore {
             let row = try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE id = ?", arguments: [id])
             return (Self.host(row!), true)
         }
+        tokenCache.invalidate(hostID: result.host.id)
+        return result
     }
 
     public func host(tokenHash: String) async throws -> HostRecord? {
-        try await read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE token_hash = ?", arguments: [tokenHash]).map(Self.host)
+        if let host = tokenCache.host(tokenHash: tokenHash) { return host }
+        let ticket = tokenCache.ticket()
+        let host = try await read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.hostColumns) FROM hosts WHERE token_hash = ?"),
+                             arguments: [tokenHash]).map(Self.host)
         }
+        if let host { tokenCache.insert(tokenHash: tokenHash, host: host, ticket: ticket) }
+        return host
     }
 
     public func host(id: String) async throws -> HostRecord? {
@@ -584,7 +608,10 @@ public final class SQLiteStore: CollectorStore {
 
     public func recordHeartbeats(_ heartbeats: [HeartbeatRow], historyLimit: Int) async throws {
         guard !heartbeats.isEmpty else { return }
-        let encoded = try heartbeats.map { ($0, try Self.encode($0.heartbeat)) }
+        // The agent's own bytes when the caller kept them (already validated by decoding);
+        // otherwise one encoder for the batch (one per heartbeat showed in the profile).
+        let encoder = BundleJSON.encoder()
+        let encoded = try heartbeats.map { ($0, try $0.body ?? String(decoding: try encoder.encode($0.heartbeat), as: UTF8.self)) }
         // Heartbeats are a health snapshot that the next one replaces: they commit with
         // `synchronous = NORMAL` (durable across a crash of the collector, not across a power
         // cut), which spares an fsync per batch. Bundles and tickets keep FULL.
@@ -601,22 +628,28 @@ public final class SQLiteStore: CollectorStore {
     }
 
     private static func insertHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)], historyLimit: Int) throws {
+        // Cached statements: prepared once per writer connection, not once per row.
+        let latest = try db.cachedStatement(sql: """
+            INSERT INTO heartbeats_latest (host_id, received_at, sent_at, body) VALUES (?, ?, ?, ?)
+            ON CONFLICT (host_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, body = excluded.body
+            """)
+        let history = try db.cachedStatement(sql: "INSERT INTO heartbeat_history (host_id, received_at, body) VALUES (?, ?, ?)")
+        let seen = try db.cachedStatement(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?")
         var touched: Set<String> = []
         for (row, body) in encoded {
-            try db.execute(sql: """
-                INSERT INTO heartbeats_latest (host_id, received_at, sent_at, body) VALUES (?, ?, ?, ?)
-                ON CONFLICT (host_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, body = excluded.body
-                """, arguments: [row.hostID, row.receivedAt, row.heartbeat.sentAt, body])
-            try db.execute(sql: "INSERT INTO heartbeat_history (host_id, received_at, body) VALUES (?, ?, ?)",
-                           arguments: [row.hostID, row.receivedAt, body])
-            try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [row.receivedAt, row.hostID])
+            // Formatting a Date for SQLite showed in the profile: once per row, not three times.
+            let received = row.receivedAt.databaseValue
+            try latest.execute(arguments: [row.hostID, received, row.heartbeat.sentAt, body])
+            try history.execute(arguments: [row.hostID, received, body])
+            try seen.execute(arguments: [received, row.hostID])
             touched.insert(row.hostID)
         }
+        let trim = try db.cachedStatement(sql: """
+            DELETE FROM heartbeat_history WHERE host_id = ? AND id <= (
+                SELECT id FROM heartbeat_history WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
+            """)
         for host in touched {
-            try db.execute(sql: """
-                DELETE FROM heartbeat_history WHERE host_id = ? AND id <= (
-                    SELECT id FROM heartbeat_history WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
-                """, arguments: [host, host, historyLimit])
+            try trim.execute(arguments: [host, host, historyLimit])
         }
     }
 

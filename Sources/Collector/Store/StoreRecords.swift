@@ -207,10 +207,13 @@ public struct HeartbeatRow: Sendable {
     public var hostID: String
     public var receivedAt: Date
     public var heartbeat: Heartbeat
+    /// The heartbeat's JSON as the agent sent it, already known to decode as `heartbeat`;
+    /// stored as is. Nil: the store encodes `heartbeat`.
+    public var body: String?
 
     /// Creates the row.
-    public init(hostID: String, receivedAt: Date, heartbeat: Heartbeat) {
-        self.hostID = hostID; self.receivedAt = receivedAt; self.heartbeat = heartbeat
+    public init(hostID: String, receivedAt: Date, heartbeat: Heartbeat, body: String? = nil) {
+        self.hostID = hostID; self.receivedAt = receivedAt; self.heartbeat = heartbeat; self.body = body
     }
 }
 

@@ -32,16 +32,18 @@ struct DeliveryTests {
         #expect(answer.outcome == "delivered")
         let receipt = try #require(answer.receipt)
         #expect(receipt.ticketID > 0)
-        #expect(receipt.ticketURL.contains("\(receipt.ticketID)"))
+        #expect(receipt.ticketURL == "\(collector.url)/tickets/\(receipt.ticketID)", "the link names the port really bound")
         #expect(answer.message.contains("Ticket #\(receipt.ticketID)"))
         #expect(try collector.ticketCount() == 1)
         // Nothing left behind in the agent's outgoing folder or spool.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: world.state + "/outgoing"))?.isEmpty ?? true)
 
-        // The text form, as a person sees it.
+        // The text form, as a person sees it: the same problem again joins the open ticket.
         let text = try world.helpline(["request", "--note", "again", "--sysroot", fixturePath("sysroot-laptop"), "--journal-directory", world.journal])
         #expect(text.status == 0)
-        #expect(text.output.contains("Ticket #"))
+        #expect(text.output.contains("Added to your open ticket #\(receipt.ticketID)"), "\(text.output)")
+        #expect(text.output.contains("We found:"))
+        #expect(text.output.contains("What you can do:"))
 
         let status = try world.helpline(["status", "--json"])
         #expect(status.status == 0, "\(status.error)")

@@ -32,11 +32,11 @@ public struct CollectorDependencies: Sendable {
 
 /// Builds the router: health and metrics at the root, the API under `/api/v1`.
 public func buildRouter(configuration: CollectorConfiguration, dependencies: CollectorDependencies,
-                        blobs: BlobStore) -> Router<CollectorRequestContext> {
+                        blobs: BlobStore, tickets: TicketService? = nil) -> Router<CollectorRequestContext> {
     let store = dependencies.store
     let limits = configuration.limits
     let ingestor = BundleIngestor(store: store, blobs: blobs, diagnoser: dependencies.diagnoser,
-                                  tickets: TicketService(publicURL: configuration.publicURL, limits: configuration.limits), limits: limits,
+                                  tickets: tickets ?? TicketService(publicURL: configuration.publicURL, limits: configuration.limits), limits: limits,
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
     let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
@@ -69,7 +69,8 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
             "temp_files": "\(removed.temporary)", "orphan_blobs": "\(removed.blobs)",
         ])
     }
-    let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs)
+    let tickets = TicketService(publicURL: configuration.publicURL, limits: configuration.limits)
+    let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets)
     let server: HTTPServerBuilder
     if let tls = configuration.tls {
         let tlsConfiguration: TLSConfiguration
@@ -93,7 +94,11 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
         router: router,
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "helpline-collector"),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            tickets.base.bound(port: port)
+            await onServerRunning(port)
+        },
         logger: logger)
     app.addServices(RetentionService(store: dependencies.store, blobs: blobs, limits: configuration.limits,
                                      metrics: dependencies.metrics, logger: logger))

@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import Synchronization
 
 /// Where tickets are opened: the one place that decides a bundle's ticket, its title and
 /// priority, and the receipt the agent gets.
@@ -11,8 +12,10 @@ import Shared
 /// tickets, so its choice cannot race another upload. Incidents (the same rule on several
 /// hosts) are found by the store in the same transaction, with `incidentThreshold`.
 public struct TicketService: TicketPolicy {
-    /// Base URL of ticket links.
-    public let publicURL: String
+    /// Base URL of ticket links (settable once the real port is known, for `--listen …:0`).
+    public let base: PublicURL
+    /// Base URL of ticket links now.
+    public var publicURL: String { base.value }
     /// How recent an open ticket must be for a repeat to join it.
     public let repeatWindow: TimeInterval
     /// Hosts and window that make an incident.
@@ -20,7 +23,7 @@ public struct TicketService: TicketPolicy {
 
     /// Creates the service.
     public init(publicURL: String, repeatWindow: TimeInterval = 72 * 3600, incidentHosts: Int = 5, incidentWindow: TimeInterval = 3600) {
-        self.publicURL = publicURL
+        self.base = PublicURL(publicURL)
         self.repeatWindow = repeatWindow
         self.incidentThreshold = (incidentHosts, incidentWindow)
     }
@@ -88,5 +91,24 @@ public struct TicketService: TicketPolicy {
     public func receipt(bundle: NewBundle, ticketID: Int64, joined: Bool, findings: [Finding]) -> BundleReceipt {
         BundleReceipt(bundleID: bundle.bundleID, ticketID: ticketID, ticketURL: ticketURL(ticketID), duplicate: false,
                       joinedExistingTicket: joined, findings: Self.rank(findings))
+    }
+}
+
+/// The collector's public base URL, which may only be known once the server listens
+/// (`--listen 127.0.0.1:0` without `--public-url`).
+public final class PublicURL: Sendable {
+    private let storage: Mutex<String>
+
+    /// Starts with `url`.
+    public init(_ url: String) { storage = Mutex(url) }
+
+    /// The URL now.
+    public var value: String { storage.withLock { $0 } }
+
+    /// Puts the real port into a URL that was derived from port 0.
+    public func bound(port: Int) {
+        storage.withLock { url in
+            if url.hasSuffix(":0") { url = String(url.dropLast(2)) + ":\(port)" }
+        }
     }
 }

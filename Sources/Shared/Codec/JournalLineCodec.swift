@@ -183,8 +183,13 @@ public enum JournalLineCodec {
     /// Parses one line, sharing repeated field strings through `strings`.
     static func parse(_ line: UnsafeRawBufferPointer, strings: inout StringInterner) throws -> JournalEntry {
         var p = Parser(bytes: line)
-        var entry = JournalEntry(realtime: 0)
-        var sawTimestamp = false
+        // Fields go to locals and into the entry once at the end: filling a `var entry` in
+        // place made the optimiser copy (retain every field) and destroy it twice per line.
+        var realtime: Int64?
+        var bootID: String?, identifier: String?, unit: String?, userUnit: String?, comm: String?, exe: String?
+        var transport: String?, messageID: String?, message: String?, messageBase64: String?, cursor: String?
+        var priority: Int?, facility: Int?, pid: Int?
+        var coredump: [String: String]?
         try p.skipSpace()
         try p.expect(UInt8(ascii: "{"))
         try p.skipSpace()
@@ -198,22 +203,22 @@ public enum JournalLineCodec {
                 try p.expect(UInt8(ascii: ":"))
                 try p.skipSpace()
                 switch field {
-                case .ts?: entry.realtime = Int64(try p.parseInt()); sawTimestamp = true
-                case .boot?: entry.bootID = try p.parseOptionalString(interning: &strings)
-                case .prio?: entry.priority = try p.parseOptionalInt()
-                case .fac?: entry.facility = try p.parseOptionalInt()
-                case .ident?: entry.identifier = try p.parseOptionalString(interning: &strings)
-                case .unit?: entry.unit = try p.parseOptionalString(interning: &strings)
-                case .uunit?: entry.userUnit = try p.parseOptionalString(interning: &strings)
-                case .pid?: entry.pid = try p.parseOptionalInt()
-                case .comm?: entry.comm = try p.parseOptionalString(interning: &strings)
-                case .exe?: entry.exe = try p.parseOptionalString(interning: &strings)
-                case .transport?: entry.transport = try p.parseOptionalString(interning: &strings)
-                case .msgid?: entry.messageID = try p.parseOptionalString(interning: &strings)
-                case .msg?: entry.message = try p.parseOptionalString()
-                case .msgB64?: entry.messageBase64 = try p.parseOptionalString()
-                case .cursor?: entry.cursor = try p.parseOptionalString()
-                case .coredump?: entry.coredump = try p.parseStringMap()
+                case .ts?: realtime = Int64(try p.parseInt())
+                case .boot?: bootID = try p.parseOptionalString(interning: &strings)
+                case .prio?: priority = try p.parseOptionalInt()
+                case .fac?: facility = try p.parseOptionalInt()
+                case .ident?: identifier = try p.parseOptionalString(interning: &strings)
+                case .unit?: unit = try p.parseOptionalString(interning: &strings)
+                case .uunit?: userUnit = try p.parseOptionalString(interning: &strings)
+                case .pid?: pid = try p.parseOptionalInt()
+                case .comm?: comm = try p.parseOptionalString(interning: &strings)
+                case .exe?: exe = try p.parseOptionalString(interning: &strings)
+                case .transport?: transport = try p.parseOptionalString(interning: &strings)
+                case .msgid?: messageID = try p.parseOptionalString(interning: &strings)
+                case .msg?: message = try p.parseOptionalString()
+                case .msgB64?: messageBase64 = try p.parseOptionalString()
+                case .cursor?: cursor = try p.parseOptionalString()
+                case .coredump?: coredump = try p.parseStringMap()
                 case nil: try p.skipValue(depth: 0)
                 }
                 try p.skipSpace()
@@ -224,8 +229,11 @@ public enum JournalLineCodec {
         }
         try p.skipSpace()
         guard p.index == p.bytes.count else { throw p.error("trailing characters after the object") }
-        guard sawTimestamp else { throw p.error("no \"ts\" field") }
-        return entry
+        guard let realtime else { throw p.error("no \"ts\" field") }
+        return JournalEntry(realtime: realtime, bootID: bootID, priority: priority, facility: facility, identifier: identifier,
+                            unit: unit, userUnit: userUnit, pid: pid, comm: comm, exe: exe, transport: transport,
+                            messageID: messageID, message: message, messageBase64: messageBase64, cursor: cursor,
+                            coredump: coredump)
     }
 
     private struct Parser {
@@ -267,10 +275,15 @@ public enum JournalLineCodec {
             var value = 0
             var digits = 0
             while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
-                let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (s, o2) = m.addingReportingOverflow(Int(bytes[index] - 0x30))
-                guard !o1, !o2 else { throw error("number out of range") }
-                value = s
+                let digit = Int(bytes[index] - 0x30)
+                if digits < 18 {
+                    value = value &* 10 &+ digit  // 18 digits always fit in an Int
+                } else {
+                    let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (s, o2) = m.addingReportingOverflow(digit)
+                    guard !o1, !o2 else { throw error("number out of range") }
+                    value = s
+                }
                 index += 1
                 digits += 1
             }

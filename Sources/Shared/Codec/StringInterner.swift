@@ -2,10 +2,11 @@
 /// journal line (boot id, unit, executable…) share one heap string instead of allocating
 /// one per entry.
 ///
-/// Only strings too long for Swift's inline small-string form (more than 15 bytes) and at
-/// most `maxBytes` long are cached: shorter ones cost no allocation anyway, longer ones
-/// rarely repeat. A slot holds the last string that hashed to it, so the cache's memory is
-/// bounded by `slots × maxBytes` whatever the input.
+/// Strings of at most `maxBytes` are cached (longer ones rarely repeat). Short ones (up to
+/// 15 bytes, Swift's inline small strings) cost no allocation, but a hit still skips the
+/// UTF-8 check and the standard library's string construction. A slot holds the last string
+/// that hashed to it, so the cache's memory is bounded by `slots × maxBytes` whatever the
+/// input.
 struct StringInterner: Sendable {
     /// Longest string kept.
     static let maxBytes = 128
@@ -25,7 +26,7 @@ struct StringInterner: Sendable {
     /// equal a string's, so they are valid.
     @inline(__always)
     func lookup(_ bytes: UnsafeRawBufferPointer) -> String? {
-        guard !slots.isEmpty, bytes.count > 15, bytes.count <= Self.maxBytes else { return nil }
+        guard !slots.isEmpty, bytes.count > 0, bytes.count <= Self.maxBytes else { return nil }
         let candidate = slots[Self.hash(bytes) & mask]
         let same = candidate.utf8.withContiguousStorageIfAvailable { stored in
             ByteScan.equal(UnsafeRawBufferPointer(stored), bytes)
@@ -37,7 +38,7 @@ struct StringInterner: Sendable {
     @inline(__always)
     mutating func store(_ bytes: UnsafeRawBufferPointer) -> String {
         let s = ByteScan.string(ofValidUTF8: bytes)
-        if !slots.isEmpty, bytes.count > 15, bytes.count <= Self.maxBytes {
+        if !slots.isEmpty, bytes.count > 0, bytes.count <= Self.maxBytes {
             slots[Self.hash(bytes) & mask] = s
         }
         return s

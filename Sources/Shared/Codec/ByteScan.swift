@@ -70,7 +70,6 @@ enum ByteScan {
     /// caller validated first.
     @inline(__always)
     static func string(ofValidUTF8 bytes: UnsafeRawBufferPointer) -> String {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return "" }
-        return String(decoding: UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: bytes.count), as: UTF8.self)
+        bytes.withMemoryRebound(to: UInt8.self) { String(decoding: $0, as: UTF8.self) }
     }
 }

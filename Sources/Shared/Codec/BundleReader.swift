@@ -56,6 +56,7 @@ public final class BundleReader {
     private var buffer: [UInt8] = []
     private var lineBuffer: [UInt8] = []
     private var journalEntries = 0
+    private var journalDecoder = JournalLineDecoder()
 
     private var manifest: Manifest?
     private var system: SystemInfo?
@@ -250,7 +251,7 @@ public final class BundleReader {
     private func journalData(_ bytes: UnsafeRawBufferPointer) throws {
         var start = 0
         while start < bytes.count {
-            guard let nl = bytes[start...].firstIndex(of: 0x0A) else {
+            guard let nl = ByteScan.index(of: 0x0A, in: bytes, from: start) else {
                 lineBuffer.append(contentsOf: bytes[start...])
                 if lineBuffer.count > limits.maxJournalLineBytes {
                     throw BundleError(.memberTooLarge, "journal.jsonl line \(journalEntries + 1) is longer than \(limits.maxJournalLineBytes) bytes")
@@ -283,7 +284,7 @@ public final class BundleReader {
     private func journalLine(_ line: UnsafeRawBufferPointer) throws {
         journalEntries += 1
         let entry: JournalEntry
-        do { entry = try JournalLineCodec.parse(line) } catch let e as BundleError {
+        do { entry = try journalDecoder.decode(line) } catch let e as BundleError {
             throw BundleError(.invalidJSON, "journal.jsonl line \(journalEntries): \(e.message)")
         }
         try onJournalEntry?(entry)

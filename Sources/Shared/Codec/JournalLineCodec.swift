@@ -104,9 +104,92 @@ public enum JournalLineCodec {
     /// Unknown keys are skipped, so newer agents' lines still read.
     /// - Throws: `BundleError.invalidJSON` when the line is not a JSON object with a `ts` number.
     public static func parse(_ line: UnsafeRawBufferPointer) throws -> JournalEntry {
+        var strings = StringInterner(capacity: 0)
+        return try parse(line, strings: &strings)
+    }
+
+    /// Calls `body` with each line of a complete `journal.jsonl` buffer, parsed.
+    /// - Throws: `BundleError.invalidJSON` naming the line number.
+    public static func forEachEntry(in bytes: UnsafeRawBufferPointer, _ body: (JournalEntry) throws -> Void) throws {
+        var decoder = JournalLineDecoder()
+        var lineNumber = 0
+        var start = 0
+        while start < bytes.count {
+            lineNumber += 1
+            let end = ByteScan.index(of: 0x0A, in: bytes, from: start) ?? bytes.count
+            if end > start {
+                let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+                do {
+                    try body(try decoder.decode(line))
+                } catch let error as BundleError {
+                    throw BundleError(.invalidJSON, "journal.jsonl line \(lineNumber): \(error.message)")
+                }
+            }
+            start = end + 1
+        }
+    }
+
+    /// The keys this version knows, matched on raw bytes so no key becomes a `String`.
+    private enum Field {
+        case ts, boot, prio, fac, ident, unit, uunit, pid, comm, exe, transport, msgid, msg, msgB64, cursor, coredump
+
+        init?(_ key: UnsafeRawBufferPointer) {
+            guard key.count <= 9 else { return nil }
+            var word: UInt64 = 0
+            for i in 0..<min(key.count, 8) { word |= UInt64(key[i]) &<< UInt64(8 * i) }
+            self.init(packed: word, count: key.count, ninth: key.count == 9 ? key[8] : 0)
+        }
+
+        /// The field whose key's first eight bytes, as a little-endian integer, are `word`
+        /// (keys are at most 9 bytes; `ninth` is the last byte of a 9-byte one).
+        @inline(__always)
+        init?(packed word: UInt64, count: Int, ninth: UInt8) {
+            switch word {
+            case 0x7374: self = .ts                    // "ts"
+            case 0x746f_6f62: self = .boot             // "boot"
+            case 0x6f69_7270: self = .prio             // "prio"
+            case 0x63_6166: self = .fac                // "fac"
+            case 0x74_6e65_6469: self = .ident         // "ident"
+            case 0x7469_6e75: self = .unit             // "unit"
+            case 0x74_696e_7575: self = .uunit         // "uunit"
+            case 0x64_6970: self = .pid                // "pid"
+            case 0x6d6d_6f63: self = .comm             // "comm"
+            case 0x65_7865: self = .exe                // "exe"
+            case 0x64_6967_736d: self = .msgid         // "msgid"
+            case 0x67_736d: self = .msg                // "msg"
+            case 0x34_3662_5f67_736d: self = .msgB64   // "msg_b64"
+            case 0x726f_7372_7563: self = .cursor      // "cursor"
+            case 0x706d_7564_6572_6f63: self = .coredump // "coredump"
+            case 0x726f_7073_6e61_7274: self = .transport // "transpor" + "t"
+            default: return nil
+            }
+            // Keys hold no zero bytes (control characters are refused), so a word with a zero
+            // top byte fixes the key's length; only the full words need checking: "coredump"
+            // ends there, "transpor" must be followed by exactly "t".
+            switch self {
+            case .coredump: guard count == 8 else { return nil }
+            case .transport: guard count == 9, ninth == UInt8(ascii: "t") else { return nil }
+            default: break
+            }
+        }
+
+        init?(_ key: String) {
+            var key = key
+            guard let field = key.withUTF8({ Field(UnsafeRawBufferPointer($0)) }) else { return nil }
+            self = field
+        }
+    }
+
+    /// Parses one line, sharing repeated field strings through `strings`.
+    static func parse(_ line: UnsafeRawBufferPointer, strings: inout StringInterner) throws -> JournalEntry {
         var p = Parser(bytes: line)
-        var entry = JournalEntry(realtime: 0)
-        var sawTimestamp = false
+        // Fields go to locals and into the entry once at the end: filling a `var entry` in
+        // place made the optimiser copy (retain every field) and destroy it twice per line.
+        var realtime: Int64?
+        var bootID: String?, identifier: String?, unit: String?, userUnit: String?, comm: String?, exe: String?
+        var transport: String?, messageID: String?, message: String?, messageBase64: String?, cursor: String?
+        var priority: Int?, facility: Int?, pid: Int?
+        var coredump: [String: String]?
         try p.skipSpace()
         try p.expect(UInt8(ascii: "{"))
         try p.skipSpace()
@@ -115,28 +198,28 @@ public enum JournalLineCodec {
         } else {
             while true {
                 try p.skipSpace()
-                let key = try p.parseString()
+                let field = try p.parseKey()
                 try p.skipSpace()
                 try p.expect(UInt8(ascii: ":"))
                 try p.skipSpace()
-                switch key {
-                case "ts": entry.realtime = Int64(try p.parseInt()); sawTimestamp = true
-                case "boot": entry.bootID = try p.parseOptionalString()
-                case "prio": entry.priority = try p.parseOptionalInt()
-                case "fac": entry.facility = try p.parseOptionalInt()
-                case "ident": entry.identifier = try p.parseOptionalString()
-                case "unit": entry.unit = try p.parseOptionalString()
-                case "uunit": entry.userUnit = try p.parseOptionalString()
-                case "pid": entry.pid = try p.parseOptionalInt()
-                case "comm": entry.comm = try p.parseOptionalString()
-                case "exe": entry.exe = try p.parseOptionalString()
-                case "transport": entry.transport = try p.parseOptionalString()
-                case "msgid": entry.messageID = try p.parseOptionalString()
-                case "msg": entry.message = try p.parseOptionalString()
-                case "msg_b64": entry.messageBase64 = try p.parseOptionalString()
-                case "cursor": entry.cursor = try p.parseOptionalString()
-                case "coredump": entry.coredump = try p.parseStringMap()
-                default: try p.skipValue(depth: 0)
+                switch field {
+                case .ts?: realtime = Int64(try p.parseInt())
+                case .boot?: bootID = try p.parseOptionalString(interning: &strings)
+                case .prio?: priority = try p.parseOptionalInt()
+                case .fac?: facility = try p.parseOptionalInt()
+                case .ident?: identifier = try p.parseOptionalString(interning: &strings)
+                case .unit?: unit = try p.parseOptionalString(interning: &strings)
+                case .uunit?: userUnit = try p.parseOptionalString(interning: &strings)
+                case .pid?: pid = try p.parseOptionalInt()
+                case .comm?: comm = try p.parseOptionalString(interning: &strings)
+                case .exe?: exe = try p.parseOptionalString(interning: &strings)
+                case .transport?: transport = try p.parseOptionalString(interning: &strings)
+                case .msgid?: messageID = try p.parseOptionalString(interning: &strings)
+                case .msg?: message = try p.parseOptionalString()
+                case .msgB64?: messageBase64 = try p.parseOptionalString()
+                case .cursor?: cursor = try p.parseOptionalString()
+                case .coredump?: coredump = try p.parseStringMap()
+                case nil: try p.skipValue(depth: 0)
                 }
                 try p.skipSpace()
                 let c = try p.next()
@@ -146,28 +229,11 @@ public enum JournalLineCodec {
         }
         try p.skipSpace()
         guard p.index == p.bytes.count else { throw p.error("trailing characters after the object") }
-        guard sawTimestamp else { throw p.error("no \"ts\" field") }
-        return entry
-    }
-
-    /// Calls `body` with each line of a complete `journal.jsonl` buffer, parsed.
-    /// - Throws: `BundleError.invalidJSON` naming the line number.
-    public static func forEachEntry(in bytes: UnsafeRawBufferPointer, _ body: (JournalEntry) throws -> Void) throws {
-        var lineNumber = 0
-        var start = 0
-        while start < bytes.count {
-            lineNumber += 1
-            let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
-            if end > start {
-                let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-                do {
-                    try body(try parse(line))
-                } catch let error as BundleError {
-                    throw BundleError(.invalidJSON, "journal.jsonl line \(lineNumber): \(error.message)")
-                }
-            }
-            start = end + 1
-        }
+        guard let realtime else { throw p.error("no \"ts\" field") }
+        return JournalEntry(realtime: realtime, bootID: bootID, priority: priority, facility: facility, identifier: identifier,
+                            unit: unit, userUnit: userUnit, pid: pid, comm: comm, exe: exe, transport: transport,
+                            messageID: messageID, message: message, messageBase64: messageBase64, cursor: cursor,
+                            coredump: coredump)
     }
 
     private struct Parser {
@@ -179,20 +245,29 @@ public enum JournalLineCodec {
         func error(_ what: String) -> BundleError {
             BundleError(.invalidJSON, "\(what) at byte \(index)")
         }
+        @inline(__always)
         func peek() throws -> UInt8 {
             guard index < bytes.count else { throw error("unexpected end of line") }
             return bytes[index]
         }
+        @inline(__always)
         mutating func next() throws -> UInt8 {
             let c = try peek()
             index += 1
             return c
         }
+        @inline(__always)
         mutating func expect(_ c: UInt8) throws {
             guard try next() == c else { throw error("expected '\(Character(Unicode.Scalar(c)))'") }
         }
+        @inline(__always)
         mutating func skipSpace() throws {
-            while index < bytes.count, [0x20, 0x09, 0x0D, 0x0A].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0D, 0x0A: index += 1
+                default: return
+                }
+            }
         }
         mutating func parseInt() throws -> Int {
             var negative = false
@@ -200,16 +275,24 @@ public enum JournalLineCodec {
             var value = 0
             var digits = 0
             while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
-                let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (s, o2) = m.addingReportingOverflow(Int(bytes[index] - 0x30))
-                guard !o1, !o2 else { throw error("number out of range") }
-                value = s
+                let digit = Int(bytes[index] - 0x30)
+                if digits < 18 {
+                    value = value &* 10 &+ digit  // 18 digits always fit in an Int
+                } else {
+                    let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (s, o2) = m.addingReportingOverflow(digit)
+                    guard !o1, !o2 else { throw error("number out of range") }
+                    value = s
+                }
                 index += 1
                 digits += 1
             }
             guard digits > 0 else { throw error("expected a number") }
-            if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
-                throw error("expected an integer")
+            if index < bytes.count {
+                switch bytes[index] {
+                case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): throw error("expected an integer")
+                default: break
+                }
             }
             return negative ? -value : value
         }
@@ -221,35 +304,138 @@ public enum JournalLineCodec {
             if try peek() == UInt8(ascii: "n") { try literal("null"); return nil }
             return try parseString()
         }
+        /// A string or `null`; a value seen recently comes from `strings` without a new allocation.
+        mutating func parseOptionalString(interning strings: inout StringInterner) throws -> String? {
+            if try peek() == UInt8(ascii: "n") { try literal("null"); return nil }
+            return try parseString(interning: &strings)
+        }
         mutating func literal(_ word: StaticString) throws {
             let count = word.utf8CodeUnitCount
             guard index + count <= bytes.count else { throw error("expected \(word)") }
             for i in 0..<count where bytes[index + i] != word.utf8Start[i] { throw error("expected \(word)") }
             index += count
         }
-        mutating func parseString() throws -> String {
+
+        /// How a string's raw run ended (see `scanRun`).
+        enum Run {
+            /// At the closing quote, now consumed; `ascii` tells whether the run needs a UTF-8 check.
+            case closed(ascii: Bool)
+            /// At a backslash (not consumed): the string has escapes.
+            case escaped
+        }
+
+        /// Scans from `index` to the closing quote or the first backslash, rejecting control
+        /// characters. Eight bytes at a time, jumping straight to the first special byte
+        /// (quote, backslash, below 0x20, or non-ASCII until one was seen), so errors carry the
+        /// same byte offsets as a byte-by-byte scan.
+        @inline(__always)
+        mutating func scanRun() throws -> Run {
+            var ascii = true
+            while index + 8 <= bytes.count {
+                let w = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                let special = Self.specialBytes(w, ascii: ascii)
+                if special == 0 { index += 8; continue }
+                index += special.trailingZeroBitCount >> 3
+                let c = bytes[index]
+                if c == UInt8(ascii: "\"") { index += 1; return .closed(ascii: ascii) }
+                if c == UInt8(ascii: "\\") { return .escaped }
+                if c < 0x20 { throw error("control character in string") }
+                ascii = false
+                index += 1
+            }
+            while true {
+                guard index < bytes.count else { throw error("unexpected end of line") }
+                let c = bytes[index]
+                if c == UInt8(ascii: "\"") { index += 1; return .closed(ascii: ascii) }
+                if c == UInt8(ascii: "\\") { return .escaped }
+                if c < 0x20 { throw error("control character in string") }
+                if c >= 0x80 { ascii = false }
+                index += 1
+            }
+        }
+
+        /// The high bit of each byte of `w` (little-endian) that is a quote, a backslash, below
+        /// 0x20 or, while `ascii`, non-ASCII. Higher bits may be set spuriously (borrows), but
+        /// the lowest set bit is always the first such byte, which is all callers use.
+        @inline(__always)
+        static func specialBytes(_ w: UInt64, ascii: Bool) -> UInt64 {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+            let zeroQuote = (quote &- ones) & ~quote
+            let zeroBackslash = (backslash &- ones) & ~backslash
+            let control = (w &- ones &* 0x20) & ~w
+            return (zeroQuote | zeroBackslash | control | (ascii ? w : 0)) & 0x8080_8080_8080_8080
+        }
+
+        /// A key, as the field it names, or nil for keys this version does not know. Keys are
+        /// short: usually the closing quote is within the next eight bytes, read as one word.
+        @inline(__always)
+        mutating func parseKey() throws -> Field? {
             try expect(UInt8(ascii: "\""))
             let start = index
-            // Fast path: no escapes.
-            while index < bytes.count {
-                let c = bytes[index]
-                if c == UInt8(ascii: "\"") {
-                    let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-                    index += 1
-                    guard let s = String(validating: slice, as: UTF8.self) else { throw error("string is not valid UTF-8") }
-                    return s
+            if index + 8 <= bytes.count {
+                let w = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                let special = Self.specialBytes(w, ascii: true)
+                let at = special.trailingZeroBitCount >> 3
+                if special != 0, bytes[index + at] == UInt8(ascii: "\"") {
+                    // A plain ASCII key of `at` bytes.
+                    index += at + 1
+                    return Field(packed: at == 0 ? 0 : w & (UInt64.max &>> (64 - 8 * at)), count: at, ninth: 0)
                 }
-                if c == UInt8(ascii: "\\") { break }
+            }
+            var word: UInt64 = 0
+            var ascii = true
+            while true {
+                guard index < bytes.count else { throw error("unexpected end of line") }
+                let c = bytes[index]
+                if c == UInt8(ascii: "\"") { break }
+                if c == UInt8(ascii: "\\") {
+                    // Rare: a key spelled with escapes reads as what it decodes to.
+                    index = start - 1
+                    return Field(try parseString())
+                }
                 if c < 0x20 { throw error("control character in string") }
+                if c >= 0x80 { ascii = false }
+                let at = index - start
+                if at < 8 { word |= UInt64(c) &<< UInt64(8 * at) }
                 index += 1
+            }
+            let count = index - start
+            index += 1
+            if !ascii {
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<(index - 1)])
+                if !ByteScan.isValidUTF8(raw) { throw error("string is not valid UTF-8") }
+                return nil
+            }
+            guard count <= 9 else { return nil }
+            return Field(packed: word, count: count, ninth: count == 9 ? bytes[start + 8] : 0)
+        }
+
+        mutating func parseString() throws -> String {
+            var none = StringInterner(capacity: 0)
+            return try parseString(interning: &none)
+        }
+
+        /// A JSON string; without escapes, its bytes are checked in place and, when
+        /// `strings` already holds them, not copied at all.
+        mutating func parseString(interning strings: inout StringInterner) throws -> String {
+            try expect(UInt8(ascii: "\""))
+            let start = index
+            // Fast path: no escapes, the string is the bytes between the quotes.
+            if case .closed(let ascii) = try scanRun() {
+                let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<(index - 1)])
+                if let known = strings.lookup(raw) { return known }
+                if !ascii, !ByteScan.isValidUTF8(raw) { throw error("string is not valid UTF-8") }
+                return strings.store(raw)
             }
             var out = [UInt8](bytes[start..<index])
             while true {
                 let c = try next()
                 switch c {
                 case UInt8(ascii: "\""):
-                    guard let s = String(validating: out, as: UTF8.self) else { throw error("string is not valid UTF-8") }
-                    return s
+                    let valid = out.withUnsafeBytes { ByteScan.isValidUTF8($0) }
+                    guard valid else { throw error("string is not valid UTF-8") }
+                    return out.withUnsafeBytes { ByteScan.string(ofValidUTF8: $0) }
                 case UInt8(ascii: "\\"):
                     let e = try next()
                     switch e {
@@ -271,7 +457,7 @@ public enum JournalLineCodec {
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         }
                         guard let u = Unicode.Scalar(scalar) else { throw error("bad \\u escape") }
-                        out.append(contentsOf: Array(String(Character(u)).utf8))
+                        UTF8.encode(u) { out.append($0) }
                     default:
                         throw error("bad escape")
                     }

@@ -132,6 +132,7 @@ struct MetricRuleTests {
         #expect(f.first?.severity == .medium)
         #expect(f.first?.title.contains("cc1plus") == true)
         #expect(rule.evaluate(processes(proc("stress", cpu: 720)), configuration: config).first?.severity == .high)  // 8 CPUs × 90 %
+        #expect(rule.evaluate(processes(proc("helpline", cpu: 95)), configuration: config).isEmpty, "the agent collecting is not a hog")
     }
 
     @Test func memoryHog() {

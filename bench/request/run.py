@@ -53,7 +53,7 @@ def main():
             out = subprocess.run([helpline, "request", "--note", "x", "--journal-directory", data], env=env,
                                  capture_output=True, text=True)
             times.append(time.perf_counter() - t)
-            if out.returncode != 0 or "Ticket #" not in out.stdout + out.stderr:
+            if out.returncode != 0 or "icket #" not in out.stdout + out.stderr:
                 sys.exit(f"request failed ({out.returncode}): {out.stdout}{out.stderr}")
         times.sort()
         print(f"\nhelpline request --note x, {args.entries} entries over 7 days, collector (release, SQLite) on 127.0.0.1, {args.runs} runs")

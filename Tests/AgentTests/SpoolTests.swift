@@ -119,6 +119,16 @@ import Testing
         #expect(error?.description.hasPrefix("/etc/helpline/agent.conf:2:") == true)
     }
 
+    @Test func configWindowAppliesWhereFlagsKeepTheirDefaults() throws {
+        var c = AgentConfig()
+        try c.apply(text: "since = 2h\nimportant_since = 5d\n", source: "agent.conf")
+        let defaults = try CollectionFlags.parse([]).options(defaultsFrom: c)
+        #expect(defaults.allSince == .seconds(7200))
+        #expect(defaults.importantSince == .seconds(5 * 86_400))
+        let flagged = try CollectionFlags.parse(["--since", "30m"]).options(defaultsFrom: c)
+        #expect(flagged.allSince == .seconds(1800), "a flag wins over the config file")
+    }
+
     @Test func environmentOverridesTheFileAndAMissingExplicitFileIsAnError() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try dir.write("agent.conf", "server = https://file.example\n")

@@ -58,6 +58,15 @@ struct CollectionFlags: ParsableArguments {
         }
     }
 
+    /// The options these flags describe, with the config file's `since`/`important_since`
+    /// where the flags were left at their defaults.
+    func options(defaultsFrom config: AgentConfig) -> CollectOptions {
+        var o = options
+        if since == "1h", let d = config.since.flatMap(DurationText.parse) { o.allSince = d }
+        if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) { o.importantSince = max(d, o.allSince) }
+        return o
+    }
+
     /// The options these flags describe.
     var options: CollectOptions {
         var o = CollectOptions()

@@ -44,8 +44,7 @@ struct RequestCommand: AsyncParsableCommand {
         }
 
         let (state, config) = try agent.load()
-        var options = flags.options
-        if let s = config.since, flags.since == "1h", let d = DurationText.parse(s) { options.allSince = d }
+        let options = flags.options(defaultsFrom: config)
         let flow = RequestFlow(state: state, config: config, options: options, note: note,
                                requestedBy: ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"],
                                compressionLevel: flags.compressionLevel)

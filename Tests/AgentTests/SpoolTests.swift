@@ -64,6 +64,31 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: p2))
     }
 
+    @Test func aFailedFlushBacksOffAndKeepsTheBundle() async throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let state = AgentState(directory: dir.file("state"))
+        var config = AgentConfig()
+        config.connectTimeout = .seconds(2)
+        // Nothing listens on port 1: libcurl is refused at once.
+        let enrollment = AgentState.Enrollment(server: "http://127.0.0.1:1", hostID: "h", hostToken: "t", hostname: "h", enrolledAt: Date())
+        let delivery = Delivery(state: state, config: config, enrollment: enrollment)
+        let (p, m) = try bundle(dir, reason: .userRequest)
+        try delivery.spool.add(bundleAt: p, manifest: m)
+
+        let now = Date()
+        let first = try #require(await delivery.flushSpool(force: false, now: now))
+        #expect(first.count == 1 && first[0].delivered == false)
+        let item = try #require(delivery.spool.items().first)
+        #expect(item.attempts == 1)
+        #expect(item.lastError?.contains("cannot reach") == true)
+        #expect((item.nextAttemptAt ?? now) > now)
+        // Not due yet: a second flush leaves it alone; forced, it tries again.
+        #expect(try #require(await delivery.flushSpool(force: false, now: now)).isEmpty)
+        #expect(try #require(await delivery.flushSpool(force: true, now: now)).count == 1)
+        #expect(delivery.spool.items().first?.attempts == 2)
+        #expect(FileManager.default.fileExists(atPath: delivery.spool.bundlePath(m.bundleID)))
+    }
+
     @Test func crashLeftoversAreRepaired() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         let spool = Spool(directory: dir.file("spool"), maxBundles: 5, maxBytes: 1 << 20)

@@ -87,7 +87,7 @@ struct Delivery: Sendable {
                     // Exponential backoff with jitter: 1, 2, 4 … minutes, at most 6 hours.
                     let minutes = min(360.0, pow(2.0, Double(min(item.attempts, 9))))
                     let retry = now.addingTimeInterval(minutes * 60 * Double.random(in: 0.8...1.2))
-                    spool.recordFailure(item.bundleID, error: "\(error)", retryAt: retry)
+                    spool.recordFailure(item, error: "\(error)", retryAt: retry)
                     results.append(FlushResult(bundleID: item.bundleID, delivered: false,
                                                line: "Still waiting: bundle \(item.bundleID) (\(error)); next try after \(retry.formatted(date: .omitted, time: .shortened))"))
                 }

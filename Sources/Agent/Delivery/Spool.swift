@@ -104,9 +104,9 @@ struct Spool: Sendable {
         return evicted
     }
 
-    /// Records a failed attempt and when to try again.
-    func recordFailure(_ id: String, error: String, retryAt: Date) {
-        guard var item = items().first(where: { $0.bundleID == id }) else { return }
+    /// Records a failed attempt on `item` (as listed by `items()`) and when to try again.
+    func recordFailure(_ item: SpoolItem, error: String, retryAt: Date) {
+        var item = item
         item.attempts += 1
         item.lastError = error
         item.nextAttemptAt = retryAt

@@ -8,6 +8,10 @@ packages=(
   libsystemd-dev libcurl4-openssl-dev zlib1g-dev libsqlite3-dev pkg-config
   # journal fixtures (export format → journal files), TLS test certificates, HTTP checks
   systemd-journal-remote openssl curl ca-certificates
+  # agent tests that fail (not skip) without them: a real D-Bus daemon standing in for the
+  # system bus (units probe); a throwaway unprivileged user for the daemon socket test
+  # (useradd/userdel from passwd, setpriv from util-linux)
+  dbus-daemon passwd util-linux
   # API contract checks (schemathesis, openapi-spec-validator run in a venv)
   python3 python3-venv python3-pip
   # tar/gzip interop tests

@@ -110,6 +110,33 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
 
+    @Test func outOfRangeNumbersAreRefusedNamingTheFlagAndRange() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        let cases: [([String], String)] = [
+            (["--since", "100000d"], "--since '100000d' is too long; give 1s to 3650d"),
+            (["--since", "9223372036854775807d"], "--since '9223372036854775807d' is too long; give 1s to 3650d"),
+            (["--since", "1e400s"], "--since '1e400s' is not a duration"),
+            (["--max-journal-entries", "99999999999999999999"], "--max-journal-entries '99999999999999999999' is too large; give 1 to 10000000"),
+            (["--max-journal-bytes", "8589934592GiB"], "--max-journal-bytes '8589934592GiB' is too large; give 4KiB to 1GiB"),
+            (["--cpu-sample", "0"], "--cpu-sample '0' is too short; give 10ms to 5s"),
+        ]
+        for (flags, message) in cases {
+            let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"),
+                                       "--output", dir.file("b.tar.gz")] + flags)
+            #expect(r.status == 64, "\(flags): a usage error, not a crash (\(r.status)): \(r.error)")
+            #expect(r.error.contains(message), "\(flags): \(r.error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("b.tar.gz")))
+
+        // The longest window accepted collects the journal like a short one.
+        let longest = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"),
+                                         "--output", dir.file("b.tar.gz"), "--since", "3650d", "--important-since", "3650d"])
+        #expect(longest.status == 0, "\(longest.error)")
+        let journal = try BundleReader.read(path: dir.file("b.tar.gz")).manifest.probes.first { $0.name == "journal" }
+        #expect(journal?.items == 2)
+    }
+
     @Test func unwritableOutputFailsWithExitCode3AndLeavesNothing() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try makeFixtures(dir)

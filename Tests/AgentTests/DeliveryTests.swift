@@ -4,8 +4,9 @@ import Testing
 @testable import Shared
 
 /// The real agent binary against the real collector on 127.0.0.1, through libcurl.
-@Suite(.serialized, .enabled(if: LiveCollector.available, "needs the full build (helpline-collector)"))
-struct DeliveryTests {
+/// Needs the full build: without `helpline-collector` every test here fails (never skips),
+/// naming what is missing.
+@Suite(.serialized) struct DeliveryTests {
     func enrolled(_ world: AgentWorld, _ collector: LiveCollector, server: String? = nil) throws {
         let r = try world.helpline(["enroll", "--server", server ?? collector.url, "--secret", collector.enrollmentSecret])
         #expect(r.status == 0, "\(r.error)")
@@ -51,6 +52,47 @@ struct DeliveryTests {
         let human = try world.helpline(["status"])
         #expect(human.output.contains("#\(receipt.ticketID)"))
         #expect(human.output.contains("Nothing is waiting to be sent."))
+    }
+
+    @Test func reenrollingNeedsTheHeldTokenOrAnAdministratorsApproval() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start()
+        defer { collector.stop() }
+        try world.dir.write("secret", collector.enrollmentSecret + "\n")
+        chmod(world.dir.file("secret"), 0o600)
+        let enroll = ["enroll", "--server", collector.url, "--secret-file", world.dir.file("secret")]
+        let path = world.state + "/enrollment.json"
+        func saved() throws -> AgentState.Enrollment {
+            try BundleJSON.decoder().decode(AgentState.Enrollment.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        let first = try world.helpline(enroll)
+        #expect(first.status == 0, "\(first.error)")
+        let original = try saved()
+
+        // Holding the current token: re-enrolled at once, same host, new token.
+        let again = try world.helpline(enroll)
+        #expect(again.status == 0, "\(again.error)")
+        #expect(again.output.contains("again; the old token no longer works"))
+        let renewed = try saved()
+        #expect(renewed.hostID == original.hostID)
+        #expect(renewed.hostToken != original.hostToken)
+
+        // The token is lost (state folder wiped but the key kept): parked until approved.
+        try FileManager.default.removeItem(atPath: path)
+        let pending = try world.helpline(enroll)
+        #expect(pending.status == ExitCodes.notEnrolled, "\(pending.output)")
+        #expect(pending.error.contains("already enrolled with the collector"), "\(pending.error)")
+        #expect(pending.error.contains("helpline-collector admin host approve <hostname or host id>"))
+        #expect(!FileManager.default.fileExists(atPath: path))
+
+        _ = try collector.admin(["host", "approve", original.hostID])
+        let approved = try world.helpline(enroll)
+        #expect(approved.status == 0, "\(approved.error)")
+        #expect(try saved().hostID == original.hostID)
+        let r = try world.request()
+        #expect(r.status == 0, "\(r.error)")
+        #expect(r.answer?.outcome == "delivered")
     }
 
     @Test func collectorDownSpoolsThenFlushDeliversExactlyOnce() throws {
@@ -181,7 +223,7 @@ struct DeliveryTests {
         daemon.standardError = FileHandle.nullDevice
         try world.dir.write("agent.conf", "retries = 2\n")
         try daemon.run()
-        defer { daemon.terminate(); daemon.waitUntilExit() }
+        defer { daemon.terminate(); daemon.waitForExit(upTo: 30) }
 
         // The first heartbeat arrives.
         let hostID = try BundleJSON.decoder().decode(AgentState.Enrollment.self,
@@ -199,9 +241,14 @@ struct DeliveryTests {
         #expect(heartbeat.host.hostID == hostID)
         #expect(heartbeat.system?.hostname.isEmpty == false)
 
-        // A request through the daemon's socket.
+        // A request through the daemon's socket, from a user who is not root (DaemonSocketTests
+        // checks the peer credentials in detail).
         for _ in 0..<40 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.1) }
-        let r = try world.helpline(["request", "--json", "--note", "via daemon", "--via-daemon", "--daemon-socket", socket])
+        try #require(geteuid() == 0, "this test creates a throwaway user, so it must run as root (scripts/test.sh runs it in the test container)")
+        let user = try ThrowawayUser()
+        defer { user.remove() }
+        chmod(world.dir.path, 0o755)
+        let r = try user.runAs([productsDirectory + "/helpline", "request", "--json", "--note", "via daemon", "--daemon-socket", socket])
         #expect(r.status == 0, "\(r.error)")
         let answer = try BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(r.output.utf8))
         #expect(answer.outcome == "delivered")
@@ -209,10 +256,12 @@ struct DeliveryTests {
     }
 }
 
-/// TLS: a CA and server certificate made by the test with openssl.
-@Suite(.serialized, .enabled(if: LiveCollector.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
-struct TLSDeliveryTests {
+/// TLS: a CA and server certificate made by the test with openssl. Fails, never skips, when
+/// openssl or the collector is missing.
+@Suite(.serialized) struct TLSDeliveryTests {
     func makeCertificates(_ dir: TempDir) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"),
+                     "/usr/bin/openssl is missing: the TLS test makes its certificates with it; scripts/setup.sh installs it (Debian package openssl)")
         let steps: [[String]] = [
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Helpline Test CA",
              "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem")],
@@ -232,6 +281,7 @@ struct TLSDeliveryTests {
     }
 
     @Test func trustedCAAndPinnedKeyDeliverAMismatchedPinRefuses() throws {
+        try #require(LiveCollector.available, Comment(rawValue: LiveCollector.missing))
         let world = try AgentWorld(); defer { world.cleanup() }
         try makeCertificates(world.dir)
         let collector = LiveCollector(dataDir: world.dir.file("data"),

@@ -69,6 +69,25 @@ import Testing
         #expect(wide.map(\.message) == ["info 5h ago", "info 1m ago"])
     }
 
+    /// A window longer than the time since 1970 starts at 1970: before, `now - window` wrapped
+    /// round to the far future and the bundle silently held no journal at all.
+    @Test func aWindowLongerThanTheEpochTakesEverythingInsteadOfNothing() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let now = Date()
+        try JournalFixture.write([
+            .init(realtime: ago(900 * 86_400, from: now), bootID: Self.oldBoot, [("MESSAGE", "info 900 days ago"), ("PRIORITY", "6")]),
+            .init(realtime: ago(60, from: now), bootID: Self.boot, [("MESSAGE", "info 1m ago"), ("PRIORITY", "6")]),
+        ], to: dir.file("journal"))
+        for days: Int64 in [1000, 100_000, 106_751_991] {
+            let (outcome, entries) = try collect(dir, now: now) {
+                $0.allSince = .seconds(days * 86_400)
+                $0.importantSince = $0.allSince
+            }
+            #expect(entries.map(\.message) == ["info 900 days ago", "info 1m ago"], "window of \(days) days")
+            #expect(outcome.output.status == .ok)
+        }
+    }
+
     @Test func entryCapKeepsTheNewestAndSaysWhereItCut() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         let now = Date()

@@ -3,10 +3,10 @@ import Foundation
 
 /// Collection options shared by `collect`, `preview` and `request`.
 struct CollectionFlags: ParsableArguments {
-    @Option(name: .customLong("since"), help: ArgumentHelp("Every journal entry from this long ago (e.g. 30m, 2h, 1d).", valueName: "DURATION"))
+    @Option(name: .customLong("since"), help: ArgumentHelp("Every journal entry from this long ago (e.g. 30m, 2h, 1d; at most 3650d).", valueName: "DURATION"))
     var since: String = "1h"
 
-    @Option(name: .customLong("important-since"), help: ArgumentHelp("Warnings and worse from this long ago.", valueName: "DURATION"))
+    @Option(name: .customLong("important-since"), help: ArgumentHelp("Warnings and worse from this long ago (at most 3650d).", valueName: "DURATION"))
     var importantSince: String = "72h"
 
     @Option(name: .customLong("sysroot"), help: ArgumentHelp("Read /proc, /sys, /etc and /run under DIR (a mounted system, a fixture).", valueName: "DIR"))
@@ -15,13 +15,13 @@ struct CollectionFlags: ParsableArguments {
     @Option(name: .customLong("journal-directory"), help: ArgumentHelp("Read journal files from DIR, like journalctl --directory.", valueName: "DIR"))
     var journalDirectory: String?
 
-    @Option(name: .customLong("max-journal-entries"), help: "Most journal entries in the bundle; the newest are kept.")
-    var maxJournalEntries: Int = 200_000
+    @Option(name: .customLong("max-journal-entries"), help: ArgumentHelp("Most journal entries in the bundle (1 to 10000000); the newest are kept.", valueName: "N"))
+    var maxJournalEntries: String = "200000"
 
-    @Option(name: .customLong("max-journal-bytes"), help: "Most uncompressed bytes of journal.jsonl; the newest entries are kept.")
-    var maxJournalBytes: Int = 64 << 20
+    @Option(name: .customLong("max-journal-bytes"), help: ArgumentHelp("Most uncompressed bytes of journal.jsonl (4KiB to 1GiB, e.g. 64MiB); the newest entries are kept.", valueName: "SIZE"))
+    var maxJournalBytes: String = "64MiB"
 
-    @Option(name: .customLong("cpu-sample"), help: ArgumentHelp("Time between the two CPU samples of the processes probe.", valueName: "DURATION"))
+    @Option(name: .customLong("cpu-sample"), help: ArgumentHelp("Time between the two CPU samples of the processes probe (10ms to 5s).", valueName: "DURATION"))
     var cpuSample: String = "500ms"
 
     @Option(name: .customLong("rules-dir"), help: ArgumentHelp("Extra redaction rules (*.rules files).", valueName: "DIR"))
@@ -38,18 +38,14 @@ struct CollectionFlags: ParsableArguments {
     @Flag(name: .customLong("redact-hostnames"), help: "Replace this machine's host names with consistent placeholders.")
     var redactHostnames = false
 
-    @Option(name: .customLong("compression-level"), help: "Deflate level, 1 (fastest) to 9 (smallest).")
-    var compressionLevel: Int32 = 3
+    @Option(name: .customLong("compression-level"), help: ArgumentHelp("Deflate level, 1 (fastest) to 9 (smallest).", valueName: "LEVEL"))
+    var compressionLevelText: String = "3"
+
+    /// `--compression-level`, checked by `validate()`.
+    var compressionLevel: Int32 { (try? checked().level) ?? 3 }
 
     func validate() throws {
-        for (flag, text) in [("--since", since), ("--important-since", importantSince), ("--cpu-sample", cpuSample)] {
-            guard DurationText.parse(text) != nil else {
-                throw ValidationError("\(flag) '\(text)' is not a duration; write e.g. 90s, 30m, 2h, 1d or 1h30m")
-            }
-        }
-        guard maxJournalEntries > 0 else { throw ValidationError("--max-journal-entries must be at least 1") }
-        guard maxJournalBytes >= 4096 else { throw ValidationError("--max-journal-bytes must be at least 4096") }
-        guard (1...9).contains(compressionLevel) else { throw ValidationError("--compression-level must be 1 to 9") }
+        do { _ = try checked() } catch { throw ValidationError(error.description) }
         if let sysroot, !FileManager.default.fileExists(atPath: sysroot) {
             throw ValidationError("--sysroot \(sysroot) does not exist")
         }
@@ -58,67 +54,35 @@ struct CollectionFlags: ParsableArguments {
         }
     }
 
+    /// Every number these flags hold, parsed and range-checked.
+    /// - Throws: `InputValueError` naming the first flag out of range.
+    func checked() throws(InputValueError) -> (options: CollectOptions, level: Int32) {
+        var o = CollectOptions()
+        o.sysroot = sysroot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
+        o.journalDirectory = journalDirectory
+        o.allSince = try DurationText.parse(since, for: "--since", in: InputLimits.journalLookback)
+        o.importantSince = max(try DurationText.parse(importantSince, for: "--important-since", in: InputLimits.journalLookback), o.allSince)
+        o.maxJournalEntries = try WholeNumberText.parse(maxJournalEntries, for: "--max-journal-entries", in: InputLimits.journalEntries)
+        o.maxJournalBytes = try ByteCount.parse(maxJournalBytes, for: "--max-journal-bytes", in: InputLimits.journalBytes)
+        o.cpuSampleInterval = try DurationText.parse(cpuSample, for: "--cpu-sample", in: InputLimits.cpuSample)
+        o.redaction = RedactionOptions(emails: redactEmails, usernames: redactUsernames, ipAddresses: redactIPs,
+                                       macAddresses: redactMACs, hostnames: redactHostnames, rulesDirectory: rulesDirectory)
+        let level = try WholeNumberText.parse(compressionLevelText, for: "--compression-level", in: InputLimits.compressionLevel)
+        return (o, Int32(level))
+    }
+
     /// The options these flags describe, with the config file's `since`/`important_since`
     /// where the flags were left at their defaults.
     func options(defaultsFrom config: AgentConfig) -> CollectOptions {
         var o = options
-        if since == "1h", let d = config.since.flatMap(DurationText.parse) { o.allSince = d }
-        if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) { o.importantSince = max(d, o.allSince) }
+        // The config file's values were range-checked when it was read.
+        if since == "1h", let d = config.since.flatMap(DurationText.parse) { o.allSince = min(d, InputLimits.maxJournalLookback) }
+        if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) {
+            o.importantSince = max(min(d, InputLimits.maxJournalLookback), o.allSince)
+        }
         return o
     }
 
-    /// The options these flags describe.
-    var options: CollectOptions {
-        var o = CollectOptions()
-        o.sysroot = sysroot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
-        o.journalDirectory = journalDirectory
-        o.allSince = DurationText.parse(since) ?? o.allSince
-        o.importantSince = max(DurationText.parse(importantSince) ?? o.importantSince, o.allSince)
-        o.maxJournalEntries = maxJournalEntries
-        o.maxJournalBytes = maxJournalBytes
-        o.cpuSampleInterval = DurationText.parse(cpuSample) ?? o.cpuSampleInterval
-        o.redaction = RedactionOptions(emails: redactEmails, usernames: redactUsernames, ipAddresses: redactIPs,
-                                       macAddresses: redactMACs, hostnames: redactHostnames, rulesDirectory: rulesDirectory)
-        return o
-    }
-}
-
-/// Durations as people type them: `90s`, `30m`, `2h`, `1d`, `1h30m`, `500ms`.
-enum DurationText {
-    /// The duration `text` spells, or nil.
-    static func parse(_ text: String) -> Duration? {
-        var total: Duration = .zero
-        var number = ""
-        var sawUnit = false
-        var chars = Array(text.lowercased().trimmingCharacters(in: .whitespaces))
-        guard !chars.isEmpty else { return nil }
-        var i = 0
-        while i < chars.count {
-            let c = chars[i]
-            if c.isNumber { number.append(c); i += 1; continue }
-            guard let n = Int64(number), n >= 0, n < 1_000_000_000 else { return nil }
-            number = ""
-            var unit = String(c)
-            if c == "m", i + 1 < chars.count, chars[i + 1] == "s" { unit = "ms"; i += 1 }
-            i += 1
-            switch unit {
-            case "ms": total += .milliseconds(n)
-            case "s": total += .seconds(n)
-            case "m": total += .seconds(n * 60)
-            case "h": total += .seconds(n * 3600)
-            case "d": total += .seconds(n * 86_400)
-            case "w": total += .seconds(n * 604_800)
-            default: return nil
-            }
-            sawUnit = true
-        }
-        if !number.isEmpty {
-            // A bare number means seconds.
-            guard let n = Int64(number) else { return nil }
-            total += .seconds(n)
-            sawUnit = true
-        }
-        chars.removeAll()
-        return sawUnit ? total : nil
-    }
+    /// The options these flags describe (checked by `validate()`, which runs before any command).
+    var options: CollectOptions { (try? checked().options) ?? CollectOptions() }
 }

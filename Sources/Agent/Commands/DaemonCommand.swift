@@ -20,22 +20,30 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("socket"), help: ArgumentHelp("Socket for users' requests (default /run/helpline/agent.sock).", valueName: "PATH"))
     var socket: String?
 
-    @Option(name: .customLong("heartbeat-interval"), help: ArgumentHelp("Time between heartbeats (default from config: 15m).", valueName: "DURATION"))
+    @Option(name: .customLong("heartbeat-interval"), help: ArgumentHelp("Time between heartbeats, 10s to 7d (default from config: 15m).", valueName: "DURATION"))
     var heartbeatInterval: String?
 
     @Option(name: .customLong("ticks"), help: ArgumentHelp("Stop after this many ticks (for tests).", visibility: .hidden))
-    var ticks: Int?
+    var ticksText: String?
+
+    /// `--ticks`, checked by `validate()`.
+    var ticks: Int? { ticksText.flatMap { try? WholeNumberText.parse($0, for: "--ticks", in: InputLimits.ticks) } }
 
     func validate() throws {
-        if let h = heartbeatInterval, DurationText.parse(h) == nil {
-            throw ValidationError("--heartbeat-interval '\(h)' is not a duration")
+        do {
+            if let h = heartbeatInterval { _ = try DurationText.parse(h, for: "--heartbeat-interval", in: InputLimits.heartbeatInterval) }
+            if let t = ticksText { _ = try WholeNumberText.parse(t, for: "--ticks", in: InputLimits.ticks) }
+        } catch {
+            throw ValidationError(error.description)
         }
     }
 
     func run() async throws {
         let (state, baseConfig) = try agent.load()
         var config = baseConfig
-        if let h = heartbeatInterval.flatMap(DurationText.parse) { config.heartbeatInterval = h }
+        if let h = heartbeatInterval, let d = try? DurationText.parse(h, for: "--heartbeat-interval", in: InputLimits.heartbeatInterval) {
+            config.heartbeatInterval = d
+        }
         try state.prepare()
         let log = DaemonLog()
         let socketPath = socket ?? ProcessInfo.processInfo.environment["HELPLINE_DAEMON_SOCKET"] ?? Self.defaultSocket
@@ -91,6 +99,22 @@ struct DaemonCommand: AsyncParsableCommand {
         }
     }
 
+    /// The longest journal window the daemon collects for a user who is not root: it reads the
+    /// system journal on their behalf, so less than root could ask for.
+    static let maxUserLookback: Duration = .seconds(7 * 86_400)
+
+    /// The collection options for a user's request: `since` as sent over the socket, checked
+    /// like `--since`, and at most `maxUserLookback`.
+    /// - Throws: `InputValueError` when `since` is not a duration in range.
+    static func daemonOptions(since: String?) throws(InputValueError) -> CollectOptions {
+        var options = CollectOptions()
+        if let since {
+            options.allSince = min(try DurationText.parse(since, for: "--since", in: InputLimits.journalLookback), maxUserLookback)
+            options.importantSince = max(options.importantSince, options.allSince)
+        }
+        return options
+    }
+
     /// Accepts users' requests on a thread of its own and runs them one at a time.
     static func serve(_ listener: DaemonSocket, state: AgentState, config: AgentConfig, log: DaemonLog) {
         let queue = RequestQueue()
@@ -113,8 +137,15 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         let user = client.userName
         log.line("request from \(user) (pid \(client.pid))")
-        var options = CollectOptions()
-        if let s = request.since.flatMap(DurationText.parse) { options.allSince = min(s, .seconds(7 * 86_400)) }
+        let options: CollectOptions
+        do { options = try daemonOptions(since: request.since) } catch {
+            // `helpline request` checks --since before sending, so only a hand-made client gets here.
+            let answer = RequestFlow.Answer(outcome: "collection_failed", message: "The helpline daemon refused the request: \(error)",
+                                            exitCode: ExitCodes.collectionFailed)
+            _ = SocketLines.send(DaemonMessage(answer: answer), to: client.fd)
+            log.line("request from \(user): refused, \(error)")
+            return
+        }
         let flow = RequestFlow(state: state, config: config, options: options, note: request.note, requestedBy: user)
         let fd = client.fd
         let answer = await flow.run { text in _ = SocketLines.send(DaemonMessage(progress: text), to: fd) }

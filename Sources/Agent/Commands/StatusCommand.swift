@@ -18,7 +18,7 @@ struct StatusCommand: AsyncParsableCommand {
         let spool = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes)
         let waiting = spool.items()
         guard let enrollment = try state.enrollment() else {
-            Console.error("helpline: this computer is not enrolled; run: helpline enroll --server URL --secret SECRET")
+            Console.error("helpline: this computer is not enrolled; run: helpline enroll --server URL --secret-file FILE")
             throw ExitCode(ExitCodes.notEnrolled)
         }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
@@ -49,7 +49,7 @@ struct SpoolCommand: AsyncParsableCommand {
         func run() async throws {
             let (state, config) = try agent.load()
             guard let enrollment = try state.enrollment() else {
-                Console.error("helpline: this computer is not enrolled; run: helpline enroll --server URL --secret SECRET")
+                Console.error("helpline: this computer is not enrolled; run: helpline enroll --server URL --secret-file FILE")
                 throw ExitCode(ExitCodes.notEnrolled)
             }
             let delivery = Delivery(state: state, config: config, enrollment: enrollment)

@@ -9,15 +9,16 @@ import Foundation
 /// ca_file = /etc/helpline/ca.pem
 /// pinned_public_key = sha256//AbC…=
 /// proxy = http://proxy:3128
-/// connect_timeout = 10s
-/// stall_timeout = 30s
-/// retries = 3
-/// since = 1h
-/// important_since = 72h
-/// spool_max_bundles = 20
-/// spool_max_bytes = 512MB
-/// heartbeat_interval = 15m
+/// connect_timeout = 10s        # 100ms to 10m
+/// stall_timeout = 30s          # 1s to 1h
+/// retries = 3                  # 1 to 10
+/// since = 1h                   # 1s to 3650d
+/// important_since = 72h        # 1s to 3650d
+/// spool_max_bundles = 20       # 1 to 1000
+/// spool_max_bytes = 512MB      # 1MiB to 1TiB
+/// heartbeat_interval = 15m     # 10s to 7d
 /// ```
+/// The ranges are `InputLimits`; a value outside one is an error naming file and line.
 struct AgentConfig: Sendable, Equatable {
     /// Collector base URL; enrollment stores one too.
     var server: String?
@@ -68,35 +69,31 @@ struct AgentConfig: Sendable, Equatable {
             }
             let key = line[..<eq].trimmingCharacters(in: .whitespaces)
             let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            func duration() throws -> Duration {
-                guard let d = DurationText.parse(value), d > .zero else {
-                    throw AgentConfigError("\(source):\(index + 1): \(key) '\(value)' is not a duration (e.g. 30s, 15m)")
-                }
-                return d
+            // Every number is range-checked here (InputLimits), so later arithmetic on
+            // timeouts and sizes cannot overflow.
+            func checked<T>(_ parse: () throws(InputValueError) -> T) throws -> T {
+                do { return try parse() } catch { throw AgentConfigError("\(source):\(index + 1): \(error.description)") }
             }
-            func count() throws -> Int {
-                guard let n = Int(value), n > 0 else {
-                    throw AgentConfigError("\(source):\(index + 1): \(key) '\(value)' is not a positive number")
-                }
-                return n
+            func duration(_ range: ClosedRange<Duration>) throws -> Duration {
+                try checked { () throws(InputValueError) in try DurationText.parse(value, for: key, in: range) }
+            }
+            func count(_ range: ClosedRange<Int>) throws -> Int {
+                try checked { () throws(InputValueError) in try WholeNumberText.parse(value, for: key, in: range) }
             }
             switch key {
             case "server": server = value
             case "ca_file": caFile = value
             case "pinned_public_key": pinnedPublicKey = value
             case "proxy": proxy = value
-            case "connect_timeout": connectTimeout = try duration()
-            case "stall_timeout": stallTimeout = try duration()
-            case "retries": retries = try count()
-            case "since": _ = try duration(); since = value
-            case "important_since": _ = try duration(); importantSince = value
-            case "spool_max_bundles": spoolMaxBundles = try count()
+            case "connect_timeout": connectTimeout = try duration(InputLimits.connectTimeout)
+            case "stall_timeout": stallTimeout = try duration(InputLimits.stallTimeout)
+            case "retries": retries = try count(InputLimits.retries)
+            case "since": _ = try duration(InputLimits.journalLookback); since = value
+            case "important_since": _ = try duration(InputLimits.journalLookback); importantSince = value
+            case "spool_max_bundles": spoolMaxBundles = try count(InputLimits.spoolBundles)
             case "spool_max_bytes":
-                guard let n = ByteCount.parse(value), n > 0 else {
-                    throw AgentConfigError("\(source):\(index + 1): spool_max_bytes '\(value)' is not a size (e.g. 512MB)")
-                }
-                spoolMaxBytes = n
-            case "heartbeat_interval": heartbeatInterval = try duration()
+                spoolMaxBytes = try checked { () throws(InputValueError) in try ByteCount.parse(value, for: key, in: InputLimits.spoolBytes) }
+            case "heartbeat_interval": heartbeatInterval = try duration(InputLimits.heartbeatInterval)
             default:
                 throw AgentConfigError("\(source):\(index + 1): unknown setting '\(key)'")
             }
@@ -108,18 +105,4 @@ struct AgentConfig: Sendable, Equatable {
 struct AgentConfigError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
-}
-
-/// Sizes as people write them: `512MB`, `1GiB`, `4096`.
-enum ByteCount {
-    static func parse(_ text: String) -> Int? {
-        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Int)] = [("GIB", 1 << 30), ("MIB", 1 << 20), ("KIB", 1 << 10), ("GB", 1_000_000_000),
-                                      ("MB", 1_000_000), ("KB", 1000), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1)]
-        for (suffix, factor) in units where t.hasSuffix(suffix) {
-            guard let n = Int(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)) else { return nil }
-            return n * factor
-        }
-        return Int(t)
-    }
 }

@@ -106,8 +106,9 @@ final class CurlTransfer {
 
         try set(CURLOPT_URL, request.url)
         try set(CURLOPT_NOSIGNAL, 1)
-        try set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.milliseconds))
-        try set(CURLOPT_TIMEOUT_MS, Int(request.totalTimeout.milliseconds))
+        // Saturated milliseconds, at least 1 (libcurl reads 0 as "no timeout").
+        try set(CURLOPT_CONNECTTIMEOUT_MS, Int(max(1, request.connectTimeout.milliseconds)))
+        try set(CURLOPT_TIMEOUT_MS, Int(max(1, request.totalTimeout.milliseconds)))
         try set(CURLOPT_LOW_SPEED_LIMIT, request.lowSpeedBytes)
         try set(CURLOPT_LOW_SPEED_TIME, Int(max(1, request.lowSpeedTime.components.seconds)))
         try set(CURLOPT_FOLLOWLOCATION, 0)
@@ -258,9 +259,12 @@ private let curlProgress: CCurl_progress_callback = { user, _, _, ultotal, ulnow
 }
 
 extension Duration {
-    /// Whole milliseconds.
+    /// Whole milliseconds, saturating at `Int64.min`/`Int64.max`.
     var milliseconds: Int64 {
         let (s, atto) = components
-        return s * 1000 + atto / 1_000_000_000_000_000
+        let (ms, overflow) = s.multipliedReportingOverflow(by: 1000)
+        if overflow { return s < 0 ? .min : .max }
+        let (sum, overflow2) = ms.addingReportingOverflow(atto / 1_000_000_000_000_000)
+        return overflow2 ? (s < 0 ? .min : .max) : sum
     }
 }

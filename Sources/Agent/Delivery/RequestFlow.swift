@@ -31,7 +31,7 @@ struct RequestFlow: Sendable {
         let enrollment: AgentState.Enrollment
         do {
             guard let e = try state.enrollment() else {
-                return Answer(outcome: "not_enrolled", message: "This computer is not connected to a help desk yet. An administrator can connect it with: helpline enroll --server URL --secret SECRET",
+                return Answer(outcome: "not_enrolled", message: "This computer is not connected to a help desk yet. An administrator can connect it with: helpline enroll --server URL --secret-file FILE",
                               exitCode: ExitCodes.notEnrolled)
             }
             enrollment = e

@@ -102,7 +102,8 @@ struct CollectorClient: Sendable {
                 case 200..<300:
                     return response
                 case 429, 500..<600:
-                    let retryAfter = response.headers["retry-after"].flatMap(Int64.init).map { Duration.seconds($0) }
+                    // Whole seconds, 0 to 30: a negative or huge header is the server's mistake.
+                    let retryAfter = response.headers["retry-after"].flatMap(Int64.init).map { Duration.seconds(min(max($0, 0), 30)) }
                     lastFailure = .unavailable("the collector is busy or failing (\(response.status)\(Self.errorText(response).map { ": \($0.message)" } ?? ""))",
                                                retryAfter: retryAfter)
                 default:

@@ -43,9 +43,11 @@ struct JournalProbe {
         }
         let newestBoot = journal.bootID()
 
-        let nowUS = UInt64(max(0, context.now.timeIntervalSince1970 * 1_000_000))
-        let allSince = nowUS &- UInt64(options.allSince.microseconds)
-        let importantSince = nowUS &- UInt64(options.importantSince.microseconds)
+        let nowUS = Self.microseconds(since1970: context.now)
+        // Saturating: a window longer than the time since 1970 starts at 1970, never wraps
+        // round to the far future (which would select nothing).
+        let allSince = Self.start(of: options.allSince, before: nowUS)
+        let importantSince = Self.start(of: options.importantSince, before: nowUS)
         // "This boot": the sysroot's, else the newest boot of a journal read from a folder
         // (someone else's journal), else this machine's.
         let bootID = currentBootID(context) ?? (options.journalDirectory != nil ? newestBoot : Journal.currentBootID()) ?? newestBoot
@@ -130,6 +132,19 @@ struct JournalProbe {
             if id.count == 32 { return id.lowercased() }
         }
         return nil
+    }
+
+    /// `date` in µs since 1970; 0 before 1970, and `UInt64.max` for dates too far ahead.
+    static func microseconds(since1970 date: Date) -> UInt64 {
+        let us = date.timeIntervalSince1970 * 1_000_000
+        guard us.isFinite, us > 0 else { return 0 }
+        return us < 1.8e19 ? UInt64(us) : .max
+    }
+
+    /// µs since 1970 at which a window of `length` ending at `nowUS` starts (0 at the earliest).
+    static func start(of length: Duration, before nowUS: UInt64) -> UInt64 {
+        let us = UInt64(max(0, length.microseconds))
+        return us >= nowUS ? 0 : nowUS - us
     }
 
     private static func date(_ us: UInt64) -> Date { Date(timeIntervalSince1970: Double(us) / 1_000_000) }
@@ -299,9 +314,12 @@ private struct EntryEncoder {
 }
 
 extension Duration {
-    /// Whole microseconds.
+    /// Whole microseconds, saturating at `Int64.min`/`Int64.max` (about ±292,000 years).
     var microseconds: Int64 {
         let (s, atto) = components
-        return s * 1_000_000 + atto / 1_000_000_000_000
+        let (us, overflow) = s.multipliedReportingOverflow(by: 1_000_000)
+        if overflow { return s < 0 ? .min : .max }
+        let (sum, overflow2) = us.addingReportingOverflow(atto / 1_000_000_000_000)
+        return overflow2 ? (s < 0 ? .min : .max) : sum
     }
 }

@@ -10,9 +10,19 @@ public struct EnrollRequest: Codable, Sendable, Equatable {
     /// `/etc/machine-id`: re-enrolling the same machine keeps its host id.
     public var machineID: String
     public var agentVersion: String?
+    /// The host token this machine holds now, if any: re-enrolling a machine the collector
+    /// knows must prove possession of it (otherwise an admin approves the re-enrollment).
+    public var currentHostToken: String?
+    /// A random key this agent keeps in its state folder (`hlk_…`, 16 to 128 bytes). When a
+    /// known machine re-enrolls without its current token, the collector parks the request
+    /// under this key's hash; after an admin approves it, enrolling again with the same key
+    /// gets the new token. Sent on every enrollment.
+    public var enrollmentKey: String?
 
-    public init(secret: String, hostname: String, machineID: String, agentVersion: String? = nil) {
+    public init(secret: String, hostname: String, machineID: String, agentVersion: String? = nil,
+                currentHostToken: String? = nil, enrollmentKey: String? = nil) {
         self.secret = secret; self.hostname = hostname; self.machineID = machineID; self.agentVersion = agentVersion
+        self.currentHostToken = currentHostToken; self.enrollmentKey = enrollmentKey
     }
 }
 

@@ -57,6 +57,9 @@ struct JournalFixture {
         let input = directory + "/.export-\(UUID().uuidString)"
         try Data(export(entries)).write(to: URL(fileURLWithPath: input))
         defer { try? FileManager.default.removeItem(atPath: input) }
+        guard FileManager.default.isExecutableFile(atPath: remote) else {
+            throw FixtureError("\(remote) is missing: journal fixtures are written with it; scripts/setup.sh installs it (Debian package systemd-journal-remote)")
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: remote)
         p.arguments = ["-o", directory + "/system.journal", input]
@@ -64,8 +67,9 @@ struct JournalFixture {
         p.standardError = err
         p.standardOutput = Pipe()
         try p.run()
+        let exited = p.waitForExit(upTo: 60)
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        guard exited else { throw FixtureError("systemd-journal-remote ran longer than 60 s and was killed: \(text)") }
         guard p.terminationStatus == 0, text.contains("writing \(entries.count) entries") else {
             throw FixtureError("systemd-journal-remote failed (\(p.terminationStatus)): \(text)")
         }
@@ -100,8 +104,12 @@ func ago(_ seconds: Double, from now: Date = Date()) -> Int64 {
 }
 
 /// Runs a program, returning status, stdout and stderr.
+/// - Parameters:
+///   - input: bytes for its standard input (else /dev/null).
+///   - timeout: the program is killed and an error thrown when it runs longer.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws
+func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil,
+         input: Data? = nil, timeout: TimeInterval = 180) throws
     -> (status: Int32, output: String, error: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
@@ -111,16 +119,31 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil, enviro
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
-    p.standardInput = FileHandle.nullDevice
+    let stdin = input.map { _ in Pipe() }
+    p.standardInput = stdin ?? FileHandle.nullDevice
+    let exited = DispatchSemaphore(value: 0)
+    p.terminationHandler = { _ in exited.signal() }
     try p.run()
+    if let stdin, let input {
+        DispatchQueue.global().async {
+            try? stdin.fileHandleForWriting.write(contentsOf: input)
+            try? stdin.fileHandleForWriting.close()
+        }
+    }
     // Read both pipes concurrently so neither fills up.
     nonisolated(unsafe) var errData = Data()
+    nonisolated(unsafe) var outData = Data()
     let group = DispatchGroup()
     group.enter()
     DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
+    group.enter()
+    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let deadline = DispatchTime.now() + timeout
+    guard exited.wait(timeout: deadline) == .success, group.wait(timeout: deadline) == .success else {
+        kill(p.processIdentifier, SIGKILL)
+        _ = exited.wait(timeout: .now() + 10)
+        throw FixtureError("\(executable) \(arguments.joined(separator: " ")) ran longer than \(Int(timeout)) s and was killed")
+    }
     return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 

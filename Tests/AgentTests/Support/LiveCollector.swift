@@ -3,12 +3,18 @@ import Foundation
 @testable import Shared
 
 /// The real `helpline-collector` on a loopback port with a SQLite file in a temp folder.
-/// Built only in a full build (not with HELPLINE_AGENT_ONLY); tests using it are enabled
-/// only when the binary is there.
+/// Built only in a full build (not with HELPLINE_AGENT_ONLY): tests using it fail, not skip,
+/// when the binary is missing, so a run that never reached the collector cannot pass.
 final class LiveCollector: @unchecked Sendable {
     // @unchecked: used from one test at a time.
     static var binary: String { productsDirectory + "/helpline-collector" }
     static var available: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    /// What is missing when the collector binary is absent, and how to get it.
+    static var missing: String {
+        "\(binary) is missing: the delivery tests need the real collector; build everything with "
+            + "`swift build --build-tests` (without HELPLINE_AGENT_ONLY=1), as scripts/test.sh does after scripts/setup.sh"
+    }
 
     let dataDir: String
     private(set) var process: Process?
@@ -25,8 +31,10 @@ final class LiveCollector: @unchecked Sendable {
 
     var url: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    /// Starts it on `port` (0 = any free port) and waits until it listens.
+    /// Starts it on `port` (0 = any free port) and waits until it listens (30 s at most).
+    /// - Throws: when the binary is missing or it does not start.
     func start(port requested: Int = 0) throws {
+        guard Self.available else { throw FixtureError(Self.missing) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["serve", "--listen", "127.0.0.1:\(requested)", "--data-dir", dataDir, "--min-free-disk-mb", "1", "--log-level", "warning"]
@@ -37,26 +45,29 @@ final class LiveCollector: @unchecked Sendable {
         try p.run()
         process = p
         stdout = out.fileHandleForReading
-        var buffer = ""
+        var seen: [String] = []
+        // A restart must wait for its own "listening:" line, not the last start's port.
+        port = 0
+        let reader = LineReader(out.fileHandleForReading)
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            for line in buffer.split(separator: "\n") {
-                if line.hasPrefix("enrollment secret: ") { enrollmentSecret = String(line.dropFirst("enrollment secret: ".count)) }
-                if line.hasPrefix("listening: "), let p = line.split(separator: ":").last.flatMap({ Int($0) }) { port = p }
+        while port == 0, let line = reader.nextLine(before: deadline) {
+            seen.append(line)
+            // The first start writes its credentials to a 0600 file and prints only its path.
+            if line.hasPrefix("first-start credentials: "),
+               let text = try? String(contentsOfFile: String(line.dropFirst("first-start credentials: ".count)), encoding: .utf8),
+               let secretLine = text.split(separator: "\n").first(where: { $0.hasPrefix("enrollment secret: ") }) {
+                enrollmentSecret = String(secretLine.dropFirst("enrollment secret: ".count))
             }
-            if port != 0 { break }
+            if line.hasPrefix("listening: "), let p = line.split(separator: ":").last.flatMap({ Int($0) }) { port = p }
         }
-        guard port != 0 else { stop(); throw FixtureError("the collector did not start: \(buffer)") }
+        guard port != 0 else { stop(); throw FixtureError("the collector did not start within 30 s: \(seen.joined(separator: "\n"))") }
     }
 
-    /// SIGTERM and wait.
+    /// SIGTERM and wait (30 s at most, then SIGKILL).
     func stop() {
         guard let p = process, p.isRunning else { return }
         p.terminate()
-        p.waitUntilExit()
+        p.waitForExit(upTo: 30)
         process = nil
     }
 
@@ -111,21 +122,17 @@ final class FaultProxy: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var first = ""
-        while !first.contains("\n") {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            first += String(decoding: data, as: UTF8.self)
-        }
-        guard let p = first.split(separator: "\n").first?.split(separator: " ").last.flatMap({ Int($0) }) else {
-            throw FixtureError("fault proxy did not start: \(first)")
+        let first = LineReader(out.fileHandleForReading).nextLine(before: Date().addingTimeInterval(30)) ?? ""
+        guard first.hasPrefix("PORT "), let p = Int(first.dropFirst(5)) else {
+            process.waitForExit(upTo: 0)
+            throw FixtureError("the fault proxy (python3 Fixtures/net/fault_proxy.py) did not start within 30 s: '\(first)'; scripts/setup.sh installs python3")
         }
         port = p
     }
 
     // SIGKILL: a child started from a test thread inherits its blocked signal mask, so SIGTERM
     // may never be delivered.
-    deinit { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    deinit { process.waitForExit(upTo: 0) }
 }
 
 /// A scratch world for delivery tests: a journal, the laptop sysroot, an agent state folder.

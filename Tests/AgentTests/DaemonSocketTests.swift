@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+@testable import Agent
+@testable import Shared
+
+/// A user account created for one test and deleted after it (`useradd --system`, no home).
+struct ThrowawayUser {
+    let name: String
+    let uid: uid_t
+    let gid: gid_t
+
+    /// Creates the account.
+    /// - Throws: when useradd fails or the account cannot be looked up.
+    init() throws {
+        name = "hltest" + UUID().uuidString.lowercased().prefix(8)
+        let r = try AgentTests.run("/usr/sbin/useradd", ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                        timeout: 30)
+        guard r.status == 0 else { throw FixtureError("useradd \(name) failed (\(r.status)): \(r.error)") }
+        guard let pw = getpwnam(name) else { throw FixtureError("useradd made \(name), but getpwnam cannot find it") }
+        uid = pw.pointee.pw_uid
+        gid = pw.pointee.pw_gid
+    }
+
+    /// Runs `arguments` as this user (real and effective ids, no supplementary groups), with a
+    /// minimal environment.
+    func runAs(_ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, output: String, error: String) {
+        try AgentTests.run("/usr/bin/setpriv", ["--reuid", String(uid), "--regid", String(gid), "--clear-groups", "--"] + arguments,
+                           environment: ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8"], timeout: timeout)
+    }
+
+    /// Deletes the account (and its group).
+    func remove() { _ = try? AgentTests.run("/usr/sbin/userdel", [name], timeout: 30) }
+}
+
+/// The daemon's socket with a real client that is not root: a throwaway user the test
+/// creates, so the uid the daemon sees comes from the kernel (SO_PEERCRED) for an account
+/// that really is unprivileged. Needs root (to create the user), which the test container
+/// has; fails, never skips, without it.
+@Suite(.serialized) struct DaemonSocketTests {
+    var helpline: String { productsDirectory + "/helpline" }
+
+    @Test func anOrdinaryUsersRequestIsTakenUnderTheKernelsNameForThemAndOddRequestsAreRefused() throws {
+        try #require(geteuid() == 0, "this test creates a throwaway user, so it must run as root (scripts/test.sh runs it in the test container)")
+        for tool in ["/usr/sbin/useradd", "/usr/sbin/userdel", "/usr/bin/setpriv", "/usr/bin/python3"] {
+            try #require(FileManager.default.isExecutableFile(atPath: tool),
+                         "\(tool) is missing; scripts/setup.sh installs it (Debian packages passwd, util-linux, python3)")
+        }
+        let user = try ThrowawayUser()
+        defer { user.remove() }
+        let dir = try TempDir(); defer { dir.cleanup() }
+        chmod(dir.path, 0o755)
+        let socket = dir.file("agent.sock")
+        try dir.write("agent.conf", "retries = 1\n")
+
+        // The daemon, as root, not enrolled: it answers every request with not_enrolled.
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: helpline)
+        daemon.arguments = ["daemon", "--state-dir", dir.file("state"), "--socket", socket, "--heartbeat-interval", "7d"]
+        var env = ProcessInfo.processInfo.environment
+        env["HELPLINE_CONFIG"] = dir.file("agent.conf")
+        daemon.environment = env
+        let log = Pipe()
+        daemon.standardError = log
+        daemon.standardOutput = FileHandle.nullDevice
+        try daemon.run()
+        defer { daemon.waitForExit(upTo: 0) }
+        let lines = LineReader(log.fileHandleForReading)
+        var seen: [String] = []
+        func waitForLog(_ text: String) -> Bool {
+            let deadline = Date().addingTimeInterval(30)
+            while let line = lines.nextLine(before: deadline) {
+                seen.append(line)
+                if line.contains(text) { return true }
+            }
+            return false
+        }
+        try #require(waitForLog("started;"), "the daemon did not start within 30 s: \(seen)")
+        for _ in 0..<250 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+        try #require(FileManager.default.fileExists(atPath: socket), "the daemon did not create its socket: \(seen)")
+
+        // The client really runs unprivileged.
+        let id = try user.runAs(["/usr/bin/id", "-u"])
+        #expect(id.output.trimmingCharacters(in: .whitespacesAndNewlines) == String(user.uid))
+        #expect(user.uid != 0)
+
+        // `helpline request` as that user goes through the socket, and the daemon names the
+        // user the kernel vouches for.
+        let request = try user.runAs([helpline, "request", "--json", "--note", "printer", "--daemon-socket", socket])
+        #expect(request.status == ExitCodes.notEnrolled, "\(request.error)")
+        let answer = try BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(request.output.utf8))
+        #expect(answer.outcome == "not_enrolled", "the root daemon answered, not a local collection by the user")
+        #expect(waitForLog("request from \(user.name) (pid "), "the daemon must log the peer's user from SO_PEERCRED: \(seen)")
+
+        // A hand-made client claiming to be root, asking for an absurd window: the claim is
+        // ignored (the kernel's uid is used) and the window is refused, not wrapped.
+        let script = """
+        import json, socket, sys
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(60)
+        s.connect(sys.argv[1])
+        s.sendall(json.dumps({"note": "x", "since": "9223372036854775807d", "requestedBy": "root", "user": "root"}).encode() + b"\\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        print(data.decode().strip().split("\\n")[-1])
+        """
+        try dir.write("client.py", script)
+        let forged = try user.runAs(["/usr/bin/python3", dir.file("client.py"), socket])
+        #expect(forged.status == 0, "\(forged.error)")
+        let reply = try BundleJSON.decoder().decode(DaemonMessage.self, from: Data(forged.output.utf8))
+        #expect(reply.answer?.outcome == "collection_failed", "\(forged.output)")
+        #expect(reply.answer?.message.contains("--since '9223372036854775807d' is too long; give 1s to 3650d") == true, "\(forged.output)")
+        #expect(waitForLog("request from \(user.name): refused"), "logged under the kernel's name for the peer, not 'root': \(seen)")
+        #expect(!seen.contains { $0.contains("request from root") })
+
+        // The user cannot read the daemon's state folder (host token, key, spool).
+        let peek = try user.runAs(["/usr/bin/python3", "-c", "import os, sys; os.listdir(sys.argv[1])", dir.file("state")])
+        #expect(peek.status != 0)
+        #expect(peek.error.contains("PermissionError"), "\(peek.error)")
+    }
+}

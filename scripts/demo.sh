@@ -21,16 +21,18 @@ collector=$!
 trap 'kill $collector 2>/dev/null; wait $collector 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q '^listening: ' "$demo/collector.out" 2>/dev/null && break; sleep 0.1; done
 port=$(sed -n 's/^listening: .*:\([0-9]*\)$/\1/p' "$demo/collector.out")
-secret=$(sed -n 's/^enrollment secret: //p' "$demo/collector.out")
-login=$(sed -n 's/^admin login: //p' "$demo/collector.out")
-[ -n "$port" ] && [ -n "$secret" ] || { cat "$demo/collector.log"; echo "collector did not start" >&2; exit 1; }
-echo "collector on http://127.0.0.1:$port (technician login: $login)"
+# The first start writes the enrollment secret and admin login to a 0600 file, never to stdout.
+creds=$(sed -n 's/^first-start credentials: //p' "$demo/collector.out")
+[ -n "$port" ] && [ -n "$creds" ] || { cat "$demo/collector.log"; echo "collector did not start" >&2; exit 1; }
+sed -n 's/^enrollment secret: //p' "$creds" > "$demo/enrollment-secret"
+login=$(sed -n 's/^admin login: //p' "$creds")
+echo "collector on http://127.0.0.1:$port (technician login: $login, from $creds)"
 
 printf "# demo agent settings\nretries = 2\n" > "$demo/agent.conf"
 export HELPLINE_STATE_DIR="$demo/agent" HELPLINE_CONFIG="$demo/agent.conf"
 echo
 echo "== enroll this machine"
-"$bin/helpline" enroll --server "http://127.0.0.1:$port" --secret "$secret"
+"$bin/helpline" enroll --server "http://127.0.0.1:$port" --secret-file "$demo/enrollment-secret"
 
 echo
 echo "== helpline --note \"my laptop is slow and the printer does not work\""

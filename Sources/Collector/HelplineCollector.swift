@@ -16,6 +16,8 @@ struct HelplineCollector: AsyncParsableCommand {
         subcommands: [ServeCommand.self, AdminCommand.self, DiagnoseCommand.self])
 
     static func main() async {
+        // Before any file exists: the data directory, database and blobs are this user's only.
+        DataDirectory.restrictFileModes()
         do {
             var command = try parseAsRoot()
             if let serve = command as? ServeCommand {

@@ -22,7 +22,7 @@ import Testing
             #expect(try await ownTickets(client, token: a.hostToken) == .ok)
             #expect(tc.store.tokenCache.count == 1)
 
-            let b = try await enroll(client, secret: tc.enrollmentSecret)
+            let b = try await enroll(client, secret: tc.enrollmentSecret, currentHostToken: a.hostToken)
             #expect(b.hostID == a.hostID)
             #expect(try await ownTickets(client, token: a.hostToken) == .unauthorized)
             #expect(try await ownTickets(client, token: b.hostToken) == .ok)
@@ -41,7 +41,7 @@ import Testing
         let store = try SQLiteStore(path: dir.file("db.sqlite"))
         try await store.migrate()
         let secret = try await store.createEnrollmentSecret(hash: Secrets.hash(Secrets.generate(.enrollmentSecret)), label: nil,
-                                                            expiresAt: nil, now: Date())
+                                                            expiresAt: nil, maxUses: nil, now: Date())
         let first = Secrets.hash(Secrets.generate(.hostToken))
         _ = try await store.enrollHost(id: "h1", machineID: "m1", hostname: "old-name", agentVersion: nil, tokenHash: first,
                                        secretID: secret.id, now: Date())
@@ -63,7 +63,7 @@ import Testing
         try await here.migrate()
         let there = try SQLiteStore(path: dir.file("db.sqlite"))
         let secret = try await here.createEnrollmentSecret(hash: Secrets.hash(Secrets.generate(.enrollmentSecret)), label: nil,
-                                                           expiresAt: nil, now: Date())
+                                                           expiresAt: nil, maxUses: nil, now: Date())
         let old = Secrets.hash(Secrets.generate(.hostToken))
         _ = try await here.enrollHost(id: "h1", machineID: "m1", hostname: "h", agentVersion: nil, tokenHash: old,
                                       secretID: secret.id, now: Date())

@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func concurrentDuplicatesOpenOneTicket() async throws {
-        let tc = try await TestCollector()
+        let tc = try await TestCollector(limits: ["max_uploads_per_host": 100])
         defer { Task { await tc.close() } }
         try await tc.app().test(.router) { client in
             let host = try await enroll(client, secret: tc.enrollmentSecret)
@@ -65,7 +65,7 @@ import Testing
         defer { Task { await tc.close() } }
         try await tc.app().test(.router) { client in
             let a = try await enroll(client, secret: tc.enrollmentSecret)
-            let b = try await enroll(client, secret: tc.enrollmentSecret)
+            let b = try await enroll(client, secret: tc.enrollmentSecret, currentHostToken: a.hostToken)
             #expect(a.hostID == b.hostID)
             #expect(a.hostToken != b.hostToken)
             #expect(b.reenrolled)
@@ -81,10 +81,10 @@ import Testing
         let tc = try await TestCollector()
         defer { Task { await tc.close() } }
         let revoked = Secrets.generate(.enrollmentSecret)
-        let r = try await tc.store.createEnrollmentSecret(hash: Secrets.hash(revoked), label: nil, expiresAt: nil, now: Date())
+        let r = try await tc.store.createEnrollmentSecret(hash: Secrets.hash(revoked), label: nil, expiresAt: nil, maxUses: nil, now: Date())
         _ = try await tc.store.revokeEnrollmentSecret(id: r.id, now: Date())
         let expired = Secrets.generate(.enrollmentSecret)
-        _ = try await tc.store.createEnrollmentSecret(hash: Secrets.hash(expired), label: nil, expiresAt: Date(timeIntervalSinceNow: -1), now: Date())
+        _ = try await tc.store.createEnrollmentSecret(hash: Secrets.hash(expired), label: nil, expiresAt: Date(timeIntervalSinceNow: -1), maxUses: nil, now: Date())
         try await tc.app().test(.router) { client in
             for (secret, code) in [("hle_nope", "invalid_secret"), (revoked, "secret_revoked"), (expired, "secret_expired")] {
                 let body = try BundleJSON.encoder().encode(EnrollRequest(secret: secret, hostname: "h", machineID: "m1", agentVersion: nil))
@@ -179,7 +179,7 @@ import Testing
 
     @Test func tooManyUploadsAnswers429AtTheLimit() async throws {
         let gate = AsyncGate()
-        let tc = try await TestCollector(limits: ["max_concurrent_uploads": 2, "retry_after_seconds": 7],
+        let tc = try await TestCollector(limits: ["max_concurrent_uploads": 2, "max_uploads_per_host": 100, "retry_after_seconds": 7],
                                          diagnoser: FixedDiagnoser(findings: [], gate: gate))
         defer { Task { await tc.close() } }
         try await tc.app().test(.router) { client in

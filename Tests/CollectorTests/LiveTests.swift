@@ -45,16 +45,29 @@ import Testing
         #expect(metrics.body.contains("helpline_bundles_accepted_total 1"))
         #expect(metrics.body.contains("hb_requests_total") || metrics.body.contains("hb_requests"))
 
+        // Everything the collector wrote is this user's only: folders 0700, files 0600.
+        for (path, isDir) in [(data, true), (data + "/blobs", true), (data + "/tmp", true), (data + "/collector.sqlite", false)]
+            + filesUnder(data + "/blobs").map({ (data + "/blobs/" + $0, false) }) {
+            var st = stat()
+            #expect(stat(path, &st) == 0)
+            #expect(st.st_mode & 0o777 == (isDir ? 0o700 : 0o600), "\(path) has mode \(String(st.st_mode & 0o777, radix: 8))")
+        }
+
         // SIGTERM: stops cleanly, exit 0.
         #expect(server.terminate() == 0)
-        // A second start prints no credentials.
+        // A second start issues no credentials.
         server = try LiveServer.start(dataDir: data)
         #expect(server.firstStart.secret.isEmpty)
         #expect(server.terminate() == 0)
+        // A data directory others can write to is refused, and nothing is started.
+        chmod(data, 0o777)
+        let refused = try Process.runCollector(["serve", "--listen", "127.0.0.1:0", "--data-dir", data])
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("can be written by other users"))
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
-    func servesTLSWhenGivenACertificate() async throws {
+    @Test func servesTLSWhenGivenACertificate() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl is missing; scripts/setup.sh installs it")
         let dir = try TempDir()
         defer { dir.cleanup() }
         let gen = try Process.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
@@ -67,6 +80,15 @@ import Testing
         #expect(https.output == "200")
         let plain = try Process.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/healthz"])
         #expect(plain.output != "200")
+        // TLS 1.2 is the minimum: a client offering at most TLS 1.1 (allowed on the client
+        // side by security level 0) fails the handshake; the same client at 1.2 succeeds.
+        func handshake(_ version: String) throws -> Int32 {
+            try Process.run("/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", version,
+                                                 "-cipher", "DEFAULT:@SECLEVEL=0", "-brief"], input: "").status
+        }
+        #expect(try handshake("-tls1_2") == 0)
+        #expect(try handshake("-tls1_1") != 0)
+        #expect(try handshake("-tls1") != 0)
         #expect(server.terminate() == 0)
     }
 
@@ -94,7 +116,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         #expect(!filesUnder(data + "/tmp").isEmpty)
         server.kill()
-        slow.waitUntilExit()
+        slow.wait(deadline: 60)
 
         // Restart: the temp file is cleaned, nothing was stored.
         server = try LiveServer.start(dataDir: data)
@@ -159,9 +181,24 @@ struct LiveServer {
         }
         var secret = "", password = "", port = 0
         for line in text.split(separator: "\n") {
-            if line.hasPrefix("enrollment secret: ") { secret = String(line.dropFirst("enrollment secret: ".count)) }
-            if line.hasPrefix("admin login: admin ") { password = String(line.dropFirst("admin login: admin ".count)) }
+            if line.hasPrefix("first-start credentials: ") {
+                let path = String(line.dropFirst("first-start credentials: ".count))
+                var st = stat()
+                guard stat(path, &st) == 0, st.st_mode & 0o777 == 0o600 else {
+                    p.terminate()
+                    throw LiveError("the first-start credentials file \(path) is missing or not mode 600")
+                }
+                let file = try String(contentsOfFile: path, encoding: .utf8)
+                for fileLine in file.split(separator: "\n") {
+                    if fileLine.hasPrefix("enrollment secret: ") { secret = String(fileLine.dropFirst("enrollment secret: ".count)) }
+                    if fileLine.hasPrefix("admin login: admin ") { password = String(fileLine.dropFirst("admin login: admin ".count)) }
+                }
+            }
             if line.hasPrefix("listening: ") { port = Int(line.split(separator: ":").last ?? "") ?? 0 }
+        }
+        if !secret.isEmpty, text.contains(secret) || text.contains(password) {
+            p.terminate()
+            throw LiveError("the collector printed a first-start credential on standard output")
         }
         return LiveServer(process: p, port: port, firstStart: (secret, password), stdout: out)
     }
@@ -191,7 +228,7 @@ struct LiveServer {
     /// SIGTERM and wait; returns the exit status.
     func terminate() -> Int32 {
         process.terminate()
-        process.waitUntilExit()
+        process.wait(deadline: 30)
         return process.terminationStatus
     }
 
@@ -205,6 +242,15 @@ struct LiveServer {
 }
 
 extension Process {
+    /// Waits for the process to exit; after `deadline` seconds it is killed (SIGKILL) and
+    /// reaped, so no test can hang on a child.
+    func wait(deadline seconds: TimeInterval) {
+        let end = Date(timeIntervalSinceNow: seconds)
+        while isRunning && Date() < end { usleep(20_000) }
+        if isRunning { Glibc.kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+    }
+
     /// Runs a program to completion.
     static func run(_ path: String, _ args: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
         let p = Process()
@@ -217,9 +263,14 @@ extension Process {
         try p.run()
         if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
         try inp.fileHandleForWriting.close()
+        // Every wait on a child has a deadline: a hung child is killed after `timeout`.
+        let timeout: TimeInterval = 60
+        let watchdog = DispatchWorkItem { if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        p.wait(deadline: timeout)
+        watchdog.cancel()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 

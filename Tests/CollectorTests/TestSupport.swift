@@ -198,13 +198,20 @@ struct TestCollector {
 
 /// Enrolls a host through the API.
 func enroll(_ client: some TestClientProtocol, secret: String, machineID: String = "machine-1",
-            hostname: String = "laptop-42") async throws -> EnrollResponse {
-    let body = try BundleJSON.encoder().encode(EnrollRequest(secret: secret, hostname: hostname, machineID: machineID, agentVersion: "0.1.0"))
+            hostname: String = "laptop-42", currentHostToken: String? = nil, enrollmentKey: String? = nil) async throws -> EnrollResponse {
+    let body = try BundleJSON.encoder().encode(EnrollRequest(secret: secret, hostname: hostname, machineID: machineID, agentVersion: "0.1.0",
+                                                             currentHostToken: currentHostToken, enrollmentKey: enrollmentKey))
     return try await client.execute(uri: "/api/v1/enroll", method: .post, headers: [.contentType: "application/json"],
                                     body: ByteBuffer(bytes: body)) { response in
         #expect(response.status == .created || response.status == .ok)
         return try BundleJSON.decoder().decode(EnrollResponse.self, from: Data(buffer: response.body))
     }
+}
+
+/// Posts an enrollment request and answers the raw response (for refusals).
+func enrollRaw(_ client: some TestClientProtocol, _ request: EnrollRequest) async throws -> TestResponse {
+    try await client.execute(uri: "/api/v1/enroll", method: .post, headers: [.contentType: "application/json"],
+                             body: ByteBuffer(bytes: try BundleJSON.encoder().encode(request)))
 }
 
 /// Uploads bundle bytes.

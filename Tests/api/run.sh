@@ -43,7 +43,7 @@ for _ in $(seq 1 100); do grep -q '^listening: ' "$WORK/out" && break; sleep 0.1
 PORT="$(sed -n 's/^listening: .*:\([0-9]*\)$/\1/p' "$WORK/out")"
 [ -n "$PORT" ] || { echo "collector did not start"; cat "$WORK/err"; exit 1; }
 URL="http://127.0.0.1:$PORT"
-SECRET="$(sed -n 's/^enrollment secret: //p' "$WORK/out")"
+SECRET="$(sed -n 's/^enrollment secret: //p' "$(sed -n 's/^first-start credentials: //p' "$WORK/out")")"
 API_TOKEN="$("$BIN" admin token create schemathesis --data-dir "$WORK/data")"
 ENROLL="$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d "{\"secret\":\"$SECRET\",\"hostname\":\"api-check\",\"machineID\":\"api-check-1\"}" "$URL/api/v1/enroll")"

@@ -187,15 +187,20 @@ def main():
     work = tempfile.mkdtemp(prefix="helpline-bench-")
     server = subprocess.Popen(args.wrapper.split() + [args.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", work + "/data",
                                                       "--log-level", args.log_level,
-                                                      "--min-free-disk-mb", "256", "--limit", "max_concurrent_uploads=32"] + args.collector_arg,
+                                                      "--min-free-disk-mb", "256", "--limit", "max_concurrent_uploads=32",
+                                                      # The load is a few simulated hosts sending far more than real ones:
+                                                      # lift the per-host rates that would refuse it.
+                                                      "--limit", "max_uploads_per_host=32", "--limit", "heartbeats_per_hour=1000000000",
+                                                      "--limit", "host_bundles_per_hour=1000000000", "--limit", "host_max_stored_mb=1073741824"] + args.collector_arg,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         secret, port = None, None
         deadline = time.time() + (300 if args.wrapper else 30)
         while port is None and time.time() < deadline:
             line = server.stdout.readline()
-            if line.startswith("enrollment secret: "):
-                secret = line.split(": ", 1)[1].strip()
+            if line.startswith("first-start credentials: "):
+                with open(line.split(": ", 1)[1].strip()) as f:
+                    secret = next(l.split(": ", 1)[1].strip() for l in f if l.startswith("enrollment secret: "))
             m = re.match(r"listening: .*:(\d+)$", line.strip())
             if m:
                 port = int(m.group(1))

@@ -40,7 +40,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
     let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
-    let technician = TechnicianController(store: store, blobs: blobs, limits: limits)
+    let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics)
     let health = HealthController(store: store, metrics: dependencies.metrics, dataDirectory: configuration.dataDirectory,
                                   limits: limits, freeSpace: dependencies.freeSpace)
 
@@ -52,7 +52,16 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(agent.enrollRoutes, atPath: "/api/v1")
     router.addRoutes(agent.hostRoutes, atPath: "/api/v1")
     router.addRoutes(technician.routes, atPath: "/api/v1")
+    router.addRoutes(HostAdminController(store: store).routes, atPath: "/api/v1")
     return router
+}
+
+/// The server's TLS settings: TLS 1.2 or newer only (NIOSSL's default minimum is TLS 1.0,
+/// whose ciphers and handshake are broken), with NIOSSL's default cipher suites.
+public func serverTLSConfiguration(certificateChain: [NIOSSLCertificateSource], privateKey: NIOSSLPrivateKey) -> TLSConfiguration {
+    var tls = TLSConfiguration.makeServerConfiguration(certificateChain: certificateChain, privateKey: .privateKey(privateKey))
+    tls.minimumTLSVersion = .tlsv12
+    return tls
 }
 
 /// Builds the collector: prepares the data directory (removing what a crash left behind),
@@ -62,6 +71,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
 public func buildApplication(configuration: CollectorConfiguration, dependencies: CollectorDependencies,
                              onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> some ApplicationProtocol {
     let logger = dependencies.logger
+    if let note = try DataDirectory.prepare(configuration.dataDirectory) { logger.notice("\(note)") }
     let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
     let removed = blobs.removeOrphans(liveDigests: try await dependencies.store.liveBlobDigests())
     if removed.temporary + removed.blobs > 0 {
@@ -71,19 +81,24 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
     }
     let tickets = TicketService(publicURL: configuration.publicURL, limits: configuration.limits)
     let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets)
+    let connectionLimits = ConnectionLimits(configuration.limits)
+    let counter = ConnectionCounter(metrics: dependencies.metrics)
+    let http1 = HTTP1Channel.Configuration(
+        additionalChannelHandlers: [ConnectionGuard(limits: connectionLimits, counter: counter)],
+        idleTimeout: .seconds(Int64(configuration.limits.idleTimeoutSeconds)))
     let server: HTTPServerBuilder
     if let tls = configuration.tls {
         let tlsConfiguration: TLSConfiguration
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
-            tlsConfiguration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            tlsConfiguration = serverTLSConfiguration(certificateChain: chain, privateKey: key)
         } catch {
             throw ConfigurationError("could not load the TLS certificate \(tls.certificate) or key \(tls.key): \(error); both must be PEM files")
         }
-        server = try .tls(.http1(), tlsConfiguration: tlsConfiguration)
+        server = try .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration)
     } else {
-        server = .http1()
+        server = .http1(configuration: http1)
         if !configuration.isLoopback {
             logger.warning("serving plain HTTP beyond loopback: tokens and bundles cross the network unencrypted; give --tls-certificate and --tls-key", metadata: [
                 "listen": "\(configuration.host):\(configuration.port)",

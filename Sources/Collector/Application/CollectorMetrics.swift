@@ -32,6 +32,12 @@ public struct CollectorMetrics: Sendable {
     public let liveBundles: Metrics.Gauge
     /// Bundles expired by retention.
     public let bundlesExpired: Metrics.Counter
+    /// HTTP connections open now.
+    public let openConnections: Metrics.Gauge
+    /// Connections closed on arrival because `max_connections` were open.
+    public let connectionsRefused: Metrics.Counter
+    /// Journal and member reads running now.
+    public let readsInFlight: Metrics.Gauge
 
     /// Creates the metrics on `registry`.
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -53,6 +59,19 @@ public struct CollectorMetrics: Sendable {
         openTickets = Metrics.Gauge(label: "helpline_open_tickets", factory: factory)
         liveBundles = Metrics.Gauge(label: "helpline_live_bundles", factory: factory)
         bundlesExpired = Metrics.Counter(label: "helpline_bundles_expired_total", factory: factory)
+        openConnections = Metrics.Gauge(label: "helpline_open_connections", factory: factory)
+        connectionsRefused = Metrics.Counter(label: "helpline_connections_refused_total", factory: factory)
+        readsInFlight = Metrics.Gauge(label: "helpline_reads_in_flight", factory: factory)
+    }
+
+    /// Counts a connection closed for slowness, by phase (`header` or `body`).
+    public func connectionTimedOut(phase: String) {
+        Metrics.Counter(label: "helpline_connection_timeouts_total", dimensions: [("phase", phase)], factory: factory).increment()
+    }
+
+    /// Counts a request refused by a per-host limit, by its error code.
+    public func hostLimited(reason: String) {
+        Metrics.Counter(label: "helpline_host_limited_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
     /// Counts a rejected upload by its stable error code.

@@ -60,7 +60,10 @@ public struct HostAuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("missing_token", "send the host token from enrollment: Authorization: Bearer hlh_…")
         }
         guard let host = try await store.host(tokenHash: Secrets.hash(token)) else {
-            throw APIError.unauthorized("invalid_token", "the host token is not known (revoked, replaced by a re-enrollment, or mistyped); enroll again with `helpline enroll`")
+            throw APIError.unauthorized("invalid_token", "the host token is not known (replaced by a re-enrollment, or mistyped); enroll again with `helpline enroll`")
+        }
+        if host.revokedAt != nil {
+            throw APIError.unauthorized("host_revoked", "an admin revoked this host; ask the help desk, then enroll again with `helpline enroll` once an admin approves it")
         }
         var context = context
         context.identity = .host(host)

@@ -6,8 +6,8 @@ public struct AdminCommand: AsyncParsableCommand {
     /// Command help.
     public static let configuration = CommandConfiguration(
         commandName: "admin",
-        abstract: "Manage enrollment secrets, technician accounts and API tokens.",
-        subcommands: [AdminSecretCommand.self, AdminUserCommand.self, AdminTokenCommand.self])
+        abstract: "Manage enrollment secrets, technician accounts, API tokens and hosts.",
+        subcommands: [AdminSecretCommand.self, AdminUserCommand.self, AdminTokenCommand.self, AdminHostCommand.self])
 
     /// Creates the command.
     public init() {}

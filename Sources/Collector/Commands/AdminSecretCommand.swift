@@ -17,9 +17,15 @@ public struct AdminSecretCommand: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(abstract: "Create a secret and print it (only it) on standard output.")
         @OptionGroup var store: StoreOptions
         @Option(help: "A note saying what the secret is for.") var label: String?
-        @Option(name: .customLong("expires-in-days"), help: "Days until the secret stops working (default: never).") var expiresInDays: Int?
+        @Option(name: .customLong("expires-in-days"), help: "Days until the secret stops working, 1 to 3650 (default: never).") var expiresInDays: Int?
+        @Option(name: .customLong("max-uses"), help: "Enrollments it allows in all, 1 to 1000000 (default: unlimited).") var maxUses: Int?
         /// Creates the command.
         public init() {}
+        /// Checks the ranges.
+        public func validate() throws {
+            if let d = expiresInDays, !(1...3650).contains(d) { throw ValidationError("--expires-in-days must be from 1 to 3650") }
+            if let n = maxUses, !(1...1_000_000).contains(n) { throw ValidationError("--max-uses must be from 1 to 1000000") }
+        }
         /// Runs it.
         public func run() async throws {
             let configuration = try store.resolve(flags: store.flagSettings)
@@ -27,7 +33,7 @@ public struct AdminSecretCommand: AsyncParsableCommand {
             let secret = Secrets.generate(.enrollmentSecret)
             let now = Date()
             _ = try await db.createEnrollmentSecret(hash: Secrets.hash(secret), label: label,
-                                                    expiresAt: expiresInDays.map { now.addingTimeInterval(Double($0) * 86_400) }, now: now)
+                                                    expiresAt: expiresInDays.map { now.addingTimeInterval(Double($0) * 86_400) }, maxUses: maxUses, now: now)
             try await db.close()
             Console.out(secret)
         }
@@ -48,8 +54,9 @@ public struct AdminSecretCommand: AsyncParsableCommand {
             let f = ISO8601DateFormatter()
             let now = Date()
             Console.out(formatTable(["ID", "LABEL", "CREATED", "EXPIRES", "STATE", "USES"], secrets.map { s in
-                let state = s.revokedAt != nil ? "revoked" : (s.isUsable(at: now) ? "active" : "expired")
-                return [String(s.id), s.label ?? "-", f.string(from: s.createdAt), s.expiresAt.map(f.string) ?? "never", state, String(s.useCount)]
+                let state = s.revokedAt != nil ? "revoked" : (s.isUsable(at: now) ? "active" : (s.expiresAt.map { $0 <= now } ?? false ? "expired" : "used up"))
+                return [String(s.id), s.label ?? "-", f.string(from: s.createdAt), s.expiresAt.map(f.string) ?? "never", state,
+                        String(s.useCount) + (s.maxUses.map { " of \($0)" } ?? "")]
             }))
         }
     }

@@ -41,18 +41,27 @@ public struct StoreOptions: ParsableArguments {
 }
 
 /// Opens the store of a configuration: creates the data directory and applies migrations.
-func openStore(_ configuration: CollectorConfiguration) async throws -> SQLiteStore {
-    do {
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let dbDir = (configuration.databasePath as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dbDir, withIntermediateDirectories: true)
-    } catch {
-        throw ConfigurationError("could not create the data directory \(configuration.dataDirectory): \(error.localizedDescription)")
+/// Both folders are made private (`DataDirectory.prepare`) and the database files 0600,
+/// whatever the umask (`@main` also sets umask 077 for the whole process; this function does
+/// not, so that it changes nothing process-wide); notes about tightened modes go to `logger`.
+func openStore(_ configuration: CollectorConfiguration, logger: Logger? = nil) async throws -> SQLiteStore {
+    if let note = try DataDirectory.prepare(configuration.dataDirectory) { logger?.notice("\(note)") }
+    // A database outside the data directory lives in a folder the admin chose: created
+    // private when missing, left as it is otherwise (its files are made 0600 below).
+    let dbDir = (configuration.databasePath as NSString).deletingLastPathComponent
+    if !dbDir.isEmpty, !FileManager.default.fileExists(atPath: dbDir) {
+        do {
+            try FileManager.default.createDirectory(atPath: dbDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ConfigurationError("could not create the database folder \(dbDir): \(error.localizedDescription)")
+        }
     }
+    for suffix in ["", "-wal", "-shm"] { DataDirectory.restrictFile(configuration.databasePath + suffix) }
     let store = try SQLiteStore(path: configuration.databasePath,
                                 tokenCacheCapacity: configuration.limits.hostTokenCacheEntries,
                                 tokenCacheMaxAge: .seconds(configuration.limits.hostTokenCacheSeconds))
     try await store.migrate()
+    for suffix in ["", "-wal", "-shm"] { DataDirectory.restrictFile(configuration.databasePath + suffix) }
     return store
 }
 
@@ -83,7 +92,7 @@ public struct FirstStartCredentials: Sendable, Equatable {
     /// The admin's password, shown once.
     public var adminPassword: String
 
-    /// The lines `serve` prints, exactly: scripts read them.
+    /// The lines of the credentials file, exactly: scripts read them.
     public var lines: [String] {
         ["enrollment secret: \(enrollmentSecret)", "admin login: \(adminName) \(adminPassword)"]
     }
@@ -96,5 +105,20 @@ public struct FirstStartCredentials: Sendable, Equatable {
         let issued = try await store.initialize(enrollmentSecretHash: Secrets.hash(creds.enrollmentSecret), adminName: creds.adminName,
                                                 adminPasswordHash: Secrets.hashPassword(creds.adminPassword), now: now)
         return issued ? creds : nil
+    }
+
+    /// On a first start, issues the credentials and writes them to a 0600 file in the data
+    /// directory, never to standard output or the log (which a service's journal keeps).
+    /// The file is written before the store records them, so a failed write loses nothing.
+    /// - Returns: the file's path on a first start, else nil.
+    public static func issueToFileIfFirstStart(store: any CollectorStore, dataDirectory: String, now: Date = Date()) async throws -> String? {
+        guard try await !store.isInitialized() else { return nil }
+        let creds = FirstStartCredentials(enrollmentSecret: Secrets.generate(.enrollmentSecret), adminName: "admin",
+                                          adminPassword: Secrets.generatePassword())
+        let path = try DataDirectory.writeCredentials(creds.lines, dataDirectory: dataDirectory)
+        let issued = try await store.initialize(enrollmentSecretHash: Secrets.hash(creds.enrollmentSecret), adminName: creds.adminName,
+                                                adminPasswordHash: Secrets.hashPassword(creds.adminPassword), now: now)
+        guard issued else { unlink(path); return nil }
+        return path
     }
 }

@@ -10,10 +10,9 @@ public struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the collector: enrollment, bundle and heartbeat intake, tickets, technician API, /metrics.",
         discussion: """
-            The first start on an empty data directory prints, once, on standard output:
-              enrollment secret: <secret>
-              admin login: admin <password>
-            Both are stored only as hashes. Once listening it prints `listening: HOST:PORT`.
+            The first start on an empty data directory writes the enrollment secret and the
+            admin login to DATA_DIR/first-start-credentials (mode 0600; read it, then delete it)
+            and prints `first-start credentials: PATH`. Both are stored only as hashes. Once listening it prints `listening: HOST:PORT`.
             """)
 
     @OptionGroup var store: StoreOptions
@@ -98,10 +97,11 @@ public struct ServeCommand: AsyncParsableCommand {
     public func run(configuration: CollectorConfiguration, metrics: CollectorMetrics) async throws {
         var logger = Logger(label: "helpline.collector")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        let store = try await openStore(configuration)
-        if let creds = try await FirstStartCredentials.issueIfFirstStart(store: store) {
-            for line in creds.lines { Console.out(line) }
-            logger.notice("first start: issued an enrollment secret and the admin login (printed once on standard output)")
+        let store = try await openStore(configuration, logger: logger)
+        if let path = try await FirstStartCredentials.issueToFileIfFirstStart(store: store, dataDirectory: configuration.dataDirectory) {
+            Console.out("first-start credentials: \(path)")
+            logger.notice("first start: the enrollment secret and the admin login are in a file readable only by this user; read it, then delete it",
+                          metadata: ["path": "\(path)"])
         }
         logger.info("starting", metadata: ["version": "\(CollectorVersion.version)", "data_dir": "\(configuration.dataDirectory)",
                                             "database": "\(configuration.databasePath)"])

@@ -53,43 +53,112 @@ public struct CollectorLimits: Sendable, Equatable {
     /// re-enrollments take effect at once).
     public var hostTokenCacheSeconds = 60
 
+    /// Seconds a client has to send a whole request head after connecting or after the
+    /// previous answer (`header_timeout_seconds`); slower connections are closed.
+    public var headerTimeoutSeconds = 10
+    /// Seconds a connection may sit with nothing sent either way (`idle_timeout_seconds`).
+    public var idleTimeoutSeconds = 60
+    /// Seconds a request body may go without a byte while the collector waits for one
+    /// (`body_idle_timeout_seconds`); answers 408.
+    public var bodyIdleTimeoutSeconds = 15
+    /// Slowest body accepted, in bytes per second of the collector's waiting
+    /// (`min_body_bytes_per_second`), measured after `body_rate_grace_seconds`; answers 408.
+    public var minBodyBytesPerSecond = 1024
+    /// Seconds of body reading before the minimum rate applies (`body_rate_grace_seconds`).
+    public var bodyRateGraceSeconds = 10
+    /// Open connections at once (`max_connections`); more are answered 503 and closed.
+    public var maxConnections = 1024
+    /// Uploads one host may have in flight (`max_uploads_per_host`); one more answers 429,
+    /// so one host can never take every slot of `max_concurrent_uploads`.
+    public var maxUploadsPerHost = 2
+    /// Bundles one host may send per hour (`host_bundles_per_hour`); more answer 429.
+    public var hostBundlesPerHour = 30
+    /// Stored bundle bytes one host may hold, in MiB (`host_max_stored_mb`); an upload
+    /// that would pass it answers 507 until retention frees room.
+    public var hostMaxStoredMB = 2048
+    /// Heartbeats one host may send per hour (`heartbeats_per_hour`); more answer 429.
+    public var heartbeatsPerHour = 60
+    /// Largest heartbeat as stored (`max_heartbeat_bytes`): only its known fields are kept,
+    /// re-encoded; a larger one answers 422.
+    public var maxHeartbeatBytes = 64 << 10
+    /// Journal and member reads served at once (`max_concurrent_reads`); they inflate
+    /// blobs on their own threads, and one more answers 503.
+    public var maxConcurrentReads = 2
+    /// Longest one journal or member read may take, in seconds (`read_time_budget_seconds`);
+    /// past it the read stops and answers 503 (narrow the filter).
+    public var readTimeBudgetSeconds = 10
+
     /// The defaults.
     public init() {}
 
-    /// Name → field, for the config file, environment and flags.
-    public static let names: [String: any WritableKeyPath<CollectorLimits, Int> & Sendable] = [
-        "max_bundle_bytes": \.maxBundleBytes,
-        "max_uncompressed_bytes": \.maxUncompressedBytes,
-        "max_compression_ratio": \.maxCompressionRatio,
-        "max_members": \.maxMembers,
-        "max_member_bytes": \.maxMemberBytes,
-        "max_json_member_bytes": \.maxJSONMemberBytes,
-        "max_journal_line_bytes": \.maxJournalLineBytes,
-        "max_json_body_bytes": \.maxJSONBodyBytes,
-        "max_concurrent_uploads": \.maxConcurrentUploads,
-        "min_free_disk_mb": \.minFreeDiskMB,
-        "retry_after_seconds": \.retryAfterSeconds,
-        "repeat_window_hours": \.repeatWindowHours,
-        "incident_hosts": \.incidentHosts,
-        "incident_window_minutes": \.incidentWindowMinutes,
-        "heartbeat_history": \.heartbeatHistory,
-        "retention_days": \.retentionDays,
-        "retention_bundles_per_host": \.retentionBundlesPerHost,
-        "retention_interval_seconds": \.retentionIntervalSeconds,
-        "journal_page_max": \.journalPageMax,
-        "max_member_download_bytes": \.maxMemberDownloadBytes,
-        "host_token_cache_entries": \.hostTokenCacheEntries,
-        "host_token_cache_seconds": \.hostTokenCacheSeconds,
+    /// One named limit: its field and the values it may take.
+    public struct Entry: Sendable {
+        /// The field.
+        public let path: any WritableKeyPath<CollectorLimits, Int> & Sendable
+        /// Accepted values; outside them configuration fails (so no arithmetic on a
+        /// limit can overflow).
+        public let range: ClosedRange<Int>
+    }
+
+    /// Largest byte-sized limit: 1 TiB.
+    static let maxBytes = 1 << 40
+    /// Largest count or duration: a billion.
+    static let maxCount = 1_000_000_000
+
+    /// Name → field and range, for the config file, environment and flags.
+    public static let entries: [String: Entry] = [
+        "max_bundle_bytes": Entry(path: \.maxBundleBytes, range: 1...maxBytes),
+        "max_uncompressed_bytes": Entry(path: \.maxUncompressedBytes, range: 1...maxBytes),
+        "max_compression_ratio": Entry(path: \.maxCompressionRatio, range: 1...100_000),
+        "max_members": Entry(path: \.maxMembers, range: 1...100_000),
+        "max_member_bytes": Entry(path: \.maxMemberBytes, range: 1...maxBytes),
+        "max_json_member_bytes": Entry(path: \.maxJSONMemberBytes, range: 1...maxBytes),
+        "max_journal_line_bytes": Entry(path: \.maxJournalLineBytes, range: 1...maxBytes),
+        "max_json_body_bytes": Entry(path: \.maxJSONBodyBytes, range: 1...(1 << 30)),
+        "max_concurrent_uploads": Entry(path: \.maxConcurrentUploads, range: 1...100_000),
+        "min_free_disk_mb": Entry(path: \.minFreeDiskMB, range: 0...(1 << 30)),
+        "retry_after_seconds": Entry(path: \.retryAfterSeconds, range: 1...86_400),
+        "repeat_window_hours": Entry(path: \.repeatWindowHours, range: 0...100_000),
+        "incident_hosts": Entry(path: \.incidentHosts, range: 1...maxCount),
+        "incident_window_minutes": Entry(path: \.incidentWindowMinutes, range: 1...10_000_000),
+        "heartbeat_history": Entry(path: \.heartbeatHistory, range: 1...1_000_000),
+        "retention_days": Entry(path: \.retentionDays, range: 1...100_000),
+        "retention_bundles_per_host": Entry(path: \.retentionBundlesPerHost, range: 1...1_000_000),
+        "retention_interval_seconds": Entry(path: \.retentionIntervalSeconds, range: 1...maxCount),
+        "journal_page_max": Entry(path: \.journalPageMax, range: 1...100_000),
+        "max_member_download_bytes": Entry(path: \.maxMemberDownloadBytes, range: 1...maxBytes),
+        "host_token_cache_entries": Entry(path: \.hostTokenCacheEntries, range: 0...100_000_000),
+        "host_token_cache_seconds": Entry(path: \.hostTokenCacheSeconds, range: 0...86_400),
+        "header_timeout_seconds": Entry(path: \.headerTimeoutSeconds, range: 1...3600),
+        "idle_timeout_seconds": Entry(path: \.idleTimeoutSeconds, range: 1...86_400),
+        "body_idle_timeout_seconds": Entry(path: \.bodyIdleTimeoutSeconds, range: 1...3600),
+        "min_body_bytes_per_second": Entry(path: \.minBodyBytesPerSecond, range: 0...maxBytes),
+        "body_rate_grace_seconds": Entry(path: \.bodyRateGraceSeconds, range: 0...3600),
+        "max_connections": Entry(path: \.maxConnections, range: 1...1_000_000),
+        "max_uploads_per_host": Entry(path: \.maxUploadsPerHost, range: 1...100_000),
+        "host_bundles_per_hour": Entry(path: \.hostBundlesPerHour, range: 1...maxCount),
+        "host_max_stored_mb": Entry(path: \.hostMaxStoredMB, range: 1...(1 << 30)),
+        "heartbeats_per_hour": Entry(path: \.heartbeatsPerHour, range: 1...maxCount),
+        "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
+        "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),
+        "read_time_budget_seconds": Entry(path: \.readTimeBudgetSeconds, range: 1...3600),
     ]
 
+    /// Name → field, for the config file, environment and flags.
+    public static var names: [String: any WritableKeyPath<CollectorLimits, Int> & Sendable] {
+        entries.mapValues(\.path)
+    }
+
     /// Sets a limit by name.
-    /// - Throws: `ConfigurationError` for an unknown name or a negative value.
+    /// - Throws: `ConfigurationError` for an unknown name or a value outside the limit's range.
     public mutating func set(_ name: String, _ value: Int, source: String) throws {
-        guard let path = Self.names[name] else {
-            throw ConfigurationError("\(source): unknown limit '\(name)'; known limits: \(Self.names.keys.sorted().joined(separator: ", "))")
+        guard let entry = Self.entries[name] else {
+            throw ConfigurationError("\(source): unknown limit '\(name)'; known limits: \(Self.entries.keys.sorted().joined(separator: ", "))")
         }
-        guard value >= 0 else { throw ConfigurationError("\(source): limit \(name) must be 0 or more, got \(value)") }
-        self[keyPath: path] = value
+        guard entry.range.contains(value) else {
+            throw ConfigurationError("\(source): limit \(name) must be from \(entry.range.lowerBound) to \(entry.range.upperBound), got \(value)")
+        }
+        self[keyPath: entry.path] = value
     }
 
     /// The bundle reader's limits derived from these.

@@ -8,6 +8,7 @@ public struct AgentController: Sendable {
     let ingestor: BundleIngestor
     let heartbeats: HeartbeatRecorder
     let limits: CollectorLimits
+    let heartbeatRate: HostRateLimiter
 
     /// Creates the controller.
     public init(store: any CollectorStore, ingestor: BundleIngestor, heartbeats: HeartbeatRecorder, limits: CollectorLimits) {
@@ -15,6 +16,7 @@ public struct AgentController: Sendable {
         self.ingestor = ingestor
         self.heartbeats = heartbeats
         self.limits = limits
+        self.heartbeatRate = HostRateLimiter(limit: limits.heartbeatsPerHour)
     }
 
     /// `POST /enroll` (no auth: the secret in the body is the credential).
@@ -55,14 +57,44 @@ public struct AgentController: Sendable {
         if let expires = secret.expiresAt, expires <= now {
             throw APIError.unauthorized("secret_expired", "this enrollment secret expired; ask an admin for a new one")
         }
+        if let maxUses = secret.maxUses, secret.useCount >= maxUses {
+            throw APIError.unauthorized("secret_used_up", "this enrollment secret was already used the \(maxUses) times it allows; ask an admin for a new one")
+        }
+        if let key = body.enrollmentKey, !(16...128).contains(key.utf8.count) {
+            throw APIError.badRequest("invalid_enrollment_key", "enrollmentKey must be 16 to 128 bytes (the agent makes one)")
+        }
+        if let current = body.currentHostToken, current.utf8.count > 256 {
+            throw APIError.badRequest("invalid_host_token", "currentHostToken is at most 256 bytes")
+        }
         let token = Secrets.generate(.hostToken)
-        let (host, created) = try await store.enrollHost(id: UUID().uuidString.lowercased(), machineID: machineID, hostname: hostname,
-                                                         agentVersion: body.agentVersion.map { String($0.prefix(64)) },
-                                                         tokenHash: Secrets.hash(token), secretID: secret.id, now: now)
-        context.logger.info(created ? "host enrolled" : "host re-enrolled", metadata: ["host.id": .string(host.id), "hostname": .string(hostname)])
-        return JSONResponse(EnrollResponse(hostID: host.id, hostToken: token, hostname: host.hostname, enrolledAt: host.enrolledAt,
-                                           reenrolled: !created),
-                            status: created ? .created : .ok)
+        let request = EnrollmentRequest(newHostID: UUID().uuidString.lowercased(), machineID: machineID, hostname: String(hostname.prefix(255)),
+                                        agentVersion: body.agentVersion.map { String($0.prefix(64)) }, newTokenHash: Secrets.hash(token),
+                                        secretID: secret.id, currentTokenHash: body.currentHostToken.map(Secrets.hash),
+                                        keyHash: body.enrollmentKey.map(Secrets.hash))
+        switch try await store.enroll(request, now: now) {
+        case .created(let host):
+            context.logger.info("host enrolled", metadata: ["host.id": .string(host.id), "hostname": .string(hostname)])
+            return JSONResponse(EnrollResponse(hostID: host.id, hostToken: token, hostname: host.hostname, enrolledAt: host.enrolledAt,
+                                               reenrolled: false), status: .created)
+        case .reenrolled(let host):
+            context.logger.notice("host re-enrolled: new token", metadata: ["host.id": .string(host.id), "hostname": .string(hostname)])
+            return JSONResponse(EnrollResponse(hostID: host.id, hostToken: token, hostname: host.hostname, enrolledAt: host.enrolledAt,
+                                               reenrolled: true))
+        case .pendingApproval(let host, let approvable):
+            context.logger.warning("re-enrollment of a known machine without its current token: parked for an admin", metadata: [
+                "host.id": .string(host.id), "hostname": .string(hostname), "approvable": "\(approvable)",
+            ])
+            guard approvable else {
+                throw APIError(.conflict, code: "approval_required",
+                               "this machine is already enrolled as host \(host.id) (\(host.hostname)) and the request neither proves it holds that host's token "
+                               + "nor carries an enrollmentKey an admin could approve; update the agent and run `helpline enroll` again")
+            }
+            throw APIError(.conflict, code: "approval_pending",
+                           "this machine is already enrolled as host \(host.id) (\(host.hostname)); enrolling it again without its current token needs an admin's approval: "
+                           + "`helpline-collector admin host approve \(host.id)`, then run `helpline enroll` again")
+        case .secretUsedUp:
+            throw APIError.unauthorized("secret_used_up", "this enrollment secret was already used as many times as it allows; ask an admin for a new one")
+        }
     }
 
     @Sendable func uploadBundle(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleReceipt> {
@@ -73,7 +105,12 @@ public struct AgentController: Sendable {
 
     @Sendable func heartbeat(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<HeartbeatAck> {
         let host = try context.requireHost()
-        let (beat, body) = try await request.decodeJSONKeepingBody(Heartbeat.self, limit: limits.maxJSONBodyBytes)
+        if let wait = await heartbeatRate.admit(host.id) {
+            throw APIError.overloaded(.tooManyRequests, code: "heartbeat_rate_limited",
+                                      "this host sent \(limits.heartbeatsPerHour) heartbeats this hour, the most allowed (heartbeats_per_hour); retry after \(wait) s",
+                                      retryAfter: wait)
+        }
+        let beat = try await request.decodeJSON(Heartbeat.self, limit: limits.maxJSONBodyBytes)
         guard BundleSchema.readable.contains(beat.schemaVersion) else {
             throw APIError(.unprocessableContent, code: "unsupported_schema",
                            "heartbeat schema version \(beat.schemaVersion) is not supported (this collector reads \(BundleSchema.readable)); update the collector")
@@ -82,10 +119,15 @@ public struct AgentController: Sendable {
             throw APIError.forbidden("host_mismatch", "the heartbeat says it comes from host \(claimed.prefix(64)), but the token belongs to host \(host.id)")
         }
         let now = Date()
-        // The body as sent is stored (it decoded as a Heartbeat, so it reads back the same):
-        // encoding the decoded value again cost about a tenth of a heartbeat's CPU.
+        // Only the fields this collector knows are stored, re-encoded: the body as sent could
+        // carry any amount of unknown keys. The encoding is bounded as stored.
+        let stored = try BundleJSON.encoder().encode(beat)
+        guard stored.count <= limits.maxHeartbeatBytes else {
+            throw APIError(.unprocessableContent, code: "heartbeat_too_large",
+                           "the heartbeat is \(stored.count) bytes as stored, over the limit of \(limits.maxHeartbeatBytes) (max_heartbeat_bytes); send fewer processes, filesystems or units")
+        }
         try await heartbeats.record(HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat,
-                                                 body: String(decoding: body, as: UTF8.self)))
+                                                 body: String(decoding: stored, as: UTF8.self)))
         return JSONResponse(HeartbeatAck(hostID: host.id, receivedAt: now), status: .accepted)
     }
 

@@ -62,12 +62,15 @@ public struct TechnicianController: Sendable {
     let store: any CollectorStore
     let blobs: BlobStore
     let limits: CollectorLimits
+    let reads: BlobReadPool
 
     /// Creates the controller.
-    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits) {
+    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, metrics: CollectorMetrics? = nil) {
         self.store = store
         self.blobs = blobs
         self.limits = limits
+        self.reads = BlobReadPool(limit: limits.maxConcurrentReads, budget: .seconds(limits.readTimeBudgetSeconds),
+                                  retryAfter: limits.retryAfterSeconds, metrics: metrics)
     }
 
     /// The routes, relative to `/api/v1`.
@@ -244,12 +247,21 @@ public struct TechnicianController: Sendable {
         }
         filter.unit = q["unit"].map(String.init)
         filter.text = q["q"].map(String.init)
+        if (filter.unit?.utf8.count ?? 0) > 512 || (filter.text?.utf8.count ?? 0) > 1024 {
+            throw APIError.badRequest("invalid_query", "unit is at most 512 bytes and q at most 1024")
+        }
         filter.since = try q["since"].map { try Self.date(String($0), name: "since") }
         filter.until = try q["until"].map { try Self.date(String($0), name: "until") }
+        if let since = filter.since, let until = filter.until, since > until {
+            throw APIError.badRequest("invalid_query", "since must not be after until")
+        }
         let limit = try Paging.limit(request, default: 200, max: limits.journalPageMax)
         let offset = try Paging.offset(request)
-        let archive = BundleArchive(path: path, limits: limits.bundleLimits)
-        return JSONResponse(try archive.journal(filter, offset: offset, limit: limit))
+        let bundleLimits = limits.bundleLimits
+        let page = try await reads.run { [filter] deadline in
+            try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).journal(filter, offset: offset, limit: limit)
+        }
+        return JSONResponse(page)
     }
 
     @Sendable func member(request: Request, context: CollectorRequestContext) async throws -> Response {
@@ -259,8 +271,12 @@ public struct TechnicianController: Sendable {
             throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
         }
         let path = try liveBlob(record)
-        let archive = BundleArchive(path: path, limits: limits.bundleLimits)
-        guard let bytes = try archive.member(name, maxBytes: limits.maxMemberDownloadBytes) else {
+        let bundleLimits = limits.bundleLimits
+        let maxBytes = limits.maxMemberDownloadBytes
+        let found = try await reads.run { deadline in
+            try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).member(name, maxBytes: maxBytes)
+        }
+        guard let bytes = found else {
             throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
         }
         let type: String
@@ -269,12 +285,27 @@ public struct TechnicianController: Sendable {
         return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
+    /// Times accepted in queries: 1970-01-01 to 9999-12-31 (journal times are microseconds
+    /// since 1970; a year like 300000 is a typo or an attack, and answered 400).
+    static let dateRange = Date(timeIntervalSince1970: 0)...Date(timeIntervalSince1970: 253_402_300_799)
+
     static func date(_ text: String, name: String) throws -> Date {
         let f = ISO8601DateFormatter()
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d }
-        throw APIError.badRequest("invalid_query", "\(name) must be an ISO 8601 time such as 2026-11-29T08:00:00Z")
+        var parsed: Date?
+        if text.utf8.count <= 64 {
+            parsed = f.date(from: text)
+            if parsed == nil {
+                f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                parsed = f.date(from: text)
+            }
+        }
+        guard let d = parsed else {
+            throw APIError.badRequest("invalid_query", "\(name) must be an ISO 8601 time such as 2026-11-29T08:00:00Z")
+        }
+        guard dateRange.contains(d) else {
+            throw APIError.badRequest("invalid_query", "\(name) must be between 1970-01-01 and 9999-12-31")
+        }
+        return d
     }
 }
 

@@ -35,7 +35,7 @@ public struct BlobStore: Sendable {
         root = dataDirectory + "/blobs"
         temporary = dataDirectory + "/tmp"
         for dir in [root, temporary] {
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
                 throw BlobStoreError("could not create \(dir): \(error.localizedDescription); check the data directory's permissions")
             }
         }
@@ -64,7 +64,7 @@ public struct BlobStore: Sendable {
         let target = path(for: sha256)
         let dir = String(target[..<target.lastIndex(of: "/")!])
         if access(dir, F_OK) != 0 {
-            guard mkdir(dir, 0o755) == 0 || Glibc.errno == EEXIST else { throw BlobStoreError.errno("could not create", dir) }
+            guard mkdir(dir, 0o700) == 0 || Glibc.errno == EEXIST else { throw BlobStoreError.errno("could not create", dir) }
             try Self.syncDirectory(root)
         }
         guard rename(upload.path, target) == 0 else { throw BlobStoreError.errno("could not move the upload to", target) }
@@ -130,7 +130,7 @@ public final class UploadFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw BlobStoreError.errno("could not create temp file", path) }
     }
 

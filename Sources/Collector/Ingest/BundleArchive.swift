@@ -8,11 +8,17 @@ public struct BundleArchive: Sendable {
     public let path: String
     /// Limits for re-reading.
     public let limits: BundleLimits
+    /// When a read must give up (`ReadBudgetExceeded`); nil reads to the end.
+    public let deadline: ContinuousClock.Instant?
+
+    /// A read ran past its deadline.
+    public struct ReadBudgetExceeded: Error, Sendable {}
 
     /// Opens nothing yet; each call streams the blob once.
-    public init(path: String, limits: BundleLimits) {
+    public init(path: String, limits: BundleLimits, deadline: ContinuousClock.Instant? = nil) {
         self.path = path
         self.limits = limits
+        self.deadline = deadline
     }
 
     /// The bytes of one member, or nil when the bundle has no such member.
@@ -62,8 +68,8 @@ public struct BundleArchive: Sendable {
         func matches(_ e: JournalEntry) -> Bool {
             if let maxPriority, (e.priority ?? 6) > maxPriority { return false }
             if let unit, e.unit != unit, e.userUnit != unit, e.identifier != unit { return false }
-            if let since, e.realtime < Int64(since.timeIntervalSince1970 * 1_000_000) { return false }
-            if let until, e.realtime >= Int64(until.timeIntervalSince1970 * 1_000_000) { return false }
+            if let since, e.realtime < Saturating.microseconds(since1970: since) { return false }
+            if let until, e.realtime >= Saturating.microseconds(since1970: until) { return false }
             if let text, !(e.message ?? "").localizedCaseInsensitiveContains(text) { return false }
             return true
         }
@@ -144,6 +150,7 @@ public struct BundleArchive: Sendable {
         struct Stop: Error {}
         do {
             while going {
+                if let deadline, ContinuousClock.now >= deadline { throw ReadBudgetExceeded() }
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
                 if n < 0 {
                     if errno == EINTR { continue }

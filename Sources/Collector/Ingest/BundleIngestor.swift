@@ -25,6 +25,7 @@ public struct BundleIngestor: Sendable {
     let limits: CollectorLimits
     let metrics: CollectorMetrics
     let gate: UploadGate
+    let quotas: HostQuotas
     let freeSpace: any FreeSpaceProbe
     let serializer = KeyedSerializer()
 
@@ -43,7 +44,8 @@ public struct BundleIngestor: Sendable {
         self.tickets = tickets
         self.limits = limits
         self.metrics = metrics
-        self.gate = UploadGate(limit: limits.maxConcurrentUploads, metrics: metrics)
+        self.gate = UploadGate(limit: limits.maxConcurrentUploads, perHostLimit: limits.maxUploadsPerHost, metrics: metrics)
+        self.quotas = HostQuotas(store: store, limits: limits, metrics: metrics)
         self.freeSpace = freeSpace
     }
 
@@ -71,22 +73,29 @@ public struct BundleIngestor: Sendable {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            "send the bundle as application/gzip (got '\(rawType.prefix(100))')")
         }
-        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        let declared = request.headers[.contentLength].flatMap { Int($0) }.map { max(0, $0) }
         if let declared, declared > limits.maxBundleBytes {
             throw APIError(bundle: BundleError(.compressedTooLarge,
                                                "the bundle is \(declared) bytes, over the limit of \(limits.maxBundleBytes) compressed bytes"))
         }
-        guard await gate.tryAcquire() else {
+        switch await gate.tryAcquire(host: host.id) {
+        case nil: break
+        case .full?:
             throw APIError.overloaded(.tooManyRequests, code: "too_many_uploads",
                                       "the collector is handling \(limits.maxConcurrentUploads) uploads already; retry after \(limits.retryAfterSeconds) s",
                                       retryAfter: limits.retryAfterSeconds)
+        case .hostFull?:
+            throw APIError.overloaded(.tooManyRequests, code: "too_many_uploads_from_host",
+                                      "this host is sending \(limits.maxUploadsPerHost) bundles already (max_uploads_per_host); retry after \(limits.retryAfterSeconds) s",
+                                      retryAfter: limits.retryAfterSeconds)
         }
         do {
+            try await quotas.admit(host: host, declaredBytes: declared, now: Date())
             let outcome = try await admitted(host: host, request: request, declared: declared, logger: logger)
-            await gate.release()
+            await gate.release(host: host.id)
             return outcome
         } catch {
-            await gate.release()
+            await gate.release(host: host.id)
             throw error
         }
     }

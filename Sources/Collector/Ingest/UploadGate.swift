@@ -1,32 +1,50 @@
 import Foundation
 
-/// Admission control for uploads: at most `limit` in flight; one more is refused at once
-/// (429 with Retry-After) rather than queued, so an overloaded collector never fails an
-/// upload half-way for lack of resources.
+/// Admission control for uploads: at most `limit` in flight, and at most `perHostLimit` of
+/// them from one host, so one host trickling bodies can never hold every slot. One more is
+/// refused at once (429 with Retry-After) rather than queued, so an overloaded collector
+/// never fails an upload half-way for lack of resources.
 public actor UploadGate {
     /// Uploads allowed at once.
     public let limit: Int
+    /// Uploads one host may have in flight.
+    public let perHostLimit: Int
     /// Uploads in flight now.
     public private(set) var inFlight = 0
+    private var perHost: [String: Int] = [:]
     private let metrics: CollectorMetrics?
 
+    /// Why a slot was refused.
+    public enum Refusal: Sendable, Equatable {
+        /// Every slot is taken.
+        case full
+        /// This host holds `perHostLimit` slots already.
+        case hostFull
+    }
+
     /// Creates a gate.
-    public init(limit: Int, metrics: CollectorMetrics? = nil) {
+    public init(limit: Int, perHostLimit: Int = .max, metrics: CollectorMetrics? = nil) {
         self.limit = limit
+        self.perHostLimit = perHostLimit
         self.metrics = metrics
     }
 
-    /// Takes a slot; false when all `limit` slots are taken.
-    public func tryAcquire() -> Bool {
-        guard inFlight < limit else { return false }
+    /// Takes a slot for `host`; nil when taken, else why not.
+    public func tryAcquire(host: String) -> Refusal? {
+        let mine = perHost[host, default: 0]
+        guard mine < perHostLimit else { return .hostFull }
+        guard inFlight < limit else { return .full }
         inFlight += 1
+        perHost[host] = mine + 1
         metrics?.uploadsInFlight.record(inFlight)
-        return true
+        return nil
     }
 
-    /// Gives a slot back.
-    public func release() {
+    /// Gives `host`'s slot back.
+    public func release(host: String) {
         inFlight -= 1
+        let mine = perHost[host, default: 1] - 1
+        perHost[host] = mine > 0 ? mine : nil
         metrics?.uploadsInFlight.record(inFlight)
     }
 }

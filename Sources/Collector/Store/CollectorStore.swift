@@ -29,8 +29,8 @@ public protocol CollectorStore: Sendable {
 
     // MARK: Enrollment secrets
 
-    /// Stores a new enrollment secret by its hash.
-    func createEnrollmentSecret(hash: String, label: String?, expiresAt: Date?, now: Date) async throws -> EnrollmentSecretRecord
+    /// Stores a new enrollment secret by its hash; `maxUses` nil is unlimited.
+    func createEnrollmentSecret(hash: String, label: String?, expiresAt: Date?, maxUses: Int?, now: Date) async throws -> EnrollmentSecretRecord
     /// Every enrollment secret, newest first (hashes never leave the store).
     func enrollmentSecrets() async throws -> [EnrollmentSecretRecord]
     /// Revokes a secret; false when no unrevoked secret has that id.
@@ -40,8 +40,18 @@ public protocol CollectorStore: Sendable {
 
     // MARK: Hosts
 
-    /// Enrolls a machine, or re-enrolls it (same machine id → same host id, new token).
-    /// Also counts the use of enrollment secret `secretID`.
+    /// Enrolls a machine under the enrollment policy, in one transaction: a new machine gets
+    /// a host; a known one gets a new token only when it proves it holds its current token
+    /// (and is not revoked) or an admin approved its parked request for the same key;
+    /// otherwise its request is parked. Counts a use of the secret when a token is issued.
+    func enroll(_ request: EnrollmentRequest, now: Date) async throws -> EnrollmentOutcome
+    /// Revokes a host: its token is refused from now on and re-enrolling needs approval.
+    /// False when no unrevoked host has that id.
+    func revokeHost(id: String, now: Date) async throws -> Bool
+    /// Approves the host's parked re-enrollment; false when it has none.
+    func approveEnrollment(hostID: String, by approver: String, now: Date) async throws -> Bool
+    /// Enrolls a machine, or gives a known one a new token, unconditionally (tests and
+    /// tools; agents go through `enroll`). Also counts the use of enrollment secret `secretID`.
     func enrollHost(id: String, machineID: String, hostname: String, agentVersion: String?, tokenHash: String,
                     secretID: Int64, now: Date) async throws -> (host: HostRecord, created: Bool)
     /// The host holding this token hash.
@@ -84,6 +94,9 @@ public protocol CollectorStore: Sendable {
     /// chooses (inside the transaction) whether to open a ticket or join an open one.
     /// When the bundle id is already stored, changes nothing and answers `.duplicate`.
     func commitBundle(_ bundle: NewBundle, findings: [Finding], policy: any TicketPolicy) async throws -> BundleCommitResult
+    /// What one host holds: bundles it sent since `since` (the oldest of them first) and
+    /// the compressed bytes of its live bundles. For per-host quotas at ingest.
+    func hostUsage(hostID: String, since: Date) async throws -> HostUsage
     /// Whether any bundle row (expired or not) names this blob.
     func isBlobReferenced(sha256: String) async throws -> Bool
     /// Every blob digest that a live (not expired) bundle row names.

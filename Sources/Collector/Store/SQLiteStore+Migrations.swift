@@ -176,6 +176,25 @@ extension SQLiteStore {
                 CREATE INDEX findings_rule_bundle ON findings(rule_id, bundle_row);
                 """)
         }
+        migrator.registerMigration("v3_enrollment_control") { db in
+            try db.execute(sql: """
+                ALTER TABLE hosts ADD COLUMN revoked_at DATETIME;
+                ALTER TABLE enrollment_secrets ADD COLUMN max_uses INTEGER CHECK (max_uses IS NULL OR max_uses >= 1);
+
+                CREATE TABLE pending_enrollments (
+                    host_id TEXT PRIMARY KEY NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    key_hash TEXT NOT NULL CHECK (length(key_hash) = 64),
+                    hostname TEXT NOT NULL CHECK (length(hostname) BETWEEN 1 AND 255),
+                    agent_version TEXT,
+                    requested_at DATETIME NOT NULL,
+                    approved_at DATETIME,
+                    approved_by TEXT,
+                    CHECK ((approved_at IS NULL) = (approved_by IS NULL))
+                );
+
+                CREATE INDEX bundles_host_live ON bundles(host_id, expired, received_at);
+                """)
+        }
         return migrator
     }
 }

@@ -89,17 +89,18 @@ public final class SQLiteStore: CollectorStore {
 
     // MARK: Enrollment secrets
 
-    private static let secretColumns = "id, label, created_at, expires_at, revoked_at, use_count, last_used_at"
+    private static let secretColumns = "id, label, created_at, expires_at, revoked_at, use_count, last_used_at, max_uses"
 
     private static func secret(_ row: Row) -> EnrollmentSecretRecord {
         EnrollmentSecretRecord(id: row["id"], label: row["label"], createdAt: row["created_at"], expiresAt: row["expires_at"],
-                               revokedAt: row["revoked_at"], useCount: row["use_count"], lastUsedAt: row["last_used_at"])
+                               revokedAt: row["revoked_at"], useCount: row["use_count"], lastUsedAt: row["last_used_at"],
+                               maxUses: row["max_uses"])
     }
 
-    public func createEnrollmentSecret(hash: String, label: String?, expiresAt: Date?, now: Date) async throws -> EnrollmentSecretRecord {
+    public func createEnrollmentSecret(hash: String, label: String?, expiresAt: Date?, maxUses: Int?, now: Date) async throws -> EnrollmentSecretRecord {
         try await write { db in
-            try db.execute(sql: "INSERT INTO enrollment_secrets (secret_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                           arguments: [hash, label, now, expiresAt])
+            try db.execute(sql: "INSERT INTO enrollment_secrets (secret_hash, label, created_at, expires_at, max_uses) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [hash, label, now, expiresAt, maxUses])
             let row = try Row.fetchOne(db, sql: "SELECT \(Self.secretColumns) FROM enrollment_secrets WHERE id = ?",
                                        arguments: [db.lastInsertedRowID])
             return Self.secret(row!)
@@ -128,11 +129,100 @@ public final class SQLiteStore: CollectorStore {
 
     // MARK: Hosts
 
-    private static let hostColumns = "id, machine_id, hostname, agent_version, enrolled_at, last_seen_at"
+    private static let hostColumns = "id, machine_id, hostname, agent_version, enrolled_at, last_seen_at, revoked_at"
+    /// `hostColumns` of `hosts h` plus its pending re-enrollment (`LEFT JOIN pending_enrollments p`).
+    private static let hostDetailColumns = """
+        h.id, h.machine_id, h.hostname, h.agent_version, h.enrolled_at, h.last_seen_at, h.revoked_at,
+        p.hostname AS p_hostname, p.agent_version AS p_agent_version, p.key_hash AS p_key_hash,
+        p.requested_at AS p_requested_at, p.approved_at AS p_approved_at, p.approved_by AS p_approved_by
+        """
 
     private static func host(_ row: Row) -> HostRecord {
-        HostRecord(id: row["id"], machineID: row["machine_id"], hostname: row["hostname"], agentVersion: row["agent_version"],
-                   enrolledAt: row["enrolled_at"], lastSeenAt: row["last_seen_at"])
+        var host = HostRecord(id: row["id"], machineID: row["machine_id"], hostname: row["hostname"], agentVersion: row["agent_version"],
+                              enrolledAt: row["enrolled_at"], lastSeenAt: row["last_seen_at"], revokedAt: row["revoked_at"])
+        if row.hasColumn("p_key_hash"), let keyHash = row["p_key_hash"] as String? {
+            host.pendingEnrollment = PendingEnrollment(hostname: row["p_hostname"], agentVersion: row["p_agent_version"],
+                                                       keyFingerprint: String(keyHash.prefix(12)), requestedAt: row["p_requested_at"],
+                                                       approvedAt: row["p_approved_at"], approvedBy: row["p_approved_by"])
+        }
+        return host
+    }
+
+    public func enroll(_ e: EnrollmentRequest, now: Date) async throws -> EnrollmentOutcome {
+        let outcome = try await write { db -> EnrollmentOutcome in
+            // Counted only when a token is issued, and checked in this transaction so two
+            // enrollments cannot both take the last use.
+            func useSecret() throws -> Bool {
+                try db.execute(sql: """
+                    UPDATE enrollment_secrets SET use_count = use_count + 1, last_used_at = ?
+                    WHERE id = ? AND (max_uses IS NULL OR use_count < max_uses)
+                    """, arguments: [now, e.secretID])
+                return db.changesCount == 1
+            }
+            func fetch(_ id: String) throws -> HostRecord {
+                Self.host(try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE id = ?", arguments: [id])!)
+            }
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, token_hash, revoked_at FROM hosts WHERE machine_id = ?",
+                                             arguments: [e.machineID]) else {
+                guard try useSecret() else { return .secretUsedUp }
+                try db.execute(sql: """
+                    INSERT INTO hosts (id, machine_id, hostname, agent_version, token_hash, enrolled_at, last_seen_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [e.newHostID, e.machineID, e.hostname, e.agentVersion, e.newTokenHash, now, now])
+                return .created(try fetch(e.newHostID))
+            }
+            let hostID: String = row["id"]
+            let revoked = (row["revoked_at"] as Date?) != nil
+            let proven = !revoked && e.currentTokenHash != nil && e.currentTokenHash == (row["token_hash"] as String)
+            var approved = false
+            if !proven, let keyHash = e.keyHash {
+                approved = try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM pending_enrollments WHERE host_id = ? AND key_hash = ? AND approved_at IS NOT NULL)
+                    """, arguments: [hostID, keyHash]) ?? false
+            }
+            if proven || approved {
+                guard try useSecret() else { return .secretUsedUp }
+                try db.execute(sql: """
+                    UPDATE hosts SET hostname = ?, agent_version = ?, token_hash = ?, last_seen_at = ?, revoked_at = NULL WHERE id = ?
+                    """, arguments: [e.hostname, e.agentVersion, e.newTokenHash, now, hostID])
+                try db.execute(sql: "DELETE FROM pending_enrollments WHERE host_id = ?", arguments: [hostID])
+                return .reenrolled(try fetch(hostID))
+            }
+            guard let keyHash = e.keyHash else { return .pendingApproval(try fetch(hostID), approvable: false) }
+            // One pending request per host: a request with another key replaces it and loses
+            // any approval (an approval is for the request the admin saw, never inherited).
+            try db.execute(sql: """
+                INSERT INTO pending_enrollments (host_id, key_hash, hostname, agent_version, requested_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (host_id) DO UPDATE SET
+                    hostname = excluded.hostname, agent_version = excluded.agent_version, requested_at = excluded.requested_at,
+                    approved_at = CASE WHEN pending_enrollments.key_hash = excluded.key_hash THEN pending_enrollments.approved_at END,
+                    approved_by = CASE WHEN pending_enrollments.key_hash = excluded.key_hash THEN pending_enrollments.approved_by END,
+                    key_hash = excluded.key_hash
+                """, arguments: [hostID, keyHash, e.hostname, e.agentVersion, now])
+            return .pendingApproval(try fetch(hostID), approvable: true)
+        }
+        switch outcome {
+        case .created(let h), .reenrolled(let h): tokenCache.invalidate(hostID: h.id)
+        case .pendingApproval, .secretUsedUp: break
+        }
+        return outcome
+    }
+
+    public func revokeHost(id: String, now: Date) async throws -> Bool {
+        let done = try await write { db in
+            try db.execute(sql: "UPDATE hosts SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [now, id])
+            return db.changesCount == 1
+        }
+        tokenCache.invalidate(hostID: id)
+        return done
+    }
+
+    public func approveEnrollment(hostID: String, by approver: String, now: Date) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE pending_enrollments SET approved_at = ?, approved_by = ? WHERE host_id = ?",
+                           arguments: [now, String(approver.prefix(64)), hostID])
+            return db.changesCount == 1
+        }
     }
 
     public func enrollHost(id: String, machineID: String, hostname: String, agentVersion: String?, tokenHash: String,
@@ -174,13 +264,17 @@ public final class SQLiteStore: CollectorStore {
 
     public func host(id: String) async throws -> HostRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.hostColumns) FROM hosts WHERE id = ?", arguments: [id]).map(Self.host)
+            try Row.fetchOne(db, sql: """
+                SELECT \(Self.hostDetailColumns) FROM hosts h LEFT JOIN pending_enrollments p ON p.host_id = h.id WHERE h.id = ?
+                """, arguments: [id]).map(Self.host)
         }
     }
 
     public func hosts() async throws -> [HostRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT \(Self.hostColumns) FROM hosts ORDER BY hostname, id").map(Self.host)
+            try Row.fetchAll(db, sql: """
+                SELECT \(Self.hostDetailColumns) FROM hosts h LEFT JOIN pending_enrollments p ON p.host_id = h.id ORDER BY h.hostname, h.id
+                """).map(Self.host)
         }
     }
 
@@ -355,6 +449,18 @@ public final class SQLiteStore: CollectorStore {
             // Another writer (another collector on a shared database) won the race for this id.
             guard let existing = try await bundleReceipt(bundleID: bundle.bundleID) else { throw error }
             return .duplicate(hostID: existing.hostID, receipt: existing.receipt)
+        }
+    }
+
+    public func hostUsage(hostID: String, since: Date) async throws -> HostUsage {
+        try await read { db in
+            let window = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT count(*) AS n, min(received_at) AS oldest FROM bundles WHERE host_id = ? AND received_at >= ?
+                """), arguments: [hostID, since])
+            let bytes = try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT coalesce(sum(compressed_bytes), 0) FROM bundles WHERE host_id = ? AND expired = 0
+                """), arguments: [hostID]) ?? 0
+            return HostUsage(bundlesInWindow: window?["n"] ?? 0, oldestInWindow: window?["oldest"], liveBytes: bytes)
         }
     }
 

@@ -29,6 +29,62 @@ public struct HostRecord: Sendable, Codable, Equatable {
     public var enrolledAt: Date
     /// Last bundle or heartbeat.
     public var lastSeenAt: Date?
+    /// Set when an admin revoked the host: its token is refused and re-enrolling needs approval.
+    public var revokedAt: Date?
+    /// A re-enrollment of this machine waiting for (or given) an admin's approval.
+    public var pendingEnrollment: PendingEnrollment?
+}
+
+/// A known machine asking to enroll again without proving it holds its current token: parked
+/// until an admin approves it (`admin host approve`), then granted to the same enrollment key.
+public struct PendingEnrollment: Sendable, Codable, Equatable {
+    /// Hostname the request gave.
+    public var hostname: String
+    public var agentVersion: String?
+    /// First 12 hex digits of the SHA-256 of the request's enrollment key, so an admin can
+    /// compare it with what the user's `helpline enroll` printed.
+    public var keyFingerprint: String
+    public var requestedAt: Date
+    /// Set by an admin; the next enrollment with the same key then gets a token.
+    public var approvedAt: Date?
+    public var approvedBy: String?
+}
+
+/// What an enrollment request asks, once checked and hashed.
+public struct EnrollmentRequest: Sendable {
+    /// Host id to use when the machine is new.
+    public var newHostID: String
+    public var machineID: String
+    public var hostname: String
+    public var agentVersion: String?
+    /// Hash of the token to issue.
+    public var newTokenHash: String
+    /// The enrollment secret used (already checked usable).
+    public var secretID: Int64
+    /// Hash of the token the caller says it holds now, if any.
+    public var currentTokenHash: String?
+    /// Hash of the caller's enrollment key, if any.
+    public var keyHash: String?
+
+    /// Collects the fields.
+    public init(newHostID: String, machineID: String, hostname: String, agentVersion: String?, newTokenHash: String,
+                secretID: Int64, currentTokenHash: String?, keyHash: String?) {
+        self.newHostID = newHostID; self.machineID = machineID; self.hostname = hostname; self.agentVersion = agentVersion
+        self.newTokenHash = newTokenHash; self.secretID = secretID; self.currentTokenHash = currentTokenHash; self.keyHash = keyHash
+    }
+}
+
+/// How an enrollment ended.
+public enum EnrollmentOutcome: Sendable, Equatable {
+    /// A new machine: a new host with the new token.
+    case created(HostRecord)
+    /// A known machine that proved it holds its token, or whose re-enrollment an admin approved: new token.
+    case reenrolled(HostRecord)
+    /// A known machine that could not prove it: parked for approval (`approvable` false when
+    /// the request carried no enrollment key, so no approval can ever be granted to it).
+    case pendingApproval(HostRecord, approvable: Bool)
+    /// The secret reached its use limit (checked in the same transaction that would use it).
+    case secretUsedUp
 }
 
 /// An enrollment secret, without its hash.
@@ -41,10 +97,12 @@ public struct EnrollmentSecretRecord: Sendable, Codable, Equatable {
     /// Enrollments made with it.
     public var useCount: Int
     public var lastUsedAt: Date?
+    /// Enrollments it allows in all (nil: unlimited).
+    public var maxUses: Int?
 
-    /// Neither revoked nor expired at `now`.
+    /// Neither revoked, expired at `now`, nor used up.
     public func isUsable(at now: Date) -> Bool {
-        revokedAt == nil && (expiresAt.map { $0 > now } ?? true)
+        revokedAt == nil && (expiresAt.map { $0 > now } ?? true) && (maxUses.map { useCount < $0 } ?? true)
     }
 }
 
@@ -244,4 +302,19 @@ public struct IncidentRecord: Sendable, Codable, Equatable {
     public var updatedAt: Date
     /// Tickets linked to it.
     public var ticketIDs: [Int64]
+}
+
+/// What one host holds, for per-host quotas.
+public struct HostUsage: Sendable, Equatable {
+    /// Bundles received since the window's start.
+    public var bundlesInWindow: Int
+    /// When the oldest of them was received.
+    public var oldestInWindow: Date?
+    /// Compressed bytes of the host's live (not expired) bundles.
+    public var liveBytes: Int64
+
+    /// Collects the figures.
+    public init(bundlesInWindow: Int, oldestInWindow: Date?, liveBytes: Int64) {
+        self.bundlesInWindow = bundlesInWindow; self.oldestInWindow = oldestInWindow; self.liveBytes = liveBytes
+    }
 }

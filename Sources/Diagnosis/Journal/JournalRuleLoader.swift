@@ -107,8 +107,8 @@ struct JournalRuleLoader {
                 count = n
             }
             if let w = tm["within"] {
-                guard let text = w.string, let seconds = Self.duration(text), seconds > 0 else {
-                    throw fail(source, w, "\(where_): threshold within '\(w.string ?? "")' is not a duration; write e.g. 30s, 10m, 2h or 1d")
+                guard let text = w.string, let seconds = Self.duration(text), seconds > 0, seconds <= Self.maxWindowSeconds else {
+                    throw fail(source, w, "\(where_): threshold within '\(w.string ?? "")' is not a duration from 1s to 366d; write e.g. 30s, 10m, 2h or 1d")
                 }
                 window = Int64(seconds * 1_000_000)
             }
@@ -233,6 +233,10 @@ struct JournalRuleLoader {
         let line = node.mark.map { ":\($0.line)" } ?? ""
         return DiagnosisError(.invalidRule, "\(source)\(line): \(message)")
     }
+
+    /// Longest threshold window a rule may ask for (a year and a day): longer is surely a typo,
+    /// and far longer would overflow the microsecond arithmetic.
+    static let maxWindowSeconds = 366.0 * 86_400
 
     /// `90s`, `10m`, `2h`, `1d`, `1h30m` → seconds.
     static func duration(_ text: String) -> Double? {

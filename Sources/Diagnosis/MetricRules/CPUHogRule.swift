@@ -22,7 +22,7 @@ struct CPUHogRule: MetricRule {
                 let cmd = p.commandLine.isEmpty ? p.name : String(p.commandLine.prefix(200))
                 return Finding(
                     ruleID: description.id, category: .cpu, severity: allCores ? .high : .medium, confidence: 0.8,
-                    title: "\(p.name) is keeping the processor busy (\(Int(p.cpuPercent.rounded())) % of a core)",
+                    title: "\(p.name) is keeping the processor busy (\(Saturating.percentText(p.cpuPercent)) % of a core)",
                     detail: "PID \(p.pid) \(p.name) (user \(p.user ?? String(p.uid)), state \(p.state)) used \(Figures.percent(p.cpuPercent)) "
                         + "of one core over \(list.sampleIntervalMS) ms, on a \(cpus)-CPU machine. Command: \(cmd)",
                     userAdvice: "If you are not running something heavy in \(p.name) on purpose, save your work in it and close or restart it.",

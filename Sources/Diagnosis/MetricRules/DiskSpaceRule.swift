@@ -26,7 +26,7 @@ struct DiskSpaceRule: MetricRule {
             let isSystem = fs.mountPoint == "/" || fs.mountPoint.hasPrefix("/var") || fs.mountPoint == "/boot"
             out.append(Finding(
                 ruleID: description.id, category: .disk, severity: severity, confidence: 0.95,
-                title: "The disk \(fs.mountPoint) is \(Int(fs.usedPercent.rounded(.down))) % full (\(free) free)",
+                title: "The disk \(fs.mountPoint) is \(Saturating.percentText(fs.usedPercent, rule: .down)) % full (\(free) free)",
                 detail: "\(fs.mountPoint) (\(fs.device), \(fs.fsType)) uses \(Figures.bytes(fs.usedBytes)) of \(Figures.bytes(fs.sizeBytes)): "
                     + "\(Figures.percent(fs.usedPercent)) used, \(free) available to users. "
                     + (isSystem ? "A full system filesystem breaks package updates, logging and logins." : "Programs writing here will fail with \"No space left on device\"."),

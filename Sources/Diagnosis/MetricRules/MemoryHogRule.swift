@@ -20,7 +20,7 @@ struct MemoryHogRule: MetricRule {
                 return Finding(
                     ruleID: description.id, category: .memory,
                     severity: availableShare < c.lowAvailableMemoryPercent ? .high : .medium, confidence: 0.8,
-                    title: "\(p.name) is using \(Int(share.rounded())) % of the memory",
+                    title: "\(p.name) is using \(Saturating.percentText(share)) % of the memory",
                     detail: "PID \(p.pid) \(p.name) has \(Figures.bytes(p.rssBytes)) resident of \(Figures.bytes(total)) RAM "
                         + "(\(Figures.percent(share))); MemAvailable is \(Figures.percent(availableShare)).",
                     userAdvice: "Save your work in \(p.name) and restart it; close tabs or documents you do not need.",

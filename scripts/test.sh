@@ -24,10 +24,16 @@ if [ "$status" -ne 0 ]; then
   echo "swift tests failed (exit $status); full log: /tmp/helpline-swift-test.log" >&2
   exit "$status"
 fi
-
-if [ -x Tests/api/run.sh ]; then
-  echo "== API contract (OpenAPI validation + schemathesis against the live collector)" >&2
-  HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/api/run.sh
+# A test that did not run is a failure: the setup above installs everything tests need.
+if grep -E "^.{0,4}Test .* skipped|^Test Case .* skipped| [1-9][0-9]* tests? skipped" /tmp/helpline-swift-test.log >&2; then
+  echo "some tests were skipped (above); every test must run — see scripts/setup.sh" >&2
+  exit 1
 fi
+
+echo "== API contract (OpenAPI validation + schemathesis against the live collector)" >&2
+HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/api/run.sh
+
+echo "== hostile input through the real HTTP endpoints (Tests/hostile)" >&2
+HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/hostile/run.sh
 
 echo "== all tests passed" >&2

@@ -18,9 +18,11 @@ if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV"
     fi
 fi
-if ! "$VENV/bin/python" -c "import schemathesis, openapi_spec_validator" 2>/dev/null; then
-    # schemathesis 3 breaks with hypothesis >= 6.125 (`many.more` was removed).
-    "$VENV/bin/pip" install -q "schemathesis==3.39.16" "hypothesis<6.125" "openapi-spec-validator>=0.7"
+# Exact versions from one file; reinstalled whenever the file changes.
+REQUIREMENTS="$ROOT/Tests/api/requirements.txt"
+if ! cmp -s "$REQUIREMENTS" "$VENV/requirements.installed" 2>/dev/null; then
+    "$VENV/bin/pip" install -q -r "$REQUIREMENTS"
+    cp "$REQUIREMENTS" "$VENV/requirements.installed"
 fi
 
 echo "== validating $SPEC"

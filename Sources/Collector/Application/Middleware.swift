@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 import Shared
 
 /// Turns every error into the API's JSON error shape, so unknown routes, Hummingbird's own
@@ -21,6 +23,9 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(store: error)
         } catch let error as BundleError {
             throw APIError(bundle: error)
+        } catch let error as BlobStoreError where error.isOutOfSpace {
+            context.logger.error("the data directory is full", metadata: ["error": "\(error)"])
+            throw APIError.overloaded(.serviceUnavailable, code: "disk_full", "the collector's disk is full; retry later", retryAfter: 30)
         } catch let error as HTTPError {
             let code: String
             switch error.status.code {
@@ -36,6 +41,12 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             throw APIError(error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
                            error.status.reasonPhrase)
+        } catch let error as HTTPParserError {
+            // The client sent something that is not HTTP (a bad chunk, a body cut short):
+            // its fault, and nothing the collector did wrong.
+            throw APIError.badRequest("malformed_request", "the request could not be read as HTTP: \(error)")
+        } catch let error as ChannelError {
+            throw APIError.badRequest("connection_closed", "the connection closed before the request was read: \(error)")
         } catch is CancellationError {
             throw APIError(.serviceUnavailable, code: "shutting_down", "the collector is stopping; try again shortly", headers: [.retryAfter: "5"])
         } catch {

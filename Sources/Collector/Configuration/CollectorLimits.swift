@@ -66,7 +66,7 @@ public struct CollectorLimits: Sendable, Equatable {
     public var minBodyBytesPerSecond = 1024
     /// Seconds of body reading before the minimum rate applies (`body_rate_grace_seconds`).
     public var bodyRateGraceSeconds = 10
-    /// Open connections at once (`max_connections`); more are answered 503 and closed.
+    /// Open connections at once (`max_connections`); more are closed as they arrive.
     public var maxConnections = 1024
     /// Uploads one host may have in flight (`max_uploads_per_host`); one more answers 429,
     /// so one host can never take every slot of `max_concurrent_uploads`.

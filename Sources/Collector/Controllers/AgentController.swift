@@ -44,7 +44,7 @@ public struct AgentController: Sendable {
         }
         let machineID = body.machineID.lowercased()
         guard (1...128).contains(machineID.utf8.count),
-              machineID.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" }) else {
+              machineID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F }) else {
             throw APIError.badRequest("invalid_machine_id", "machineID must be 1 to 128 letters, digits, '-' or '_' (the content of /etc/machine-id)")
         }
         guard let secret = try await store.enrollmentSecret(hash: Secrets.hash(body.secret)) else {
@@ -117,6 +117,9 @@ public struct AgentController: Sendable {
         }
         if let claimed = beat.host.hostID, claimed.lowercased() != host.id {
             throw APIError.forbidden("host_mismatch", "the heartbeat says it comes from host \(claimed.prefix(64)), but the token belongs to host \(host.id)")
+        }
+        if let machine = beat.host.machineID, machine.lowercased() != host.machineID {
+            throw APIError.forbidden("host_mismatch", "the heartbeat's machine id is not the one this token was enrolled with; a host can only report for itself")
         }
         let now = Date()
         // Only the fields this collector knows are stored, re-encoded: the body as sent could

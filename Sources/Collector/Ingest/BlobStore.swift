@@ -6,13 +6,18 @@ import NIOCore
 public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     /// What failed, on which path, with errno's text.
     public var message: String
+    /// The `errno` of the failed call, when there was one.
+    public var errno: Int32?
     /// Creates the error.
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, errno: Int32? = nil) { self.message = message; self.errno = errno }
     /// The message.
     public var description: String { message }
+    /// The filesystem is full (or the user's quota is): the client should retry later.
+    public var isOutOfSpace: Bool { errno == ENOSPC || errno == EDQUOT }
 
     static func errno(_ what: String, _ path: String) -> BlobStoreError {
-        BlobStoreError("\(what) \(path): \(String(cString: strerror(Glibc.errno)))")
+        let code = Glibc.errno
+        return BlobStoreError("\(what) \(path): \(String(cString: strerror(code)))", errno: code)
     }
 }
 

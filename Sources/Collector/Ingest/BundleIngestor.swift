@@ -73,10 +73,16 @@ public struct BundleIngestor: Sendable {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type",
                            "send the bundle as application/gzip (got '\(rawType.prefix(100))')")
         }
-        let declared = request.headers[.contentLength].flatMap { Int($0) }.map { max(0, $0) }
-        if let declared, declared > limits.maxBundleBytes {
-            throw APIError(bundle: BundleError(.compressedTooLarge,
-                                               "the bundle is \(declared) bytes, over the limit of \(limits.maxBundleBytes) compressed bytes"))
+        let declared: Int?
+        if let text = request.headers[.contentLength] {
+            // HTTP parsers accept lengths past Int's range; such a body is too large anyway.
+            guard let n = Int(text), n >= 0, n <= limits.maxBundleBytes else {
+                throw APIError(bundle: BundleError(.compressedTooLarge,
+                                                   "the bundle is \(text.prefix(24)) bytes, over the limit of \(limits.maxBundleBytes) compressed bytes"))
+            }
+            declared = n
+        } else {
+            declared = nil
         }
         switch await gate.tryAcquire(host: host.id) {
         case nil: break
@@ -90,8 +96,8 @@ public struct BundleIngestor: Sendable {
                                       retryAfter: limits.retryAfterSeconds)
         }
         do {
-            try await quotas.admit(host: host, declaredBytes: declared, now: Date())
-            let outcome = try await admitted(host: host, request: request, declared: declared, logger: logger)
+            let allowance = try await quotas.admit(host: host, declaredBytes: declared, now: Date())
+            let outcome = try await admitted(host: host, request: request, declared: declared, allowance: allowance, logger: logger)
             await gate.release(host: host.id)
             return outcome
         } catch {
@@ -100,7 +106,7 @@ public struct BundleIngestor: Sendable {
         }
     }
 
-    private func admitted(host: HostRecord, request: Request, declared: Int?, logger: Logger) async throws -> Outcome {
+    private func admitted(host: HostRecord, request: Request, declared: Int?, allowance: Int64, logger: Logger) async throws -> Outcome {
         let floor = Int64(limits.minFreeDiskMB) << 20
         let needed = floor + Int64(declared ?? 0)
         if let available = freeSpace.availableBytes(at: blobs.root), available < needed {
@@ -113,9 +119,14 @@ public struct BundleIngestor: Sendable {
         let upload = try blobs.makeUpload()
         let pass = diagnoser.startPass()
         let reader = try BundleReader(limits: limits.bundleLimits) { pass.consume($0) }
-        for try await chunk in request.body {
-            try upload.write(chunk)
-            try chunk.withUnsafeReadableBytes { try reader.feed($0) }
+        do {
+            for try await chunk in request.body {
+                try upload.write(chunk)
+                // A chunked body declares no length: the host's quota is checked as it streams.
+                if Int64(upload.bytes) > allowance {
+                    throw quotas.exceeded(host: host)
+                }
+                try chunk.withUnsafeReadableBytes { try reader.feed($0) }
             // A floor can be crossed by other writers while this upload streams.
             if upload.bytes & ((8 << 20) - 1) < chunk.readableBytes,
                let available = freeSpace.availableBytes(at: blobs.root), available < floor {
@@ -123,10 +134,24 @@ public struct BundleIngestor: Sendable {
                                           "the collector's disk fell below its free-space floor during the upload; retry after \(limits.retryAfterSeconds) s",
                                           retryAfter: limits.retryAfterSeconds)
             }
+            }
+        } catch let error as APIError {
+            throw error
+        } catch let error as BundleError {
+            throw error
+        } catch let error as BlobStoreError {
+            throw error
+        } catch {
+            // The body stream failed: the client went away, was cut off for slowness, or sent
+            // a malformed chunk. Its request, not the collector, failed.
+            throw APIError.badRequest("body_incomplete", "the request body could not be read to its end (\(error)); send the bundle again")
         }
         metrics.bytesIn.increment(by: upload.bytes)
         let contents = try reader.finish()
         let manifestHost = contents.manifest.host
+        if manifestHost.hostname.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw APIError(.unprocessableContent, code: "invalid_manifest", "the manifest's hostname contains control characters")
+        }
         var logger = logger
         let bundleID = contents.manifest.bundleID.lowercased()
         logger[metadataKey: "bundle.id"] = .string(bundleID)

@@ -25,8 +25,11 @@ public struct HostQuotas: Sendable {
     }
 
     /// Throws the documented refusal when `host` is over a quota.
+    /// - Returns: how many compressed bytes this upload may still take (a chunked upload,
+    ///   which declares no length, is checked against it while it streams).
     /// - Throws: `APIError` 429 or 507.
-    public func admit(host: HostRecord, declaredBytes: Int?, now: Date) async throws {
+    @discardableResult
+    public func admit(host: HostRecord, declaredBytes: Int?, now: Date) async throws -> Int64 {
         let usage = try await store.hostUsage(hostID: host.id, since: now.addingTimeInterval(-3600))
         if usage.bundlesInWindow >= limits.hostBundlesPerHour {
             let freeAt = (usage.oldestInWindow ?? now).addingTimeInterval(3600)
@@ -38,11 +41,18 @@ public struct HostQuotas: Sendable {
         }
         let quota = Int64(limits.hostMaxStoredMB) << 20
         if usage.liveBytes + Int64(declaredBytes ?? 0) > quota {
-            metrics.hostLimited(reason: "host_quota_exceeded")
-            throw APIError.overloaded(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "host_quota_exceeded",
-                                      "this host's stored bundles take \(usage.liveBytes >> 20) MiB of its \(limits.hostMaxStoredMB) MiB (host_max_stored_mb); "
-                                      + "older bundles expire under the retention policy; retry later",
-                                      retryAfter: limits.retentionIntervalSeconds)
+            throw exceeded(host: host, storedBytes: usage.liveBytes)
         }
+        return quota - usage.liveBytes
+    }
+
+    /// The 507 answer for a host over its storage quota (counted in metrics).
+    public func exceeded(host: HostRecord, storedBytes: Int64? = nil) -> APIError {
+        metrics.hostLimited(reason: "host_quota_exceeded")
+        let held = storedBytes.map { "take \($0 >> 20) MiB" } ?? "and this upload would pass"
+        return APIError.overloaded(.init(code: 507, reasonPhrase: "Insufficient Storage"), code: "host_quota_exceeded",
+                                   "this host's stored bundles \(held) of its \(limits.hostMaxStoredMB) MiB (host_max_stored_mb); "
+                                   + "older bundles expire under the retention policy; retry later",
+                                   retryAfter: limits.retentionIntervalSeconds)
     }
 }

@@ -92,6 +92,72 @@ import Testing
         #expect(server.terminate() == 0)
     }
 
+    /// The periodic retention task expires bundles on its own; `serve --rules-dir` and
+    /// `diagnose` use a site's own rule; a bad rule stops `serve` naming the file.
+    @Test func retentionRunsOnItsOwnAndSiteRulesApplyToServeAndDiagnose() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let rules = dir.file("rules")
+        try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
+        try """
+            id: site.marker
+            category: other
+            summary: The site's own marker line.
+            severity: high
+            confidence: 0.9
+            match:
+              contains: ["HELPLINE-SITE-MARKER"]
+            title: The site marker was logged
+            detail: "{{count}} marker lines."
+            user_advice: Nothing to do.
+            technician_advice: Nothing to do.
+            """.write(toFile: rules + "/site.marker.yaml", atomically: true, encoding: .utf8)
+        let data = dir.file("data")
+        let server = try LiveServer.start(dataDir: data, extra: ["--rules-dir", rules, "--limit", "retention_interval_seconds=1",
+                                                                 "--limit", "retention_bundles_per_host=1"])
+        defer { server.kill() }
+        let host = try server.enroll(secret: server.firstStart.secret, machineID: "live-rules")
+        var marker: [UInt8] = []
+        JournalLineCodec.append(JournalEntry(realtime: 1_790_000_000_000_000, priority: 3, unit: "site.service",
+                                             message: "HELPLINE-SITE-MARKER seen"), to: &marker)
+        var ids: [String] = []
+        for i in 0..<3 {
+            let manifest = sampleManifest(hostID: host.hostID, machineID: "live-rules")
+            ids.append(manifest.bundleID)
+            let writer = try BundleWriter(path: dir.file("b\(i).tar.gz"))
+            try writer.add(BundleMember.journal, bytes: marker)
+            _ = try writer.finish(manifest: manifest)
+            let up = try server.curl(["-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)", "-H", "Content-Type: application/gzip",
+                                      "--data-binary", "@" + dir.file("b\(i).tar.gz"), "/api/v1/bundles"])
+            #expect(up.status == 201)
+            #expect(up.body.contains("site.marker"), "the site rule's finding is in the receipt: \(up.body.prefix(300))")
+        }
+        // No pass is triggered by hand: the task, every second, keeps one bundle per host.
+        let deadline = Date(timeIntervalSinceNow: 20)
+        while filesUnder(data + "/blobs").count > 1 && Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(filesUnder(data + "/blobs").count == 1)
+        let metrics = try server.curl(["/metrics"])
+        #expect(metrics.body.contains("helpline_bundles_expired_total 2"))
+        #expect(server.terminate() == 0)
+
+        // `diagnose` with and without the site's rules.
+        let with = try Process.runCollector(["diagnose", dir.file("b0.tar.gz"), "--json", "--rules-dir", rules])
+        #expect(with.status == 0)
+        #expect(with.output.contains("site.marker"))
+        let without = try Process.runCollector(["diagnose", dir.file("b0.tar.gz"), "--json"])
+        #expect(without.status == 0)
+        #expect(!without.output.contains("site.marker"))
+        let broken = try Process.runCollector(["diagnose", dir.file("nothing.tar.gz")])
+        #expect(broken.status == 1)
+        #expect(broken.error.contains("cannot diagnose"))
+
+        // A rule with an unknown key stops serve, naming the file.
+        try "id: site.bad\ncolour: blue\n".write(toFile: rules + "/site.bad.yaml", atomically: true, encoding: .utf8)
+        let refused = try Process.runCollector(["serve", "--listen", "127.0.0.1:0", "--data-dir", data, "--rules-dir", rules])
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("site.bad.yaml"))
+    }
+
     @Test func killedMidUploadThenRetriedMakesExactlyOneTicket() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

@@ -81,6 +81,7 @@ struct EnrollCommand: AsyncParsableCommand {
             An administrator must approve enrolling it again, on the collector:
                 helpline-collector admin host approve <hostname or host id>
             (this computer is \(name)). Then run helpline enroll again.
+            The collector says: \(message)
             """
         case "approval_required":
             return """

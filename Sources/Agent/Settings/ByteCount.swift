@@ -27,9 +27,7 @@ enum ByteCount {
         case .tooLarge:
             throw InputValueError(name: name, value: text, problem: "is too large; \(allowed)")
         case .count(let n):
-            guard n >= range.lowerBound else { throw InputValueError(name: name, value: text, problem: "is too small; \(allowed)") }
-            guard n <= range.upperBound else { throw InputValueError(name: name, value: text, problem: "is too large; \(allowed)") }
-            return n
+            return try InputValueError.checked(n, in: range, name: name, text: text, allowed: allowed)
         }
     }
 

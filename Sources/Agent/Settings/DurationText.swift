@@ -31,9 +31,7 @@ enum DurationText {
         case .tooLarge:
             throw InputValueError(name: name, value: text, problem: "is too long; \(allowed)")
         case .duration(let d):
-            guard d >= range.lowerBound else { throw InputValueError(name: name, value: text, problem: "is too short; \(allowed)") }
-            guard d <= range.upperBound else { throw InputValueError(name: name, value: text, problem: "is too long; \(allowed)") }
-            return d
+            return try InputValueError.checked(d, in: range, name: name, text: text, allowed: allowed, small: "is too short", large: "is too long")
         }
     }
 

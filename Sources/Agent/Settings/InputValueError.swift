@@ -13,3 +13,14 @@ struct InputValueError: Error, CustomStringConvertible, Equatable {
 
     var description: String { "\(name) '\(value)' \(problem)" }
 }
+
+extension InputValueError {
+    /// `value` when it lies in `range`; otherwise the error saying it is too small or too
+    /// large (in the input's own words, e.g. "too short" for durations) and what is `allowed`.
+    static func checked<T: Comparable>(_ value: T, in range: ClosedRange<T>, name: String, text: String, allowed: String,
+                                       small: String = "is too small", large: String = "is too large") throws(InputValueError) -> T {
+        guard value >= range.lowerBound else { throw InputValueError(name: name, value: text, problem: "\(small); \(allowed)") }
+        guard value <= range.upperBound else { throw InputValueError(name: name, value: text, problem: "\(large); \(allowed)") }
+        return value
+    }
+}

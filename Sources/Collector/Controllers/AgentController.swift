@@ -89,9 +89,11 @@ public struct AgentController: Sendable {
                                "this machine is already enrolled as host \(host.id) (\(host.hostname)) and the request neither proves it holds that host's token "
                                + "nor carries an enrollmentKey an admin could approve; update the agent and run `helpline enroll` again")
             }
+            let fingerprint = host.pendingEnrollment?.keyFingerprint ?? String(request.keyHash?.prefix(12) ?? "")
             throw APIError(.conflict, code: "approval_pending",
                            "this machine is already enrolled as host \(host.id) (\(host.hostname)); enrolling it again without its current token needs an admin's approval: "
-                           + "`helpline-collector admin host approve \(host.id)`, then run `helpline enroll` again")
+                           + "`helpline-collector admin host approve \(host.id)`, then run `helpline enroll` again. "
+                           + "This request's key fingerprint is \(fingerprint): the admin should see the same in `admin host list` before approving")
         case .secretUsedUp:
             throw APIError.unauthorized("secret_used_up", "this enrollment secret was already used as many times as it allows; ask an admin for a new one")
         }

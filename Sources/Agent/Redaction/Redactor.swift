@@ -176,21 +176,39 @@ final class Redactor: Sendable {
         }
     }
 
-    /// Non-overlapping spans in text order. Matches inside an earlier marker or placeholder are
-    /// dropped. Overlapping secrets merge into one span named after
+    /// Non-overlapping spans in text order. Text inside an earlier marker or placeholder is never
+    /// replaced again: a secret overlapping one is cut around it, an identifier overlapping one is
+    /// dropped (a marker's `:` once made `https://[REDACTED:github-token].x@host` look like URL
+    /// credentials and lose half its marker). Overlapping secrets merge into one span named after
     /// the highest-priority rule among them (so no piece of either survives); an identifier that
     /// touches a secret is dropped; of overlapping identifiers the earlier, then longer, wins.
     private func resolve(_ spans: [RedactionSpan]) -> [RedactionSpan] {
-        let sorted = spans.sorted { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
-        // Earlier replacements never overlap each other; a sweep finds the one around a span.
+        let byStart: (RedactionSpan, RedactionSpan) -> Bool = { $0.start != $1.start ? $0.start < $1.start : $0.end > $1.end }
+        var sorted = spans.sorted(by: byStart)
+        // Earlier replacements never overlap each other; a sweep finds the ones a span overlaps.
         var keep: [RedactionSpan] = []
         var secrets: [RedactionSpan] = []
         var identifiers: [RedactionSpan] = []
         for span in sorted where span.rule == SecretScanners.keepRule { keep.append(span) }
-        var k = 0
+        if !keep.isEmpty {
+            var outside: [RedactionSpan] = []
+            var k = 0
+            for span in sorted where span.rule != SecretScanners.keepRule {
+                while k < keep.count && keep[k].end <= span.start { k += 1 }
+                var start = span.start
+                var j = k
+                while j < keep.count && keep[j].start < span.end {
+                    if !rules[span.rule].isSecret { start = span.end; break }
+                    if keep[j].start > start { outside.append(RedactionSpan(start: start, end: keep[j].start, rule: span.rule)) }
+                    start = Swift.max(start, keep[j].end)
+                    j += 1
+                }
+                if start < span.end { outside.append(RedactionSpan(start: start, end: span.end, rule: span.rule)) }
+            }
+            // Pieces of one span may now start after the next span's start.
+            sorted = outside.sorted(by: byStart)
+        }
         for span in sorted where span.rule != SecretScanners.keepRule {
-            while k < keep.count && keep[k].end <= span.start { k += 1 }
-            if k < keep.count && keep[k].start <= span.start && span.end <= keep[k].end { continue }
             if rules[span.rule].isSecret {
                 if var last = secrets.last, span.start < last.end {
                     last.end = Swift.max(last.end, span.end)

@@ -39,7 +39,8 @@ public enum JournalLineCodec {
         field("msg", entry.message)
         field("msg_b64", entry.messageBase64)
         field("cursor", entry.cursor)
-        if let coredump = entry.coredump, !coredump.isEmpty {
+        // An empty map is written as `{}`, not left out, so what parses re-encodes to an equal entry.
+        if let coredump = entry.coredump {
             out.append(contentsOf: #","coredump":{"#.utf8)
             for (i, key) in coredump.keys.sorted().enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }

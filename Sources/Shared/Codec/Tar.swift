@@ -219,8 +219,13 @@ public struct TarStreamParser {
             if size == 0 { try applyMeta(kind: typeflag) }
             return
         case UInt8(ascii: "g"):
-            // A global PAX header applies to the archive as a whole; bundles ignore it.
-            state = size == 0 ? .header : .padding(remaining: size + Tar.padding(for: size))
+            // A global PAX header applies to the archive as a whole; bundles ignore it. Its size
+            // may be a base-256 number near `Int.max`, so the padding is added with a check.
+            let (skip, overflow) = size.addingReportingOverflow(Tar.padding(for: size))
+            guard !overflow else {
+                throw BundleError(.corruptTar, "a global PAX header declares an impossible size of \(size) bytes")
+            }
+            state = size == 0 ? .header : .padding(remaining: skip)
             return
         default:
             break
@@ -260,9 +265,13 @@ public struct TarStreamParser {
         var index = 0
         let buffer = metaBuffer
         while index < buffer.count {
+            // The length counts the whole record, its digits and closing newline included: it
+            // must reach past the space and end at a newline inside the buffer (a shorter one
+            // made the record's range run backwards, a huge one overflowed `index + length`).
             guard let space = buffer[index...].firstIndex(of: UInt8(ascii: " ")),
                   let length = Int(String(decoding: buffer[index..<space], as: UTF8.self)),
-                  length > 0, index + length <= buffer.count else {
+                  length > space - index + 1, length <= buffer.count - index,
+                  buffer[index + length - 1] == UInt8(ascii: "\n") else {
                 throw BundleError(.corruptTar, "a PAX extended header is malformed")
             }
             let record = buffer[(space + 1)..<(index + length - 1)]

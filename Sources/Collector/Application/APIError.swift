@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import NIOCore
+import NIOHTTP1
 import Shared
 
 /// Every error the HTTP API answers, as `{"error":{"code","message"}}` with its status.
@@ -87,14 +89,33 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         }
     }
 
-    /// The answer for a store failure.
-    public init(store error: StoreError) {
+    /// The answer for a store failure; `retryAfter` is `retry_after_seconds`.
+    public init(store error: StoreError, retryAfter: Int) {
         switch error.kind {
         case .conflict: self.init(.conflict, code: "conflict", error.message)
         case .notFound: self.init(.notFound, code: "not_found", error.message)
         case .unavailable, .corrupt:
             self.init(.serviceUnavailable, code: "store_unavailable", "the collector's database is not available; try again later",
-                      headers: [.retryAfter: "30"])
+                      headers: [.retryAfter: String(retryAfter)])
+        }
+    }
+
+    /// The documented answer for an error whose meaning is known (store, bundle, full disk,
+    /// malformed or cut-off HTTP), or nil for an unexpected one. One mapping for the error
+    /// middleware and for the ingest metrics, so both name a refusal by the same code.
+    public static func known(_ error: any Error, retryAfter: Int) -> APIError? {
+        switch error {
+        case let e as APIError: return e
+        case let e as StoreError: return APIError(store: e, retryAfter: retryAfter)
+        case let e as BundleError: return APIError(bundle: e)
+        case let e as BlobStoreError where e.isOutOfSpace:
+            return .overloaded(.serviceUnavailable, code: "disk_full", "the collector's disk is full; retry after \(retryAfter) s", retryAfter: retryAfter)
+        case let e as HTTPParserError:
+            // The client sent something that is not HTTP (a bad chunk, a body cut short).
+            return .badRequest("malformed_request", "the request could not be read as HTTP: \(e)")
+        case let e as ChannelError:
+            return .badRequest("connection_closed", "the connection closed before the request was read: \(e)")
+        default: return nil
         }
     }
 }

@@ -47,7 +47,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     let router = Router(context: CollectorRequestContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
-    router.add(middleware: APIErrorMiddleware())
+    router.add(middleware: APIErrorMiddleware(retryAfter: limits.retryAfterSeconds))
     router.addRoutes(health.routes)
     router.addRoutes(agent.enrollRoutes, atPath: "/api/v1")
     router.addRoutes(agent.hostRoutes, atPath: "/api/v1")

@@ -9,23 +9,16 @@ import Shared
 /// errors and unexpected failures all answer `{"error":{"code","message"}}`. Unexpected
 /// errors are logged with the request's metadata and answered 500 without internals.
 public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// `Retry-After` for answers that ask to retry (`retry_after_seconds`).
+    let retryAfter: Int
+
     /// Creates the middleware.
-    public init() {}
+    public init(retryAfter: Int = CollectorLimits().retryAfterSeconds) { self.retryAfter = retryAfter }
 
     /// Runs the rest of the chain and converts its errors.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as StoreError {
-            context.logger.error("store failure", metadata: ["error": "\(error)"])
-            throw APIError(store: error)
-        } catch let error as BundleError {
-            throw APIError(bundle: error)
-        } catch let error as BlobStoreError where error.isOutOfSpace {
-            context.logger.error("the data directory is full", metadata: ["error": "\(error)"])
-            throw APIError.overloaded(.serviceUnavailable, code: "disk_full", "the collector's disk is full; retry later", retryAfter: 30)
         } catch let error as HTTPError {
             let code: String
             switch error.status.code {
@@ -38,18 +31,19 @@ public struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 ? "no route \(request.method) \(request.uri.path); see docs/openapi.yaml for the API"
                 : (error.body ?? error.status.reasonPhrase)
             throw APIError(error.status, code: code, message, headers: error.headers)
-        } catch let error as any HTTPResponseError {
-            throw APIError(error.status, code: error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
-                           error.status.reasonPhrase)
-        } catch let error as HTTPParserError {
-            // The client sent something that is not HTTP (a bad chunk, a body cut short):
-            // its fault, and nothing the collector did wrong.
-            throw APIError.badRequest("malformed_request", "the request could not be read as HTTP: \(error)")
-        } catch let error as ChannelError {
-            throw APIError.badRequest("connection_closed", "the connection closed before the request was read: \(error)")
         } catch is CancellationError {
             throw APIError(.serviceUnavailable, code: "shutting_down", "the collector is stopping; try again shortly", headers: [.retryAfter: "5"])
         } catch {
+            if let known = APIError.known(error, retryAfter: retryAfter) {
+                if error is StoreError || error is BlobStoreError {
+                    context.logger.error("storage failure", metadata: ["error": "\(error)"])
+                }
+                throw known
+            }
+            if let other = error as? any HTTPResponseError {
+                throw APIError(other.status, code: other.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"),
+                               other.status.reasonPhrase)
+            }
             context.logger.error("unexpected failure", metadata: ["error": "\(error)"])
             throw APIError(.internalServerError, code: "internal", "the collector failed unexpectedly; the failure was logged")
         }

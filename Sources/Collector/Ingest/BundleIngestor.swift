@@ -57,10 +57,15 @@ public struct BundleIngestor: Sendable {
         } catch let error as APIError {
             metrics.bundleRejected(reason: error.code)
             throw error
-        } catch let error as BundleError {
-            metrics.bundleRejected(reason: error.code.rawValue)
-            throw APIError(bundle: error)
         } catch {
+            // Known failures (store, full disk, bundle) are counted under the code they answer.
+            if let known = APIError.known(error, retryAfter: limits.retryAfterSeconds) {
+                if error is StoreError || error is BlobStoreError {
+                    logger.error("storage failure during an upload", metadata: ["error": "\(error)"])
+                }
+                metrics.bundleRejected(reason: known.code)
+                throw known
+            }
             metrics.bundleRejected(reason: "internal")
             throw error
         }

@@ -129,9 +129,18 @@ import Testing
         defer { collector.stop() }
         try enrolled(world, collector)
         let proxy = try FaultProxy(upstream: collector.port, plan: ["503"])
-        let r = try world.request(["--server", "http://127.0.0.1:\(proxy.port)"])
+        let r = try world.request(["--server", proxy.url])
         #expect(r.status == 0, "\(r.error)")
         #expect(r.answer?.outcome == "delivered")
+        #expect(r.answer?.receipt?.duplicate == false, "the 503 was never forwarded, so the retry is the first the collector saw")
+
+        // The proxy's log: the first upload got the 503, the retry passed, and nothing else came.
+        let log = proxy.entries(within: 5) { $0.count >= 2 }
+        try #require(log.count >= 2, "the proxy saw \(log)")
+        #expect(log[0].action == "503" && log[0].method == "POST" && log[0].path == "/api/v1/bundles", "\(log)")
+        #expect(log[1].action == "pass" && log[1].method == "POST" && log[1].path == "/api/v1/bundles", "\(log)")
+        #expect(log[1].time - log[0].time >= 1.0, "Retry-After: 1 was not waited out: \(log)")
+        #expect(proxy.entries(within: 1).count == 2, "one 503 and one retry, nothing more: \(proxy.entries())")
         #expect(try collector.ticketCount() == 1)
     }
 
@@ -143,7 +152,7 @@ import Testing
         try enrolled(world, collector)
         // The collector takes the bundle, but its answer never reaches the agent.
         let proxy = try FaultProxy(upstream: collector.port, plan: ["drop"])
-        let r = try world.request(["--server", "http://127.0.0.1:\(proxy.port)"])
+        let r = try world.request(["--server", proxy.url])
         #expect(r.status == 0, "\(r.error)")
         #expect(r.answer?.receipt?.duplicate == true, "the retry must have been answered from the first delivery")
         #expect(try collector.ticketCount() == 1)

@@ -64,6 +64,114 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: p2))
     }
 
+    /// The size on disk of the bundle at `path`.
+    func size(_ path: String) throws -> Int {
+        Int(try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64))
+    }
+
+    @Test func evictionTakesScheduledBundlesOldestFirstAcrossSeveralAddsAndNeverAUsers() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 4, maxBytes: 1 << 20)
+        // Added out of age order, so "oldest" must come from createdAt, not from when each was spooled.
+        let (ps2, ms2) = try bundle(dir, reason: .scheduled, created: Date(timeIntervalSinceNow: -200))
+        let (pu1, mu1) = try bundle(dir, reason: .userRequest, created: Date(timeIntervalSinceNow: -300))
+        let (ps3, ms3) = try bundle(dir, reason: .scheduled, created: Date(timeIntervalSinceNow: -100))
+        let (ps1, ms1) = try bundle(dir, reason: .scheduled, created: Date(timeIntervalSinceNow: -400))
+        for (p, m) in [(ps2, ms2), (pu1, mu1), (ps3, ms3), (ps1, ms1)] { #expect(try spool.add(bundleAt: p, manifest: m).isEmpty) }
+        #expect(spool.items().map(\.bundleID) == [ms1, mu1, ms2, ms3].map(\.bundleID))
+
+        let (pu2, mu2) = try bundle(dir, reason: .userRequest, created: Date(timeIntervalSinceNow: -50))
+        #expect(try spool.add(bundleAt: pu2, manifest: mu2) == [ms1.bundleID], "the oldest scheduled goes first")
+        let (pu3, mu3) = try bundle(dir, reason: .userRequest, created: Date(timeIntervalSinceNow: -40))
+        #expect(try spool.add(bundleAt: pu3, manifest: mu3) == [ms2.bundleID], "then the next oldest scheduled, not the older user request")
+        // A newer scheduled bundle may push out an older scheduled one…
+        let (ps4, ms4) = try bundle(dir, reason: .scheduled, created: Date(timeIntervalSinceNow: -30))
+        #expect(try spool.add(bundleAt: ps4, manifest: ms4) == [ms3.bundleID])
+        let (pu4, mu4) = try bundle(dir, reason: .userRequest, created: Date(timeIntervalSinceNow: -20))
+        #expect(try spool.add(bundleAt: pu4, manifest: mu4) == [ms4.bundleID])
+        #expect(spool.items().map(\.bundleID) == [mu1, mu2, mu3, mu4].map(\.bundleID))
+        for gone in [ms1, ms2, ms3, ms4] {
+            #expect(!FileManager.default.fileExists(atPath: spool.bundlePath(gone.bundleID)), "an evicted bundle's file goes too")
+        }
+
+        // …but never a user's request: full of them, both kinds of newcomer are refused and stay put.
+        let (ps5, ms5) = try bundle(dir, reason: .scheduled)
+        let scheduledError = #expect(throws: SpoolError.self) { try spool.add(bundleAt: ps5, manifest: ms5) }
+        #expect(scheduledError?.description.contains("full of users' requests") == true, "\(String(describing: scheduledError))")
+        let (pu5, mu5) = try bundle(dir, reason: .userRequest)
+        let userError = #expect(throws: SpoolError.self) { try spool.add(bundleAt: pu5, manifest: mu5) }
+        #expect(userError?.description.contains("the spool is full (4 bundles") == true, "\(String(describing: userError))")
+        #expect(FileManager.default.fileExists(atPath: ps5) && FileManager.default.fileExists(atPath: pu5))
+        #expect(spool.items().map(\.bundleID) == [mu1, mu2, mu3, mu4].map(\.bundleID))
+    }
+
+    @Test func byteLimitExactlyFullFitsOneByteOverEvictsAndABigNewcomerEvictsSeveral() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        // Random padding does not compress, so each bundle's size is known once written.
+        func three() throws -> [(String, Manifest)] {
+            try [-300.0, -200, -100].map { try bundle(dir, reason: .scheduled, padding: 20_000, created: Date(timeIntervalSinceNow: $0)) }
+        }
+        let first = try three()
+        let sizes = try first.map { try size($0.0) }
+        let total = sizes.reduce(0, +)
+
+        // Exactly at the limit: all three fit, nothing evicted.
+        let exact = Spool(directory: dir.file("exact"), maxBundles: 10, maxBytes: total)
+        for (p, m) in first { #expect(try exact.add(bundleAt: p, manifest: m).isEmpty) }
+        #expect(exact.items().reduce(0) { $0 + $1.bytes } == total)
+        // One byte under: the third evicts the oldest.
+        let second = try three()
+        let secondTotal = try second.map { try size($0.0) }.reduce(0, +)
+        let short = Spool(directory: dir.file("short"), maxBundles: 10, maxBytes: secondTotal - 1)
+        #expect(try short.add(bundleAt: second[0].0, manifest: second[0].1).isEmpty)
+        #expect(try short.add(bundleAt: second[1].0, manifest: second[1].1).isEmpty)
+        #expect(try short.add(bundleAt: second[2].0, manifest: second[2].1) == [second[0].1.bundleID])
+
+        // A user's bundle bigger than any one scheduled bundle: as many go as needed, oldest first.
+        let (pu, mu) = try bundle(dir, reason: .userRequest, padding: 30_000)
+        let u = try size(pu)
+        #expect(u > sizes[0] && u < sizes[0] + sizes[1], "the fixture needs exactly two evictions")
+        #expect(try exact.add(bundleAt: pu, manifest: mu) == [first[0].1.bundleID, first[1].1.bundleID])
+        #expect(exact.items().map(\.bundleID) == [first[2].1.bundleID, mu.bundleID])
+        #expect(exact.items().reduce(0) { $0 + $1.bytes } <= total)
+    }
+
+    @Test func bundlesMadeInTheSameSecondListAndEvictInTheOrderTheyWereMade() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        // The state file keeps createdAt to the second, so these five tie on it.
+        let second = Date(timeIntervalSince1970: 1_800_000_000)
+        var made: [(String, Manifest)] = []
+        for _ in 0..<5 {
+            made.append(try bundle(dir, reason: .scheduled, created: second))
+            usleep(20_000)  // distinct file times even on a coarse filesystem clock
+        }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 5, maxBytes: 1 << 20)
+        for (p, m) in made.reversed() { try spool.add(bundleAt: p, manifest: m) }
+        for _ in 0..<3 { #expect(spool.items().map(\.bundleID) == made.map(\.1.bundleID), "oldest first, the same every time") }
+        let (pu, mu) = try bundle(dir, reason: .userRequest, created: second)
+        #expect(try spool.add(bundleAt: pu, manifest: mu) == [made[0].1.bundleID], "the first made is the oldest")
+    }
+
+    @Test func aRefusedBundleEvictsNothing() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let (ps, ms) = try bundle(dir, reason: .scheduled, padding: 10_000, created: Date(timeIntervalSinceNow: -200))
+        let (pu1, mu1) = try bundle(dir, reason: .userRequest, padding: 20_000, created: Date(timeIntervalSinceNow: -100))
+        let (pu2, mu2) = try bundle(dir, reason: .userRequest, padding: 25_000)
+        let s = try size(ps), u1 = try size(pu1), u2 = try size(pu2)
+        // Room for the scheduled bundle, the first request and 5 000 bytes: the second request
+        // alone would fit, but even with the scheduled one gone it does not fit beside the first.
+        let limit = s + u1 + 5_000
+        try #require(u2 <= limit && u1 + u2 > limit, "the fixture must reach the eviction, not the bundle-larger-than-the-spool check")
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 10, maxBytes: limit)
+        try spool.add(bundleAt: ps, manifest: ms)
+        try spool.add(bundleAt: pu1, manifest: mu1)
+        #expect(throws: SpoolError.self) { try spool.add(bundleAt: pu2, manifest: mu2) }
+        #expect(FileManager.default.fileExists(atPath: pu2))
+        #expect(spool.items().map(\.bundleID) == [ms.bundleID, mu1.bundleID],
+                "evicting the scheduled bundle could not make room, so it must still be there")
+        #expect(FileManager.default.fileExists(atPath: spool.bundlePath(ms.bundleID)))
+    }
+
     @Test func aFailedFlushBacksOffAndKeepsTheBundle() async throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         let state = AgentState(directory: dir.file("state"))

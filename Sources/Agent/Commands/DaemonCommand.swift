@@ -54,11 +54,20 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         if let listener { Self.serve(listener, state: state, config: config, log: log) }
 
+        // SIGTERM (systemctl stop) and SIGINT end the loop in order instead of killing the process
+        // mid-tick: STOPPING=1 at once, then the tick in progress finishes.
+        let stop = DaemonStop()
+        try DaemonStop.onSignals { signal in
+            log.line("stopping on \(signal == SIGINT ? "SIGINT" : "SIGTERM")")
+            ServiceNotifier.stopping()
+            stop.request()
+        }
+
         ServiceNotifier.ready(status: "sending heartbeats every \(config.heartbeatInterval)")
         log.line("started; state \(state.directory), heartbeat every \(config.heartbeatInterval), socket \(listener?.path ?? "none")")
         var tick = 0
         var nextHeartbeat = ContinuousClock.now
-        while ticks.map({ tick < $0 }) ?? true {
+        while ticks.map({ tick < $0 }) ?? true, !stop.requested {
             tick += 1
             ServiceNotifier.alive()
             if ContinuousClock.now >= nextHeartbeat {
@@ -76,9 +85,10 @@ struct DaemonCommand: AsyncParsableCommand {
             var wake = nextHeartbeat - ContinuousClock.now
             if let w = ServiceNotifier.watchdogInterval { wake = min(wake, w) }
             wake = min(wake, .seconds(60))
-            try? await Task.sleep(for: max(wake, .milliseconds(100)))
+            await stop.sleep(for: max(wake, .milliseconds(100)))
         }
-        ServiceNotifier.stopping()
+        if !stop.requested { ServiceNotifier.stopping() }
+        log.line("stopped")
         _ = listener
     }
 

@@ -155,7 +155,7 @@ final class CurlTransfer {
 
         let rc = curl_easy_perform(handle)
         if rc != CURLE_OK {
-            throw Self.transportError(rc, url: request.url, sentBody: context.sentAll)
+            throw Self.transportError(rc, url: request.url, proxy: request.proxy, sentBody: context.sentAll)
         }
         var status = 0
         _ = CCurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -176,8 +176,10 @@ final class CurlTransfer {
         }
     }
 
-    private static func transportError(_ rc: CURLcode, url: String, sentBody: Bool) -> TransportError {
+    private static func transportError(_ rc: CURLcode, url requested: String, proxy: String?, sentBody: Bool) -> TransportError {
         let text = String(cString: curl_easy_strerror(rc))
+        // Through a proxy, "cannot reach" is as likely the proxy's fault: name both.
+        let url = proxy.map { "\(requested) through the proxy \($0)" } ?? requested
         switch rc {
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
             return TransportError(kind: .unreachable, message: "cannot reach \(url): \(text)")

@@ -41,7 +41,7 @@ struct Spool: Sendable {
     /// state file gets one again (read from its manifest); a state file without a bundle goes.
     func items() -> [SpoolItem] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        var items: [SpoolItem] = []
+        var items: [(item: SpoolItem, written: timespec)] = []
         let ids = Set(names.compactMap { n -> String? in
             if n.hasSuffix(".tar.gz") && !n.contains(".tmp") { return String(n.dropLast(7)) }
             if n.hasSuffix(".json") && !n.contains(".tmp") { return String(n.dropLast(5)) }
@@ -50,15 +50,17 @@ struct Spool: Sendable {
         for id in ids {
             let hasBundle = FileManager.default.fileExists(atPath: bundlePath(id))
             let state = FileManager.default.contents(atPath: statePath(id)).flatMap { try? BundleJSON.decoder().decode(SpoolItem.self, from: $0) }
+            var st = stat()
+            let written = stat(bundlePath(id), &st) == 0 ? st.st_mtim : timespec()
             switch (hasBundle, state) {
             case (true, let s?):
-                items.append(s)
+                items.append((s, written))
             case (true, nil):
                 if let contents = try? BundleReader.read(path: bundlePath(id)) {
                     let item = SpoolItem(bundleID: contents.manifest.bundleID, reason: contents.manifest.reason,
                                          createdAt: contents.manifest.createdAt, bytes: contents.compressedBytes)
                     try? save(item)
-                    items.append(item)
+                    items.append((item, written))
                 }
             case (false, _):
                 unlink(statePath(id))
@@ -66,7 +68,15 @@ struct Spool: Sendable {
         }
         // Leftover temporary files from an interrupted write.
         for n in names where n.contains(".tmp-") { unlink(directory + "/" + n) }
-        return items.sorted { $0.createdAt < $1.createdAt }
+        // The state file keeps createdAt to the whole second (ISO 8601), so bundles made within
+        // one second tie: the bundle file's write time, then the id, keep "oldest first" exact
+        // and the same on every call (eviction and flush order depend on it).
+        return items.sorted { a, b in
+            if a.item.createdAt != b.item.createdAt { return a.item.createdAt < b.item.createdAt }
+            if a.written.tv_sec != b.written.tv_sec { return a.written.tv_sec < b.written.tv_sec }
+            if a.written.tv_nsec != b.written.tv_nsec { return a.written.tv_nsec < b.written.tv_nsec }
+            return a.item.bundleID < b.item.bundleID
+        }.map(\.item)
     }
 
     /// Moves the bundle at `path` into the spool.
@@ -81,18 +91,20 @@ struct Spool: Sendable {
         guard size <= maxBytes else {
             throw SpoolError("the bundle (\(size) bytes) is larger than the whole spool (\(maxBytes) bytes); raise spool_max_bytes")
         }
-        var current = items().filter { $0.bundleID != manifest.bundleID }
-        var evicted: [String] = []
-        while current.count + 1 > maxBundles || current.reduce(0, { $0 + $1.bytes }) + size > maxBytes {
-            guard let victim = current.first(where: { $0.reason == .scheduled }) else {
+        let waiting = items().filter { $0.bundleID != manifest.bundleID }
+        // Choose every victim before removing any: when even evicting all the scheduled
+        // bundles cannot make room, nothing is lost for a bundle that is refused anyway.
+        var kept = waiting
+        var victims: [String] = []
+        while kept.count + 1 > maxBundles || kept.reduce(0, { $0 + $1.bytes }) + size > maxBytes {
+            guard let victim = kept.first(where: { $0.reason == .scheduled }) else {
                 if manifest.reason == .scheduled {
                     throw SpoolError("the spool is full of users' requests; this scheduled bundle was not kept")
                 }
-                throw SpoolError("the spool is full (\(current.count) bundles, limits \(maxBundles) bundles / \(maxBytes) bytes) of other requests waiting to be sent")
+                throw SpoolError("the spool is full (\(waiting.count) bundles, limits \(maxBundles) bundles / \(maxBytes) bytes) of other requests waiting to be sent")
             }
-            remove(victim.bundleID)
-            evicted.append(victim.bundleID)
-            current.removeAll { $0.bundleID == victim.bundleID }
+            victims.append(victim.bundleID)
+            kept.removeAll { $0.bundleID == victim.bundleID }
         }
         let item = SpoolItem(bundleID: manifest.bundleID, reason: manifest.reason, createdAt: manifest.createdAt, bytes: size)
         do {
@@ -101,7 +113,9 @@ struct Spool: Sendable {
         } catch {
             throw SpoolError("could not keep the bundle in \(directory): \(error)")
         }
-        return evicted
+        // Evicted only once the new bundle is safely in: a failed move above loses nothing.
+        for victim in victims { remove(victim) }
+        return victims
     }
 
     /// Records a failed attempt on `item` (as listed by `items()`) and when to try again.

@@ -109,32 +109,6 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-/// The fault-injecting proxy (Fixtures/net/fault_proxy.py) in front of `upstream`.
-final class FaultProxy: @unchecked Sendable {
-    // @unchecked: used from one test at a time.
-    let process = Process()
-    private(set) var port = 0
-    private let out = Pipe()
-
-    init(upstream: Int, plan: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", fixturePath("net/fault_proxy.py"), String(upstream), plan.joined(separator: ",")]
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let first = LineReader(out.fileHandleForReading).nextLine(before: Date().addingTimeInterval(30)) ?? ""
-        guard first.hasPrefix("PORT "), let p = Int(first.dropFirst(5)) else {
-            process.waitForExit(upTo: 0)
-            throw FixtureError("the fault proxy (python3 Fixtures/net/fault_proxy.py) did not start within 30 s: '\(first)'; scripts/setup.sh installs python3")
-        }
-        port = p
-    }
-
-    // SIGKILL: a child started from a test thread inherits its blocked signal mask, so SIGTERM
-    // may never be delivered.
-    deinit { process.waitForExit(upTo: 0) }
-}
-
 /// A scratch world for delivery tests: a journal, the laptop sysroot, an agent state folder.
 struct AgentWorld {
     let dir: TempDir
@@ -162,9 +136,10 @@ struct AgentWorld {
     }
 
     /// `helpline request` on the laptop fixture, as JSON.
-    func request(_ extra: [String] = [], note: String = "printer broken") throws -> (status: Int32, answer: RequestFlow.Answer?, error: String) {
+    func request(_ extra: [String] = [], note: String = "printer broken", environment: [String: String] = [:]) throws
+        -> (status: Int32, answer: RequestFlow.Answer?, error: String) {
         let r = try helpline(["request", "--json", "--note", note, "--sysroot", fixturePath("sysroot-laptop"),
-                              "--journal-directory", journal] + extra)
+                              "--journal-directory", journal] + extra, environment: environment)
         return (r.status, try? BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(r.output.utf8)), r.error + r.output)
     }
 

@@ -1103,7 +1103,16 @@ def _agent_killed(suite, ctx, label, data, col, agent, proxy, proxy_url):
         before = proxy.connections
         p = CHILDREN.spawn(agent.request_args(f"fault suite 3, killed collecting {n}", server=proxy_url),
                            env=agent.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(random.uniform(0.1, 1.2))
+        # Kill once this request's collection has started (its lock or temp files are in
+        # outgoing/), a moment later: a fixed random sleep raced the collection's own speed.
+        deadline = time.monotonic() + 20
+        seen = set(os.listdir(agent.outgoing_dir)) if os.path.isdir(agent.outgoing_dir) else set()
+        while time.monotonic() < deadline and p.poll() is None:
+            now = set(os.listdir(agent.outgoing_dir)) if os.path.isdir(agent.outgoing_dir) else set()
+            if now - seen:
+                break
+            time.sleep(0.005)
+        time.sleep(random.uniform(0.0, 0.15))
         collecting = proxy.connections == before
         if kill_child(p):
             if collecting:

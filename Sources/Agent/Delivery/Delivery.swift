@@ -69,6 +69,11 @@ struct Delivery: Sendable {
         let spool = self.spool
         return await spool.withLock { () -> [FlushResult] in
             var results: [FlushResult] = []
+            // Bundles of requests that died before delivering or spooling them join the spool first.
+            let recovery = OutgoingFolder(directory: state.directory + "/outgoing").recover(into: spool)
+            for problem in recovery.problems {
+                results.append(FlushResult(bundleID: "", delivered: false, line: "Could not take over an interrupted request's bundle: \(problem)"))
+            }
             for item in spool.items() {
                 if !force, let next = item.nextAttemptAt, next > now { continue }
                 do {

@@ -49,15 +49,21 @@ struct RequestFlow: Sendable {
                 progress("  \(report.name): \(report.status == .ok ? "done" : report.status.rawValue)\(report.items > 0 ? " (\(report.items) items)" : "")")
             }
         }
-        let staging = state.directory + "/outgoing"
-        let path = staging + "/bundle-\(UUID().uuidString.lowercased().prefix(8)).tar.gz"
+        let outgoing = OutgoingFolder(directory: state.directory + "/outgoing")
+        let stem = "bundle-\(UUID().uuidString.lowercased().prefix(8))"
+        let path = outgoing.bundlePath(stem)
         let result: Collection.Result
+        // Held until the bundle is delivered, spooled or set aside: if this process dies
+        // first, the next flush takes the bundle (or the collection's temp files) over.
+        let claim: OutgoingFolder.Claim?
         do {
-            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: outgoing.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            claim = outgoing.claim(stem)
             result = try await collection.run(to: path)
         } catch {
             return Answer(outcome: "collection_failed", message: "Could not gather the information: \(error)", exitCode: ExitCodes.collectionFailed)
         }
+        defer { claim?.release() }
         if !result.redactionMapping.isEmpty {
             let dir = state.directory + "/mappings"
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -79,11 +85,29 @@ struct RequestFlow: Sendable {
             return Answer(outcome: "spooled", message: "The help desk could not be reached right now (\(reason)). Your request is saved on this computer and will be sent automatically; the ticket will follow. Check with: helpline status",
                           bundleID: id, exitCode: ExitCodes.spooled)
         case let .rejected(message, keptAt):
-            return Answer(outcome: "rejected", message: "The help desk refused the request: \(message). Nothing was lost: the bundle is at \(keptAt) for you to look at or send by other means.",
-                          bundleID: id, keptAt: keptAt, exitCode: ExitCodes.rejected)
+            let kept = setAside(keptAt, id: id, in: "rejected")
+            return Answer(outcome: "rejected", message: "The help desk refused the request: \(message). Nothing was lost: the bundle is at \(kept) for you to look at or send by other means.",
+                          bundleID: id, keptAt: kept, exitCode: ExitCodes.rejected)
         case let .notKept(reason, keptAt):
-            return Answer(outcome: "not_kept", message: "The request could not be sent: \(reason). The bundle is at \(keptAt).",
-                          bundleID: id, keptAt: keptAt, exitCode: ExitCodes.notKept)
+            let kept = setAside(keptAt, id: id, in: "unsent")
+            return Answer(outcome: "not_kept", message: "The request could not be sent: \(reason). The bundle is at \(kept).",
+                          bundleID: id, keptAt: kept, exitCode: ExitCodes.notKept)
+        }
+    }
+}
+
+extension RequestFlow {
+    /// Moves a bundle the user was told about out of `outgoing/` into `<state>/<folder>/<id>.tar.gz`,
+    /// where no flush takes it over; answers where it is now (where it was, if the move failed).
+    func setAside(_ path: String, id: String, in folder: String) -> String {
+        let aside = state.directory + "/" + folder
+        let target = aside + "/\(id).tar.gz"
+        do {
+            try FileManager.default.createDirectory(atPath: aside, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try DurableFile.move(path, to: target)
+            return target
+        } catch {
+            return path
         }
     }
 }

@@ -50,7 +50,7 @@ import Testing
         let r = try world.request(["--server", proxy.url])
         #expect(r.status == ExitCodes.spooled, "\(r.error)")
         #expect(r.answer?.outcome == "spooled")
-        #expect(r.answer?.message.contains("in time") == true, "the user hears it timed out: \(r.answer?.message ?? r.error)")
+        #expect(r.answer?.message.contains("stall_timeout") == true, "the user hears it timed out: \(r.answer?.message ?? r.error)")
 
         // Each attempt: the proxy read the whole upload ("hang"), then the agent hung up ("closed").
         let log = proxy.entries(within: 10) { $0.count >= 4 }
@@ -59,10 +59,10 @@ import Testing
             let hang = try #require(log.first { $0.index == attempt && $0.action == "hang" }, "\(log)")
             let closed = try #require(log.first { $0.index == attempt && $0.action == "closed" }, "\(log)")
             let waited = closed.time - hang.time
-            // libcurl judges "stalled" by its speed over the last 5 s, which the upload itself
-            // keeps above the 1 KiB/s floor for a few seconds: up to 5 s more than stall_timeout.
+            // The agent's own stall clock restarts whenever a byte moves and libcurl calls it
+            // about once a second: it gives up between stall_timeout and a second or so after.
             #expect(waited >= stall - 0.5, "attempt \(attempt) gave up after \(waited) s, before stall_timeout = \(stall) s")
-            #expect(waited <= stall + 6.5, "attempt \(attempt) waited \(waited) s for a stalled collector (stall_timeout = \(stall) s)")
+            #expect(waited <= stall + 2.0, "attempt \(attempt) waited \(waited) s for a stalled collector (stall_timeout = \(stall) s)")
         }
         #expect(log.filter { $0.action != "closed" }.count == 2, "retries = 2 means two attempts: \(log)")
         #expect(try collector.ticketCount() == 0)

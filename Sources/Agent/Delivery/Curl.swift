@@ -85,7 +85,8 @@ final class CurlTransfer {
     /// - Throws: `TransportError` when no HTTP answer arrived.
     func perform(_ request: HTTPRequest, progress: ((Int64, Int64) -> Void)? = nil) throws -> HTTPResponse {
         curl_easy_reset(handle)
-        let context = TransferContext(maxBody: request.maxResponseBytes, progress: progress)
+        let context = TransferContext(maxBody: request.maxResponseBytes, progress: progress,
+                                      stallLimit: UInt64(max(1, request.lowSpeedTime.milliseconds)) * 1_000_000)
         let unmanaged = Unmanaged.passRetained(context)
         defer { unmanaged.release() }
         let opaque = unmanaged.toOpaque()
@@ -123,11 +124,10 @@ final class CurlTransfer {
         try check(CCurl_setopt_pointer(handle, CURLOPT_WRITEDATA, opaque), "write data")
         try check(CCurl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION, curlHeader), "header callback")
         try check(CCurl_setopt_pointer(handle, CURLOPT_HEADERDATA, opaque), "header data")
-        if progress != nil {
-            try set(CURLOPT_NOPROGRESS, 0)
-            try check(CCurl_setopt_progress_callback(handle, CURLOPT_XFERINFOFUNCTION, curlProgress), "progress callback")
-            try check(CCurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, opaque), "progress data")
-        }
+        // Always on: besides reporting upload progress it keeps the stall clock (see `curlProgress`).
+        try set(CURLOPT_NOPROGRESS, 0)
+        try check(CCurl_setopt_progress_callback(handle, CURLOPT_XFERINFOFUNCTION, curlProgress), "progress callback")
+        try check(CCurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, opaque), "progress data")
 
         switch request.body {
         case .none:
@@ -154,6 +154,9 @@ final class CurlTransfer {
         }
 
         let rc = curl_easy_perform(handle)
+        if rc == CURLE_ABORTED_BY_CALLBACK, context.stalled {
+            throw TransportError(kind: .timeout, message: "nothing moved to or from \(request.url) for \(request.lowSpeedTime.components.seconds) s (stall_timeout)")
+        }
         if rc != CURLE_OK {
             throw Self.transportError(rc, url: request.url, proxy: request.proxy, sentBody: context.sentAll)
         }
@@ -207,10 +210,23 @@ private final class TransferContext {
     var sentAll = false
     let maxBody: Int
     let progress: ((Int64, Int64) -> Void)?
+    /// Nanoseconds without a byte moving either way before the transfer is stopped.
+    let stallLimit: UInt64
+    var lastCount: Int64 = -1
+    var lastChange: UInt64 = 0
+    var stalled = false
 
-    init(maxBody: Int, progress: ((Int64, Int64) -> Void)?) {
+    init(maxBody: Int, progress: ((Int64, Int64) -> Void)?, stallLimit: UInt64) {
         self.maxBody = maxBody
         self.progress = progress
+        self.stallLimit = stallLimit
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds.
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }
 
@@ -254,8 +270,21 @@ private let curlReadBytes: CCurl_data_callback = { buffer, size, count, user in
     return n
 }
 
-private let curlProgress: CCurl_progress_callback = { user, _, _, ultotal, ulnow in
+/// Reports upload progress and keeps the stall clock: libcurl's own low-speed check averages
+/// over its last seconds, so a transfer that sent a burst and then hung ran several seconds
+/// past `stall_timeout`; here the clock restarts whenever a byte moves and the transfer stops
+/// once `stallLimit` passes without one (libcurl calls this at least once a second).
+private let curlProgress: CCurl_progress_callback = { user, _, dlnow, ultotal, ulnow in
     let c = context(user)
+    let moved = Int64(dlnow) &+ Int64(ulnow)
+    let now = TransferContext.now()
+    if moved != c.lastCount {
+        c.lastCount = moved
+        c.lastChange = now
+    } else if now &- c.lastChange > c.stallLimit {
+        c.stalled = true
+        return 1
+    }
     c.progress?(Int64(ulnow), Int64(ultotal))
     return 0
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, builds once (debug),
 # runs the Swift tests (unit + integration against real journal files, the real binaries,
-# libcurl on 127.0.0.1, SQLite), then the API contract checks against the live collector.
+# libcurl on 127.0.0.1, SQLite), then against the live collector: the API contract checks,
+# the hostile-input suite, the fault suite (needs root: it mounts a tmpfs), a 30-second load
+# test, and short fuzzing runs. Every part fails the run when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,5 +37,14 @@ HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/api/run.sh
 
 echo "== hostile input through the real HTTP endpoints (Tests/hostile)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/hostile/run.sh
+
+echo "== faults: collector killed mid-upload, full disk, agent killed (Tests/faults)" >&2
+HELPLINE_BIN_DIR="$bin" Tests/faults/run.sh
+
+echo "== load: 500 simulated agents on loopback for 30 s (Tests/load; the long run is --seconds 300)" >&2
+HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/load/run.sh --agents 500 --seconds 30
+
+echo "== fuzzing: bundle reader, journal codec, redactor, 15 s each (scripts/fuzz.sh; longer runs: --seconds N)" >&2
+scripts/fuzz.sh --seconds 15
 
 echo "== all tests passed" >&2

@@ -89,20 +89,26 @@ public struct BundleIngestor: Sendable {
         } else {
             declared = nil
         }
+        // Uploads refused together must not all come back together: the wait is spread
+        // between retry_after_seconds and twice that.
+        let spread = limits.retryAfterSeconds + Int.random(in: 0...limits.retryAfterSeconds)
         switch await gate.tryAcquire(host: host.id) {
         case nil: break
         case .full?:
             throw APIError.overloaded(.tooManyRequests, code: "too_many_uploads",
-                                      "the collector is handling \(limits.maxConcurrentUploads) uploads already; retry after \(limits.retryAfterSeconds) s",
-                                      retryAfter: limits.retryAfterSeconds)
+                                      "the collector is handling \(limits.maxConcurrentUploads) uploads already; retry after \(spread) s",
+                                      retryAfter: spread)
         case .hostFull?:
             throw APIError.overloaded(.tooManyRequests, code: "too_many_uploads_from_host",
-                                      "this host is sending \(limits.maxUploadsPerHost) bundles already (max_uploads_per_host); retry after \(limits.retryAfterSeconds) s",
-                                      retryAfter: limits.retryAfterSeconds)
+                                      "this host is sending \(limits.maxUploadsPerHost) bundles already (max_uploads_per_host); retry after \(spread) s",
+                                      retryAfter: spread)
         }
         do {
             let allowance = try await quotas.admit(host: host, declaredBytes: declared, now: Date())
-            let outcome = try await admitted(host: host, request: request, declared: declared, allowance: allowance, logger: logger)
+            // The upload's work runs on the ingest threads, never on the pool that answers heartbeats.
+            let outcome = try await withTaskExecutorPreference(IngestExecutor.shared) {
+                try await admitted(host: host, request: request, declared: declared, allowance: allowance, logger: logger)
+            }
             await gate.release(host: host.id)
             return outcome
         } catch {

@@ -19,7 +19,8 @@ bin="$(swift build --show-bin-path)"
 
 echo "== swift tests" >&2
 set +e
-swift test --skip-build 2>&1 | tee /tmp/helpline-swift-test.log
+# Deadlines: every child wait inside the tests has its own; the whole Swift run has this one.
+timeout -k 10 1500 swift test --skip-build 2>&1 | tee /tmp/helpline-swift-test.log
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -ne 0 ]; then
@@ -33,7 +34,7 @@ if grep -E "^.{0,4}Test .* skipped|^Test Case .* skipped| [1-9][0-9]* tests? ski
 fi
 
 echo "== API contract (OpenAPI validation + schemathesis against the live collector)" >&2
-HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/api/run.sh
+HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" timeout -k 10 900 Tests/api/run.sh
 
 echo "== hostile input through the real HTTP endpoints (Tests/hostile)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/hostile/run.sh

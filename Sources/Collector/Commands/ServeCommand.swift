@@ -97,6 +97,7 @@ public struct ServeCommand: AsyncParsableCommand {
     public func run(configuration: CollectorConfiguration, metrics: CollectorMetrics) async throws {
         var logger = Logger(label: "helpline.collector")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        Self.raiseOpenFileLimit(for: configuration.limits.maxConnections, logger: logger)
         let store = try await openStore(configuration, logger: logger)
         if let path = try await FirstStartCredentials.issueToFileIfFirstStart(store: store, dataDirectory: configuration.dataDirectory) {
             Console.out("first-start credentials: \(path)")
@@ -123,5 +124,28 @@ public struct ServeCommand: AsyncParsableCommand {
         }
         try await store.close()
         logger.info("stopped")
+    }
+
+    /// Files the collector needs besides its connections (database, WAL, blobs being
+    /// written or read, rules, log): kept free under the open-file limit.
+    static let reservedFiles: rlim_t = 256
+
+    /// Raises the soft open-file limit (often 1024) towards the hard one so `max_connections`
+    /// connections plus the collector's own files fit; otherwise accepting would fail with
+    /// EMFILE before `max_connections` is reached. Warns when even the hard limit is too low.
+    static func raiseOpenFileLimit(for maxConnections: Int, logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(maxConnections) + reservedFiles
+        if limit.rlim_cur < wanted {
+            var raised = limit
+            raised.rlim_cur = min(wanted, limit.rlim_max)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        if limit.rlim_cur < wanted {
+            logger.warning("the open-file limit is below max_connections plus the collector's own files; lower max_connections or raise LimitNOFILE", metadata: [
+                "open_file_limit": "\(limit.rlim_cur)", "max_connections": "\(maxConnections)",
+            ])
+        }
     }
 }

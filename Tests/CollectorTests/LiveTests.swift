@@ -235,6 +235,11 @@ struct LiveServer {
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
+        // A collector that hangs before printing `listening:` is killed after 30 s, which
+        // closes its stdout and ends the blocking reads below.
+        let watchdog = DispatchWorkItem { if p.isRunning { Glibc.kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
+        defer { watchdog.cancel() }
         var text = ""
         let deadline = Date(timeIntervalSinceNow: 30)
         while !text.contains("listening: ") || !text.hasSuffix("\n") {

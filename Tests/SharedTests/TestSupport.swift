@@ -27,6 +27,10 @@ func run(_ arguments: [String], cwd: String? = nil, input: Data? = nil) throws -
     let inPipe = Pipe()
     p.standardInput = inPipe
     try p.run()
+    // Every wait on a child has a deadline: a hung child is killed after 180 s (the pipes then close).
+    let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 180, execute: watchdog)
+    defer { watchdog.cancel() }
     if let input { inPipe.fileHandleForWriting.write(input) }
     try inPipe.fileHandleForWriting.close()
     let o = out.fileHandleForReading.readDataToEndOfFile()

@@ -104,6 +104,10 @@ func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, 
     p.standardError = err
     p.standardInput = FileHandle.nullDevice
     try p.run()
+    // Every wait on a child has a deadline: a hung child is killed after 180 s (the pipes then close).
+    let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + 180, execute: watchdog)
+    defer { watchdog.cancel() }
     // Read both pipes concurrently so neither fills up. `errData` is written by the reader
     // block before `group.leave()` and read only after `group.wait()`: never at the same time.
     nonisolated(unsafe) var errData = Data()

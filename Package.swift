@@ -68,7 +68,9 @@ let package = Package(
                 "Shared",
                 .product(name: "Yams", package: "Yams"),
             ],
-            resources: [.copy("Rules")],
+            // The rule files are compiled in (BuiltInRules.swift, scripts/embed-rules.py): a
+            // copied or installed binary needs no resource folder beside it.
+            exclude: ["Rules"],
             swiftSettings: strict),
 
         // `helpline-collector`, the server.

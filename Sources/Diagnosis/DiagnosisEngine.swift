@@ -21,15 +21,18 @@ public struct DiagnosisEngine: Sendable {
     /// - Parameters:
     ///   - extraRulesDirectory: a folder of YAML rule files, or nil.
     ///   - configuration: thresholds and caps.
-    ///   - builtInRulesDirectory: where the built-in YAML rules are; nil finds them next to the
-    ///     program (`helpline_Diagnosis.resources/Rules`).
+    ///   - builtInRulesDirectory: a folder to read the built-in YAML rules from instead of the
+    ///     copies compiled into the program (`BuiltInRules`); nil uses `HELPLINE_BUILTIN_RULES`
+    ///     when set (rule development without a rebuild), else the compiled-in copies.
     ///   - regexEngine: which engine compiles rule regexes.
     /// - Throws: `DiagnosisError` naming the file, line and what to fix.
     public init(extraRulesDirectory: String? = nil, configuration: DiagnosisConfiguration = .init(),
                 builtInRulesDirectory: String? = nil, regexEngine: RegexEngine = .foundation) throws {
         self.configuration = configuration
         let loader = JournalRuleLoader(engine: regexEngine)
-        let builtIn = try loader.loadDirectory(try builtInRulesDirectory ?? Self.findBuiltInRules())
+        let folder = builtInRulesDirectory ?? ProcessInfo.processInfo.environment["HELPLINE_BUILTIN_RULES"]
+        let builtIn = try folder.map { try loader.loadDirectory($0) }
+            ?? BuiltInRules.files.flatMap { try loader.load(yaml: $0.yaml, source: "built-in rule \($0.name)") }
         var rules: [JournalRule] = []
         var seen: [String: String] = [:]
         for rule in builtIn {
@@ -118,29 +121,6 @@ public struct DiagnosisEngine: Sendable {
             if ta != tb { return ta > tb }
             return (a.ruleID, a.title) < (b.ruleID, b.title)
         }
-    }
-
-    /// The built-in rules folder: SwiftPM copies `Sources/Diagnosis/Rules` into
-    /// `helpline_Diagnosis.resources` next to the executable (and the test bundle). Looked up by
-    /// hand because `Bundle.module` stops the process when the folder is missing.
-    static func findBuiltInRules() throws -> String {
-        let bundleName = "helpline_Diagnosis.resources"
-        var candidates: [String] = []
-        if let env = ProcessInfo.processInfo.environment["HELPLINE_BUILTIN_RULES"] { candidates.append(env) }
-        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-        var dir = exe
-        for _ in 0..<4 {
-            candidates.append(dir.appendingPathComponent(bundleName).appendingPathComponent("Rules").path)
-            dir.deleteLastPathComponent()
-        }
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent(bundleName).appendingPathComponent("Rules").path)
-        candidates.append("/usr/share/helpline/rules")
-        for c in candidates {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: c, isDirectory: &isDir), isDir.boolValue { return c }
-        }
-        throw DiagnosisError(.rulesUnavailable, "built-in diagnosis rules not found (looked in \(candidates.joined(separator: ", "))); "
-            + "install \(bundleName) next to the program, or set HELPLINE_BUILTIN_RULES to the Rules folder")
     }
 }
 

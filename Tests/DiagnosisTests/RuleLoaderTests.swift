@@ -66,7 +66,7 @@ struct RuleLoaderTests {
         let dir = try TempDir(); defer { dir.cleanup() }
         try dir.write("rules/vpn.yaml", Self.valid)
         // Same id as a built-in: replaces it (a site turns the degraded-DNS note into info).
-        let builtIn = try String(contentsOfFile: DiagnosisEngine.findBuiltInRules() + "/dns.resolved_degraded.yaml", encoding: .utf8)
+        let builtIn = try #require(BuiltInRules.files.first { $0.name == "dns.resolved_degraded.yaml" }).yaml
         try dir.write("rules/quiet-dns.yml", builtIn.replacingOccurrences(of: "severity: low", with: "severity: info"))
         try dir.write("rules/README.txt", "not a rule")
         let engine = try DiagnosisEngine(extraRulesDirectory: dir.file("rules"))

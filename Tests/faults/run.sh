@@ -32,11 +32,6 @@ done
 command -v python3 >/dev/null || fail "python3 is needed"
 [ "$(id -u)" = 0 ] || fail "run as root: scenario 2 mounts a tmpfs as the collector's data directory"
 
-# A copied binary may lack the built-in rules folder next to it: use the source tree's.
-if [ -z "${HELPLINE_BUILTIN_RULES:-}" ] && [ ! -d "$BIN_DIR/helpline_Diagnosis.resources" ]; then
-    export HELPLINE_BUILTIN_RULES="$HERE/../../Sources/Diagnosis/Rules"
-fi
-
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/helpline-faults.XXXXXX")"
 chmod 700 "$WORK"
 GROUP=""

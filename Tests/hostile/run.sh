@@ -16,10 +16,6 @@ BIN="${HELPLINE_COLLECTOR_BIN:?set HELPLINE_COLLECTOR_BIN to the built helpline-
 [ -x "$BIN" ] || { echo "HELPLINE_COLLECTOR_BIN=$BIN is not an executable file" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 2; }
 
-# A copied binary may lack the built-in rules folder next to it: use the source tree's.
-if [ -z "${HELPLINE_BUILTIN_RULES:-}" ] && [ ! -d "$(dirname "$BIN")/helpline_Diagnosis.resources" ]; then
-    export HELPLINE_BUILTIN_RULES="$HERE/../../Sources/Diagnosis/Rules"
-fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/helpline-hostile.XXXXXX")"
 PY_PID=""

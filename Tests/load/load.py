@@ -68,10 +68,6 @@ class Collector:
 
     def start(self, timeout):
         env = dict(os.environ)
-        resources = os.path.join(os.path.dirname(os.path.abspath(self.binary)), "helpline_Diagnosis.resources")
-        if "HELPLINE_BUILTIN_RULES" not in env and not os.path.isdir(resources):
-            # A binary copied out of .build has no resource bundle next to it.
-            env["HELPLINE_BUILTIN_RULES"] = os.path.join(REPO, "Sources", "Diagnosis", "Rules")
         stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env)
         stderr.close()

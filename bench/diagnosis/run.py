@@ -98,7 +98,7 @@ def main():
         cmd += ["-Xcc", "-I" + cyaml[0]]
     cmd += objects + ["-lz"]
     sh(cmd)
-    rules = os.path.join(rel, "helpline_Diagnosis.resources", "Rules")
+    rules = os.path.join(ROOT, "Sources", "Diagnosis", "Rules")
     print(f"HELPLINE_BUILTIN_RULES={rules}")
     sh([harness, bundle, str(a.runs)], env={"HELPLINE_BUILTIN_RULES": rules})
 

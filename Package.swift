@@ -50,11 +50,12 @@ let package = Package(
             dependencies: ["CZlib"],
             swiftSettings: strict),
 
-        // `helpline`, the workstation agent. No NIO, no Hummingbird.
+        // `helpline`, the workstation agent. No NIO, no Hummingbird. It runs the same
+        // diagnosis rules as the collector on the bundle it just made, for an answer offline.
         .executableTarget(
             name: "Agent",
             dependencies: [
-                "Shared", "CSystemd", "CCurl",
+                "Shared", "Diagnosis", "CSystemd", "CCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

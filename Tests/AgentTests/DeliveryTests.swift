@@ -18,10 +18,26 @@ import Testing
         try collector.start()
         defer { collector.stop() }
 
-        // Not enrolled yet: a clear message and its own exit code.
-        let before = try world.request()
+        // Not enrolled yet: its own exit code, but the user still gets an answer — the bundle
+        // is collected, diagnosed here and kept in the spool to be sent once enrolled.
+        // The laptop fixture, with this machine's id: a bundle kept before enrollment is taken
+        // by the collector for the machine it names (the fixture's own id would not be ours).
+        let sysroot = world.dir.file("sysroot")
+        try FileManager.default.copyItem(atPath: fixturePath("sysroot-laptop"), toPath: sysroot)
+        try FileManager.default.removeItem(atPath: sysroot + "/etc/machine-id")
+        try FileManager.default.copyItem(atPath: "/etc/machine-id", toPath: sysroot + "/etc/machine-id")
+        let raw = try world.helpline(["request", "--json", "--note", "before enrolling", "--sysroot", sysroot, "--journal-directory", world.journal])
+        let before = (status: raw.status, answer: try? BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(raw.output.utf8)),
+                      error: raw.error + raw.output)
         #expect(before.status == ExitCodes.notEnrolled)
         #expect(before.answer?.outcome == "not_enrolled")
+        let keptBefore = try #require(before.answer?.keptAt, "\(before.error)")
+        let keptID = try #require(before.answer?.bundleID)
+        #expect(FileManager.default.fileExists(atPath: keptBefore))
+        #expect(keptBefore.hasPrefix(world.state + "/spool/"))
+        #expect(before.answer?.localFindings?.isEmpty == false, "the laptop fixture has problems the rules know")
+        #expect(before.answer?.message.contains("Found on this computer:") == true)
+        #expect(before.answer?.message.contains(keptBefore) == true, "the user is told where the bundle is")
 
         try enrolled(world, collector)
         let mode = try FileManager.default.attributesOfItem(atPath: world.state + "/enrollment.json")[.posixPermissions] as? Int
@@ -35,7 +51,11 @@ import Testing
         #expect(receipt.ticketID > 0)
         #expect(receipt.ticketURL == "\(collector.url)/tickets/\(receipt.ticketID)", "the link names the port really bound")
         #expect(answer.message.contains("Ticket #\(receipt.ticketID)"))
-        #expect(try collector.ticketCount() == 1)
+        #expect(answer.localFindings?.isEmpty == false, "--json carries the local findings beside the help desk's")
+        // The bundle kept before enrollment was sent along (the collector took it by machine id).
+        struct Stored: Decodable { var bundleID: String }
+        #expect(try collector.get("/api/v1/bundles/\(keptID)", as: Stored.self).bundleID == keptID)
+        #expect(!FileManager.default.fileExists(atPath: keptBefore))
         // Nothing left behind in the agent's outgoing folder or spool.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: world.state + "/outgoing"))?.isEmpty ?? true)
 
@@ -43,7 +63,7 @@ import Testing
         let text = try world.helpline(["request", "--note", "again", "--sysroot", fixturePath("sysroot-laptop"), "--journal-directory", world.journal])
         #expect(text.status == 0)
         #expect(text.output.contains("Added to your open ticket #\(receipt.ticketID)"), "\(text.output)")
-        #expect(text.output.contains("We found:"))
+        #expect(text.output.contains("The help desk found:"))
         #expect(text.output.contains("What you can do:"))
 
         let status = try world.helpline(["status", "--json"])
@@ -93,6 +113,36 @@ import Testing
         let r = try world.request()
         #expect(r.status == 0, "\(r.error)")
         #expect(r.answer?.outcome == "delivered")
+    }
+
+    /// Offline, the user gets the local findings at once; the help desk's answer, once the
+    /// bundle arrives, names the same top problem.
+    @Test func offlineTheUserHearsTheLocalFindingsAndTheHelpDeskAgrees() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let port = freePort()
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start(port: port)
+        try enrolled(world, collector)
+        collector.stop()
+
+        // As a person sees it in a terminal-less run: the message carries the findings.
+        let text = try world.helpline(["request", "--note", "slow", "--sysroot", fixturePath("sysroot-laptop"), "--journal-directory", world.journal])
+        #expect(text.status == ExitCodes.spooled)
+        #expect(text.error.contains("Found on this computer:"), "\(text.error)")
+        #expect(text.error.contains("What you can do:"))
+        let json = try world.request(note: "slow")
+        #expect(json.status == ExitCodes.spooled)
+        let local = try #require(json.answer?.localFindings)
+        let top = try #require(local.first)
+
+        try collector.start(port: port)
+        defer { collector.stop() }
+        let flush = try world.helpline(["spool", "flush"])
+        #expect(flush.status == 0, "\(flush.error)")
+        struct Tickets: Decodable { struct T: Decodable { var topRuleID: String? }; var tickets: [T] }
+        let tickets = try collector.get("/api/v1/tickets", as: Tickets.self).tickets
+        #expect(!tickets.isEmpty)
+        #expect(tickets.allSatisfy { $0.topRuleID == top.ruleID }, "local top finding \(top.ruleID), tickets \(tickets.map(\.topRuleID))")
     }
 
     @Test func collectorDownSpoolsThenFlushDeliversExactlyOnce() throws {

@@ -108,13 +108,26 @@ extension Report {
         if r.findings.isEmpty {
             lines.append("Nothing was recognised automatically; a technician will look at what was sent.")
         } else {
-            lines.append("We found:")
-            for f in r.findings {
-                lines.append("  • [\(f.severity.rawValue)] \(f.title)")
-                if !f.userAdvice.isEmpty { lines.append("    What you can do: \(f.userAdvice)") }
-            }
+            lines.append("The help desk found:")
+            lines += findingLines(r.findings)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What the rules found on this computer, said as such (the help desk diagnoses the
+    /// bundle again when it arrives, with newer rules and the fleet's context).
+    static func localFindings(_ findings: [Finding]) -> [String] {
+        guard !findings.isEmpty else {
+            return ["Nothing was recognised on this computer; a technician will look at what was collected."]
+        }
+        return ["Found on this computer:"] + findingLines(findings)
+    }
+
+    /// A bullet per finding, with what the user can do.
+    static func findingLines(_ findings: [Finding]) -> [String] {
+        findings.flatMap { f in
+            ["  • [\(f.severity.rawValue)] \(f.title)"] + (f.userAdvice.isEmpty ? [] : ["    What you can do: \(f.userAdvice)"])
+        }
     }
 
     /// What probes could not read, for the user.

@@ -17,30 +17,33 @@ struct RequestFlow: Sendable {
         var outcome: String
         /// The same in plain words.
         var message: String
+        /// The collector's answer (its findings are the help desk's diagnosis).
         var receipt: BundleReceipt?
         var bundleID: String?
-        /// Where the bundle is when it was neither delivered nor spooled.
+        /// Where the bundle is when it was not delivered (spooled, set aside, or kept).
         var keptAt: String?
         /// What could not be read without more rights.
         var unreadable: [String]?
+        /// What the same rules found on this computer, before any answer from the help desk.
+        var localFindings: [Finding]?
         var exitCode: Int32
     }
 
     /// Runs the request; `progress` hears one line per step.
+    ///
+    /// Enrolled or not, online or not, the user gets an answer: the bundle is collected and
+    /// diagnosed here first. Then it is sent (enrolled), or kept in the spool to be sent once
+    /// this computer is enrolled (not enrolled).
     func run(progress: (@Sendable (String) -> Void)?) async -> Answer {
-        let enrollment: AgentState.Enrollment
+        let enrollment: AgentState.Enrollment?
         do {
-            guard let e = try state.enrollment() else {
-                return Answer(outcome: "not_enrolled", message: "This computer is not connected to a help desk yet. An administrator can connect it with: helpline enroll --server URL --secret-file FILE",
-                              exitCode: ExitCodes.notEnrolled)
-            }
-            enrollment = e
+            enrollment = try state.enrollment()
             try state.prepare()
         } catch {
             return Answer(outcome: "not_enrolled", message: "\(error)", exitCode: ExitCodes.notEnrolled)
         }
         var collection = Collection(options: options, note: note)
-        collection.hostID = enrollment.hostID
+        collection.hostID = enrollment?.hostID
         collection.requestedBy = requestedBy
         collection.compressionLevel = compressionLevel
         if let progress {
@@ -69,30 +72,68 @@ struct RequestFlow: Sendable {
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try? BundleNaming.saveMapping(result.redactionMapping, besides: dir + "/\(result.manifest.bundleID)")
         }
+        let id = result.manifest.bundleID
+        let unreadable = Report.unreadable(result.manifest).nilIfEmpty
 
+        progress?("Looking for known problems on this computer…")
+        let local = LocalDiagnosis.findings(bundleAt: result.bundle.path) { progress?("  \($0)") }
+        if let local, let progress {
+            for line in Report.localFindings(local) { progress(line) }
+        }
+
+        guard let enrollment else {
+            return keepUntilEnrolled(result, local: local, unreadable: unreadable, findingsShown: progress != nil)
+        }
         let delivery = Delivery(state: state, config: config, enrollment: enrollment)
         progress?("Sending \(Report.size(result.bundle.bytes))…")
         let upload: (@Sendable (Int64, Int64) -> Void)? = progress != nil && result.bundle.bytes > 2_000_000
             ? UploadProgress(progress!).report : nil
-        let id = result.manifest.bundleID
+        // Shown once: as progress when someone watches, else in the final message.
+        let localText = progress != nil ? "" : local.map { Report.localFindings($0).joined(separator: "\n") } ?? ""
         switch await delivery.send(bundleAt: result.bundle.path, manifest: result.manifest, progress: upload) {
         case .delivered(let receipt):
             // The collector is reachable: send anything older that was waiting.
             _ = await delivery.flushSpool(force: false)
             return Answer(outcome: "delivered", message: Report.receipt(receipt), receipt: receipt, bundleID: id,
-                          unreadable: Report.unreadable(result.manifest).nilIfEmpty, exitCode: ExitCodes.delivered)
+                          unreadable: unreadable, localFindings: local, exitCode: ExitCodes.delivered)
         case .spooled(let reason):
-            return Answer(outcome: "spooled", message: "The help desk could not be reached right now (\(reason)). Your request is saved on this computer and will be sent automatically; the ticket will follow. Check with: helpline status",
-                          bundleID: id, exitCode: ExitCodes.spooled)
+            return Answer(outcome: "spooled", message: "The help desk could not be reached right now (\(reason)). Your request is saved on this computer and will be sent automatically; the ticket will follow. Check with: helpline status"
+                            + (localText.isEmpty ? "" : "\n" + localText),
+                          bundleID: id, keptAt: delivery.spool.bundlePath(id), unreadable: unreadable, localFindings: local, exitCode: ExitCodes.spooled)
         case let .rejected(message, keptAt):
             let kept = setAside(keptAt, id: id, in: "rejected")
-            return Answer(outcome: "rejected", message: "The help desk refused the request: \(message). Nothing was lost: the bundle is at \(kept) for you to look at or send by other means.",
-                          bundleID: id, keptAt: kept, exitCode: ExitCodes.rejected)
+            return Answer(outcome: "rejected", message: "The help desk refused the request: \(message). Nothing was lost: the bundle is at \(kept) for you to look at or send by other means."
+                            + (localText.isEmpty ? "" : "\n" + localText),
+                          bundleID: id, keptAt: kept, unreadable: unreadable, localFindings: local, exitCode: ExitCodes.rejected)
         case let .notKept(reason, keptAt):
             let kept = setAside(keptAt, id: id, in: "unsent")
-            return Answer(outcome: "not_kept", message: "The request could not be sent: \(reason). The bundle is at \(kept).",
-                          bundleID: id, keptAt: kept, exitCode: ExitCodes.notKept)
+            return Answer(outcome: "not_kept", message: "The request could not be sent: \(reason). The bundle is at \(kept)."
+                            + (localText.isEmpty ? "" : "\n" + localText),
+                          bundleID: id, keptAt: kept, unreadable: unreadable, localFindings: local, exitCode: ExitCodes.notKept)
         }
+    }
+
+    /// Not enrolled: the bundle waits in the spool (sent by `helpline spool flush` or the daemon
+    /// once this computer is enrolled; the collector accepts it by its machine id), and the
+    /// user hears what was found here and how to hand the bundle over meanwhile.
+    private func keepUntilEnrolled(_ result: Collection.Result, local: [Finding]?, unreadable: [String]?, findingsShown: Bool) -> Answer {
+        let id = result.manifest.bundleID
+        let spool = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes)
+        var kept: String
+        var how: String
+        do {
+            try spool.add(bundleAt: result.bundle.path, manifest: result.manifest)
+            kept = spool.bundlePath(id)
+            how = "It is sent automatically once this computer is connected to the help desk (an administrator runs: helpline enroll --server URL --secret-file FILE)."
+        } catch {
+            kept = setAside(result.bundle.path, id: id, in: "unsent")
+            how = "It could not be queued to be sent later (\(error))."
+        }
+        var lines = ["This computer is not connected to a help desk yet, so nothing was sent.",
+                     "Your request is saved at \(kept). \(how) Meanwhile you can give that file to your help desk."]
+        if let local, !findingsShown { lines += Report.localFindings(local) }
+        return Answer(outcome: "not_enrolled", message: lines.joined(separator: "\n"), bundleID: id, keptAt: kept,
+                      unreadable: unreadable, localFindings: local, exitCode: ExitCodes.notEnrolled)
     }
 }
 

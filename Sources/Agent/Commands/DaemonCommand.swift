@@ -146,6 +146,19 @@ struct DaemonCommand: AsyncParsableCommand {
             return
         }
         let user = client.userName
+        if request.action == "status" {
+            // Only the tickets this user's requests opened: the user is who the kernel says.
+            log.line("status for \(user) (pid \(client.pid))")
+            var reply = DaemonMessage()
+            if let enrollment = try? state.enrollment() {
+                let collector = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
+                do { reply.tickets = try await collector.tickets(requestedBy: user).tickets } catch { reply.problem = "\(error)" }
+            } else {
+                reply.problem = "this computer is not connected to a help desk yet"
+            }
+            _ = SocketLines.send(reply, to: client.fd)
+            return
+        }
         log.line("request from \(user) (pid \(client.pid))")
         let options: CollectOptions
         do { options = try daemonOptions(since: request.since) } catch {

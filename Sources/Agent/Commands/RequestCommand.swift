@@ -69,6 +69,20 @@ struct RequestCommand: AsyncParsableCommand {
 
 /// The user's side of the daemon socket.
 enum DaemonClient {
+    /// Asks for the tickets this user's requests opened.
+    static func status(fd: Int32) -> DaemonMessage {
+        guard SocketLines.send(DaemonRequest(action: "status"), to: fd) else {
+            return DaemonMessage(problem: "the helpline daemon did not take the request")
+        }
+        while let line = SocketLines.readLine(from: fd, limit: 8 << 20) {
+            if let message = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(line)),
+               message.tickets != nil || message.problem != nil {
+                return message
+            }
+        }
+        return DaemonMessage(problem: "the helpline daemon stopped before answering")
+    }
+
     /// Sends the request and relays progress until the answer arrives.
     static func ask(fd: Int32, request: DaemonRequest, progress: (@Sendable (String) -> Void)?) -> RequestFlow.Answer {
         guard SocketLines.send(request, to: fd) else {

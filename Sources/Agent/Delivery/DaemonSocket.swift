@@ -6,12 +6,17 @@ struct DaemonRequest: Codable, Sendable {
     var note: String?
     /// `--since` as typed.
     var since: String?
+    /// `status`: the tickets this user's requests opened; nil: a request for help.
+    var action: String?
 }
 
-/// One line the daemon sends back: progress, then exactly one answer.
+/// One line the daemon sends back: progress, then exactly one answer (or, for `status`,
+/// the user's tickets or why they could not be fetched).
 struct DaemonMessage: Codable, Sendable {
     var progress: String?
     var answer: RequestFlow.Answer?
+    var tickets: [HostTicket]?
+    var problem: String?
 }
 
 /// The daemon's listening socket: ordinary users press help too, and the system journal is

@@ -55,10 +55,14 @@ struct CollectorClient: Sendable {
         return try decode(HeartbeatAck.self, response)
     }
 
-    /// `GET /api/v1/hosts/self/tickets`.
-    func tickets() async throws -> HostTicketList {
-        try decode(HostTicketList.self, try await send(method: "GET", path: "/api/v1/hosts/self/tickets", body: .none, contentType: nil,
-                                                       attempts: config.retries))
+    /// `GET /api/v1/hosts/self/tickets`; with `requestedBy`, only the tickets that local
+    /// user's requests opened (the daemon asks so for an ordinary user).
+    func tickets(requestedBy: String? = nil) async throws -> HostTicketList {
+        var path = "/api/v1/hosts/self/tickets"
+        if let requestedBy, let encoded = requestedBy.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
+            path += "?requestedBy=" + encoded
+        }
+        return try decode(HostTicketList.self, try await send(method: "GET", path: path, body: .none, contentType: nil, attempts: config.retries))
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse) throws -> T {

@@ -139,7 +139,16 @@ public struct AgentController: Sendable {
     @Sendable func ownTickets(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<HostTicketList> {
         let host = try context.requireHost()
         let limit = try Paging.limit(request, default: 50, max: 200)
-        return JSONResponse(HostTicketList(tickets: try await store.hostTickets(hostID: host.id, limit: limit)))
+        // The daemon asks on behalf of a local user it identified by the kernel's peer
+        // credentials: only that user's tickets. Without the parameter: every ticket (root).
+        var requestedBy: String?
+        if let name = request.uri.queryParameters["requestedBy"] {
+            guard (1...64).contains(name.count) else {
+                throw APIError.badRequest("invalid_query", "requestedBy is a local user name of 1 to 64 characters")
+            }
+            requestedBy = String(name)
+        }
+        return JSONResponse(HostTicketList(tickets: try await store.hostTickets(hostID: host.id, requestedBy: requestedBy, limit: limit)))
     }
 }
 

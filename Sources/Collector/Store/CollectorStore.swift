@@ -111,8 +111,9 @@ public protocol CollectorStore: Sendable {
     func tickets(_ filter: TicketFilter) async throws -> [TicketSummary]
     /// A ticket with its findings, comments and bundles.
     func ticket(id: Int64) async throws -> TicketDetail?
-    /// A host's tickets with the replies the user may see.
-    func hostTickets(hostID: String, limit: Int) async throws -> [HostTicket]
+    /// A host's tickets with the replies the user may see; with `requestedBy`, only the
+    /// tickets that local user's requests opened.
+    func hostTickets(hostID: String, requestedBy: String?, limit: Int) async throws -> [HostTicket]
     /// Adds a comment; the first comment visible to the user sets `firstResponseAt`.
     func addComment(ticketID: Int64, author: String, body: String, visibleToUser: Bool, now: Date) async throws -> TicketComment?
     /// Changes a ticket's status, priority or assignee (nil leaves a field as it is).

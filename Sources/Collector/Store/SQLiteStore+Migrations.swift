@@ -195,6 +195,14 @@ extension SQLiteStore {
                 CREATE INDEX bundles_host_live ON bundles(host_id, expired, received_at);
                 """)
         }
+        migrator.registerMigration("v4_ticket_requester") { db in
+            // The local user whose request opened a ticket (the manifest's requestedBy): on a
+            // shared workstation each user sees, and repeats join, only their own tickets.
+            try db.execute(sql: """
+                ALTER TABLE tickets ADD COLUMN requested_by TEXT CHECK (requested_by IS NULL OR length(requested_by) BETWEEN 1 AND 64);
+                CREATE INDEX tickets_host_requester ON tickets(host_id, requested_by);
+                """)
+        }
         return migrator
     }
 }

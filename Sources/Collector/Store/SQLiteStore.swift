@@ -408,10 +408,10 @@ public final class SQLiteStore: CollectorStore {
                 switch policy.decide(bundle: bundle, findings: findings, openTickets: open) {
                 case .open(let new):
                     try db.execute(sql: """
-                        INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
-                        VALUES (?, 'open', ?, ?, ?, ?, ?, ?)
+                        INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
+                        VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [bundle.hostID, new.priority.rawValue, String(new.title.prefix(300)), new.note, new.topRuleID,
-                                         bundle.receivedAt, bundle.receivedAt])
+                                         bundle.receivedAt, bundle.receivedAt, bundle.requestedBy])
                     ticketID = db.lastInsertedRowID
                     joined = false
                 case .join(let id, let reason):
@@ -519,7 +519,7 @@ public final class SQLiteStore: CollectorStore {
         // `condition` is always a constant written in this file; values go through `arguments`.
         let sql = """
             SELECT t.id, t.host_id, h.hostname, t.status, t.priority, t.title, t.assignee, t.top_rule_id, t.created_at,
-                   t.updated_at, t.first_response_at, t.resolved_at,
+                   t.updated_at, t.first_response_at, t.resolved_at, t.requested_by,
                    (SELECT count(*) FROM ticket_bundles tb WHERE tb.ticket_id = t.id) AS bundle_count
             FROM tickets t JOIN hosts h ON h.id = t.host_id
             WHERE \(condition) ORDER BY t.updated_at DESC, t.id DESC LIMIT ? OFFSET ?
@@ -533,7 +533,7 @@ public final class SQLiteStore: CollectorStore {
             return TicketSummary(id: row["id"], hostID: row["host_id"], hostname: row["hostname"], status: status, priority: priority,
                                  title: row["title"], assignee: row["assignee"], topRuleID: row["top_rule_id"],
                                  createdAt: row["created_at"], updatedAt: row["updated_at"], firstResponseAt: row["first_response_at"],
-                                 resolvedAt: row["resolved_at"], bundleCount: row["bundle_count"])
+                                 resolvedAt: row["resolved_at"], bundleCount: row["bundle_count"], requestedBy: row["requested_by"])
         }
     }
 
@@ -584,11 +584,14 @@ public final class SQLiteStore: CollectorStore {
         }
     }
 
-    public func hostTickets(hostID: String, limit: Int) async throws -> [HostTicket] {
+    public func hostTickets(hostID: String, requestedBy: String?, limit: Int) async throws -> [HostTicket] {
         try await read { db in
-            try Self.ticketSummaries(db, where: "t.host_id = ?", arguments: [hostID], limit: limit, offset: 0).map { t in
+            let summaries = try requestedBy.map {
+                try Self.ticketSummaries(db, where: "t.host_id = ? AND t.requested_by = ?", arguments: [hostID, $0], limit: limit, offset: 0)
+            } ?? Self.ticketSummaries(db, where: "t.host_id = ?", arguments: [hostID], limit: limit, offset: 0)
+            return try summaries.map { t in
                 HostTicket(id: t.id, status: t.status, title: t.title, assignee: t.assignee, createdAt: t.createdAt, updatedAt: t.updatedAt,
-                           replies: try Self.comments(db, ticketID: t.id, visibleOnly: true))
+                           replies: try Self.comments(db, ticketID: t.id, visibleOnly: true), requestedBy: t.requestedBy)
             }
         }
     }
@@ -658,9 +661,10 @@ public final class SQLiteStore: CollectorStore {
                                        arguments: [bundleRow])
             let title: String = top?["title"] ?? "Split from ticket #\(ticketID)"
             try db.execute(sql: """
-                INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
-                VALUES (?, 'open', ?, ?, ?, ?, ?, ?)
-                """, arguments: [ticket["host_id"] as String, ticket["priority"] as String, title, nil as String?, top?["rule_id"] as String?, now, now])
+                INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
+                VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [ticket["host_id"] as String, ticket["priority"] as String, title, nil as String?, top?["rule_id"] as String?, now, now,
+                                 ticket["requested_by"] as String?])
             let newID = db.lastInsertedRowID
             try db.execute(sql: "UPDATE ticket_bundles SET ticket_id = ? WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])
             try db.execute(sql: "UPDATE findings SET ticket_id = ? WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])

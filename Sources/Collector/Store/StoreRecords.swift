@@ -142,6 +142,14 @@ public struct NewBundle: Sendable {
     public var manifest: Manifest
     public var members: [BundleContents.Member]
 
+    /// The local user who asked (`manifest.requestedBy`), when it is a plausible login name
+    /// (1–64 printable characters); anything else counts as unknown.
+    public var requestedBy: String? {
+        guard let name = manifest.requestedBy?.trimmingCharacters(in: .whitespaces), (1...64).contains(name.count),
+              name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0.properties.generalCategory != .control }) else { return nil }
+        return name
+    }
+
     /// Creates the value from what the reader found.
     public init(hostID: String, hostname: String, sha256: String, receivedAt: Date, contents: BundleContents) {
         bundleID = contents.manifest.bundleID.lowercased()
@@ -225,6 +233,8 @@ public struct TicketSummary: Sendable, Codable, Equatable {
     public var firstResponseAt: Date?
     public var resolvedAt: Date?
     public var bundleCount: Int
+    /// The local user whose request opened the ticket (nil: root or unknown).
+    public var requestedBy: String?
 }
 
 /// A finding as stored on a ticket.

@@ -54,8 +54,11 @@ public struct TicketService: TicketPolicy {
         let ranked = Self.rank(findings)
         let top = ranked.first
         if let top, top.severity >= .medium,
+           // A repeat joins only a ticket the same local user opened: on a shared workstation
+           // one user's request never lands on (or shows) another's ticket.
            let match = openTickets
-            .filter({ $0.topRuleID == top.ruleID && $0.status.isActive && bundle.receivedAt.timeIntervalSince($0.updatedAt) <= repeatWindow })
+            .filter({ $0.topRuleID == top.ruleID && $0.status.isActive && $0.requestedBy == bundle.requestedBy
+                      && bundle.receivedAt.timeIntervalSince($0.updatedAt) <= repeatWindow })
             .max(by: { $0.updatedAt < $1.updatedAt }) {
             let hours = max(0, bundle.receivedAt.timeIntervalSince(match.updatedAt)) / 3600
             return .join(ticketID: match.id, reason: String(format: "Bundle %@ joined this ticket: its top finding (%@, \"%@\") is this ticket's top finding, and the ticket was updated %.1f h earlier (repeat window %.0f h). Split it off if it is a different problem.", bundle.bundleID, top.ruleID, top.title, hours, repeatWindow / 3600))

@@ -97,10 +97,13 @@ public struct HostTicket: Sendable, Codable, Equatable {
     public var updatedAt: Date
     /// Comments visible to the user, oldest first.
     public var replies: [TicketComment]
+    /// The local user whose request opened it (nil: root or unknown).
+    public var requestedBy: String?
 
-    public init(id: Int64, status: TicketStatus, title: String, assignee: String? = nil, createdAt: Date, updatedAt: Date, replies: [TicketComment]) {
+    public init(id: Int64, status: TicketStatus, title: String, assignee: String? = nil, createdAt: Date, updatedAt: Date, replies: [TicketComment],
+                requestedBy: String? = nil) {
         self.id = id; self.status = status; self.title = title; self.assignee = assignee
-        self.createdAt = createdAt; self.updatedAt = updatedAt; self.replies = replies
+        self.createdAt = createdAt; self.updatedAt = updatedAt; self.replies = replies; self.requestedBy = requestedBy
     }
 }
 

@@ -85,7 +85,7 @@ struct RedactionRuleTests {
         #expect(BuiltinRule.names == [
             "private-key", "authorization-header", "jwt", "github-token", "gitlab-token", "slack-token",
             "slack-webhook", "aws-access-key-id", "aws-secret-key", "url-credentials", "password",
-            "generic-secret", "bearer-token", "basic-auth", "card-number", "email", "username",
+            "generic-secret", "vendor-token", "cookie", "bearer-token", "basic-auth", "card-number", "email", "username",
             "ip-address", "mac-address", "hostname",
         ])
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Secrets written as assignments: `password=…`, `DB_PASS: …`, `"client_secret":"…"`,
 /// `--api-key …`, `aws_secret_access_key = …`. The key and separator stay; the value goes.
 ///
@@ -14,7 +16,8 @@
 ///
 /// Separators: `=`, `=>`, `:=`, and `:` when followed by a blank or a quote or when the key was
 /// quoted (`pam_unix(passwd:chauthtok)` is not an assignment); `--flag value` and `-flag value`
-/// for long options.
+/// for long options. Without a separator (`password hunter2x`, `token:AbC…`) the value must
+/// look like a secret: see `acceptsLooseValue`.
 /// Values: a quoted string to its closing quote; when the key starts the line (YAML, INI, env
 /// files) the rest of the line, up to another `key=`/`key:` field; else up to a blank or quote,
 /// or a `&`, `;` or
@@ -24,7 +27,8 @@
 /// references, and for generic secrets numbers shorter than six digits.
 enum AssignmentScanner {
     /// Lower-case words that wake this scanner.
-    static let triggers = ["pass", "pwd", "secret", "token", "key", "credential", "psk", "authtok"]
+    static let triggers = ["pass", "pwd", "secret", "token", "key", "credential", "psk", "authtok", "masterauth", "bindpw",
+                           "rootpw"]
 
     private static let triggerBytes = triggers.map { Array($0.utf8) }
 
@@ -42,11 +46,21 @@ enum AssignmentScanner {
             // Separator first (cheap, and most mentions have none), then the key, and only for a
             // secret key the value's extent, which may run far: so each byte is read a bounded
             // number of times even in a line of unclosed quotes.
-            guard let start = valueStart(p, keyStart: keyStart, keyEnd: keyEnd),
+            if let start = valueStart(p, keyStart: keyStart, keyEnd: keyEnd) {
+                guard let rule = classify(p, keyStart, keyEnd),
+                      let (valueStart, valueEnd) = valueExtent(p, start, toLineEnd: startsLine(p, keyStart)),
+                      !isPlaceholderValue(p, valueStart, valueEnd),
+                      !(rule == .genericSecret && isShortNumber(p, valueStart, valueEnd)) else { continue }
+                spans.append(RedactionSpan(valueStart, valueEnd, rule))
+                i = Swift.max(i, valueEnd)
+                continue
+            }
+            // No `=`/`:` separator: `password hunter2x`, `token:AbC…`, `requirepass x`.
+            guard let start = looseValueStart(p, keyStart: keyStart, keyEnd: keyEnd),
                   let rule = classify(p, keyStart, keyEnd),
-                  let (valueStart, valueEnd) = valueExtent(p, start, toLineEnd: startsLine(p, keyStart)),
+                  let (valueStart, valueEnd) = valueExtent(p, start),
                   !isPlaceholderValue(p, valueStart, valueEnd),
-                  !(rule == .genericSecret && isShortNumber(p, valueStart, valueEnd)) else { continue }
+                  acceptsLooseValue(p, rule, keyStart, keyEnd, valueStart, valueEnd) else { continue }
             spans.append(RedactionSpan(valueStart, valueEnd, rule))
             i = Swift.max(i, valueEnd)
         }
@@ -61,7 +75,8 @@ enum AssignmentScanner {
         var j = from
         while j < p.count {
             switch ASCII.lower(p[j]) {
-            case UInt8(ascii: "p"), UInt8(ascii: "s"), UInt8(ascii: "t"), UInt8(ascii: "k"), UInt8(ascii: "c"), UInt8(ascii: "a"):
+            case UInt8(ascii: "p"), UInt8(ascii: "s"), UInt8(ascii: "t"), UInt8(ascii: "k"), UInt8(ascii: "c"), UInt8(ascii: "a"),
+                 UInt8(ascii: "m"), UInt8(ascii: "b"), UInt8(ascii: "r"):
                 // Only the first letters of `triggers`.
                 for trigger in triggerBytes where p.hasIgnoringCase(trigger, at: j) { return j }
             default: break
@@ -91,7 +106,10 @@ enum AssignmentScanner {
     ])
     private static let secretTails = words(["base", "value", "key", "string"])
     private static let passwordParts = words(["password", "passwd", "passphrase", "authtok"])
-    private static let passwordWords = words(["pass", "pwd", "pw"])
+    private static let passwordWords = words(["pass", "pwd", "pw"]) + directiveWords
+    /// Configuration directives whose argument, after a blank, is a password whatever it looks
+    /// like (redis `requirepass`/`masterauth`, LDAP `bindpw`/`rootpw`, kickstart `rootpw`).
+    private static let directiveWords = words(["requirepass", "masterauth", "bindpw", "rootpw"])
     private static let awsJoined = words(["secretaccesskey"])
     private static let awsSuffixes = words(["awssecretkey", "awssecret"])
     private static let shellDirectories = words(["PWD", "OLDPWD"])
@@ -185,6 +203,118 @@ enum AssignmentScanner {
         }
         while ASCII.isBlank(p.at(j)) { j += 1 }
         return j < n ? j : nil
+    }
+
+    /// Where a value separated from its key by blanks only (`password hunter2x`) or by a `:`
+    /// glued to both (`token:AbC…`) starts; nil when neither follows the key.
+    static func looseValueStart(_ p: LineBytes, keyStart: Int, keyEnd: Int) -> Int? {
+        var j = keyEnd
+        if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") { j += 1 }
+        if p.at(j) == UInt8(ascii: ":") {
+            let next = p.at(j + 1)
+            guard next != 0, !ASCII.isWhitespace(next), next != UInt8(ascii: ":") else { return nil }
+            return j + 1
+        }
+        guard ASCII.isBlank(p.at(j)) else { return nil }
+        while ASCII.isBlank(p.at(j)) { j += 1 }
+        let c = p.at(j)
+        guard c != 0, !ASCII.isWhitespace(c), c != UInt8(ascii: "-"), c != UInt8(ascii: "/") else { return nil }
+        return j
+    }
+
+    /// Shortest value the entropy test judges, and the least Shannon entropy (bits per
+    /// character) it must have. Measured on the fixtures: every token-like secret of 16+
+    /// characters has 3.68 or more (AWS's example key id; hex keys 3.9, base64 keys 4.2–5.7),
+    /// while words after keywords in ordinary lines (`Secret Service`, `token expired`) stay
+    /// under 3.3; paths and URLs, which reach 4.5, are refused by their `/` first.
+    static let entropyMinimumLength = 16
+    static let entropyThreshold = 3.5
+
+    /// Words that follow a password word in ordinary prose (`Failed password for …`).
+    private static let proseWords = words([
+        "for", "is", "was", "of", "to", "from", "and", "or", "not", "the", "a", "an", "in", "on", "changed", "failed",
+        "expired", "updated", "required", "incorrect", "check", "authentication", "prompt", "file", "none", "must",
+        "has", "have", "will", "set", "unchanged", "accepted", "does", "did", "too", "with",
+    ])
+
+    /// Whether a value found without a separator is a secret: for password keys, a quoted value,
+    /// any value on a `.netrc`-style line (`machine … login … password …`) or after a
+    /// configuration directive (`requirepass`), or one shaped like a password (letters and
+    /// digits, or symbols); for other keys, a long value of high entropy.
+    static func acceptsLooseValue(_ p: LineBytes, _ rule: BuiltinRule, _ keyStart: Int, _ keyEnd: Int,
+                                  _ start: Int, _ end: Int) -> Bool {
+        let value = LineBytes(rebasing: p[start..<end])
+        if value.contains(UInt8(ascii: "/")) && value.firstIndex(of: Array("://".utf8), from: 0) != nil { return false }
+        if rule == .password {
+            let quoted = p.at(start - 1) == UInt8(ascii: "\"") || p.at(start - 1) == UInt8(ascii: "'")
+            if quoted { return true }
+            if proseWords.contains(where: { value.equalsIgnoringCase($0) }) { return false }
+            let key = LineBytes(rebasing: p[keyStart..<keyEnd])
+            if directiveWords.contains(where: { key.equalsIgnoringCase($0) }) || isPasswordShaped(value) { return true }
+            return isNetrcLine(p, around: keyStart)
+        }
+        return isHighEntropy(value)
+    }
+
+    private static let netrcWords = words(["machine", "login", "default"])
+    private static let netrcWindow = 256
+
+    /// Whether the line around `i` holds a `.netrc` keyword (`machine`, `login`, `default`) as
+    /// a word followed by a blank. Only `netrcWindow` bytes either side are read (netrc lines
+    /// are short), so a long line of `password password …` stays linear.
+    private static func isNetrcLine(_ p: LineBytes, around i: Int) -> Bool {
+        var lineStart = i
+        while lineStart > 0, i - lineStart < netrcWindow, p[lineStart - 1] != 0x0A, p[lineStart - 1] != 0x0D { lineStart -= 1 }
+        var lineEnd = i
+        while lineEnd < p.count, lineEnd - i < netrcWindow, p[lineEnd] != 0x0A, p[lineEnd] != 0x0D { lineEnd += 1 }
+        let line = LineBytes(rebasing: p[lineStart..<lineEnd])
+        for word in netrcWords {
+            var from = 0
+            while let k = line.firstIndex(of: word, from: from) {
+                from = k + word.count
+                if !ASCII.isWordByte(line.at(k - 1)), line.at(k - 1) != UInt8(ascii: "-"), ASCII.isBlank(line.at(from)) {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    /// A password as people type one: 6+ characters, not a path, mixing letters with digits or
+    /// holding a symbol (`hunter2x`, `S3cret!`).
+    static func isPasswordShaped(_ v: LineBytes) -> Bool {
+        guard v.count >= 6, v[0] != UInt8(ascii: "/") else { return false }
+        var letters = false, digits = false, symbols = false
+        for b in v {
+            if ASCII.isLetter(b) { letters = true } else if ASCII.isDigit(b) { digits = true }
+            else if b >= 0x21 && b < 0x7F && !"-_.:,;()[]{}<>=/".utf8.contains(b) { symbols = true }
+        }
+        return (letters && digits) || (symbols && (letters || digits))
+    }
+
+    /// A token-like value: `entropyMinimumLength`+ characters, at least two of capitals, small
+    /// letters and digits, and `entropyThreshold`+ bits of Shannon entropy per character.
+    static func isHighEntropy(_ v: LineBytes) -> Bool {
+        guard v.count >= entropyMinimumLength, v[0] != UInt8(ascii: "/") else { return false }
+        var counts = [Int](repeating: 0, count: 256)
+        var upper = false, lower = false, digit = false
+        for b in v {
+            counts[Int(b)] += 1
+            if ASCII.isUpper(b) { upper = true } else if ASCII.isLower(b) { lower = true } else if ASCII.isDigit(b) { digit = true }
+        }
+        guard (upper ? 1 : 0) + (lower ? 1 : 0) + (digit ? 1 : 0) >= 2 else { return false }
+        return shannonEntropy(counts, total: v.count) >= entropyThreshold
+    }
+
+    /// Bits per character of a text with these byte `counts`.
+    static func shannonEntropy(_ counts: [Int], total: Int) -> Double {
+        var bits = 0.0
+        let n = Double(total)
+        for c in counts where c > 0 {
+            let f = Double(c) / n
+            bits -= f * log2(f)
+        }
+        return bits
     }
 
     /// Whether only blanks (and an opening quote) stand between the start of the line and `i`:

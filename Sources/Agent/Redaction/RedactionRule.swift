@@ -48,6 +48,11 @@ enum BuiltinRule: Int, CaseIterable, Sendable {
     case password
     /// Other secret assignments: `api_key`, `token`, `secret`, `access_key`, `client_secret`, `psk`….
     case genericSecret
+    /// Other vendors' tokens with a published prefix (`TokenFormat.known`): cloud, registry,
+    /// payment, AI-service, vault and mail-service keys, and Helpline's own `hl?_` tokens.
+    case vendorToken
+    /// The values in `Cookie:` and `Set-Cookie:` headers (the cookie names stay).
+    case cookie
     /// `Bearer <token>` outside an Authorization header.
     case bearerToken
     /// `Basic <base64 of user:password>` outside an Authorization header.
@@ -80,6 +85,8 @@ enum BuiltinRule: Int, CaseIterable, Sendable {
         case .urlCredentials: RedactionRule(name: "url-credentials", replacement: .marker)
         case .password: RedactionRule(name: "password", replacement: .marker)
         case .genericSecret: RedactionRule(name: "generic-secret", replacement: .marker)
+        case .vendorToken: RedactionRule(name: "vendor-token", replacement: .marker)
+        case .cookie: RedactionRule(name: "cookie", replacement: .marker)
         case .bearerToken: RedactionRule(name: "bearer-token", replacement: .marker)
         case .basicAuth: RedactionRule(name: "basic-auth", replacement: .marker)
         case .cardNumber: RedactionRule(name: "card-number", replacement: .marker)

@@ -24,7 +24,7 @@ final class Redactor: Sendable {
     /// The scanners, in the order their bits sit in the prefilter; extra rules follow.
     private enum Scanner: Int, CaseIterable {
         case privateKey, assignment, commandLinePassword, urlCredentials, authorization, bearer, basic, jwt
-        case prefixedToken, slackWebhook, awsAccessKeyID, awsSecretKey, cardNumber
+        case prefixedToken, slackWebhook, awsSecretKey, cardNumber, cookie, registryAuth
         case email, username, hostname, ipv4, ipv6, mac
         case existingReplacements
     }
@@ -51,7 +51,7 @@ final class Redactor: Sendable {
         triggers += words(SecretScanners.replacementStarts, .existingReplacements)
         triggers += words(["-----begin"], .privateKey)
         triggers += words(AssignmentScanner.triggers, .assignment)
-        triggers += words(["mysql", "mariadb", "sshpass", "identified by", "curl", "redis-cli"], .commandLinePassword)
+        triggers += words(["mysql", "mariadb", "sshpass", "identified by", "curl", "redis-cli", "auth "], .commandLinePassword)
         triggers += SecretScanners.registryLogins.map {
             Trigger(literal: $0, scanner: Scanner.commandLinePassword.rawValue)
         }
@@ -60,9 +60,10 @@ final class Redactor: Sendable {
         triggers += words(["bearer"], .bearer)
         triggers += words(["basic"], .basic)
         triggers += words(["eyj"], .jwt)
-        triggers += SecretScanners.tokenFormats.map { Trigger(literal: $0.prefix, scanner: Scanner.prefixedToken.rawValue) }
+        triggers += TokenFormat.prefixesLongestFirst.map { Trigger(literal: $0.bytes, scanner: Scanner.prefixedToken.rawValue) }
         triggers += words(["hooks.slack.com/services/"], .slackWebhook)
-        triggers += words(["akia", "asia", "abia", "acca"], .awsAccessKeyID)
+        triggers += words(["cookie"], .cookie)
+        triggers += words(["\"auth\""], .registryAuth)
         triggers += words(["akia", "asia", "aws"], .awsSecretKey)
         if options.usernames {
             triggers += words(["/home/"], .username)
@@ -163,9 +164,10 @@ final class Redactor: Sendable {
         case .jwt: SecretScanners.jwts(p, into: &spans)
         case .prefixedToken: SecretScanners.prefixedTokens(p, into: &spans)
         case .slackWebhook: SecretScanners.slackWebhooks(p, into: &spans)
-        case .awsAccessKeyID: SecretScanners.awsAccessKeyIDs(p, into: &spans)
         case .awsSecretKey: SecretScanners.awsSecretKeys(p, into: &spans)
         case .cardNumber: SecretScanners.cardNumbers(p, into: &spans)
+        case .cookie: SecretScanners.cookies(p, into: &spans)
+        case .registryAuth: SecretScanners.registryAuths(p, into: &spans)
         case .email: IdentifierScanners.emails(p, into: &spans)
         case .username: identifiers.usernames(p, into: &spans)
         case .hostname: identifiers.hostnames(p, into: &spans)

@@ -29,7 +29,10 @@ enum SecretScanners {
         static let curl = Array("curl".utf8)
         static let redisCLI = Array("redis-cli".utf8)
         static let dashA = Array("-a".utf8)
-        static let awsKeyPrefixes = ["AKIA", "ASIA", "ABIA", "ACCA"].map { Array($0.utf8) }
+        static let auth = Array("AUTH".utf8)
+        static let cookie = Array("cookie".utf8)
+        static let setDash = Array("set-".utf8)
+        static let quotedAuth = Array("\"auth\"".utf8)
     }
 
     // MARK: Earlier replacements
@@ -279,60 +282,27 @@ enum SecretScanners {
         }
     }
 
-    /// A vendor token format: its prefix, rule, allowed body characters and shortest body.
-    struct TokenFormat: Sendable {
-        /// The prefix, case-sensitive (`ghp_`).
-        var prefix: [UInt8]
-        /// The rule a match counts under.
-        var rule: BuiltinRule
-        /// Whether `_` may appear in the body.
-        var underscore: Bool
-        /// Whether `-` may appear in the body.
-        var dash: Bool
-        /// Shortest body after the prefix.
-        var minimumBody: Int
-    }
-
-    /// GitHub, GitLab and Slack token formats.
-    static let tokenFormats: [TokenFormat] =
-        ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"].map {
-            TokenFormat(prefix: Array($0.utf8), rule: .githubToken, underscore: false, dash: false, minimumBody: 20)
-        }
-        + [TokenFormat(prefix: Array("github_pat_".utf8), rule: .githubToken, underscore: true, dash: false, minimumBody: 20)]
-        + ["glpat-", "glptt-", "gldt-", "glrt-", "gloas-", "glsoat-", "glcbt-"].map {
-            TokenFormat(prefix: Array($0.utf8), rule: .gitlabToken, underscore: true, dash: true, minimumBody: 20)
-        }
-        + ["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-"].map {
-            TokenFormat(prefix: Array($0.utf8), rule: .slackToken, underscore: false, dash: true, minimumBody: 10)
-        }
-
-    /// Prefixed vendor tokens (`ghp_…`, `github_pat_…`, `glpat-…`, `xoxb-…`): the whole token.
+    /// Tokens of the formats in `TokenFormat.known` (`ghp_…`, `AKIA…`, `sk_live_…`, `hlh_…`):
+    /// the whole token, when it starts a word and its body has the format's characters and length.
     static func prefixedTokens(_ p: LineBytes, into spans: inout [RedactionSpan]) {
+        let firstBytes = TokenFormat.firstBytes
+        let prefixes = TokenFormat.prefixesLongestFirst
         var i = 0
         let n = p.count
         while i < n {
-            let b = p[i]
-            guard b == UInt8(ascii: "g") || b == UInt8(ascii: "x"), !ASCII.isAlnum(p.at(i - 1)) else {
+            guard firstBytes[Int(p[i])], !ASCII.isAlnum(p.at(i - 1)) else {
                 i += 1
                 continue
             }
-            var matched = false
-            for format in tokenFormats where p.has(format.prefix, at: i) {
-                var end = i + format.prefix.count
-                while end < n {
-                    let c = p[end]
-                    guard ASCII.isAlnum(c) || (format.underscore && c == UInt8(ascii: "_"))
-                        || (format.dash && c == UInt8(ascii: "-")) else { break }
-                    end += 1
+            var next = i + 1
+            for prefix in prefixes where p.has(prefix.bytes, at: i) {
+                if let end = prefix.format.tokenEnd(p, i, prefixLength: prefix.bytes.count) {
+                    spans.append(RedactionSpan(i, end, prefix.format.rule))
+                    next = end
+                    break
                 }
-                if end - i - format.prefix.count >= format.minimumBody {
-                    spans.append(RedactionSpan(i, end, format.rule))
-                    i = end
-                    matched = true
-                }
-                break
             }
-            if !matched { i += 1 }
+            i = next
         }
     }
 
@@ -346,27 +316,6 @@ enum SecretScanners {
                 || p[end] == UInt8(ascii: "-") { end += 1 }
             if end > start { spans.append(RedactionSpan(start, end, .slackWebhook)) }
             from = Swift.max(end, start)
-        }
-    }
-
-    /// AWS access key ids: `AKIA`/`ASIA`/`ABIA`/`ACCA` and 16 capitals or digits, as a word.
-    static func awsAccessKeyIDs(_ p: LineBytes, into spans: inout [RedactionSpan]) {
-        var i = 0
-        let n = p.count
-        while i + 20 <= n {
-            guard p[i] == UInt8(ascii: "A"), !ASCII.isAlnum(p.at(i - 1)),
-                  Literal.awsKeyPrefixes.contains(where: { p.has($0, at: i) }) else {
-                i += 1
-                continue
-            }
-            var k = i + 4
-            while k < i + 20, ASCII.isUpper(p[k]) || ASCII.isDigit(p[k]) { k += 1 }
-            if k == i + 20, !ASCII.isAlnum(p.at(k)) {
-                spans.append(RedactionSpan(i, k, .awsAccessKeyID))
-                i = k
-            } else {
-                i += 1
-            }
         }
     }
 
@@ -397,7 +346,7 @@ enum SecretScanners {
 
     /// `mysql -pSECRET` (and mariadb, mysqldump…), `sshpass -p SECRET`, `docker login -p SECRET`
     /// (podman, buildah, skopeo, helm), `redis-cli -a SECRET`, `curl -u user:SECRET`,
-    /// SQL `IDENTIFIED BY 'SECRET'`.
+    /// SQL `IDENTIFIED BY 'SECRET'`, redis `AUTH SECRET` (see `authCommands`).
     static func commandLinePasswords(_ p: LineBytes, into spans: inout [RedactionSpan]) {
         let attachedP = p.firstIndex(ofIgnoringCase: Literal.mysql, from: 0) != nil
             || p.firstIndex(ofIgnoringCase: Literal.mariadb, from: 0) != nil
@@ -423,6 +372,7 @@ enum SecretScanners {
                 }
             }
         }
+        if p.firstIndex(of: Literal.auth, from: 0) != nil { authCommands(p, into: &spans) }
         var from = 0
         while let phrase = p.firstIndex(ofIgnoringCase: Literal.identifiedBy, from: from) {
             from = phrase + Literal.identifiedBy.count
@@ -464,6 +414,128 @@ enum SecretScanners {
                   let (s, e) = AssignmentScanner.valueExtent(p, start),
                   !AssignmentScanner.isPlaceholderValue(p, s, e) else { continue }
             found(s, e)
+            from = e
+        }
+    }
+
+    // MARK: Cookies and registry logins
+
+    /// `Cookie: a=1; b=2` and `Set-Cookie: sid=…; Path=/; HttpOnly` (also JSON `"Cookie": "…"`):
+    /// every cookie's value in a `Cookie` header, the first pair's value in a `Set-Cookie` header
+    /// (its attributes say nothing secret). Names stay so the reader sees which cookies were sent.
+    static func cookies(_ p: LineBytes, into spans: inout [RedactionSpan]) {
+        var from = 0
+        while let name = p.firstIndex(ofIgnoringCase: Literal.cookie, from: from) {
+            from = name + Literal.cookie.count
+            guard !ASCII.isWordByte(p.at(name - 1)) else { continue }
+            let isSetCookie = p.hasIgnoringCase(Literal.setDash, at: name - 4)
+            var j = from
+            var enclosing: UInt8 = 0
+            if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") { j += 2 }
+            else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") { j += 1 }
+            while ASCII.isBlank(p.at(j)) { j += 1 }
+            guard p.at(j) == UInt8(ascii: ":") else { continue }
+            j += 1
+            while ASCII.isBlank(p.at(j)) { j += 1 }
+            if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") {
+                enclosing = UInt8(ascii: "\"")
+                j += 2
+            } else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") {
+                enclosing = p[j]
+                j += 1
+            }
+            var end = j
+            while end < p.count {
+                let b = p[end]
+                if b == 0x0A || b == 0x0D || b == UInt8(ascii: "\\") || (enclosing != 0 && b == enclosing) { break }
+                end += 1
+            }
+            from = Swift.max(from, end)
+            // Pairs separated by `;`: `name=value` loses its value, a bare value goes whole.
+            var pairStart = j
+            while pairStart < end {
+                var pairEnd = pairStart
+                while pairEnd < end, p[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
+                var s = pairStart
+                while s < pairEnd, ASCII.isBlank(p[s]) { s += 1 }
+                var e = pairEnd
+                while e > s, ASCII.isBlank(p[e - 1]) { e -= 1 }
+                var equals = s
+                while equals < e, p[equals] != UInt8(ascii: "=") { equals += 1 }
+                let valueStart = equals < e ? equals + 1 : s
+                if e > valueStart, !AssignmentScanner.isPlaceholderValue(p, valueStart, e) {
+                    spans.append(RedactionSpan(valueStart, e, .cookie))
+                }
+                if isSetCookie { break }
+                pairStart = pairEnd + 1
+            }
+        }
+    }
+
+    /// A container-registry login's `"auth": "<base64 of user:password>"`
+    /// (`~/.docker/config.json`, podman's `auth.json`): the base64 value.
+    static func registryAuths(_ p: LineBytes, into spans: inout [RedactionSpan]) {
+        var from = 0
+        while let key = p.firstIndex(ofIgnoringCase: Literal.quotedAuth, from: from) {
+            from = key + Literal.quotedAuth.count
+            var j = from
+            while ASCII.isBlank(p.at(j)) { j += 1 }
+            guard p.at(j) == UInt8(ascii: ":") else { continue }
+            j += 1
+            while ASCII.isBlank(p.at(j)) { j += 1 }
+            guard p.at(j) == UInt8(ascii: "\"") else { continue }
+            let start = j + 1
+            var end = start
+            while end < p.count, p[end] != UInt8(ascii: "\"") { end += 1 }
+            guard end < p.count, end - start >= 4,
+                  decodesToCredentials(UnsafeBufferPointer(rebasing: p[start..<end])) else { continue }
+            spans.append(RedactionSpan(start, end, .basicAuth))
+            from = end
+        }
+    }
+
+    /// SASL mechanisms an `AUTH` command names before its credentials.
+    private static let saslMechanisms = ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER", "CRAM-MD5", "DIGEST-MD5",
+                                         "SCRAM-SHA-1", "SCRAM-SHA-256", "NTLM", "GSSAPI", "EXTERNAL", "ANONYMOUS"]
+        .map { Array($0.utf8) }
+    /// Words after `AUTH` in ordinary logs (`lost connection after AUTH from …`).
+    private static let authProse = ["from", "failed", "command", "error", "ok", "required", "succeeded", "rejected",
+                                    "not", "is", "was", "with", "in", "to", "mechanism", "mechanisms"]
+        .map { Array($0.utf8) }
+
+    /// The redis `AUTH password` / `AUTH user password` command and SMTP/IMAP
+    /// `AUTH PLAIN <base64>`: the credentials after the upper-case word `AUTH`.
+    static func authCommands(_ p: LineBytes, into spans: inout [RedactionSpan]) {
+        func word(_ start: Int) -> (Int, Int)? {
+            var s = start
+            while ASCII.isBlank(p.at(s)) { s += 1 }
+            guard s < p.count, !ASCII.isWhitespace(p[s]) else { return nil }
+            return AssignmentScanner.valueExtent(p, s)
+        }
+        // Past a word's closing quote, where the next word may start.
+        func after(_ s: Int, _ e: Int) -> Int { s > 0 && p.at(e) == p[s - 1] && p.at(e) != 0x20 ? e + 1 : e }
+        var from = 0
+        while let command = p.firstIndex(of: Literal.auth, from: from) {
+            from = command + Literal.auth.count
+            let before = p.at(command - 1)
+            guard command == 0 || ASCII.isWhitespace(before) || before == UInt8(ascii: "\"") || before == UInt8(ascii: "'"),
+                  ASCII.isBlank(p.at(from)), var (s, e) = word(from) else { continue }
+            let first = LineBytes(rebasing: p[s..<e])
+            if saslMechanisms.contains(where: { first.equals($0) }) {
+                guard let (s2, e2) = word(after(s, e)) else { continue }
+                (s, e) = (s2, e2)
+            } else if authProse.contains(where: { first.equalsIgnoringCase($0) }) {
+                continue
+            } else if let (_, e2) = word(after(s, e)) {
+                // `AUTH user password` ending the command: both words go.
+                var k = e2
+                while ASCII.isBlank(p.at(k)) { k += 1 }
+                if k >= p.count || p[k] == 0x0A || p[k] == 0x0D || p[k] == UInt8(ascii: "\"") || p[k] == UInt8(ascii: "'") {
+                    e = e2
+                }
+            }
+            guard !AssignmentScanner.isPlaceholderValue(p, s, e) else { continue }
+            spans.append(RedactionSpan(s, e, .password))
             from = e
         }
     }

@@ -124,6 +124,38 @@ enum SecretScanners {
         }
     }
 
+    // MARK: Header values
+
+    /// The value after a header-like key that ends at `j`: an optional closing quote of the key
+    /// (`"Cookie"`, `\"Cookie\"`), blanks, one of `separators`, blanks, an optional opening
+    /// quote, then everything up to the end of the line, a backslash or the closing quote.
+    /// `enclosing` is the quote already open around the key (0: none); the value's own quote
+    /// replaces it. Nil when no separator follows the key.
+    static func headerValue(_ p: LineBytes, after j: Int, separators: [UInt8], enclosing: UInt8) -> (start: Int, end: Int)? {
+        var j = j
+        var enclosing = enclosing
+        if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") { j += 2 }
+        else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") { j += 1 }
+        while ASCII.isBlank(p.at(j)) { j += 1 }
+        guard separators.contains(p.at(j)) else { return nil }
+        j += 1
+        while ASCII.isBlank(p.at(j)) { j += 1 }
+        if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") {
+            enclosing = UInt8(ascii: "\"")
+            j += 2
+        } else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") {
+            enclosing = p[j]
+            j += 1
+        }
+        var end = j
+        while end < p.count {
+            let b = p[end]
+            if b == 0x0A || b == 0x0D || b == UInt8(ascii: "\\") || (enclosing != 0 && b == enclosing) { break }
+            end += 1
+        }
+        return (j, end)
+    }
+
     // MARK: Authorization headers, bearer and basic credentials
 
     /// `Authorization: <scheme> <credentials>` (also `Proxy-Authorization`, JSON and `=` forms):
@@ -133,30 +165,11 @@ enum SecretScanners {
         while let name = p.firstIndex(ofIgnoringCase: Literal.authorization, from: from) {
             from = name + Literal.authorization.count
             guard !ASCII.isWordByte(p.at(name - 1)) else { continue }
-            var j = from
-            var enclosing: UInt8 = 0
             let before = p.at(name - 1)
-            if before == UInt8(ascii: "\"") || before == UInt8(ascii: "'") { enclosing = before }
-            if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") { j += 2 }
-            else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") { j += 1 }
-            while ASCII.isBlank(p.at(j)) { j += 1 }
-            guard p.at(j) == UInt8(ascii: ":") || p.at(j) == UInt8(ascii: "=") else { continue }
-            j += 1
-            while ASCII.isBlank(p.at(j)) { j += 1 }
-            if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") {
-                enclosing = UInt8(ascii: "\"")
-                j += 2
-            } else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") {
-                enclosing = p[j]
-                j += 1
-            }
-            let valueStart = j
-            var valueEnd = j
-            while valueEnd < p.count {
-                let b = p[valueEnd]
-                if b == 0x0A || b == 0x0D || b == UInt8(ascii: "\\") || (enclosing != 0 && b == enclosing) { break }
-                valueEnd += 1
-            }
+            let quoted: UInt8 = before == UInt8(ascii: "\"") || before == UInt8(ascii: "'") ? before : 0
+            guard let value = headerValue(p, after: from, separators: [UInt8(ascii: ":"), UInt8(ascii: "=")], enclosing: quoted) else { continue }
+            let valueStart = value.start
+            var valueEnd = value.end
             from = Swift.max(from, valueEnd)
             while valueEnd > valueStart, ASCII.isBlank(p[valueEnd - 1]) { valueEnd -= 1 }
             guard valueEnd > valueStart else { continue }
@@ -429,27 +442,9 @@ enum SecretScanners {
             from = name + Literal.cookie.count
             guard !ASCII.isWordByte(p.at(name - 1)) else { continue }
             let isSetCookie = p.hasIgnoringCase(Literal.setDash, at: name - 4)
-            var j = from
-            var enclosing: UInt8 = 0
-            if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") { j += 2 }
-            else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") { j += 1 }
-            while ASCII.isBlank(p.at(j)) { j += 1 }
-            guard p.at(j) == UInt8(ascii: ":") else { continue }
-            j += 1
-            while ASCII.isBlank(p.at(j)) { j += 1 }
-            if p.at(j) == UInt8(ascii: "\\") && p.at(j + 1) == UInt8(ascii: "\"") {
-                enclosing = UInt8(ascii: "\"")
-                j += 2
-            } else if p.at(j) == UInt8(ascii: "\"") || p.at(j) == UInt8(ascii: "'") {
-                enclosing = p[j]
-                j += 1
-            }
-            var end = j
-            while end < p.count {
-                let b = p[end]
-                if b == 0x0A || b == 0x0D || b == UInt8(ascii: "\\") || (enclosing != 0 && b == enclosing) { break }
-                end += 1
-            }
+            guard let value = headerValue(p, after: from, separators: [UInt8(ascii: ":")], enclosing: 0) else { continue }
+            let j = value.start
+            let end = value.end
             from = Swift.max(from, end)
             // Pairs separated by `;`: `name=value` loses its value, a bare value goes whole.
             var pairStart = j

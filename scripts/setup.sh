@@ -14,6 +14,8 @@ packages=(
   dbus-daemon passwd util-linux
   # API contract checks (schemathesis, openapi-spec-validator run in a venv)
   python3 python3-venv python3-pip
+  # the technician UI's browser tests (selenium from PyPI drives Debian's chromium)
+  chromium chromium-driver
   # tar/gzip interop tests
   tar gzip
 )

@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh clone: installs what it needs, builds once (debug),
 # runs the Swift tests (unit + integration against real journal files, the real binaries,
 # libcurl on 127.0.0.1, SQLite), then against the live collector: the API contract checks,
-# the hostile-input suite, the fault suite (needs root: it mounts a tmpfs), a 30-second load
+# the web UI in headless chromium, the hostile-input suite, the fault suite (needs root: it mounts a tmpfs), a 30-second load
 # test, and short fuzzing runs. Every part fails the run when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +35,9 @@ fi
 
 echo "== API contract (OpenAPI validation + schemathesis against the live collector)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" timeout -k 10 900 Tests/api/run.sh
+
+echo "== technician web UI in a real browser (chromium + selenium; screenshots in test-artifacts/web)" >&2
+HELPLINE_BIN_DIR="$bin" Tests/web/run.sh
 
 echo "== hostile input through the real HTTP endpoints (Tests/hostile)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/hostile/run.sh

@@ -73,7 +73,7 @@ import Testing
             let manifest = sampleManifest(hostID: host.hostID)
             let bytes = try makeBundle(manifest: manifest, journalEntries: 100)
             let receipt = try decode(BundleReceipt.self, try await upload(client, token: host.hostToken, bytes))
-            let api = try await tc.apiToken()
+            let api = try await tc.apiToken(role: .admin)
             let auth: HTTPFields = [.authorization: "Bearer \(api)"]
 
             let list = try decode(TicketList.self, try await client.execute(uri: "/api/v1/tickets?status=open", method: .get, headers: auth))
@@ -176,7 +176,7 @@ import Testing
                 ids.append(m.bundleID)
                 tickets.append(try decode(BundleReceipt.self, try await upload(client, token: host.hostToken, try makeBundle(manifest: m))).ticketID)
             }
-            let api = try await tc.apiToken()
+            let api = try await tc.apiToken(role: .admin)
             let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
                                              limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
             // Beyond 2 per host: the oldest goes.

@@ -716,7 +716,7 @@ def enroll(label):
 
 def setup():
     W.A, W.B, W.C3, W.D, W.E = enroll("A"), enroll("B"), enroll("C"), enroll("D"), enroll("E")
-    out = subprocess.run([C.binary, "admin", "token", "create", "hostile-suite", "--data-dir", C.data],
+    out = subprocess.run([C.binary, "admin", "token", "create", "hostile-suite", "--role", "admin", "--data-dir", C.data],
                          capture_output=True, text=True, timeout=30, cwd=C.work)
     check(out.returncode == 0, f"admin token create failed: {out.stderr}")
     W.api = out.stdout.strip().splitlines()[-1].strip()

@@ -40,11 +40,16 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
     let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
-    let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics)
+    let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics,
+                                          publicURL: configuration.publicURL)
     let health = HealthController(store: store, metrics: dependencies.metrics, dataDirectory: configuration.dataDirectory,
                                   limits: limits, freeSpace: dependencies.freeSpace)
 
+    let web = WebController(store: store, blobs: blobs, limits: limits, reads: technician.reads, templates: WebTemplates.compiledIn,
+                            publicURL: configuration.publicURL, tls: configuration.tls != nil)
+
     let router = Router(context: CollectorRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: APIErrorMiddleware(retryAfter: limits.retryAfterSeconds))
@@ -52,7 +57,9 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(agent.enrollRoutes, atPath: "/api/v1")
     router.addRoutes(agent.hostRoutes, atPath: "/api/v1")
     router.addRoutes(technician.routes, atPath: "/api/v1")
-    router.addRoutes(HostAdminController(store: store).routes, atPath: "/api/v1")
+    router.addRoutes(HostAdminController(store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
+    router.addRoutes(web.publicRoutes)
+    router.addRoutes(web.routes)
     return router
 }
 

@@ -31,11 +31,17 @@ public struct CollectorRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `HostAuthMiddleware` or `TechnicianAuthMiddleware`.
     public var identity: Identity?
+    /// Set by `WebAuthMiddleware` for pages: the session's CSRF token and hash.
+    public var web: WebSession?
 
     /// Creates a context for a new request.
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress
     }
+
+    /// The client's IP address (sign-in throttling and the audit log); nil when unknown.
+    public var clientAddress: String?
 
     /// Bodies are read by the controllers with their own limits (`max_json_body_bytes`,
     /// `max_bundle_bytes`); this is only Hummingbird's fallback.

@@ -84,11 +84,15 @@ public struct TechnicianAuthMiddleware: RouterMiddleware {
     public static let sessionCookie = "helpline_session"
     let store: any CollectorStore
     let minimumRole: UserRole
+    /// The collector's public URL: the origin that session-cookie changes must come from
+    /// (besides the origin the request was addressed to).
+    let publicURL: String?
 
     /// Creates the middleware.
-    public init(store: any CollectorStore, minimumRole: UserRole = .technician) {
+    public init(store: any CollectorStore, minimumRole: UserRole = .technician, publicURL: String? = nil) {
         self.store = store
         self.minimumRole = minimumRole
+        self.publicURL = publicURL
     }
 
     /// Authenticates, then runs the rest of the chain with `identity = .user`.
@@ -110,6 +114,12 @@ public struct TechnicianAuthMiddleware: RouterMiddleware {
         } else if let cookie = request.cookies[Self.sessionCookie]?.value {
             guard let user = try await store.sessionUser(hash: Secrets.hash(cookie), now: now) else {
                 throw APIError.unauthorized("session_expired", "the session expired or was ended; log in again")
+            }
+            // A browser sends the cookie by itself: a change made with it must come from this
+            // collector's own pages, never from another site's script or form.
+            if request.method != .get && request.method != .head && !OriginCheck.isSameOrigin(request, publicURL: publicURL, tls: false)
+                && !OriginCheck.isSameOrigin(request, publicURL: publicURL, tls: true) {
+                throw APIError.forbidden("cross_origin", "a change with a session cookie must come from the help desk's own pages")
             }
             principal = Principal(name: user.name, role: user.role, credential: .session)
         } else {

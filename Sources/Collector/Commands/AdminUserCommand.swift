@@ -58,7 +58,7 @@ public struct AdminUserCommand: AsyncParsableCommand {
     public struct Reset: AsyncParsableCommand {
         /// Command help.
         public static let configuration = CommandConfiguration(
-            abstract: "Set a new password (ends the account's sessions); prints it unless --password-stdin.")
+            abstract: "Set a new password (ends the account's sessions; the user must choose their own at the next sign-in); prints it unless --password-stdin.")
         @OptionGroup var store: StoreOptions
         @Argument(help: "Login name.") var name: String
         @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.") var passwordStdin = false

@@ -87,6 +87,14 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Longest one journal or member read may take, in seconds (`read_time_budget_seconds`);
     /// past it the read stops and answers 503 (narrow the filter).
     public var readTimeBudgetSeconds = 10
+    /// Hours a web sign-in lasts (`session_hours`).
+    public var sessionHours = 12
+    /// Failed sign-ins in a row, for one name or one client address, before each further
+    /// attempt must wait (`sign_in_failures_before_delay`).
+    public var signInFailuresBeforeDelay = 5
+    /// Longest wait between sign-in attempts after repeated failures, in seconds
+    /// (`sign_in_max_delay_seconds`); the wait doubles from 1 s per failure up to it.
+    public var signInMaxDelaySeconds = 900
 
     /// The defaults.
     public init() {}
@@ -142,6 +150,9 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
         "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),
         "read_time_budget_seconds": Entry(path: \.readTimeBudgetSeconds, range: 1...3600),
+        "session_hours": Entry(path: \.sessionHours, range: 1...8760),
+        "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),
+        "sign_in_max_delay_seconds": Entry(path: \.signInMaxDelaySeconds, range: 1...86_400),
     ]
 
     /// Name → field, for the config file, environment and flags.

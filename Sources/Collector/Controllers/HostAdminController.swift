@@ -5,14 +5,18 @@ import Hummingbird
 /// `TechnicianAuthMiddleware` with the admin role.
 public struct HostAdminController: Sendable {
     let store: any CollectorStore
+    let publicURL: String?
 
     /// Creates the controller.
-    public init(store: any CollectorStore) { self.store = store }
+    public init(store: any CollectorStore, publicURL: String? = nil) {
+        self.store = store
+        self.publicURL = publicURL
+    }
 
     /// The routes, relative to `/api/v1`.
     public var routes: RouteCollection<CollectorRequestContext> {
         let routes = RouteCollection(context: CollectorRequestContext.self)
-        routes.add(middleware: TechnicianAuthMiddleware(store: store, minimumRole: .admin))
+        routes.add(middleware: TechnicianAuthMiddleware(store: store, minimumRole: .admin, publicURL: publicURL))
         routes.post("hosts/{hostID}/revoke", use: revoke)
         routes.post("hosts/{hostID}/enrollment/approve", use: approve)
         return routes

@@ -63,9 +63,11 @@ public struct TechnicianController: Sendable {
     let blobs: BlobStore
     let limits: CollectorLimits
     let reads: BlobReadPool
+    let publicURL: String?
 
     /// Creates the controller.
-    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, metrics: CollectorMetrics? = nil) {
+    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, metrics: CollectorMetrics? = nil, publicURL: String? = nil) {
+        self.publicURL = publicURL
         self.store = store
         self.blobs = blobs
         self.limits = limits
@@ -76,7 +78,7 @@ public struct TechnicianController: Sendable {
     /// The routes, relative to `/api/v1`.
     public var routes: RouteCollection<CollectorRequestContext> {
         let routes = RouteCollection(context: CollectorRequestContext.self)
-        routes.add(middleware: TechnicianAuthMiddleware(store: store))
+        routes.add(middleware: TechnicianAuthMiddleware(store: store, publicURL: publicURL))
         routes.get("tickets", use: listTickets)
         routes.get("tickets/{id}", use: getTicket)
         routes.patch("tickets/{id}", use: updateTicket)
@@ -224,9 +226,19 @@ public struct TechnicianController: Sendable {
         JSONResponse(try await bundle(context))
     }
 
+    /// `GET /bundles/{id}/raw`: the whole bundle as uploaded, for admins only (it holds
+    /// everything the workstation sent), and written to the audit log.
     @Sendable func downloadBundle(request: Request, context: CollectorRequestContext) async throws -> Response {
+        let id = (context.parameters.get("bundleID") ?? "").lowercased()
+        guard UUID(uuidString: id) != nil else { throw APIError.badRequest("invalid_bundle_id", "a bundle id is a UUID") }
+        let user = try context.requireUser()
+        guard user.role == .admin else {
+            throw APIError.forbidden("admin_only", "\(user.name) is a technician; downloading a whole bundle needs an admin")
+        }
         let record = try await bundle(context)
         let path = try liveBlob(record)
+        try await store.recordAudit(AuditEntry(at: Date(), actor: user.name, action: "bundle_downloaded", target: "bundle \(record.bundleID)",
+                                               detail: "API · \(record.compressedBytes) bytes" + (context.clientAddress.map { " · from \($0)" } ?? "")))
         let fileIO = FileIO()
         let body = try await fileIO.loadFile(path: path, context: context)
         return Response(status: .ok, headers: [

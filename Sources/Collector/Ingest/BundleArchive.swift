@@ -138,7 +138,7 @@ public struct BundleArchive: Sendable {
     }
 
     /// Streams the blob through gzip and tar, handing events to `handle` until it returns false.
-    private func stream(_ handle: (TarStreamParser.Event) throws -> Bool) throws {
+    func stream(_ handle: (TarStreamParser.Event) throws -> Bool) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw BundleError(.io, "could not open the stored bundle \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -145,6 +145,31 @@ public protocol CollectorStore: Sendable {
     /// Marks bundles expired and notes it on their tickets (findings stay).
     func markExpired(bundleIDs: [String], reason: String, now: Date) async throws
 
+    // MARK: Web UI
+
+    /// The user behind a web session that has not expired, with whether they must change
+    /// their password before anything else.
+    func webSession(hash: String, now: Date) async throws -> WebSessionUser?
+    /// Ends one session (sign out).
+    func deleteSession(hash: String) async throws
+    /// Removes expired sessions; answers how many.
+    func deleteExpiredSessions(now: Date) async throws -> Int
+    /// A user changes their own password: clears "must change" and ends every other session
+    /// of theirs. False when there is no such user.
+    func changePassword(name: String, passwordHash: String, keepingSession sessionHash: String?, now: Date) async throws -> Bool
+    /// Appends to the audit log (fields cut to the column limits).
+    func recordAudit(_ entry: AuditEntry) async throws
+    /// The audit log, newest first.
+    func auditLog(limit: Int, offset: Int) async throws -> [AuditEntry]
+    /// The ticket queue: one page under `query`'s filters and order, and the total matching.
+    func ticketQueue(_ query: TicketQuery) async throws -> TicketQueuePage
+    /// Why each repeat joined the ticket, by bundle id (the first bundle has none).
+    func joinReasons(ticketID: Int64) async throws -> [String: String]
+    /// The same host's bundle received just before this one.
+    func previousBundle(of bundleID: String) async throws -> BundleRecord?
+    /// The incidents a ticket belongs to, newest first.
+    func incidentsOf(ticketID: Int64) async throws -> [IncidentRecord]
+
     // MARK: Figures
 
     /// Counts for gauges and `/readyz`.

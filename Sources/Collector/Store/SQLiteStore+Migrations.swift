@@ -203,6 +203,27 @@ extension SQLiteStore {
                 CREATE INDEX tickets_host_requester ON tickets(host_id, requested_by);
                 """)
         }
+        migrator.registerMigration("v5_web") { db in
+            // The technician web UI: a first-start or reset password must be changed at the
+            // first sign-in; why a repeat joined its ticket, shown beside the bundle; and an
+            // audit log of who opened, downloaded and changed what.
+            try db.execute(sql: """
+                ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1));
+                ALTER TABLE ticket_bundles ADD COLUMN join_reason TEXT;
+
+                CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at DATETIME NOT NULL,
+                    actor TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 128),
+                    action TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 64),
+                    target TEXT NOT NULL CHECK (length(target) <= 256),
+                    detail TEXT NOT NULL CHECK (length(detail) <= 1024)
+                );
+                CREATE INDEX audit_log_at ON audit_log(at);
+                CREATE INDEX sessions_expires ON sessions(expires_at);
+                CREATE INDEX tickets_updated ON tickets(updated_at);
+                """)
+        }
         return migrator
     }
 }

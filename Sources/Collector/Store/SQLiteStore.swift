@@ -80,7 +80,7 @@ public final class SQLiteStore: CollectorStore {
             try db.execute(sql: "INSERT INTO enrollment_secrets (secret_hash, label, created_at) VALUES (?, 'first start', ?)",
                            arguments: [enrollmentSecretHash, now])
             try db.execute(sql: """
-                INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, 'admin', ?, ?, ?)
+                INSERT INTO users (name, role, password_hash, created_at, updated_at, must_change_password) VALUES (?, 'admin', ?, ?, ?, 1)
                 ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = 'admin', updated_at = excluded.updated_at
                 """, arguments: [adminName, adminPasswordHash, now, now])
             return true
@@ -280,7 +280,7 @@ public final class SQLiteStore: CollectorStore {
 
     // MARK: Users, tokens, sessions
 
-    private static func user(_ row: Row) throws -> UserRecord {
+    static func user(_ row: Row) throws -> UserRecord {
         guard let role = UserRole(rawValue: row["role"]) else { throw StoreError(.corrupt, "user \(row["name"] as String) has an unknown role") }
         return UserRecord(name: row["name"], role: role, createdAt: row["created_at"])
     }
@@ -299,7 +299,9 @@ public final class SQLiteStore: CollectorStore {
 
     public func resetPassword(name: String, passwordHash: String, now: Date) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?", arguments: [passwordHash, now, name])
+            // A password an admin set is known to two people: its owner changes it at first sign-in.
+            try db.execute(sql: "UPDATE users SET password_hash = ?, updated_at = ?, must_change_password = 1 WHERE name = ?",
+                           arguments: [passwordHash, now, name])
             guard db.changesCount > 0 else { return false }
             // A new password ends the sessions opened with the old one.
             try db.execute(sql: "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)", arguments: [name])
@@ -405,6 +407,7 @@ public final class SQLiteStore: CollectorStore {
                                                     arguments: [bundle.hostID], limit: 100, offset: 0)
                 let ticketID: Int64
                 let joined: Bool
+                var joinReason: String?
                 switch policy.decide(bundle: bundle, findings: findings, openTickets: open) {
                 case .open(let new):
                     try db.execute(sql: """
@@ -421,6 +424,7 @@ public final class SQLiteStore: CollectorStore {
                                    arguments: [id, reason, bundle.receivedAt])
                     ticketID = id
                     joined = true
+                    joinReason = reason
                 }
                 let receipt = policy.receipt(bundle: bundle, ticketID: ticketID, joined: joined, findings: findings)
                 try db.execute(sql: """
@@ -431,8 +435,8 @@ public final class SQLiteStore: CollectorStore {
                                      bundle.journalEntries, bundle.manifest.reason.rawValue, bundle.manifest.createdAt, bundle.receivedAt,
                                      try Self.encode(bundle.manifest), try Self.encode(bundle.members), try Self.encode(receipt)])
                 let bundleRow = db.lastInsertedRowID
-                try db.execute(sql: "INSERT INTO ticket_bundles (ticket_id, bundle_row, joined_at) VALUES (?, ?, ?)",
-                               arguments: [ticketID, bundleRow, bundle.receivedAt])
+                try db.execute(sql: "INSERT INTO ticket_bundles (ticket_id, bundle_row, joined_at, join_reason) VALUES (?, ?, ?, ?)",
+                               arguments: [ticketID, bundleRow, bundle.receivedAt, joinReason])
                 for (rank, f) in receipt.findings.enumerated() {
                     try db.execute(sql: """
                         INSERT INTO findings (ticket_id, bundle_row, rule_id, category, severity, confidence, title, detail, user_advice,
@@ -472,13 +476,13 @@ public final class SQLiteStore: CollectorStore {
         try await read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT sha256 FROM bundles WHERE expired = 0")) }
     }
 
-    private static let bundleColumns = """
+    static let bundleColumns = """
         b.id AS row_id, b.bundle_id, b.host_id, b.sha256, b.compressed_bytes, b.uncompressed_bytes, b.journal_entries, b.reason,
         b.created_at, b.received_at, b.expired, b.expired_at, b.members, b.manifest,
         (SELECT group_concat(tb.ticket_id) FROM ticket_bundles tb WHERE tb.bundle_row = b.id) AS ticket_ids
         """
 
-    private static func bundle(_ row: Row) throws -> BundleRecord {
+    static func bundle(_ row: Row) throws -> BundleRecord {
         let id: String = row["bundle_id"]
         let tickets = (row["ticket_ids"] as String?)?.split(separator: ",").compactMap { Int64($0) } ?? []
         return BundleRecord(bundleID: id, hostID: row["host_id"], sha256: row["sha256"], compressedBytes: row["compressed_bytes"],
@@ -514,7 +518,7 @@ public final class SQLiteStore: CollectorStore {
         }
     }
 
-    private static func ticketSummaries(_ db: Database, where condition: String, arguments: StatementArguments,
+    static func ticketSummaries(_ db: Database, where condition: String, arguments: StatementArguments,
                                         limit: Int, offset: Int) throws -> [TicketSummary] {
         // `condition` is always a constant written in this file; values go through `arguments`.
         let sql = """
@@ -639,7 +643,7 @@ public final class SQLiteStore: CollectorStore {
         try await read { db in try Self.incident(db, id: id) }
     }
 
-    private static func incident(_ db: Database, id: Int64) throws -> IncidentRecord? {
+    static func incident(_ db: Database, id: Int64) throws -> IncidentRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM incidents WHERE id = ?", arguments: [id]) else { return nil }
         let tickets = try Int64.fetchAll(db, sql: "SELECT ticket_id FROM incident_tickets WHERE incident_id = ? ORDER BY ticket_id", arguments: [id])
         return IncidentRecord(id: row["id"], ruleID: row["rule_id"], title: row["title"], status: row["status"], hostCount: row["host_count"],
@@ -666,7 +670,7 @@ public final class SQLiteStore: CollectorStore {
                 """, arguments: [ticket["host_id"] as String, ticket["priority"] as String, title, nil as String?, top?["rule_id"] as String?, now, now,
                                  ticket["requested_by"] as String?])
             let newID = db.lastInsertedRowID
-            try db.execute(sql: "UPDATE ticket_bundles SET ticket_id = ? WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])
+            try db.execute(sql: "UPDATE ticket_bundles SET ticket_id = ?, join_reason = NULL WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])
             try db.execute(sql: "UPDATE findings SET ticket_id = ? WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])
             try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, ?, ?, 0, ?)",
                            arguments: [ticketID, author, "Bundle \(bundleID) was split off into ticket #\(newID).", now])
@@ -828,11 +832,11 @@ public final class SQLiteStore: CollectorStore {
 
     // MARK: Plumbing
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await wrap { try await self.pool.read(body) }
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await wrap { try await self.pool.write(body) }
     }
 
@@ -854,7 +858,7 @@ public final class SQLiteStore: CollectorStore {
         String(decoding: try BundleJSON.encoder().encode(value), as: UTF8.self)
     }
 
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String, what: String) throws -> T {
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String, what: String) throws -> T {
         do { return try BundleJSON.decoder().decode(type, from: Data(text.utf8)) } catch {
             throw StoreError(.corrupt, "could not read the stored \(what): \(error)")
         }

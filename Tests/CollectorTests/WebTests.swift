@@ -271,6 +271,7 @@ import Testing
             #expect(r.headers[.location] == "/account/password")
             let setCookie = try #require(r.headers[.setCookie])
             #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict") && setCookie.contains("Path=/"))
+            #expect(setCookie.contains("; Secure"), "the public URL is https: a proxy ends TLS, the cookie is still Secure")
             let cookie = String(setCookie.split(separator: ";")[0].split(separator: "=", maxSplits: 1)[1])
             let browser = Browser(cookie: cookie, csrf: WebSession.csrfToken(forCookie: cookie))
             let queue = try await client.execute(uri: "/tickets", method: .get, headers: browser.headers)
@@ -298,6 +299,25 @@ import Testing
             let actions = try await tc.store.auditLog(limit: 50, offset: 0).map(\.action)
             #expect(actions.contains("sign_in") && actions.contains("password_changed") && actions.contains("sign_out"))
         }
+    }
+
+    @Test func retentionPrunesTheAuditLogAndEndedSessionsAtTheEdge() async throws {
+        let tc = try await TestCollector(limits: ["audit_retention_days": 10])
+        defer { Task { await tc.close() } }
+        let now = Date()
+        let edge = now.addingTimeInterval(-10 * 86_400)
+        for (i, at) in [edge.addingTimeInterval(-1), edge, edge.addingTimeInterval(1)].enumerated() {
+            try await tc.store.recordAudit(AuditEntry(at: at, actor: "x", action: "test", target: "row \(i)"))
+        }
+        let alive = try await Self.session(tc, user: "alice", role: .technician)
+        try await tc.store.createSession(userName: "alice", hash: Secrets.hash("ended"), expiresAt: now.addingTimeInterval(-1), now: now)
+        let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
+                                         limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
+        try await retention.runOnce(now: now)
+        #expect(try await tc.store.auditLog(limit: 10, offset: 0).map(\.target) == ["row 2", "row 1"], "a row exactly at the edge stays")
+        #expect(try await tc.store.webSession(hash: Secrets.hash(alive.cookie), now: now) != nil)
+        #expect(try await tc.store.deleteExpiredSessions(now: now) == 0, "the ended session was already removed")
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: ["audit_retention_days": 0])) }
     }
 
     @Test func everythingFromABundleRendersAsText() async throws {

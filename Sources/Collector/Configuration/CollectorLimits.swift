@@ -87,6 +87,9 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Longest one journal or member read may take, in seconds (`read_time_budget_seconds`);
     /// past it the read stops and answers 503 (narrow the filter).
     public var readTimeBudgetSeconds = 10
+    /// Days the audit log keeps a row (`audit_retention_days`); older rows are removed by
+    /// the retention pass.
+    public var auditRetentionDays = 400
     /// Hours a web sign-in lasts (`session_hours`).
     public var sessionHours = 12
     /// Failed sign-ins in a row, for one name or one client address, before each further
@@ -150,6 +153,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
         "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),
         "read_time_budget_seconds": Entry(path: \.readTimeBudgetSeconds, range: 1...3600),
+        "audit_retention_days": Entry(path: \.auditRetentionDays, range: 1...100_000),
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),
         "sign_in_max_delay_seconds": Entry(path: \.signInMaxDelaySeconds, range: 1...86_400),

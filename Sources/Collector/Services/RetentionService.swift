@@ -60,6 +60,13 @@ public struct RetentionService: Service {
         if !expired.isEmpty {
             logger.info("retention expired bundles", metadata: ["count": "\(expired.count)"])
         }
+        // The audit log and ended sessions are bounded in time too.
+        let auditCutoff = now.addingTimeInterval(-Double(limits.auditRetentionDays) * 86_400)
+        let pruned = try await store.pruneAuditLog(before: auditCutoff)
+        let sessions = try await store.deleteExpiredSessions(now: now)
+        if pruned + sessions > 0 {
+            logger.info("retention pruned the audit log and sessions", metadata: ["audit_rows": "\(pruned)", "sessions": "\(sessions)"])
+        }
         return expired
     }
 }

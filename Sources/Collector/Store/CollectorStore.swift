@@ -159,6 +159,8 @@ public protocol CollectorStore: Sendable {
     func changePassword(name: String, passwordHash: String, keepingSession sessionHash: String?, now: Date) async throws -> Bool
     /// Appends to the audit log (fields cut to the column limits).
     func recordAudit(_ entry: AuditEntry) async throws
+    /// Removes audit rows older than `before`; answers how many.
+    func pruneAuditLog(before: Date) async throws -> Int
     /// The audit log, newest first.
     func auditLog(limit: Int, offset: Int) async throws -> [AuditEntry]
     /// The ticket queue: one page under `query`'s filters and order, and the total matching.

@@ -49,6 +49,13 @@ extension SQLiteStore {
         }
     }
 
+    public func pruneAuditLog(before: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM audit_log WHERE at < ?", arguments: [before])
+            return db.changesCount
+        }
+    }
+
     public func auditLog(limit: Int, offset: Int) async throws -> [AuditEntry] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?", arguments: [limit, offset]).map {

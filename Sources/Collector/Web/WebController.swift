@@ -19,6 +19,8 @@ public struct WebController: Sendable {
     let throttle: SignInThrottle
     let publicURL: String?
     let tls: Bool
+    /// Whether the session cookie carries `Secure`.
+    let secureCookies: Bool
 
     /// Shortest password a user may choose.
     static let minPasswordLength = 12
@@ -41,6 +43,9 @@ public struct WebController: Sendable {
         self.throttle = SignInThrottle(limits: limits)
         self.publicURL = publicURL
         self.tls = tls
+        // Behind a proxy that ends TLS the collector speaks plain HTTP, but browsers reach it
+        // over https: the cookie must be Secure then too.
+        secureCookies = tls || (publicURL?.lowercased().hasPrefix("https://") ?? false)
     }
 
     /// Sign-in and static files: no session needed.
@@ -187,14 +192,14 @@ public struct WebController: Sendable {
                                                 detail: context.clientAddress.map { "from \($0)" } ?? ""))
         let mustChange = try await store.webSession(hash: Secrets.hash(token), now: now)?.mustChangePassword ?? false
         return try Redirect(location: mustChange ? "/account/password" : next,
-                            cookies: [Self.sessionCookie(token, maxAge: lifetime, secure: tls)]).response(from: request, context: context)
+                            cookies: [Self.sessionCookie(token, maxAge: lifetime, secure: secureCookies)]).response(from: request, context: context)
     }
 
     @Sendable func logout(request: Request, context: CollectorRequestContext) async throws -> Response {
         _ = try await form(request, context)
         if let hash = context.web?.hash { try await store.deleteSession(hash: hash) }
         await audit(context, "sign_out", "web")
-        return try Redirect(location: "/login", cookies: [Self.sessionCookie("", maxAge: 0, secure: tls)]).response(from: request, context: context)
+        return try Redirect(location: "/login", cookies: [Self.sessionCookie("", maxAge: 0, secure: secureCookies)]).response(from: request, context: context)
     }
 
     @Sendable func passwordPage(request: Request, context: CollectorRequestContext) async throws -> HTMLPage {

@@ -44,6 +44,9 @@ let package = Package(
         .systemLibrary(
             name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
 
         // The wire contract both sides agree on: bundle format, records, findings.
         .target(
@@ -79,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "Shared", "Diagnosis",
+                "Shared", "Diagnosis", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -45,6 +45,8 @@ import Testing
         "GET /api/v1/bundles/{bundleID}/raw": .admin,
         "GET /api/v1/bundles/{bundleID}/journal": .technician,
         "GET /api/v1/bundles/{bundleID}/members/**": .technician,
+        "POST /api/v1/query": .technician,
+        "GET /api/v1/query/schema": .technician,
         "POST /api/v1/hosts/{hostID}/revoke": .admin,
         "POST /api/v1/hosts/{hostID}/enrollment/approve": .admin,
     ]

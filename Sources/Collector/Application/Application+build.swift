@@ -58,6 +58,8 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(agent.hostRoutes, atPath: "/api/v1")
     router.addRoutes(technician.routes, atPath: "/api/v1")
     router.addRoutes(HostAdminController(store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
+    let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
+    router.addRoutes(FleetController(queries: fleet, store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
     router.addRoutes(web.publicRoutes)
     router.addRoutes(web.routes)
     return router

@@ -87,6 +87,15 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Longest one journal or member read may take, in seconds (`read_time_budget_seconds`);
     /// past it the read stops and answers 503 (narrow the filter).
     public var readTimeBudgetSeconds = 10
+    /// Rows a fleet query answers at most (`query_max_rows`); more are cut and flagged.
+    public var queryMaxRows = 10_000
+    /// Longest a fleet query may run, in milliseconds (`query_time_limit_ms`).
+    public var queryTimeLimitMS = 5000
+    /// Longest fleet query text, in bytes (`query_max_sql_bytes`).
+    public var queryMaxSQLBytes = 64 << 10
+    /// Days of typed health history kept (`health_history_days`); after the first day one
+    /// row per host and hour.
+    public var healthHistoryDays = 14
     /// Days the audit log keeps a row (`audit_retention_days`); older rows are removed by
     /// the retention pass.
     public var auditRetentionDays = 400
@@ -153,6 +162,10 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
         "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),
         "read_time_budget_seconds": Entry(path: \.readTimeBudgetSeconds, range: 1...3600),
+        "query_max_rows": Entry(path: \.queryMaxRows, range: 1...1_000_000),
+        "query_time_limit_ms": Entry(path: \.queryTimeLimitMS, range: 10...600_000),
+        "query_max_sql_bytes": Entry(path: \.queryMaxSQLBytes, range: 16...(1 << 20)),
+        "health_history_days": Entry(path: \.healthHistoryDays, range: 1...3650),
         "audit_retention_days": Entry(path: \.auditRetentionDays, range: 1...100_000),
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),

@@ -64,6 +64,9 @@ public struct RetentionService: Service {
         let auditCutoff = now.addingTimeInterval(-Double(limits.auditRetentionDays) * 86_400)
         let pruned = try await store.pruneAuditLog(before: auditCutoff)
         let sessions = try await store.deleteExpiredSessions(now: now)
+        let history = try await store.pruneHealthHistory(hourlyBefore: now.addingTimeInterval(-86_400),
+                                                         deleteBefore: now.addingTimeInterval(-Double(limits.healthHistoryDays) * 86_400))
+        if history > 0 { logger.info("retention thinned the health history", metadata: ["rows": "\(history)"]) }
         if pruned + sessions > 0 {
             logger.info("retention pruned the audit log and sessions", metadata: ["audit_rows": "\(pruned)", "sessions": "\(sessions)"])
         }

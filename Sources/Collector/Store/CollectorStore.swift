@@ -134,6 +134,9 @@ public protocol CollectorStore: Sendable {
     func recordHeartbeats(_ heartbeats: [HeartbeatRow], historyLimit: Int) async throws
     /// A host's latest heartbeat.
     func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat?
+    /// Thins the typed health history: rows before `hourlyBefore` down to one per host and
+    /// hour, rows before `deleteBefore` removed. Answers how many rows went.
+    func pruneHealthHistory(hourlyBefore: Date, deleteBefore: Date) async throws -> Int
     /// A host's heartbeat history, newest first.
     func heartbeatHistory(hostID: String, limit: Int) async throws -> [StoredHeartbeat]
 

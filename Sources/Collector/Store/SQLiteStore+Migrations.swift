@@ -224,6 +224,63 @@ extension SQLiteStore {
                 CREATE INDEX tickets_updated ON tickets(updated_at);
                 """)
         }
+        migrator.registerMigration("v7_fleet") { db in
+            // Fleet health as real columns and rows, written with every heartbeat: the latest
+            // state per host (health, disks, top processes, failed units) and a history of the
+            // headline figures, downsampled to one row an hour after a day (RetentionService).
+            // The documented query views (FleetSchema) read these.
+            try db.execute(sql: """
+                CREATE TABLE host_health (
+                    host_id TEXT PRIMARY KEY NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    received_at DATETIME NOT NULL,
+                    sent_at DATETIME NOT NULL,
+                    agent_version TEXT NOT NULL,
+                    os_id TEXT, os_version TEXT, os_name TEXT, kernel TEXT, cpu_model TEXT, cpu_count INTEGER,
+                    uptime_seconds REAL, load1 REAL, load5 REAL, load15 REAL,
+                    memory_total_bytes INTEGER, memory_available_bytes INTEGER, memory_used_percent REAL,
+                    swap_total_bytes INTEGER, swap_used_percent REAL,
+                    psi_cpu_some_avg10 REAL, psi_memory_some_avg10 REAL, psi_memory_full_avg10 REAL,
+                    psi_io_some_avg10 REAL, psi_io_full_avg10 REAL,
+                    oom_kills INTEGER,
+                    max_disk_used_percent REAL,
+                    failed_unit_count INTEGER NOT NULL,
+                    spooled_bundles INTEGER NOT NULL
+                );
+                CREATE TABLE host_disks (
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    mount_point TEXT NOT NULL,
+                    device TEXT NOT NULL, fs_type TEXT NOT NULL, read_only INTEGER NOT NULL,
+                    size_bytes INTEGER NOT NULL, used_bytes INTEGER NOT NULL, available_bytes INTEGER NOT NULL,
+                    used_percent REAL NOT NULL, inodes_used_percent REAL NOT NULL,
+                    PRIMARY KEY (host_id, mount_point)
+                ) WITHOUT ROWID;
+                CREATE INDEX host_disks_used ON host_disks(used_percent);
+                CREATE TABLE host_processes (
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    pid INTEGER NOT NULL, name TEXT NOT NULL, user TEXT, uid INTEGER NOT NULL, state TEXT NOT NULL,
+                    cpu_percent REAL NOT NULL, rss_bytes INTEGER NOT NULL, threads INTEGER NOT NULL, command TEXT NOT NULL,
+                    PRIMARY KEY (host_id, pid)
+                ) WITHOUT ROWID;
+                CREATE TABLE host_failed_units (
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    unit TEXT NOT NULL, description TEXT NOT NULL, active_state TEXT NOT NULL, sub_state TEXT NOT NULL,
+                    result TEXT, since DATETIME, restarts INTEGER,
+                    PRIMARY KEY (host_id, unit)
+                ) WITHOUT ROWID;
+                CREATE INDEX host_failed_units_unit ON host_failed_units(unit);
+                CREATE TABLE health_history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    at DATETIME NOT NULL,
+                    memory_used_percent REAL, swap_used_percent REAL, max_disk_used_percent REAL, load1 REAL,
+                    psi_memory_some_avg10 REAL, psi_io_some_avg10 REAL, failed_unit_count INTEGER NOT NULL
+                );
+                CREATE INDEX health_history_host ON health_history(host_id, at);
+                CREATE INDEX health_history_at ON health_history(at);
+                CREATE INDEX hosts_last_seen ON hosts(last_seen_at);
+                CREATE INDEX findings_rule_ticket ON findings(rule_id, ticket_id);
+                """)
+        }
         return migrator
     }
 }

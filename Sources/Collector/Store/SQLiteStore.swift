@@ -755,6 +755,7 @@ public final class SQLiteStore: CollectorStore {
             let received = row.receivedAt.databaseValue
             try latest.execute(arguments: [row.hostID, received, row.heartbeat.sentAt, body])
             try history.execute(arguments: [row.hostID, received, body])
+            try insertFleetRows(db, row, received: received)
             try seen.execute(arguments: [received, row.hostID])
             touched.insert(row.hostID)
         }

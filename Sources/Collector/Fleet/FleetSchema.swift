@@ -1,0 +1,144 @@
+/// The fleet query surface: documented read-only views over the store, and nothing else.
+///
+/// Each view is created as a TEMP view on the query's own read-only connection, so its
+/// name (`hosts`, `tickets`…) shadows the store's table of the same name, and the SQLite
+/// authorizer (`QuerySandbox`) lets a query read store tables only through these views.
+/// The list below is also the documentation (`GET /api/v1/query/schema`, the query page).
+public enum FleetSchema {
+    /// One column of a view.
+    public struct Column: Sendable, Codable, Equatable {
+        public var name: String
+        /// SQLite type: INTEGER, REAL, TEXT (times are UTC text `YYYY-MM-DD HH:MM:SS.SSS`).
+        public var type: String
+        public var meaning: String
+    }
+
+    /// One view.
+    public struct View: Sendable, Encodable, Equatable {
+        public var name: String
+        public var meaning: String
+        public var columns: [Column]
+        /// The SELECT behind it (reads `main.` tables only).
+        var select: String
+
+        enum CodingKeys: String, CodingKey { case name, meaning, columns }
+    }
+
+    static func c(_ name: String, _ type: String, _ meaning: String) -> Column { Column(name: name, type: type, meaning: meaning) }
+
+    /// Every view, in the order the docs list them.
+    public static let views: [View] = [
+        View(name: "hosts", meaning: "Every enrolled workstation, with what its latest heartbeat said about it.", columns: [
+            c("host_id", "TEXT", "Helpline's id of the host"), c("hostname", "TEXT", "host name at enrollment"),
+            c("machine_id", "TEXT", "/etc/machine-id"), c("agent_version", "TEXT", "agent version at enrollment"),
+            c("enrolled_at", "TEXT", "when it enrolled"), c("last_seen_at", "TEXT", "last heartbeat or bundle"),
+            c("revoked", "INTEGER", "1 when an admin revoked it"), c("os_id", "TEXT", "os-release ID (debian, ubuntu…)"),
+            c("os_version", "TEXT", "os-release VERSION_ID"), c("os_name", "TEXT", "os-release PRETTY_NAME"),
+            c("kernel", "TEXT", "running kernel release"), c("cpu_model", "TEXT", "CPU model"), c("cpu_count", "INTEGER", "logical CPUs"),
+            c("last_heartbeat_at", "TEXT", "when the latest heartbeat arrived (NULL: never)"),
+        ], select: """
+            SELECT h.id AS host_id, h.hostname, h.machine_id, h.agent_version, h.enrolled_at, h.last_seen_at,
+                   (h.revoked_at IS NOT NULL) AS revoked, hh.os_id, hh.os_version, hh.os_name, hh.kernel, hh.cpu_model, hh.cpu_count,
+                   hh.received_at AS last_heartbeat_at
+            FROM main.hosts h LEFT JOIN main.host_health hh ON hh.host_id = h.id
+            """),
+        View(name: "health", meaning: "Each host's latest heartbeat: memory, swap, pressure, load, uptime.", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("received_at", "TEXT", "when the heartbeat arrived"),
+            c("agent_version", "TEXT", "agent version that sent it"), c("uptime_seconds", "REAL", "seconds since boot"),
+            c("load1", "REAL", "1-minute load average"), c("load5", "REAL", "5-minute load average"), c("load15", "REAL", "15-minute load average"),
+            c("memory_total_bytes", "INTEGER", "RAM"), c("memory_available_bytes", "INTEGER", "MemAvailable"),
+            c("memory_used_percent", "REAL", "100 × (total − available) / total"), c("swap_total_bytes", "INTEGER", "swap size"),
+            c("swap_used_percent", "REAL", "swap in use, % (NULL without swap)"),
+            c("psi_cpu_some_avg10", "REAL", "% of the last 10 s some task waited for CPU"),
+            c("psi_memory_some_avg10", "REAL", "% of the last 10 s some task waited for memory"),
+            c("psi_memory_full_avg10", "REAL", "% of the last 10 s all tasks waited for memory"),
+            c("psi_io_some_avg10", "REAL", "% of the last 10 s some task waited for I/O"),
+            c("psi_io_full_avg10", "REAL", "% of the last 10 s all tasks waited for I/O"),
+            c("oom_kills", "INTEGER", "OOM kills since boot (/proc/vmstat)"), c("max_disk_used_percent", "REAL", "fullest filesystem, %"),
+            c("failed_unit_count", "INTEGER", "systemd units in failed state"), c("spooled_bundles", "INTEGER", "bundles waiting in the agent's spool"),
+        ], select: """
+            SELECT hh.host_id, h.hostname, hh.received_at, hh.agent_version, hh.uptime_seconds, hh.load1, hh.load5, hh.load15,
+                   hh.memory_total_bytes, hh.memory_available_bytes, hh.memory_used_percent, hh.swap_total_bytes, hh.swap_used_percent,
+                   hh.psi_cpu_some_avg10, hh.psi_memory_some_avg10, hh.psi_memory_full_avg10, hh.psi_io_some_avg10, hh.psi_io_full_avg10,
+                   hh.oom_kills, hh.max_disk_used_percent, hh.failed_unit_count, hh.spooled_bundles
+            FROM main.host_health hh JOIN main.hosts h ON h.id = hh.host_id
+            """),
+        View(name: "health_history", meaning: "Headline figures of past heartbeats: every one for a day, then one an hour.", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("at", "TEXT", "when the heartbeat arrived"),
+            c("memory_used_percent", "REAL", "RAM in use, %"), c("swap_used_percent", "REAL", "swap in use, %"),
+            c("max_disk_used_percent", "REAL", "fullest filesystem, %"), c("load1", "REAL", "1-minute load average"),
+            c("psi_memory_some_avg10", "REAL", "memory pressure, %"), c("psi_io_some_avg10", "REAL", "I/O pressure, %"),
+            c("failed_unit_count", "INTEGER", "failed units"),
+        ], select: """
+            SELECT hi.host_id, h.hostname, hi.at, hi.memory_used_percent, hi.swap_used_percent, hi.max_disk_used_percent, hi.load1,
+                   hi.psi_memory_some_avg10, hi.psi_io_some_avg10, hi.failed_unit_count
+            FROM main.health_history hi JOIN main.hosts h ON h.id = hi.host_id
+            """),
+        View(name: "disks", meaning: "Each host's filesystems in its latest heartbeat.", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("mount_point", "TEXT", "where it is mounted"),
+            c("device", "TEXT", "block device or source"), c("fs_type", "TEXT", "ext4, btrfs, vfat…"), c("read_only", "INTEGER", "1 when mounted read-only"),
+            c("size_bytes", "INTEGER", "size"), c("used_bytes", "INTEGER", "used"), c("available_bytes", "INTEGER", "free for users"),
+            c("used_percent", "REAL", "used, % as df shows it"), c("inodes_used_percent", "REAL", "inodes used, %"),
+        ], select: """
+            SELECT d.host_id, h.hostname, d.mount_point, d.device, d.fs_type, d.read_only, d.size_bytes, d.used_bytes, d.available_bytes,
+                   d.used_percent, d.inodes_used_percent
+            FROM main.host_disks d JOIN main.hosts h ON h.id = d.host_id
+            """),
+        View(name: "processes", meaning: "The top processes by CPU and memory in each host's latest heartbeat.", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("pid", "INTEGER", "process id"), c("name", "TEXT", "comm"),
+            c("user", "TEXT", "owner"), c("uid", "INTEGER", "owner's uid"), c("state", "TEXT", "R, S, D, Z…"),
+            c("cpu_percent", "REAL", "% of one core over the sample"), c("rss_bytes", "INTEGER", "resident memory"),
+            c("threads", "INTEGER", "threads"), c("command", "TEXT", "command line (redacted on the workstation)"),
+        ], select: """
+            SELECT p.host_id, h.hostname, p.pid, p.name, p.user, p.uid, p.state, p.cpu_percent, p.rss_bytes, p.threads, p.command
+            FROM main.host_processes p JOIN main.hosts h ON h.id = p.host_id
+            """),
+        View(name: "failed_units", meaning: "systemd units in failed state in each host's latest heartbeat.", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("unit", "TEXT", "unit name"),
+            c("description", "TEXT", "unit description"), c("active_state", "TEXT", "failed"), c("sub_state", "TEXT", "failed, auto-restart…"),
+            c("result", "TEXT", "exit-code, signal, timeout, start-limit-hit…"), c("since", "TEXT", "when it entered the state"),
+            c("restarts", "INTEGER", "NRestarts"),
+        ], select: """
+            SELECT u.host_id, h.hostname, u.unit, u.description, u.active_state, u.sub_state, u.result, u.since, u.restarts
+            FROM main.host_failed_units u JOIN main.hosts h ON h.id = u.host_id
+            """),
+        View(name: "findings", meaning: "Every diagnosis finding of every stored bundle.", columns: [
+            c("ticket_id", "INTEGER", "the ticket it is on"), c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"),
+            c("bundle_id", "TEXT", "the bundle it was found in"), c("received_at", "TEXT", "when that bundle arrived"),
+            c("rule_id", "TEXT", "the rule (disk.space_low…)"), c("category", "TEXT", "disk, memory, network…"),
+            c("severity", "TEXT", "critical, high, medium, low, info"), c("confidence", "REAL", "0–1"), c("title", "TEXT", "what was found"),
+        ], select: """
+            SELECT f.ticket_id, t.host_id, h.hostname, b.bundle_id, b.received_at, f.rule_id, f.category, f.severity, f.confidence, f.title
+            FROM main.findings f JOIN main.tickets t ON t.id = f.ticket_id JOIN main.hosts h ON h.id = t.host_id
+            JOIN main.bundles b ON b.id = f.bundle_row
+            """),
+        View(name: "tickets", meaning: "Every ticket.", columns: [
+            c("ticket_id", "INTEGER", "ticket number"), c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"),
+            c("status", "TEXT", "open, in_progress, waiting_on_user, resolved, closed"), c("priority", "TEXT", "low, normal, high, urgent"),
+            c("title", "TEXT", "title"), c("assignee", "TEXT", "technician working on it"), c("top_rule_id", "TEXT", "rule of its top finding"),
+            c("created_at", "TEXT", "opened"), c("updated_at", "TEXT", "last change"), c("first_response_at", "TEXT", "first reply to the user"),
+            c("resolved_at", "TEXT", "resolved or closed"), c("requested_by", "TEXT", "local user who asked"),
+            c("bundle_count", "INTEGER", "bundles on it"),
+        ], select: """
+            SELECT t.id AS ticket_id, t.host_id, h.hostname, t.status, t.priority, t.title, t.assignee, t.top_rule_id, t.created_at,
+                   t.updated_at, t.first_response_at, t.resolved_at, t.requested_by,
+                   (SELECT count(*) FROM main.ticket_bundles tb WHERE tb.ticket_id = t.id) AS bundle_count
+            FROM main.tickets t JOIN main.hosts h ON h.id = t.host_id
+            """),
+        View(name: "incidents", meaning: "The same finding on several hosts within a short time.", columns: [
+            c("incident_id", "INTEGER", "incident number"), c("rule_id", "TEXT", "the rule"), c("title", "TEXT", "title"),
+            c("status", "TEXT", "open or closed"), c("host_count", "INTEGER", "hosts seen with it"),
+            c("created_at", "TEXT", "opened"), c("updated_at", "TEXT", "last host joined"),
+        ], select: """
+            SELECT id AS incident_id, rule_id, title, status, host_count, created_at, updated_at FROM main.incidents
+            """),
+    ]
+
+    /// The view names.
+    public static let names: Set<String> = Set(views.map(\.name))
+
+    /// The statements that create the views on a query connection.
+    static var createStatements: String {
+        views.map { "CREATE TEMP VIEW \($0.name) AS \($0.select);" }.joined(separator: "\n")
+    }
+}

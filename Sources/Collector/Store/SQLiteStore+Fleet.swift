@@ -1,0 +1,100 @@
+import Foundation
+import GRDB
+import Shared
+
+extension SQLiteStore {
+    /// Writes a heartbeat's typed rows: the host's latest health, disks, top processes and
+    /// failed units (replacing the previous ones), and a history row. Runs inside the
+    /// heartbeat batch's transaction; statements are cached per writer connection.
+    static func insertFleetRows(_ db: Database, _ row: HeartbeatRow, received: DatabaseValue) throws {
+        let h = row.heartbeat
+        let host = row.hostID
+        func finite(_ d: Double?) -> Double? { d.flatMap { $0.isFinite ? $0 : nil } }
+        func int(_ n: UInt64?) -> Int64? { n.map { Int64(clamping: $0) } }
+        var memoryUsed: Double?
+        var swapUsed: Double?
+        if let m = h.memory, m.totalBytes > 0 {
+            memoryUsed = Double(m.totalBytes - min(m.availableBytes, m.totalBytes)) / Double(m.totalBytes) * 100
+            if m.swapTotalBytes > 0 {
+                swapUsed = Double(m.swapTotalBytes - min(m.swapFreeBytes, m.swapTotalBytes)) / Double(m.swapTotalBytes) * 100
+            }
+        }
+        let psi = h.memory?.pressure ?? [:]
+        let maxDisk = h.filesystems.compactMap { finite($0.usedPercent) }.max()
+        let load = h.system?.loadAverage ?? []
+        let health = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO host_health (host_id, received_at, sent_at, agent_version, os_id, os_version, os_name, kernel, cpu_model,
+                cpu_count, uptime_seconds, load1, load5, load15, memory_total_bytes, memory_available_bytes, memory_used_percent,
+                swap_total_bytes, swap_used_percent, psi_cpu_some_avg10, psi_memory_some_avg10, psi_memory_full_avg10,
+                psi_io_some_avg10, psi_io_full_avg10, oom_kills, max_disk_used_percent, failed_unit_count, spooled_bundles)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let healthValues: [(any DatabaseValueConvertible)?] = [
+            host, received, h.sentAt, String(h.agentVersion.prefix(64)),
+            h.system?.osRelease?.id.map { String($0.prefix(64)) }, h.system?.osRelease?.versionID.map { String($0.prefix(64)) },
+            h.system?.osRelease?.prettyName.map { String($0.prefix(200)) }, h.system?.kernel.map { String($0.release.prefix(200)) },
+            h.system?.cpuModel.map { String($0.prefix(200)) }, h.system?.cpuCount,
+            finite(h.system?.uptimeSeconds), finite(load.count > 0 ? load[0] : nil), finite(load.count > 1 ? load[1] : nil),
+            finite(load.count > 2 ? load[2] : nil),
+            int(h.memory?.totalBytes), int(h.memory?.availableBytes), memoryUsed,
+            int(h.memory?.swapTotalBytes), swapUsed,
+            finite(psi["cpu"]?.some?.avg10), finite(psi["memory"]?.some?.avg10), finite(psi["memory"]?.full?.avg10),
+            finite(psi["io"]?.some?.avg10), finite(psi["io"]?.full?.avg10),
+            int(h.memory?.oomKills), maxDisk, h.failedUnits.count, max(0, h.spooledBundles),
+        ]
+        try health.execute(arguments: StatementArguments(healthValues))
+
+        try db.cachedStatement(sql: "DELETE FROM host_disks WHERE host_id = ?").execute(arguments: [host])
+        let disk = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO host_disks (host_id, mount_point, device, fs_type, read_only, size_bytes, used_bytes, available_bytes,
+                used_percent, inodes_used_percent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for f in h.filesystems.prefix(Self.fleetRowsPerHost) {
+            try disk.execute(arguments: [host, String(f.mountPoint.prefix(512)), String(f.device.prefix(512)), String(f.fsType.prefix(64)),
+                                         f.readOnly, Int64(clamping: f.sizeBytes), Int64(clamping: f.usedBytes),
+                                         Int64(clamping: f.availableBytes), finite(f.usedPercent) ?? 0, finite(f.inodesUsedPercent) ?? 0])
+        }
+        try db.cachedStatement(sql: "DELETE FROM host_processes WHERE host_id = ?").execute(arguments: [host])
+        let process = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for p in h.topProcesses.prefix(Self.fleetRowsPerHost) {
+            try process.execute(arguments: [host, p.pid, String(p.name.prefix(64)), p.user.map { String($0.prefix(64)) }, p.uid,
+                                            String(p.state.prefix(8)), finite(p.cpuPercent) ?? 0, Int64(clamping: p.rssBytes), p.threads,
+                                            String(p.commandLine.prefix(1024))])
+        }
+        try db.cachedStatement(sql: "DELETE FROM host_failed_units WHERE host_id = ?").execute(arguments: [host])
+        let unit = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO host_failed_units (host_id, unit, description, active_state, sub_state, result, since, restarts)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for u in h.failedUnits.prefix(Self.fleetRowsPerHost) {
+            try unit.execute(arguments: [host, String(u.name.prefix(256)), String(u.description.prefix(512)), String(u.activeState.prefix(32)),
+                                         String(u.subState.prefix(32)), u.result.map { String($0.prefix(64)) }, u.since, u.restarts])
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO health_history (host_id, at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
+                psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [host, received, memoryUsed, swapUsed, maxDisk, finite(load.first),
+                                     finite(psi["memory"]?.some?.avg10), finite(psi["io"]?.some?.avg10), h.failedUnits.count])
+    }
+
+    /// Most disks, processes or failed units kept per host (a heartbeat is bounded in bytes,
+    /// this bounds the rows).
+    static let fleetRowsPerHost = 64
+
+    public func pruneHealthHistory(hourlyBefore: Date, deleteBefore: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM health_history WHERE at < ?", arguments: [deleteBefore])
+            var removed = db.changesCount
+            // After a day, one row per host and hour: the first of each hour stays.
+            try db.execute(sql: """
+                DELETE FROM health_history WHERE at < ? AND id NOT IN (
+                    SELECT min(id) FROM health_history WHERE at < ? GROUP BY host_id, strftime('%Y-%m-%d %H', at))
+                """, arguments: [hourlyBefore, hourlyBefore])
+            removed += db.changesCount
+            return removed
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Collector
+@testable import Shared
+
+/// Fleet queries: typed heartbeat rows, the documented views, and a sandbox the database
+/// engine enforces.
+@Suite struct FleetQueryTests {
+    static func heartbeat(_ hostID: String, hostname: String, rootUsed: Double, memoryAvailablePercent: UInt64 = 50,
+                          failed: [String] = [], at: Date = Date()) -> Heartbeat {
+        let gib: UInt64 = 1 << 30
+        return Heartbeat(
+            host: HostIdentity(hostID: hostID, hostname: hostname), sentAt: at, agentVersion: "0.1.0",
+            system: SystemInfo(hostname: hostname, osRelease: .init(id: "debian", versionID: "12", prettyName: "Debian GNU/Linux 12 (bookworm)"),
+                               kernel: .init(sysname: "Linux", release: "6.1.0-18-amd64", version: "#1", machine: "x86_64"), uptimeSeconds: 3600,
+                               loadAverage: [0.5, 0.4, 0.3]),
+            memory: MemoryInfo(totalBytes: 16 * gib, availableBytes: 16 * gib * memoryAvailablePercent / 100, freeBytes: gib, buffersBytes: 0,
+                               cachedBytes: 0, swapTotalBytes: 2 * gib, swapFreeBytes: gib,
+                               pressure: ["memory": PressureStall(some: .init(avg10: 12.5, avg60: 3, avg300: 1, totalMicroseconds: 9))], oomKills: 2),
+            filesystems: [
+                FilesystemUsage(mountPoint: "/", device: "/dev/nvme0n1p2", fsType: "ext4", readOnly: false, sizeBytes: 256 * gib,
+                                usedBytes: UInt64(Double(256 * gib) * rootUsed / 100), availableBytes: UInt64(Double(256 * gib) * (100 - rootUsed) / 100),
+                                usedPercent: rootUsed, inodesTotal: 100, inodesUsed: 1, inodesUsedPercent: 1),
+                FilesystemUsage(mountPoint: "/boot/efi", device: "/dev/nvme0n1p1", fsType: "vfat", readOnly: false, sizeBytes: gib,
+                                usedBytes: gib / 10, availableBytes: gib * 9 / 10, usedPercent: 10, inodesTotal: 0, inodesUsed: 0, inodesUsedPercent: 0),
+            ],
+            topProcesses: [ProcessRecord(pid: 42, ppid: 1, uid: 1000, user: "alice", state: "R", name: "firefox-esr", commandLine: "/usr/lib/firefox-esr/firefox-esr",
+                                         threads: 80, rssBytes: 2 * gib, cpuPercent: 150)],
+            failedUnits: failed.map { UnitRecord(name: $0, description: "d", loadState: "loaded", activeState: "failed", subState: "failed", result: "exit-code") },
+            spooledBundles: 1)
+    }
+
+    /// A store with three hosts' heartbeats; answers the test collector and the host ids.
+    static func fleet() async throws -> (TestCollector, [String]) {
+        let tc = try await TestCollector()
+        var ids: [String] = []
+        for (i, name) in ["alpha", "beta", "gamma"].enumerated() {
+            let id = UUID().uuidString.lowercased()
+            _ = try await tc.store.enrollHost(id: id, machineID: "m-\(name)", hostname: name, agentVersion: "0.1.0",
+                                              tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: 1, now: Date())
+            ids.append(id)
+            let beat = heartbeat(id, hostname: name, rootUsed: [95.5, 40, 90][i], failed: i == 1 ? ["cups.service"] : [])
+            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)], historyLimit: 10)
+        }
+        return (tc, ids)
+    }
+
+    static func sandbox(_ tc: TestCollector, rows: Int = 100) -> QuerySandbox {
+        QuerySandbox(databasePath: tc.configuration.databasePath, maxRows: rows, maxSQLBytes: 4096)
+    }
+
+    @Test func viewsAnswerFromTypedHeartbeatRows() async throws {
+        let (tc, _) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let q = Self.sandbox(tc)
+        let full = try q.run("SELECT hostname, mount_point, used_percent FROM disks WHERE used_percent >= 90 ORDER BY hostname", deadline: .now + .seconds(5))
+        #expect(full.columns == ["hostname", "mount_point", "used_percent"])
+        #expect(full.rows == [[.text("alpha"), .text("/"), .real(95.5)], [.text("gamma"), .text("/"), .real(90)]])
+        let units = try q.run("SELECT hostname, unit, result FROM failed_units", deadline: .now + .seconds(5))
+        #expect(units.rows == [[.text("beta"), .text("cups.service"), .text("exit-code")]])
+        let health = try q.run("SELECT count(*), min(memory_used_percent), max(psi_memory_some_avg10), sum(oom_kills) FROM health", deadline: .now + .seconds(5))
+        #expect(health.rows == [[.integer(3), .real(50), .real(12.5), .integer(6)]])
+        let hosts = try q.run("SELECT os_id, kernel, count(*) FROM hosts GROUP BY os_id, kernel", deadline: .now + .seconds(5))
+        #expect(hosts.rows == [[.text("debian"), .text("6.1.0-18-amd64"), .integer(3)]])
+        let procs = try q.run("SELECT name, rss_bytes FROM processes WHERE cpu_percent > 100 LIMIT 1", deadline: .now + .seconds(5))
+        #expect(procs.rows == [[.text("firefox-esr"), .integer(2 << 30)]])
+        // Every documented view answers, with exactly its documented columns.
+        for view in FleetSchema.views {
+            let r = try q.run("SELECT * FROM \(view.name) LIMIT 1", deadline: .now + .seconds(5))
+            #expect(r.columns == view.columns.map(\.name), "\(view.name)")
+        }
+        // A second heartbeat replaces the latest rows and adds history.
+        let (id, beat) = (try #require(try await tc.store.hosts().first { $0.hostname == "beta" }).id, Self.heartbeat("", hostname: "beta", rootUsed: 97))
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)], historyLimit: 10)
+        let after = try q.run("SELECT count(*) FROM failed_units WHERE hostname = 'beta'", deadline: .now + .seconds(5))
+        #expect(after.rows == [[.integer(0)]])
+        let history = try q.run("SELECT count(*) FROM health_history WHERE hostname = 'beta'", deadline: .now + .seconds(5))
+        #expect(history.rows == [[.integer(2)]])
+    }
+
+    @Test func everyRefusedConstructSaysWhatAndWhy() async throws {
+        let (tc, _) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let q = Self.sandbox(tc)
+        let before = try Data(contentsOf: URL(fileURLWithPath: tc.configuration.databasePath))
+        let cases: [(String, QueryError.Code, String)] = [
+            ("DELETE FROM hosts", .invalid, "view"),
+            ("DELETE FROM main.hosts", .refused, "read-only"),
+            ("UPDATE main.tickets SET status = 'closed'", .refused, "read-only"),
+            ("INSERT INTO main.users (name) VALUES ('x')", .refused, "read-only"),
+            ("DROP TABLE main.hosts", .refused, "only SELECT"),
+            ("CREATE TABLE x (a)", .refused, "only SELECT"),
+            ("CREATE TEMP VIEW v AS SELECT 1", .refused, ""),
+            ("ALTER TABLE main.hosts ADD COLUMN x", .refused, ""),
+            ("ATTACH DATABASE '/tmp/helpline-attack.db' AS a", .refused, "ATTACH"),
+            ("DETACH DATABASE temp", .refused, ""),
+            ("PRAGMA writable_schema = 1", .refused, "PRAGMA"),
+            ("PRAGMA main.table_info(hosts)", .refused, "PRAGMA"),
+            ("SELECT * FROM pragma_table_info('hosts')", .refused, ""),
+            ("SELECT load_extension('/tmp/x.so')", .refused, "load_extension"),
+            ("SELECT zeroblob(1000000000)", .refused, "zeroblob"),
+            ("SELECT randomblob(1000000000)", .refused, "randomblob"),
+            ("SELECT fts3_tokenizer('simple')", .refused, "fts3_tokenizer"),
+            ("SELECT * FROM sqlite_master", .refused, "sqlite_master"),
+            ("SELECT * FROM sqlite_temp_master", .refused, "sqlite_temp_master"),
+            ("SELECT password_hash FROM main.users", .refused, "users"),
+            ("SELECT token_hash FROM main.sessions", .refused, "sessions"),
+            ("SELECT * FROM hosts h JOIN main.api_tokens t", .refused, "api_tokens"),
+            ("WITH x AS (SELECT * FROM main.enrollment_secrets) SELECT * FROM x", .refused, "enrollment_secrets"),
+            ("SELECT (SELECT body FROM main.ticket_comments LIMIT 1)", .refused, "ticket_comments"),
+            ("SELECT 1; DELETE FROM main.hosts", .refused, "one statement"),
+            ("SELECT 1; SELECT 2", .refused, "one statement"),
+            ("BEGIN", .refused, "transactions"),
+            ("VACUUM", .refused, ""),
+            ("REINDEX", .refused, ""),
+            ("ANALYZE", .refused, ""),
+            ("", .invalid, "empty"),
+            ("-- only a comment", .invalid, "only comments"),
+            ("SELEC 1", .invalid, "syntax"),
+            ("SELECT ?", .invalid, ""),
+            ("SELECT 1\u{0}; DELETE FROM main.hosts", .refused, "NUL"),
+            (String(repeating: "x", count: 5000), .refused, "query_max_sql_bytes"),
+        ]
+        for (sql, code, words) in cases {
+            do {
+                let r = try q.run(sql, deadline: .now + .seconds(5))
+                Issue.record("\(sql.prefix(60)) ran: \(r.rows.count) rows")
+            } catch {
+                #expect(error.code == code, "\(sql.prefix(60)): \(error)")
+                #expect(words.isEmpty || error.message.contains(words), "\(sql.prefix(60)): \(error.message)")
+            }
+        }
+        // Allowed: comments after the statement, CTEs, subqueries, window functions.
+        #expect(try q.run("SELECT count(*) FROM hosts; -- all of them", deadline: .now + .seconds(5)).rows == [[.integer(3)]])
+        let cte = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 10) SELECT sum(x) FROM n"
+        #expect(try q.run(cte, deadline: .now + .seconds(5)).rows == [[.integer(55)]])
+        let window = "SELECT hostname, rank() OVER (ORDER BY max_disk_used_percent DESC) FROM health ORDER BY 2 LIMIT 1"
+        #expect(try q.run(window, deadline: .now + .seconds(5)).rows == [[.text("alpha"), .integer(1)]])
+        // Nothing was written: the database file is byte for byte the same.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: tc.configuration.databasePath)) == before)
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/helpline-attack.db"))
+    }
+
+    @Test func timeAndRowLimitsAtTheirEdges() async throws {
+        let (tc, _) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let started = ContinuousClock.now
+        #expect(throws: QueryError(code: .timeout, message: "the query ran longer than its time limit and was stopped; narrow it (a WHERE, a LIMIT) or ask an admin about query_time_limit_ms")) {
+            try Self.sandbox(tc).run("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT count(*) FROM n", deadline: .now + .milliseconds(200))
+        }
+        #expect(ContinuousClock.now - started < .seconds(3), "stopped near its deadline")
+        let three = "SELECT hostname FROM hosts ORDER BY hostname"
+        let exact = try Self.sandbox(tc, rows: 3).run(three, deadline: .now + .seconds(5))
+        #expect(exact.rows.count == 3 && !exact.truncated)
+        let cut = try Self.sandbox(tc, rows: 2).run(three, deadline: .now + .seconds(5))
+        #expect(cut.rows == [[.text("alpha")], [.text("beta")]] && cut.truncated)
+        // A value over the length cap is an error, not memory.
+        let big = try Self.sandbox(tc).run("SELECT length(printf('%.*c', 5000000, 'x'))", deadline: .now + .seconds(5))
+        #expect(big.rows == [[.null]])
+        for (name, value) in [("query_max_rows", 0), ("query_time_limit_ms", 9), ("query_max_sql_bytes", 15)] {
+            #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: [name: value])) }
+        }
+    }
+
+    @Test func healthHistoryIsHourlyAfterADayAndGoneAfterItsDays() async throws {
+        let (tc, ids) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let now = Date()
+        // Twelve heartbeats 10 minutes apart two days ago, and one 20 days ago.
+        let base = now.addingTimeInterval(-2 * 86_400).timeIntervalSince1970
+        let hourStart = (base / 3600).rounded(.down) * 3600
+        for i in 0..<12 {
+            let at = Date(timeIntervalSince1970: hourStart + Double(i) * 600)
+            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: at, heartbeat: Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 50))],
+                                                historyLimit: 100)
+        }
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: now.addingTimeInterval(-20 * 86_400),
+                                                          heartbeat: Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 50))], historyLimit: 100)
+        let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
+                                         limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
+        try await retention.runOnce(now: now)
+        let rows = try Self.sandbox(tc).run("SELECT at FROM health_history WHERE host_id = '\(ids[0])' ORDER BY at", deadline: .now + .seconds(5))
+        // 12 over two hours became 2 (one per hour); the 20-day-old one is past 14 days; today's stays.
+        #expect(rows.rows.count == 3, "\(rows.rows)")
+    }
+
+    @Test func docsDescribeEveryViewAndColumn() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/fleet.md").standardized.path
+        let doc = try String(contentsOfFile: path, encoding: .utf8)
+        for view in FleetSchema.views {
+            #expect(doc.contains("### `\(view.name)`"), "docs/fleet.md lacks view \(view.name)")
+            for c in view.columns {
+                #expect(doc.contains("| `\(c.name)` | \(c.type) | \(c.meaning) |"), "docs/fleet.md lacks \(view.name).\(c.name) as the schema says it")
+            }
+        }
+    }
+
+    @Test func theAPIAnswersJSONAndCSVToTechniciansOnly() async throws {
+        let (tc, _) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let tech = try await tc.apiToken("tech", role: .technician)
+        try await tc.app().test(.router) { client in
+            func post(_ body: String, token: String?) async throws -> TestResponse {
+                var headers: HTTPFields = [.contentType: "application/json"]
+                if let token { headers[.authorization] = "Bearer \(token)" }
+                return try await client.execute(uri: "/api/v1/query", method: .post, headers: headers, body: ByteBuffer(string: body))
+            }
+            let sql = #"{"sql":"SELECT hostname, used_percent FROM disks WHERE mount_point = '/' ORDER BY used_percent DESC"}"#
+            let ok = try await post(sql, token: tech)
+            #expect(ok.status == .ok)
+            let result = try decode(QueryResult.self, ok)
+            #expect(result.rows.first == [.text("alpha"), .real(95.5)])
+            let csv = try await post(#"{"sql":"SELECT hostname, '=cmd()' AS f FROM hosts ORDER BY hostname LIMIT 1","format":"csv"}"#, token: tech)
+            #expect(csv.headers[.contentType] == "text/csv; charset=utf-8")
+            #expect(String(buffer: csv.body) == "hostname,f\r\nalpha,'=cmd()\r\n")
+            let refused = try await post(#"{"sql":"SELECT * FROM main.users"}"#, token: tech)
+            #expect(refused.status == .badRequest && errorCode(refused) == "query_refused")
+            #expect(try await post(#"{"sql":"SELECT 1","format":"xml"}"#, token: tech).status == .badRequest)
+            #expect(try await post(sql, token: nil).status == .unauthorized)
+            let schema = try await client.execute(uri: "/api/v1/query/schema", method: .get, headers: [.authorization: "Bearer \(tech)"])
+            #expect(String(buffer: schema.body).contains("\"failed_units\""))
+            let audit = try await tc.store.auditLog(limit: 10, offset: 0)
+            #expect(audit.filter { $0.action == "fleet_query" && $0.actor == "tech" }.count == 3)
+        }
+    }
+}

@@ -17,6 +17,7 @@ import Foundation
 /// spool_max_bundles = 20       # 1 to 1000
 /// spool_max_bytes = 512MB      # 1MiB to 1TiB
 /// heartbeat_interval = 15m     # 10s to 7d
+/// extra_rule_line_budget = 5ms # 1ms to 1s
 /// ```
 /// The ranges are `InputLimits`; a value outside one is an error naming file and line.
 struct AgentConfig: Sendable, Equatable {
@@ -38,6 +39,8 @@ struct AgentConfig: Sendable, Equatable {
     var spoolMaxBytes = 512 << 20
     /// Time between daemon heartbeats.
     var heartbeatInterval: Duration = .seconds(15 * 60)
+    /// CPU time an organisation's regex rules may spend on one line (`RedactionOptions`).
+    var extraRuleLineBudget: Duration = InputLimits.defaultExtraRuleLineBudget
 
     /// The default config file.
     static let defaultPath = "/etc/helpline/agent.conf"
@@ -94,6 +97,7 @@ struct AgentConfig: Sendable, Equatable {
             case "spool_max_bytes":
                 spoolMaxBytes = try checked { () throws(InputValueError) in try ByteCount.parse(value, for: key, in: InputLimits.spoolBytes) }
             case "heartbeat_interval": heartbeatInterval = try duration(InputLimits.heartbeatInterval)
+            case "extra_rule_line_budget": extraRuleLineBudget = try duration(InputLimits.extraRuleLineBudget)
             default:
                 throw AgentConfigError("\(source):\(index + 1): unknown setting '\(key)'")
             }

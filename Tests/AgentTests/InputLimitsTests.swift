@@ -100,6 +100,8 @@ import Testing
         ("since", "3650d", true), ("since", "3651d", false), ("important_since", "100000d", false), ("important_since", "0", false),
         ("extra_rule_line_budget", "1ms", true), ("extra_rule_line_budget", "1s", true), ("extra_rule_line_budget", "0", false),
         ("extra_rule_line_budget", "1s1ms", false), ("extra_rule_line_budget", "1", true), ("extra_rule_line_budget", "2", false),
+        ("reply_check_interval", "30s", true), ("reply_check_interval", "1d", true), ("reply_check_interval", "29s", false),
+        ("reply_check_interval", "1d1s", false),
     ])
     func everyNumericSettingHasARange(_ key: String, _ value: String, _ accepted: Bool) {
         var c = AgentConfig()

@@ -68,6 +68,10 @@ enum InputLimits {
     /// hours.
     static let extraRuleLineBudget: ClosedRange<Duration> = .milliseconds(1) ... .seconds(1)
 
+    /// `reply_check_interval`: each look is one small request to the collector per computer;
+    /// every 30 seconds at most, and at least once a day so a reply is never a day late.
+    static let replyCheckInterval: ClosedRange<Duration> = .seconds(30) ... .seconds(86_400)
+
     /// `--ticks` (hidden, for tests).
     static let ticks: ClosedRange<Int> = 1 ... 1_000_000
 }

@@ -47,6 +47,10 @@ struct DaemonCommand: AsyncParsableCommand {
             config.heartbeatInterval = d
         }
         try state.prepare()
+        // A peer that went away (a user who pressed Ctrl-C mid-request, a notify-session that
+        // died before reading its notice) makes write() fail with EPIPE, which each caller
+        // handles; the default SIGPIPE would instead end the daemon for every user.
+        signal(SIGPIPE, SIG_IGN)
         let log = DaemonLog()
         let socketPath = socket ?? ProcessInfo.processInfo.environment["HELPLINE_DAEMON_SOCKET"] ?? Self.defaultSocket
         let listener: DaemonSocket?
@@ -141,6 +145,7 @@ struct DaemonCommand: AsyncParsableCommand {
             case .noSession: pending.append(notice)
             case .failed(let why): log.line("could not tell \(notice.user) about their ticket: \(why)")
             }
+            ServiceNotifier.alive()  // a slow session bus may take up to SessionNotifier.deadline
         }
         if let before, !pending.isEmpty { seen = ReplyNotices.keepPending(pending, in: seen, before: before) }
         guard seen != before else { return }

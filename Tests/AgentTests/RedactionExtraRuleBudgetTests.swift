@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Agent
+@testable import Shared
 
 /// Organisations' own regex rules run under a per-line CPU budget: a catastrophic pattern
 /// cannot stall collection, and a line whose search was cut short goes out as one marker.
@@ -54,6 +55,33 @@ struct RedactionExtraRuleBudgetTests {
         defer { dir.cleanup() }
         #expect(redactor.redact(line) == String(repeating: "a", count: 14) + "! [REDACTED:word]")
         #expect(redactor.counts["extra-rules-over-time-budget"] == nil)
+    }
+
+    @Test func aBundleCarriesNoTextOfALineCutShortAndCountsIt() throws {
+        // The real binary, a real journal: the line that trips the pattern leaves only its
+        // marker, its neighbours are redacted as usual, and the manifest counts the cut.
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let now = Date()
+        let boot = "9a7d5c3e1b2f4e6a8c0d2f4b6a8c0e1d"
+        let slow = "user=alice pin=4711 " + String(repeating: "a", count: 5000) + "!"
+        let lines = ["before: badge ACME-12345678", slow, "after: all quiet"]
+        try JournalFixture.write(lines.enumerated().map { i, line in
+            .init(realtime: ago(Double(60 - i), from: now), bootID: boot,
+                  [("MESSAGE", line), ("PRIORITY", "6"), ("SYSLOG_IDENTIFIER", "app"), ("_TRANSPORT", "journal")])
+        }, to: dir.file("journal"))
+        try dir.write("rules/org.rules", "slow: (a+)+$\nacme-key: ACME-[0-9]{8}\n")
+        let started = ContinuousClock.now
+        let r = try run(productsDirectory + "/helpline", ["collect", "--sysroot", fixturePath("sysroot-laptop"), "--journal-directory", dir.file("journal"),
+                                                          "--rules-dir", dir.file("rules"), "--extra-rule-line-budget", "2ms",
+                                                          "--output", dir.file("b.tar.gz")], timeout: 120)
+        #expect(r.status == 0, "\(r.error)")
+        #expect(ContinuousClock.now - started < .seconds(60), "collection was not held up")
+        var messages: [String] = []
+        let contents = try BundleReader.read(path: dir.file("b.tar.gz")) { if $0.identifier == "app" { messages.append($0.message ?? "") } }
+        #expect(messages == ["before: badge [REDACTED:acme-key]", "[REDACTED:extra-rules-over-time-budget]", "after: all quiet"])
+        #expect(contents.manifest.redactions["extra-rules-over-time-budget"] == 1, "\(contents.manifest.redactions)")
+        let everything = try run("/bin/sh", ["-c", "gzip -dc '\(dir.file("b.tar.gz"))'"]).output
+        #expect(!everything.contains("pin=4711") && !everything.contains("aaaaaaaa"))
     }
 
     @Test func theBudgetsNameIsReserved() throws {

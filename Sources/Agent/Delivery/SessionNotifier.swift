@@ -11,7 +11,9 @@ import Foundation
 /// reach nothing the user could not, and whatever the user's bus answers is parsed by a
 /// process without root. (Changing credentials inside the daemon instead would either switch
 /// every thread, with glibc's `setresuid`, or keep a way back to root in the thread that reads
-/// the user's bus.)
+/// the user's bus. sd-bus's `sd_bus_open_user_machine("USER@.host")` goes through systemd's
+/// machine and user-manager plumbing, which a machine without logind or a container lacks,
+/// and still leaves root's process parsing the user's bus.)
 struct SessionNotifier: Sendable {
     /// What happened to a notice.
     enum Outcome: Sendable, Equatable {

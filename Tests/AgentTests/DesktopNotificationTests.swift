@@ -204,5 +204,14 @@ import Testing
         _ = try checkIn()
         #expect(stub.ticketRequests.count == asked)
         #expect(waitForNotifications(aliceBus.server, count: 2).count == 1)
+
+        // Back on, but the collector is away: one line in the log, the record untouched.
+        try dir.write("agent.conf", "retries = 1\nconnect_timeout = 2s\n")
+        let record = try Data(contentsOf: URL(fileURLWithPath: state.directory + "/notified-tickets.json"))
+        stub.process.waitForExit(upTo: 0)
+        let away = try checkIn()
+        #expect(away.components(separatedBy: "tickets not checked for replies").count == 2, "\(away)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: state.directory + "/notified-tickets.json")) == record)
+        #expect(aliceBus.server.notifications.count == 1)
     }
 }

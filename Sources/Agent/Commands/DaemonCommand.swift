@@ -130,7 +130,9 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let enrollment = try? state.enrollment() else { return }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
         let tickets: [HostTicket]
-        do { tickets = try await client.tickets().tickets } catch {
+        // One attempt: a background look that the next check-in repeats anyway, and the spool
+        // flush after it should not wait out retries while the collector is away.
+        do { tickets = try await client.tickets(attempts: 1).tickets } catch {
             log.line("tickets not checked for replies: \(error)")
             return
         }

@@ -1,44 +1,8 @@
 import Foundation
 import Shared
 
-/// What the daemon last told each local user about their tickets, and what to tell them now.
-///
-/// Pure: a ticket list in, notices and the next record out; `NoticeLedger` keeps the record on
-/// disk and `SessionNotifier` shows the notices.
-struct TicketsSeen: Codable, Sendable, Equatable {
-    /// What a ticket looked like when it was last seen.
-    struct Ticket: Codable, Sendable, Equatable {
-        /// Its status then.
-        var status: TicketStatus
-        /// The highest id of a reply visible to the user then (0: none).
-        var lastReply: Int64
-    }
-
-    /// Format of the file (`NoticeLedger`).
-    var version = 1
-    /// Ticket id (decimal) → what was seen. String keys keep the file a JSON object.
-    var tickets: [String: Ticket] = [:]
-
-    /// The most tickets remembered: the newest (highest ids) are kept. A ticket dropped from
-    /// the record and seen again counts as new: it is told about only if it has a reply or a
-    /// status other than open, so an old one can at worst be told about once more.
-    static let maxTickets = 2000
-}
-
-/// One desktop notification for one local user.
-struct ReplyNotice: Sendable, Equatable {
-    /// The local user whose request opened the ticket(s).
-    var user: String
-    /// The tickets it tells about.
-    var tickets: [Int64]
-    /// Plain text (the Notifications spec shows the summary as is).
-    var summary: String
-    /// Plain text, made safe with `NoticeText.excerpt`; the sender escapes it for servers that
-    /// read the body as markup (`NoticeText.markupEscaped`).
-    var body: String
-}
-
-/// Decides which notices a new ticket list calls for.
+/// Decides which notices a new ticket list calls for. Pure: a ticket list and the record in,
+/// notices and the next record out; `SessionNotifier` shows the notices.
 enum ReplyNotices {
     /// Most notices for one user from one check-in; more changed tickets make one notice that
     /// counts them.
@@ -113,59 +77,5 @@ enum ReplyNotices {
             body = NoticeText.excerpt(ticket.title) + "\n"
         }
         return ReplyNotice(user: user, tickets: [ticket.id], summary: summary, body: body + readIt)
-    }
-}
-
-/// Text from a ticket made fit for a notification. Replies and titles are written by people
-/// elsewhere and are untrusted here.
-enum NoticeText {
-    /// Most characters of a reply shown in a notice.
-    static let maxExcerpt = 120
-
-    /// `text` on one line: control and format characters (newlines, escapes, bidirectional
-    /// overrides) dropped or turned into spaces, runs of spaces collapsed, cut to `limit`
-    /// characters with `…`.
-    static func excerpt(_ text: String, limit: Int = maxExcerpt) -> String {
-        var out = ""
-        var lastWasSpace = true
-        var count = 0
-        for scalar in text.unicodeScalars {
-            let category = scalar.properties.generalCategory
-            let isSpace = scalar.properties.isWhitespace || category == .control
-            if isSpace {
-                if !lastWasSpace { out.unicodeScalars.append(" "); lastWasSpace = true }
-                continue
-            }
-            // Format characters (U+200B…, U+202A–U+202E, U+2066–U+2069) can reorder or hide
-            // what the user sees; private-use and unassigned ones have no business here either.
-            if category == .format || category == .privateUse || category == .unassigned || category == .surrogate { continue }
-            out.unicodeScalars.append(scalar)
-            lastWasSpace = false
-            count += 1
-            if count > limit * 4 { break }  // enough for any cut below; stops huge inputs early
-        }
-        if out.last == " " { out.removeLast() }
-        if out.count > limit {
-            out = String(out.prefix(limit - 1)).trimmingCharacters(in: .whitespaces) + "…"
-        }
-        return out
-    }
-
-    /// `text` safe inside notification body markup: `&`, `<`, `>`, `"` and `'` as entities.
-    /// (The spec's body is a small XML-like markup; a raw `<` could start a tag or a link.)
-    static func markupEscaped(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }

@@ -46,11 +46,21 @@ struct SessionNotifier: Sendable {
     /// The bus socket of `uid`.
     func busPath(uid: uid_t) -> String { "\(runtimeRoot)/\(uid)/bus" }
 
+    /// uid, gid and home of the account `name`, or nil when there is none. `getpwnam_r`: the
+    /// socket thread looks up users at the same time, and `getpwnam` shares one buffer.
+    static func account(_ name: String) -> (uid_t, gid_t, String)? {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16 << 10) { buffer in
+            var entry = passwd()
+            var found: UnsafeMutablePointer<passwd>?
+            // The strings in `entry` point into `buffer`: copy them before it goes.
+            guard let base = buffer.baseAddress, getpwnam_r(name, &entry, base, buffer.count, &found) == 0, found != nil else { return nil }
+            return (entry.pw_uid, entry.pw_gid, entry.pw_dir.map { String(cString: $0) } ?? "/")
+        }
+    }
+
     /// Shows `notice` to its user.
     func show(_ notice: ReplyNotice) async -> Outcome {
-        guard let pw = getpwnam(notice.user) else { return .failed("no local user \(notice.user)") }
-        let uid = pw.pointee.pw_uid, gid = pw.pointee.pw_gid
-        let home = String(cString: pw.pointee.pw_dir)
+        guard let (uid, gid, home) = Self.account(notice.user) else { return .failed("no local user \(notice.user)") }
         let socket = busPath(uid: uid)
         // A first look as root only saves starting a process for nobody; the real connect is
         // the user's own.

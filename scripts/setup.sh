@@ -9,8 +9,9 @@ packages=(
   # journal fixtures (export format → journal files), TLS test certificates, HTTP checks
   systemd-journal-remote openssl curl ca-certificates
   # agent tests that fail (not skip) without them: a real D-Bus daemon standing in for the
-  # system bus (units probe); a throwaway unprivileged user for the daemon socket test
-  # (useradd/userdel from passwd, setpriv from util-linux)
+  # system bus (units probe) and for users' session buses (reply notifications); throwaway
+  # unprivileged users for the daemon socket and notification tests (useradd/userdel from
+  # passwd, setpriv from util-linux, which the daemon also uses to notify as the user)
   dbus-daemon passwd util-linux
   # API contract checks (schemathesis, openapi-spec-validator run in a venv)
   python3 python3-venv python3-pip

@@ -9,6 +9,6 @@ struct Helpline: AsyncParsableCommand {
         abstract: "Ask for help: gather what a technician needs to fix this computer, redacted, and send it.",
         version: AgentVersion.current,
         subcommands: [RequestCommand.self, CollectCommand.self, PreviewCommand.self, EnrollCommand.self, StatusCommand.self,
-                      SpoolCommand.self, DaemonCommand.self],
+                      SpoolCommand.self, DaemonCommand.self, NotifySessionCommand.self],
         defaultSubcommand: RequestCommand.self)
 }

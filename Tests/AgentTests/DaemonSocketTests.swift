@@ -116,6 +116,23 @@ struct ThrowawayUser {
         #expect(waitForLog("request from \(user.name): refused"), "logged under the kernel's name for the peer, not 'root': \(seen)")
         #expect(!seen.contains { $0.contains("request from root") })
 
+        // A client that asks and hangs up at once (Ctrl-C): the daemon's progress lines then meet
+        // a closed socket, an EPIPE to handle, not a SIGPIPE that ends the daemon for everyone.
+        let hangUp = """
+        import json, socket, sys
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[1])
+        s.sendall(json.dumps({"note": "bye"}).encode() + b"\\n")
+        s.close()
+        """
+        try dir.write("hangup.py", hangUp)
+        #expect(try user.runAs(["/usr/bin/python3", dir.file("hangup.py"), socket]).status == 0)
+        #expect(waitForLog("request from \(user.name): "), "the daemon finished the abandoned request: \(seen)")
+        usleep(200_000)
+        #expect(daemon.isRunning, "a client hanging up must not kill the daemon (status \(daemon.isRunning ? 0 : daemon.terminationStatus))")
+        let after = try user.runAs([helpline, "request", "--json", "--note", "still there?", "--daemon-socket", socket])
+        #expect(after.status == ExitCodes.notEnrolled, "\(after.error)")
+
         // The user cannot read the daemon's state folder (host token, key, spool).
         let peek = try user.runAs(["/usr/bin/python3", "-c", "import os, sys; os.listdir(sys.argv[1])", dir.file("state")])
         #expect(peek.status != 0)

@@ -98,6 +98,10 @@ import Testing
         ("heartbeat_interval", "7d", true), ("heartbeat_interval", "10s", true), ("heartbeat_interval", "7d1ms", false),
         ("heartbeat_interval", "9s", false), ("heartbeat_interval", "1e400s", false),
         ("since", "3650d", true), ("since", "3651d", false), ("important_since", "100000d", false), ("important_since", "0", false),
+        ("extra_rule_line_budget", "1ms", true), ("extra_rule_line_budget", "1s", true), ("extra_rule_line_budget", "0", false),
+        ("extra_rule_line_budget", "1s1ms", false), ("extra_rule_line_budget", "1", true), ("extra_rule_line_budget", "2", false),
+        ("reply_check_interval", "30s", true), ("reply_check_interval", "1d", true), ("reply_check_interval", "29s", false),
+        ("reply_check_interval", "1d1s", false),
     ])
     func everyNumericSettingHasARange(_ key: String, _ value: String, _ accepted: Bool) {
         var c = AgentConfig()
@@ -129,6 +133,9 @@ import Testing
         (["--since", "3650d"], nil),
         (["--since", "100000d"], "--since '100000d' is too long; give 1s to 3650d"),
         (["--important-since", "9223372036854775807d"], "--important-since '9223372036854775807d' is too long; give 1s to 3650d"),
+        (["--extra-rule-line-budget", "1ms"], nil),
+        (["--extra-rule-line-budget", "0ms"], "--extra-rule-line-budget '0ms' is too short; give 1ms to 1s"),
+        (["--extra-rule-line-budget", "2s"], "--extra-rule-line-budget '2s' is too long; give 1ms to 1s"),
         (["--compression-level", "9"], nil),
         (["--compression-level", "10"], "--compression-level '10' is too large; give 1 to 9"),
         (["--compression-level", "99999999999999999999"], "--compression-level '99999999999999999999' is too large; give 1 to 9"),

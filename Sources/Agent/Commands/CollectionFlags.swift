@@ -27,6 +27,9 @@ struct CollectionFlags: ParsableArguments {
     @Option(name: .customLong("rules-dir"), help: ArgumentHelp("Extra redaction rules (*.rules files).", valueName: "DIR"))
     var rulesDirectory: String?
 
+    @Option(name: .customLong("extra-rule-line-budget"), help: ArgumentHelp("CPU time the extra rules may spend on one line, 1ms to 1s (default from config: 5ms); a line that needs more is replaced whole.", valueName: "DURATION"))
+    var extraRuleLineBudget: String?
+
     @Flag(name: .customLong("redact-emails"), help: "Replace e-mail addresses with consistent placeholders.")
     var redactEmails = false
     @Flag(name: .customLong("redact-usernames"), help: "Replace local user names with consistent placeholders.")
@@ -67,6 +70,10 @@ struct CollectionFlags: ParsableArguments {
         o.cpuSampleInterval = try DurationText.parse(cpuSample, for: "--cpu-sample", in: InputLimits.cpuSample)
         o.redaction = RedactionOptions(emails: redactEmails, usernames: redactUsernames, ipAddresses: redactIPs,
                                        macAddresses: redactMACs, hostnames: redactHostnames, rulesDirectory: rulesDirectory)
+        if let extraRuleLineBudget {
+            o.redaction.extraRuleLineBudget = try DurationText.parse(extraRuleLineBudget, for: "--extra-rule-line-budget",
+                                                                     in: InputLimits.extraRuleLineBudget)
+        }
         let level = try WholeNumberText.parse(compressionLevelText, for: "--compression-level", in: InputLimits.compressionLevel)
         return (o, Int32(level))
     }
@@ -80,6 +87,7 @@ struct CollectionFlags: ParsableArguments {
         if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) {
             o.importantSince = max(min(d, InputLimits.maxJournalLookback), o.allSince)
         }
+        if extraRuleLineBudget == nil { o.redaction.extraRuleLineBudget = config.extraRuleLineBudget }
         return o
     }
 

@@ -4,9 +4,11 @@ import Shared
 
 /// `helpline daemon`: the long-running side, run by the systemd unit.
 ///
-/// Every `heartbeat_interval` (jittered) it sends a small health snapshot; it retries the
-/// spool with backoff; it answers ordinary users' requests on its socket; between ticks it
-/// sleeps and does nothing.
+/// Every `heartbeat_interval` (jittered) it sends a small health snapshot; every
+/// `reply_check_interval` it looks at this computer's tickets and shows their users a desktop
+/// notification of new replies and status changes (`notify_replies`); it retries the spool
+/// with backoff; it answers ordinary users' requests on its socket; between ticks it sleeps
+/// and does nothing.
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
@@ -45,6 +47,10 @@ struct DaemonCommand: AsyncParsableCommand {
             config.heartbeatInterval = d
         }
         try state.prepare()
+        // A peer that went away (a user who pressed Ctrl-C mid-request, a notify-session that
+        // died before reading its notice) makes write() fail with EPIPE, which each caller
+        // handles; the default SIGPIPE would instead end the daemon for every user.
+        signal(SIGPIPE, SIG_IGN)
         let log = DaemonLog()
         let socketPath = socket ?? ProcessInfo.processInfo.environment["HELPLINE_DAEMON_SOCKET"] ?? Self.defaultSocket
         let listener: DaemonSocket?
@@ -64,9 +70,12 @@ struct DaemonCommand: AsyncParsableCommand {
         }
 
         ServiceNotifier.ready(status: "sending heartbeats every \(config.heartbeatInterval)")
-        log.line("started; state \(state.directory), heartbeat every \(config.heartbeatInterval), socket \(listener?.path ?? "none")")
+        let replies = config.notifyReplies ? "replies checked every \(config.replyCheckInterval)" : "reply notifications off"
+        log.line("started; state \(state.directory), heartbeat every \(config.heartbeatInterval), \(replies), socket \(listener?.path ?? "none")")
         var tick = 0
         var nextHeartbeat = ContinuousClock.now
+        var nextTicketCheck = ContinuousClock.now
+        let notifier = SessionNotifier.forThisMachine()
         while ticks.map({ tick < $0 }) ?? true, !stop.requested {
             tick += 1
             ServiceNotifier.alive()
@@ -76,6 +85,10 @@ struct DaemonCommand: AsyncParsableCommand {
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
             }
+            if config.notifyReplies, ContinuousClock.now >= nextTicketCheck {
+                await Self.tellUsersAboutTickets(state: state, config: config, notifier: notifier, log: log)
+                nextTicketCheck = ContinuousClock.now + config.replyCheckInterval
+            }
             if let enrollment = try? state.enrollment() {
                 let delivery = Delivery(state: state, config: config, enrollment: enrollment)
                 for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
@@ -83,6 +96,7 @@ struct DaemonCommand: AsyncParsableCommand {
             if let t = ticks, tick >= t { break }
             // Sleep until the next heartbeat, waking for the watchdog and the spool's retries.
             var wake = nextHeartbeat - ContinuousClock.now
+            if config.notifyReplies { wake = min(wake, nextTicketCheck - ContinuousClock.now) }
             if let w = ServiceNotifier.watchdogInterval { wake = min(wake, w) }
             wake = min(wake, .seconds(60))
             await stop.sleep(for: max(wake, .milliseconds(100)))
@@ -107,6 +121,37 @@ struct DaemonCommand: AsyncParsableCommand {
         } catch {
             log.line("heartbeat not delivered: \(error)")
         }
+    }
+
+    /// Looks at this computer's tickets and shows each user a notification of new replies and
+    /// status changes on the tickets their requests opened (`ReplyNotices`), remembering what
+    /// was told (`NoticeLedger`). A user without a session now is told at a later check-in.
+    static func tellUsersAboutTickets(state: AgentState, config: AgentConfig, notifier: SessionNotifier, log: DaemonLog) async {
+        guard let enrollment = try? state.enrollment() else { return }
+        let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
+        let tickets: [HostTicket]
+        // One attempt: a background look that the next check-in repeats anyway, and the spool
+        // flush after it should not wait out retries while the collector is away.
+        do { tickets = try await client.tickets(attempts: 1).tickets } catch {
+            log.line("tickets not checked for replies: \(error)")
+            return
+        }
+        let ledger = NoticeLedger(state: state)
+        let before = ledger.load()
+        let (notices, told) = ReplyNotices.changes(in: tickets, since: before)
+        var seen = told
+        var pending: [ReplyNotice] = []
+        for notice in notices {
+            switch await notifier.show(notice) {
+            case .shown: log.line("told \(notice.user) about ticket \(notice.tickets.map { "#\($0)" }.joined(separator: ", "))")
+            case .noSession: pending.append(notice)
+            case .failed(let why): log.line("could not tell \(notice.user) about their ticket: \(why)")
+            }
+            ServiceNotifier.alive()  // a slow session bus may take up to SessionNotifier.deadline
+        }
+        if let before, !pending.isEmpty { seen = ReplyNotices.keepPending(pending, in: seen, before: before) }
+        guard seen != before else { return }
+        do { try ledger.save(seen) } catch { log.line("cannot remember which replies were told: \(error)") }
     }
 
     /// The longest journal window the daemon collects for a user who is not root: it reads the

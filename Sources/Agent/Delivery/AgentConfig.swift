@@ -17,6 +17,9 @@ import Foundation
 /// spool_max_bundles = 20       # 1 to 1000
 /// spool_max_bytes = 512MB      # 1MiB to 1TiB
 /// heartbeat_interval = 15m     # 10s to 7d
+/// extra_rule_line_budget = 5ms # 1ms to 1s
+/// notify_replies = true        # true or false
+/// reply_check_interval = 5m    # 30s to 1d
 /// ```
 /// The ranges are `InputLimits`; a value outside one is an error naming file and line.
 struct AgentConfig: Sendable, Equatable {
@@ -38,6 +41,13 @@ struct AgentConfig: Sendable, Equatable {
     var spoolMaxBytes = 512 << 20
     /// Time between daemon heartbeats.
     var heartbeatInterval: Duration = .seconds(15 * 60)
+    /// CPU time an organisation's regex rules may spend on one line (`RedactionOptions`).
+    var extraRuleLineBudget: Duration = InputLimits.defaultExtraRuleLineBudget
+    /// Whether the daemon shows users a desktop notification when a technician replies to or
+    /// changes the status of a ticket they opened.
+    var notifyReplies = true
+    /// Time between the daemon's looks at this computer's tickets, for `notifyReplies`.
+    var replyCheckInterval: Duration = .seconds(5 * 60)
 
     /// The default config file.
     static let defaultPath = "/etc/helpline/agent.conf"
@@ -94,6 +104,14 @@ struct AgentConfig: Sendable, Equatable {
             case "spool_max_bytes":
                 spoolMaxBytes = try checked { () throws(InputValueError) in try ByteCount.parse(value, for: key, in: InputLimits.spoolBytes) }
             case "heartbeat_interval": heartbeatInterval = try duration(InputLimits.heartbeatInterval)
+            case "extra_rule_line_budget": extraRuleLineBudget = try duration(InputLimits.extraRuleLineBudget)
+            case "notify_replies":
+                switch value.lowercased() {
+                case "true", "yes", "on": notifyReplies = true
+                case "false", "no", "off": notifyReplies = false
+                default: throw AgentConfigError("\(source):\(index + 1): notify_replies '\(value)' is not true or false")
+                }
+            case "reply_check_interval": replyCheckInterval = try duration(InputLimits.replyCheckInterval)
             default:
                 throw AgentConfigError("\(source):\(index + 1): unknown setting '\(key)'")
             }

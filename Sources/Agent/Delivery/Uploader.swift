@@ -57,12 +57,14 @@ struct CollectorClient: Sendable {
 
     /// `GET /api/v1/hosts/self/tickets`; with `requestedBy`, only the tickets that local
     /// user's requests opened (the daemon asks so for an ordinary user).
-    func tickets(requestedBy: String? = nil) async throws -> HostTicketList {
+    /// - Parameter attempts: tries before giving up; `retries` from the config when nil.
+    func tickets(requestedBy: String? = nil, attempts: Int? = nil) async throws -> HostTicketList {
         var path = "/api/v1/hosts/self/tickets"
         if let requestedBy, let encoded = requestedBy.addingPercentEncoding(withAllowedCharacters: .alphanumerics) {
             path += "?requestedBy=" + encoded
         }
-        return try decode(HostTicketList.self, try await send(method: "GET", path: path, body: .none, contentType: nil, attempts: config.retries))
+        return try decode(HostTicketList.self, try await send(method: "GET", path: path, body: .none, contentType: nil,
+                                                              attempts: attempts ?? config.retries))
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse) throws -> T {

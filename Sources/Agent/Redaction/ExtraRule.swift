@@ -7,6 +7,12 @@ import Foundation
 /// (`NSRegularExpression`). When the pattern holds a literal of three or more characters outside
 /// any group or class, only lines containing that literal (ignoring case) are searched; other
 /// patterns run on every line, which costs a few microseconds each.
+///
+/// A pattern can backtrack for ages on an unlucky line (`(a+)+$` on a long run of `a`), so every
+/// search runs under the line's `ExtraRuleBudget`: matching uses `.reportProgress`, whose block
+/// ICU calls every few thousand engine steps *inside* a single long match too, and setting `stop`
+/// there aborts that match. (Checking a deadline only between matches would not stop one
+/// catastrophic match; a worker thread with a timeout would leave it burning a core.)
 struct ExtraRule: @unchecked Sendable {
     // @unchecked: NSRegularExpression is immutable after creation and documented as safe to
     // use from several threads at once; the other stored properties are Sendable values.
@@ -101,20 +107,34 @@ struct ExtraRule: @unchecked Sendable {
         return rules
     }
 
-    /// Spans this rule replaces in `text` (whose UTF-8 is what the other scanners read).
-    func spans(in text: String, rule: Int, into spans: inout [RedactionSpan]) {
+    /// Adds the spans this rule replaces in `text` (whose UTF-8 is what the other scanners read).
+    /// - Returns: false when `budget` ran out (or the regex engine failed) before the search
+    ///   finished; the spans found so far are then incomplete and the caller must not trust the line.
+    func spans(in text: String, rule: Int, budget: ExtraRuleBudget, into spans: inout [RedactionSpan]) -> Bool {
         let utf8 = text.utf8
-        for match in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+        var finished = true
+        var found: [RedactionSpan] = []
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(text.startIndex..., in: text)) { match, flags, stop in
+            // `.internalError`: ICU gave up (its backtracking stack is bounded too); what it
+            // did not search may hold a secret, exactly as when the budget runs out.
+            if flags.contains(.internalError) || budget.isSpent() {
+                finished = false
+                stop.pointee = true
+                return
+            }
+            guard let match else { return }  // a progress call
             var range = match.range
             if hasSecretGroup {
                 range = match.range(withName: "secret")
-                if range.location == NSNotFound { continue }
+                if range.location == NSNotFound { return }
             }
-            guard range.length > 0, let r = Range(range, in: text) else { continue }
+            guard range.length > 0, let r = Range(range, in: text) else { return }
             let start = utf8.distance(from: utf8.startIndex, to: r.lowerBound)
             let end = utf8.distance(from: utf8.startIndex, to: r.upperBound)
-            spans.append(RedactionSpan(start: start, end: end, rule: rule))
+            found.append(RedactionSpan(start: start, end: end, rule: rule))
         }
+        spans += found
+        return finished
     }
 
     /// The longest ASCII literal (3+ characters) that every match of `pattern` must contain, or

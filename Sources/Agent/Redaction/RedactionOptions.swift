@@ -15,6 +15,9 @@ struct RedactionOptions: Sendable, Equatable {
     var hostnames = false
     /// Folder of extra rule files (`*.rules`, lines `name: REGEX`) an organisation adds.
     var rulesDirectory: String?
+    /// CPU time the extra rules may spend on one line together (`InputLimits.extraRuleLineBudget`);
+    /// a line that needs more is replaced whole.
+    var extraRuleLineBudget: Duration = InputLimits.defaultExtraRuleLineBudget
 }
 
 /// Names the opt-in identifier rules replace (the host's users and hostnames).

@@ -11,13 +11,24 @@ import Foundation
 ///
 /// Each line first gets one cheap pass (`TriggerPrefilter`); only the scanners whose trigger
 /// words occur then run, so an ordinary log line costs a fraction of a microsecond.
+///
+/// An organisation's own regex rules (`ExtraRule`) share one time budget per line
+/// (`RedactionOptions.extraRuleLineBudget`). A line whose rules run out of it is replaced
+/// whole by `[REDACTED:extra-rules-over-time-budget]` and counted under that name: a search that
+/// did not finish may have missed a secret, so none of the line goes out.
 final class Redactor: Sendable {
+    /// The rule name, marker and count of lines replaced whole because the extra rules ran out of
+    /// their time budget on them. Reserved: no rules file may use it.
+    static let overBudgetRuleName = "extra-rules-over-time-budget"
+
     /// The switches this redactor was built with.
     let options: RedactionOptions
     private let rules: [RedactionRule]
     private let identifiers: IdentifierScanners
     private let extras: [ExtraRule]
     private let alwaysRunExtras: [Int]
+    /// Index of the over-budget count in `rules` (after the extra rules).
+    private let overBudgetRule: Int
     private let prefilter: TriggerPrefilter
     private let ledger: RedactionLedger
 
@@ -36,10 +47,12 @@ final class Redactor: Sendable {
         self.options = options
         let builtins = BuiltinRule.allCases.map(\.rule)
         let extras = try options.rulesDirectory.map {
-            try ExtraRule.load(directory: $0, reservedNames: Set(builtins.map(\.name)))
+            try ExtraRule.load(directory: $0, reservedNames: Set(builtins.map(\.name) + [Self.overBudgetRuleName]))
         } ?? []
         self.extras = extras
         rules = builtins + extras.map { RedactionRule(name: $0.name, replacement: .marker) }
+            + [RedactionRule(name: Self.overBudgetRuleName, replacement: .marker)]
+        overBudgetRule = rules.count - 1
         identifiers = IdentifierScanners(identities: identities)
         ledger = RedactionLedger(ruleCount: rules.count)
 
@@ -108,10 +121,11 @@ final class Redactor: Sendable {
     /// it undoes the identifier redaction.
     var mapping: [String: String] { ledger.mapping() }
 
-    /// The names of every rule this redactor applies, built-in first.
+    /// The names of every rule this redactor applies, built-in first (the over-budget count is
+    /// not a rule and is left out).
     var ruleNames: [String] {
         var seen = Set<String>()
-        return rules.map(\.name).filter { seen.insert($0).inserted }
+        return rules.dropLast().map(\.name).filter { seen.insert($0).inserted }
     }
 
     // MARK: - Work
@@ -132,12 +146,24 @@ final class Redactor: Sendable {
             guard active.contains(where: { $0 != 0 }) else { return nil }
 
             var spans: [RedactionSpan] = []
+            // Started by the first extra rule that runs on this line, shared by the rest.
+            var budget: ExtraRuleBudget?
             for (word, bits) in active.enumerated() where bits != 0 {
                 var remaining = bits
                 while remaining != 0 {
                     let bit = remaining.trailingZeroBitCount
                     remaining &= remaining - 1
-                    run(scanner: word * 64 + bit, bytes, text, into: &spans)
+                    let scanner = word * 64 + bit
+                    guard scanner >= Scanner.allCases.count else {
+                        run(scanner: scanner, bytes, text, into: &spans)
+                        continue
+                    }
+                    let k = scanner - Scanner.allCases.count
+                    if budget == nil { budget = ExtraRuleBudget(options.extraRuleLineBudget) }
+                    if let budget, !extras[k].spans(in: text, rule: BuiltinRule.allCases.count + k, budget: budget, into: &spans) {
+                        _ = ledger.record(rules: [overBudgetRule], identifiers: [nil])
+                        return "[REDACTED:" + Self.overBudgetRuleName + "]"
+                    }
                 }
             }
             guard !spans.isEmpty else { return nil }
@@ -148,11 +174,7 @@ final class Redactor: Sendable {
     }
 
     private func run(scanner index: Int, _ p: LineBytes, _ text: String, into spans: inout [RedactionSpan]) {
-        guard let scanner = Scanner(rawValue: index) else {
-            let k = index - Scanner.allCases.count
-            extras[k].spans(in: text, rule: BuiltinRule.allCases.count + k, into: &spans)
-            return
-        }
+        guard let scanner = Scanner(rawValue: index) else { return }  // extra rules run in `redact`
         switch scanner {
         case .privateKey: SecretScanners.privateKeys(p, into: &spans)
         case .assignment: AssignmentScanner.scan(p, into: &spans)

@@ -59,6 +59,19 @@ enum InputLimits {
     /// `--compression-level`: deflate's levels.
     static let compressionLevel: ClosedRange<Int> = 1 ... 9
 
+    /// The CPU time an organisation's regex rules get per line by default. An ordinary rule
+    /// takes microseconds on a journal line; 5 ms is a thousand times that and still keeps a
+    /// journal of 200,000 lines under twenty minutes if every line went wrong.
+    static let defaultExtraRuleLineBudget: Duration = .milliseconds(5)
+    /// `--extra-rule-line-budget`, `extra_rule_line_budget`: below a millisecond an unlucky
+    /// ordinary line could lose its text; above a second one bad rule stalls a collection for
+    /// hours.
+    static let extraRuleLineBudget: ClosedRange<Duration> = .milliseconds(1) ... .seconds(1)
+
+    /// `reply_check_interval`: each look is one small request to the collector per computer;
+    /// every 30 seconds at most, and at least once a day so a reply is never a day late.
+    static let replyCheckInterval: ClosedRange<Duration> = .seconds(30) ... .seconds(86_400)
+
     /// `--ticks` (hidden, for tests).
     static let ticks: ClosedRange<Int> = 1 ... 1_000_000
 }

@@ -1,22 +1,6 @@
 import Foundation
 import CSystemd
 
-/// A failure talking to the system bus: what was asked, and the errno or D-Bus error.
-struct SystemBusError: Error, CustomStringConvertible {
-    /// What was being done (`open the system bus`, `call ListUnits`…).
-    var operation: String
-    /// Positive errno from the negative sd-bus return code.
-    var code: Int32
-    /// The D-Bus error name and message, when the peer sent one.
-    var busError: String?
-
-    /// One line for the manifest.
-    var description: String {
-        let reason = busError ?? String(cString: strerror(code))
-        return "\(operation): \(reason)"
-    }
-}
-
 /// A connection to the system bus (sd-bus), owning the `sd_bus*` and closing it in deinit.
 ///
 /// Not `Sendable`: sd-bus handles belong to one thread, so a `SystemBus` lives inside one
@@ -29,23 +13,23 @@ final class SystemBus {
     private static let destination = "org.freedesktop.systemd1"
 
     /// Connects to the system bus.
-    /// - Throws: `SystemBusError` when there is none (no socket, no permission).
+    /// - Throws: `BusError` when there is none (no socket, no permission).
     init() throws {
         var b: OpaquePointer?
         let r = sd_bus_open_system(&b)
-        guard r >= 0, let b else { throw SystemBusError(operation: "open the system bus", code: -r) }
+        guard r >= 0, let b else { throw BusError(operation: "open the system bus", code: -r) }
         bus = b
     }
 
     deinit { sd_bus_flush_close_unref(bus) }
 
     /// `org.freedesktop.systemd1.Manager.ListUnits`: every loaded unit.
-    /// - Throws: `SystemBusError` when the call or the reply fails.
+    /// - Throws: `BusError` when the call or the reply fails.
     func listUnits() throws -> [ListedUnit] {
         var call: OpaquePointer?
         var r = sd_bus_message_new_method_call(bus, &call, Self.destination, "/org/freedesktop/systemd1",
                                                "org.freedesktop.systemd1.Manager", "ListUnits")
-        guard r >= 0, let call else { throw SystemBusError(operation: "build the ListUnits call", code: -r) }
+        guard r >= 0, let call else { throw BusError(operation: "build the ListUnits call", code: -r) }
         defer { sd_bus_message_unref(call) }
 
         var error = sd_bus_error()
@@ -53,12 +37,12 @@ final class SystemBus {
         var reply: OpaquePointer?
         r = sd_bus_call(bus, call, timeout, &error, &reply)
         guard r >= 0, let reply else {
-            throw SystemBusError(operation: "call ListUnits", code: -r, busError: Self.describe(error))
+            throw BusError(operation: "call ListUnits", code: -r, busError: Self.describe(error))
         }
         defer { sd_bus_message_unref(reply) }
 
         func check(_ r: Int32, _ what: String) throws {
-            if r < 0 { throw SystemBusError(operation: "read the ListUnits reply (\(what))", code: -r) }
+            if r < 0 { throw BusError(operation: "read the ListUnits reply (\(what))", code: -r) }
         }
         try check(sd_bus_message_enter_container(reply, CChar(UInt8(ascii: "a")), "(ssssssouso)"), "array")
         var units: [ListedUnit] = []
@@ -102,7 +86,7 @@ final class SystemBus {
         var out: UnsafeMutablePointer<CChar>?
         let r = sd_bus_get_property_string(bus, Self.destination, path, interface, member, &error, &out)
         guard r >= 0, let out else {
-            throw SystemBusError(operation: "read \(member) of \(path)", code: -r, busError: Self.describe(error))
+            throw BusError(operation: "read \(member) of \(path)", code: -r, busError: Self.describe(error))
         }
         defer { free(out) }
         return String(cString: out)
@@ -116,20 +100,21 @@ final class SystemBus {
             sd_bus_get_property_trivial(bus, Self.destination, path, interface, member, &error,
                                         CChar(UInt8(ascii: type)), ptr)
         }
-        if r < 0 { throw SystemBusError(operation: "read \(member) of \(path)", code: -r, busError: Self.describe(error)) }
+        if r < 0 { throw BusError(operation: "read \(member) of \(path)", code: -r, busError: Self.describe(error)) }
     }
 
     private func readString(_ m: OpaquePointer, type: Unicode.Scalar) throws -> String {
         var p: UnsafePointer<CChar>?
         let r = sd_bus_message_read_basic(m, CChar(UInt8(ascii: type)), &p)
         guard r > 0, let p else {
-            throw SystemBusError(operation: "read the ListUnits reply (\(type))", code: r < 0 ? -r : EBADMSG)
+            throw BusError(operation: "read the ListUnits reply (\(type))", code: r < 0 ? -r : EBADMSG)
         }
         // The string belongs to the message; copy it before the message is freed.
         return String(cString: p)
     }
 
-    private static func describe(_ e: sd_bus_error) -> String? {
+    /// The D-Bus error name and message in `e`, or nil when none was set.
+    static func describe(_ e: sd_bus_error) -> String? {
         guard let name = e.name else { return nil }
         let message = e.message.map { String(cString: $0) } ?? ""
         return message.isEmpty ? String(cString: name) : "\(String(cString: name)): \(message)"

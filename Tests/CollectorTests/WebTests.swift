@@ -69,6 +69,11 @@ import Testing
         "GET /incidents": .technician,
         "GET /incidents/{incidentID}": .technician,
         "GET /admin/audit": .admin,
+        "GET /fleet": .technician,
+        "GET /query": .technician,
+        "GET /query.csv": .technician,
+        "POST /query/saved": .technician,
+        "POST /query/saved/{queryID}/delete": .technician,
     ]
 
     static let origin = "https://helpline.test"
@@ -156,6 +161,7 @@ import Testing
                 path.replacingOccurrences(of: "{id}", with: String(ticket)).replacingOccurrences(of: "{bundleID}", with: bundles[1])
                     .replacingOccurrences(of: "{hostID}", with: hostID).replacingOccurrences(of: "{incidentID}", with: "1")
                     .replacingOccurrences(of: "{file}", with: "style.css").replacingOccurrences(of: "**", with: BundleMember.system)
+                    .replacingOccurrences(of: "{queryID}", with: "1").replacingOccurrences(of: "query.csv", with: "query.csv?sql=SELECT%201")
             }
             for (route, audience) in Self.table.sorted(by: { $0.key < $1.key }) where route != "POST /logout" && route != "POST /login" {
                 let parts = route.split(separator: " ", maxSplits: 1)
@@ -163,7 +169,7 @@ import Testing
                 let uri = concrete(String(parts[1]))
                 for (who, browser, role) in [("technician", tech, Audience.technician), ("admin", admin, Audience.admin)] {
                     let fields = ["csrf": browser.csrf, "body": "a reply", "status": "in_progress", "bundle": bundles[1],
-                                  "current": "wrong", "new": "x", "repeat": "y"]
+                                  "current": "wrong", "new": "x", "repeat": "y", "name": "q-\(who)", "sql": "SELECT 1"]
                     let r = try await client.execute(uri: uri, method: method, headers: Self.merge(browser.headers, Self.formType),
                                                      body: method == .post ? Self.form(fields) : nil)
                     let allowed = audience != .admin || role == .admin
@@ -320,6 +326,43 @@ import Testing
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: ["audit_retention_days": 0])) }
     }
 
+    @Test func queryPageRunsSavesAndRefuses() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let alice = try await Self.session(tc, user: "alice", role: .technician)
+            let bob = try await Self.session(tc, user: "bob", role: .technician)
+            let ok = try await client.execute(uri: "/query?sql=" + WebLinks.encode("SELECT 40 + 2 AS answer, '<b>x</b>' AS markup"),
+                                              method: .get, headers: alice.headers)
+            #expect(ok.status == .ok)
+            let html = Self.body(ok)
+            #expect(html.contains("<td>42</td>") && html.contains("&lt;b&gt;x&lt;/b&gt;") && html.contains("download-csv"))
+            let refused = try await client.execute(uri: "/query?sql=" + WebLinks.encode("SELECT * FROM main.users"), method: .get, headers: alice.headers)
+            #expect(refused.status == .badRequest && Self.body(refused).contains("query_refused"))
+            let csv = try await client.execute(uri: "/query.csv?sql=" + WebLinks.encode("SELECT 1 AS a"), method: .get, headers: alice.headers)
+            #expect(String(buffer: csv.body) == "a\r\n1\r\n" && csv.headers[.contentDisposition]?.hasPrefix("attachment") == true)
+            func save(_ who: Browser, _ name: String, shared: Bool) async throws -> TestResponse {
+                try await client.execute(uri: "/query/saved", method: .post, headers: Self.merge(who.headers, Self.formType),
+                                         body: Self.form(["csrf": who.csrf, "name": name, "sql": "SELECT count(*) FROM hosts", "shared": shared ? "1" : "0"]))
+            }
+            #expect(try await save(alice, "mine", shared: false).status == .seeOther)
+            #expect(try await save(alice, "ours", shared: true).status == .seeOther)
+            #expect(try await save(alice, "mine", shared: false).status == .conflict)
+            #expect(try await save(alice, "", shared: false).status == .badRequest)
+            let bobSees = try await tc.store.savedQueries(visibleTo: "bob").map(\.name)
+            #expect(bobSees == ["ours"], "a private query is its owner's only")
+            let ours = try #require(try await tc.store.savedQueries(visibleTo: "alice").first { $0.name == "ours" })
+            let notHis = try await client.execute(uri: "/query/saved/\(ours.id)/delete", method: .post, headers: Self.merge(bob.headers, Self.formType),
+                                                  body: Self.form(["csrf": bob.csrf]))
+            #expect(notHis.status == .notFound)
+            let hers = try await client.execute(uri: "/query/saved/\(ours.id)/delete", method: .post, headers: Self.merge(alice.headers, Self.formType),
+                                                body: Self.form(["csrf": alice.csrf]))
+            #expect(hers.status == .seeOther)
+            let fleet = try await client.execute(uri: "/fleet", method: .get, headers: alice.headers)
+            #expect(fleet.status == .ok && Self.body(fleet).contains("Disks over 90 %") && !Self.body(fleet).contains("class=\"alert\""))
+        }
+    }
+
     @Test func everythingFromABundleRendersAsText() async throws {
         let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [Self.hostileFinding]))
         defer { Task { await tc.close() } }
@@ -367,6 +410,8 @@ import Testing
             #expect(try await queue("?category=disk").contains("0 tickets match"))
             #expect(try await queue("?assignee=me").contains("0 tickets match"))
             #expect(try await queue("?q=quoted").contains("1 tickets match"), "the user's note is searched")
+            #expect(try await queue("?q=%22quoted%22+note").contains("1 tickets match"), "a form's + is a space")
+            #expect(try await queue("?q=quoted+nothing").contains("0 tickets match"))
             #expect(try await queue("?priority=low").contains("0 tickets match"))
             for bad in ["?status=bogus", "?sort=x", "?page=0", "?page=-1", "?page=99999999999999999999", "?category=%00",
                         "?q=" + String(repeating: "a", count: 2000)] {

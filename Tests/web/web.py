@@ -455,6 +455,34 @@ def main():
               all(a in audit for a in ("sign_in", "password_changed", "bundle_viewed", "journal_viewed", "comment_added", "ticket_updated", "bundle_split")),
               audit[:500])
         shot(driver, "13-audit")
+        # --- the fleet: dashboard and a query of one's own
+        driver.get(collector.url + "/fleet")
+        wait_for(driver, By.ID, "fleet")
+        cards = driver.find_elements(By.CSS_SELECTOR, "#fleet .card")
+        check("the fleet dashboard shows its built-in questions", len(cards) == 7 and not driver.find_elements(By.CSS_SELECTOR, "#fleet .alert"))
+        check("agent versions are charted", len(driver.find_elements(By.CSS_SELECTOR, "#fleet svg.bars rect")) >= 1)
+        shot(driver, "16-fleet")
+        driver.get(collector.url + "/query")
+        box = wait_for(driver, By.ID, "sql")
+        box.send_keys("SELECT hostname, mount_point, used_percent FROM disks ORDER BY used_percent DESC")
+        driver.find_element(By.ID, "run-query").click()
+        wait_for(driver, By.ID, "query-result")
+        cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#query-result tbody td")]
+        check("a fleet query answers from the heartbeats", cells[:3] == ["vm", "/", "88.0"], str(cells[:6]))
+        check("its answer downloads as CSV", len(driver.find_elements(By.ID, "download-csv")) == 1)
+        driver.find_element(By.ID, "save-name").send_keys("Root disks")
+        driver.find_element(By.ID, "save-shared").click()
+        driver.find_element(By.ID, "save-query").click()
+        wait_for(driver, By.ID, "saved")
+        check("a saved query is listed", "Root disks" in driver.find_element(By.ID, "saved").text)
+        shot(driver, "17-query")
+        box = driver.find_element(By.ID, "sql")
+        box.clear()
+        box.send_keys("SELECT password_hash FROM main.users")
+        driver.find_element(By.ID, "run-query").click()
+        error = wait_for(driver, By.ID, "query-error").text
+        check("a query of a hidden table is refused with the reason", "query_refused" in error and "users" in error, error)
+        shot(driver, "18-query-refused")
         check("no Content-Security-Policy violations anywhere", not csp_errors(driver))
 
         # --- sign out
@@ -484,6 +512,11 @@ def main():
         error = wait_for(driver, By.ID, "login-error").text
         check("after repeated failures even the right password must wait", "Too many failed sign-ins" in error, error)
         shot(driver, "15-throttled")
+    except TimeoutException:
+        if driver is not None:
+            print(f"timed out on {driver.current_url}; screenshot in failure.png")
+            shot(driver, "failure")
+        raise
     finally:
         if driver is not None:
             driver.quit()

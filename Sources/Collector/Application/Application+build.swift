@@ -45,8 +45,9 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     let health = HealthController(store: store, metrics: dependencies.metrics, dataDirectory: configuration.dataDirectory,
                                   limits: limits, freeSpace: dependencies.freeSpace)
 
+    let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
     let web = WebController(store: store, blobs: blobs, limits: limits, reads: technician.reads, templates: WebTemplates.compiledIn,
-                            publicURL: configuration.publicURL, tls: configuration.tls != nil)
+                            fleet: fleet, publicURL: configuration.publicURL, tls: configuration.tls != nil)
 
     let router = Router(context: CollectorRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
@@ -58,7 +59,6 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(agent.hostRoutes, atPath: "/api/v1")
     router.addRoutes(technician.routes, atPath: "/api/v1")
     router.addRoutes(HostAdminController(store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
-    let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
     router.addRoutes(FleetController(queries: fleet, store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
     router.addRoutes(web.publicRoutes)
     router.addRoutes(web.routes)

@@ -175,6 +175,15 @@ public protocol CollectorStore: Sendable {
     /// The incidents a ticket belongs to, newest first.
     func incidentsOf(ticketID: Int64) async throws -> [IncidentRecord]
 
+    // MARK: Saved fleet queries
+
+    /// Saves a query; `StoreError.conflict` when the owner already has one of that name.
+    func saveQuery(name: String, sql: String, owner: String, shared: Bool, now: Date) async throws -> SavedQuery
+    /// The queries `user` may see: their own and every shared one, by name.
+    func savedQueries(visibleTo user: String) async throws -> [SavedQuery]
+    /// Deletes a saved query of `owner` (an admin may delete any); false when there is none.
+    func deleteSavedQuery(id: Int64, by user: String, isAdmin: Bool) async throws -> Bool
+
     // MARK: Figures
 
     /// Counts for gauges and `/readyz`.

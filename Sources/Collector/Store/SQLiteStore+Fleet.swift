@@ -97,4 +97,34 @@ extension SQLiteStore {
             return removed
         }
     }
+
+    static func savedQuery(_ row: Row) -> SavedQuery {
+        SavedQuery(id: row["id"], name: row["name"], sql: row["sql"], owner: row["owner"], shared: row["shared"], createdAt: row["created_at"])
+    }
+
+    public func saveQuery(name: String, sql: String, owner: String, shared: Bool, now: Date) async throws -> SavedQuery {
+        try await write { db in
+            do {
+                try db.execute(sql: "INSERT INTO saved_queries (name, sql, owner, shared, created_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [name, sql, owner, shared, now])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw StoreError(.conflict, "you already saved a query named \(name); choose another name or delete that one")
+            }
+            return SavedQuery(id: db.lastInsertedRowID, name: name, sql: sql, owner: owner, shared: shared, createdAt: now)
+        }
+    }
+
+    public func savedQueries(visibleTo user: String) async throws -> [SavedQuery] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM saved_queries WHERE owner = ? OR shared = 1 ORDER BY name, id LIMIT 500",
+                             arguments: [user]).map(Self.savedQuery)
+        }
+    }
+
+    public func deleteSavedQuery(id: Int64, by user: String, isAdmin: Bool) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM saved_queries WHERE id = ? AND (owner = ? OR ?)", arguments: [id, user, isAdmin])
+            return db.changesCount > 0
+        }
+    }
 }

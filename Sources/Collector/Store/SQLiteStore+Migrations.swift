@@ -278,6 +278,16 @@ extension SQLiteStore {
                 CREATE INDEX health_history_host ON health_history(host_id, at);
                 CREATE INDEX health_history_at ON health_history(at);
                 CREATE INDEX hosts_last_seen ON hosts(last_seen_at);
+
+                CREATE TABLE saved_queries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+                    sql TEXT NOT NULL CHECK (length(sql) BETWEEN 1 AND 1048576),
+                    owner TEXT NOT NULL,
+                    shared INTEGER NOT NULL CHECK (shared IN (0, 1)),
+                    created_at DATETIME NOT NULL,
+                    UNIQUE (owner, name)
+                );
                 CREATE INDEX findings_rule_ticket ON findings(rule_id, ticket_id);
                 """)
         }

@@ -94,3 +94,15 @@ public struct TicketQueuePage: Sendable, Equatable {
     /// This page.
     public var rows: [QueueRow]
 }
+
+/// A fleet query someone saved, for themselves or for everyone.
+public struct SavedQuery: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var sql: String
+    /// Who saved it.
+    public var owner: String
+    /// Everyone sees it (otherwise only its owner).
+    public var shared: Bool
+    public var createdAt: Date
+}

@@ -131,6 +131,25 @@ enum WebAssets {
         </div>
 
 """#),
+        ("fleet", #"""
+{{> header}}
+<section id="fleet">
+  <h1>Fleet</h1>
+  <p class="muted">From the hosts' latest heartbeats and findings. Each box is a query: open it to change it. <a href="/query">Ask your own question →</a></p>
+  <div class="cards">
+  {{#cards}}
+    <section class="card">
+      <h2>{{title}}</h2>
+      <p class="muted small">{{meaning}} <a href="{{queryHref}}">Query</a></p>
+      {{#result}}{{> result}}{{/result}}
+      {{#error}}<p class="alert">{{error}}</p>{{/error}}
+    </section>
+  {{/cards}}
+  </div>
+</section>
+{{> footer}}
+
+"""#),
         ("footer", #"""
 </main>
 <footer class="bottom"><span class="keys">Keys: <kbd>j</kbd>/<kbd>k</kbd> move · <kbd>Enter</kbd> open · <kbd>/</kbd> search</span></footer>
@@ -156,6 +175,7 @@ enum WebAssets {
     <a href="/tickets" {{#chrome.queueActive}}class="active"{{/chrome.queueActive}}>Tickets</a>
     <a href="/incidents" {{#chrome.incidentsActive}}class="active"{{/chrome.incidentsActive}}>Incidents</a>
     <a href="/hosts" {{#chrome.hostsActive}}class="active"{{/chrome.hostsActive}}>Hosts</a>
+    <a href="/fleet" {{#chrome.fleetActive}}class="active"{{/chrome.fleetActive}}>Fleet</a>
     {{#chrome.isAdmin}}<a href="/admin/audit" {{#chrome.auditActive}}class="active"{{/chrome.auditActive}}>Audit log</a>{{/chrome.isAdmin}}
   </nav>
   <div class="who">
@@ -316,6 +336,57 @@ enum WebAssets {
 {{> footer}}
 
 """#),
+        ("query", #"""
+{{> header}}
+<section id="query">
+  <h1>Query the fleet</h1>
+  <div class="columns">
+    <div class="main-col">
+      <section>
+        <form method="get" action="/query" class="stack" id="query-form">
+          <label>One SELECT over the views on the right <textarea name="sql" id="sql" rows="7" maxlength="{{maxSQLBytes}}" spellcheck="false" required>{{sql}}</textarea></label>
+          <div class="row"><button type="submit" id="run-query">Run</button>
+            {{#csvHref}}<a href="{{csvHref}}" id="download-csv">Download CSV</a>{{/csvHref}}</div>
+        </form>
+        {{#error}}<p class="alert" role="alert" id="query-error"><code>{{errorCode}}</code> {{error}}</p>{{/error}}
+        {{#result}}<div id="query-result">{{> result}}</div>{{/result}}
+      </section>
+      {{#result}}
+      <section>
+        <form method="post" action="/query/saved" class="row" id="save-form">
+          <input type="hidden" name="csrf" value="{{chrome.csrf}}">
+          <input type="hidden" name="sql" value="{{sql}}">
+          <input name="name" id="save-name" placeholder="Name" maxlength="100" required>
+          <label class="choice"><input type="checkbox" name="shared" value="1" id="save-shared"> shared with everyone</label>
+          <button type="submit" id="save-query">Save this query</button>
+        </form>
+      </section>
+      {{/result}}
+      <section id="saved">
+        <h2>Saved queries</h2>
+        {{^hasSaved}}<p class="muted">None yet.</p>{{/hasSaved}}
+        <ul>
+        {{#saved}}<li><a href="{{href}}">{{name}}</a> <span class="muted small">{{owner}}{{#shared}} · shared{{/shared}}</span>
+          {{#canDelete}}<form method="post" action="{{deleteAction}}" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="small">Delete</button></form>{{/canDelete}}</li>{{/saved}}
+        </ul>
+      </section>
+    </div>
+    <aside class="side-col">
+      <section id="schema">
+        <h2>Views</h2>
+        {{#views}}
+        <details><summary><code>{{name}}</code> — {{meaning}}</summary>
+          <table class="compact schema"><tbody>{{#columns}}<tr><td><code>{{name}}</code></td><td class="muted">{{type}}</td><td class="small">{{meaning}}</td></tr>{{/columns}}</tbody></table>
+        </details>
+        {{/views}}
+        <p class="muted small">Read-only; one statement; times are UTC text (<code>datetime('now', '-7 days')</code>). Details in docs/fleet.md.</p>
+      </section>
+    </aside>
+  </div>
+</section>
+{{> footer}}
+
+"""#),
         ("queue", #"""
 {{> header}}
 {{#hasIncidents}}
@@ -363,6 +434,21 @@ enum WebAssets {
   <nav class="pager">{{#previousHref}}<a href="{{previousHref}}" rel="prev">← Previous</a>{{/previousHref}} {{#nextHref}}<a href="{{nextHref}}" rel="next">Next →</a>{{/nextHref}}</nav>
 </section>
 {{> footer}}
+
+"""#),
+        ("result", #"""
+{{#hasChart}}
+<svg class="bars" viewBox="0 0 420 {{chartHeight}}" role="img" aria-label="chart">
+  {{#bars}}<text x="170" y="{{textY}}" class="bar-label">{{label}}</text><rect x="176" y="{{y}}" width="{{width}}" height="15"/><text x="{{width}}" dx="182" y="{{textY}}" class="bar-value">{{value}}</text>{{/bars}}
+</svg>
+{{/hasChart}}
+{{^empty}}
+<table class="list compact result">
+  <thead><tr>{{#columns}}<th>{{.}}</th>{{/columns}}</tr></thead>
+  <tbody>{{#rows}}<tr>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}</tbody>
+</table>
+{{/empty}}
+<p class="muted small">{{count}} rows{{#truncated}}, cut at the row limit{{/truncated}} · {{elapsedMS}} ms</p>
 
 """#),
         ("summary", #"""
@@ -642,6 +728,17 @@ kbd { border: 1px solid #c4cad4; border-bottom-width: 2px; border-radius: 3px; p
 @media (max-width: 700px) { header.top { flex-wrap: wrap; } main { padding: 0.5rem; } }
 details.earlier { margin-top: 0.8rem; }
 details.earlier summary { cursor: pointer; color: var(--muted); }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(28rem, 1fr)); gap: 1rem; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 0.3rem 1rem 0.6rem; overflow-x: auto; }
+.card h2 { margin-top: 0.5rem; }
+svg.bars { width: 100%; max-width: 42rem; height: auto; display: block; margin: 0.3rem 0 0.5rem; }
+svg.bars rect { fill: var(--accent); }
+svg.bars text { font-size: 11px; fill: var(--text); }
+svg.bars text.bar-label { text-anchor: end; }
+textarea#sql { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.9rem; }
+table.schema td { padding: 0.1rem 0.4rem; vertical-align: top; }
+#schema details { margin: 0.3rem 0; }
+table.result td { font-family: ui-monospace, monospace; font-size: 0.85rem; }
 
 """#),
     ]

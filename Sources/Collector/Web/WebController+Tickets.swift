@@ -32,7 +32,9 @@ extension WebController {
 
     /// A query parameter of at most `max` bytes, or 400.
     static func parameter(_ request: Request, _ name: String, max: Int = 256) throws -> String? {
-        guard let value = request.uri.queryParameters[Substring(name)].map(String.init) else { return nil }
+        // Forms submitted with GET write spaces as `+` (application/x-www-form-urlencoded),
+        // which a URI's own query decoding leaves alone: decode the query as a form.
+        guard let query = request.uri.query, let value = try WebForm.parse(query)[name] else { return nil }
         guard value.utf8.count <= max else { throw APIError.badRequest("invalid_query", "\(name) is at most \(max) bytes") }
         return value.isEmpty ? nil : value
     }

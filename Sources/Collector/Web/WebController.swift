@@ -16,6 +16,7 @@ public struct WebController: Sendable {
     let limits: CollectorLimits
     let reads: BlobReadPool
     let templates: WebTemplates
+    let fleet: FleetQueries
     let throttle: SignInThrottle
     let publicURL: String?
     let tls: Bool
@@ -34,7 +35,8 @@ public struct WebController: Sendable {
 
     /// Creates the controller.
     public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, reads: BlobReadPool,
-                templates: WebTemplates, publicURL: String?, tls: Bool) {
+                templates: WebTemplates, fleet: FleetQueries, publicURL: String?, tls: Bool) {
+        self.fleet = fleet
         self.store = store
         self.blobs = blobs
         self.limits = limits
@@ -84,6 +86,11 @@ public struct WebController: Sendable {
         routes.get("incidents", use: incidentsPage)
         routes.get("incidents/{incidentID}", use: incidentPage)
         routes.get("admin/audit", use: auditPage)
+        routes.get("fleet", use: fleetPage)
+        routes.get("query", use: queryPage)
+        routes.get("query.csv", use: queryCSV)
+        routes.post("query/saved", use: saveQuery)
+        routes.post("query/saved/{queryID}/delete", use: deleteSavedQuery)
         return routes
     }
 
@@ -149,7 +156,7 @@ public struct WebController: Sendable {
     // MARK: Sign in and out
 
     @Sendable func loginPage(request: Request, context: CollectorRequestContext) async throws -> HTMLPage {
-        let next = WebLinks.localPath(request.uri.queryParameters[Substring("next")].map(String.init)) ?? "/tickets"
+        let next = WebLinks.localPath(try Self.parameter(request, "next", max: 1024)) ?? "/tickets"
         return try page("login", LoginPage(chrome: PageChrome(context: context, title: "Sign in"), next: next, name: "", error: nil))
     }
 

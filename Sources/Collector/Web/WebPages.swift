@@ -17,6 +17,7 @@ struct PageChrome {
     var hostsActive: Bool
     var incidentsActive: Bool
     var auditActive: Bool
+    var fleetActive: Bool
 
     init(context: CollectorRequestContext, title: String, section: String = "") {
         self.title = title
@@ -34,6 +35,7 @@ struct PageChrome {
         hostsActive = section == "hosts"
         incidentsActive = section == "incidents"
         auditActive = section == "audit"
+        fleetActive = section == "fleet"
     }
 }
 

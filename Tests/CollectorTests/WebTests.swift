@@ -70,6 +70,8 @@ import Testing
         "GET /incidents/{incidentID}": .technician,
         "GET /admin/audit": .admin,
         "GET /fleet": .technician,
+        "POST /tickets/{id}/request-bundle": .technician,
+        "POST /hosts/{hostID}/request-bundle": .technician,
         "GET /query": .technician,
         "GET /query.csv": .technician,
         "POST /query/saved": .technician,

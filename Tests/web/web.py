@@ -485,6 +485,24 @@ def main():
         shot(driver, "18-query-refused")
         check("no Content-Security-Policy violations anywhere", not csp_errors(driver))
 
+        # --- ask the computer for fresh information; its running daemon answers (its
+        # heartbeat then replaces the planted one, so this comes after the fleet checks)
+        driver.get(f"{collector.url}/tickets/{ticket}")
+        wait_for(driver, By.ID, "request-bundle").click()
+        wait_for(driver, By.ID, "bundles")
+        check("a bundle request shows as pending", "pending" in driver.find_element(By.ID, "bundles").text)
+        env = dict(agent.env, HELPLINE_DAEMON_SOCKET=os.path.join(work, "agent.sock"))
+        daemon = run([os.path.join(BIN, "helpline"), "daemon", "--ticks", "1"], env=env, timeout=180)
+        check("the agent daemon answers the request at its check-in", daemon.returncode == 0 and "request #" in daemon.stderr + daemon.stdout,
+              (daemon.stdout + daemon.stderr)[-800:])
+        driver.refresh()
+        wait_for(driver, By.ID, "bundles")
+        bundles_text = driver.find_element(By.ID, "bundles").text
+        check("the fresh bundle joined the ticket it was asked from", "delivered" in bundles_text and "technician request" in bundles_text, bundles_text[:600])
+        r = agent.cmd("status", "--json")
+        check("the user sees that fresh information was collected", "collected fresh information" in r.stdout, r.stdout[-400:])
+        shot(driver, "08b-ticket-fresh-bundle")
+
         # --- sign out
         driver.find_element(By.ID, "sign-out").click()
         wait_for(driver, By.ID, "sign-in")

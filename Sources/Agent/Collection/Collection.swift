@@ -12,6 +12,8 @@ struct Collection {
     /// The user's own words (redacted before use).
     var note: String?
     var reason: BundleReason = .userRequest
+    /// The technician's request this bundle answers (`technician_request` bundles).
+    var bundleRequestID: Int64?
     /// The local user who asked, when known.
     var requestedBy: String?
     /// Host id given by the collector at enrollment.
@@ -124,11 +126,12 @@ struct Collection {
             if let redactedNote, !redactedNote.isEmpty {
                 try writer.add(BundleMember.note, bytes: Array(redactedNote.utf8))
             }
-            let manifest = Manifest(
+            var manifest = Manifest(
                 bundleID: bundleID, createdAt: now, agentVersion: AgentVersion.current,
                 host: HostIdentity.read(context: context, hostID: hostID), reason: reason,
                 note: redactedNote.flatMap { $0.isEmpty ? nil : $0 }, requestedBy: requestedBy,
                 probes: reports, redactions: redactor.counts, journalWindow: window)
+            manifest.bundleRequestID = bundleRequestID
             let bundle = try writer.finish(manifest: manifest)
             return Result(bundle: bundle, manifest: manifest, redactionMapping: redactor.mapping)
         } catch {

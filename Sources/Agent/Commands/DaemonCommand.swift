@@ -85,8 +85,10 @@ struct DaemonCommand: AsyncParsableCommand {
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
             }
-            if config.notifyReplies, ContinuousClock.now >= nextTicketCheck {
-                await Self.tellUsersAboutTickets(state: state, config: config, notifier: notifier, log: log)
+            if ContinuousClock.now >= nextTicketCheck {
+                // Check-in: technicians' requests for fresh bundles, then replies for users.
+                await Self.answerBundleRequests(state: state, config: config, log: log)
+                if config.notifyReplies { await Self.tellUsersAboutTickets(state: state, config: config, notifier: notifier, log: log) }
                 nextTicketCheck = ContinuousClock.now + config.replyCheckInterval
             }
             if let enrollment = try? state.enrollment() {
@@ -96,7 +98,7 @@ struct DaemonCommand: AsyncParsableCommand {
             if let t = ticks, tick >= t { break }
             // Sleep until the next heartbeat, waking for the watchdog and the spool's retries.
             var wake = nextHeartbeat - ContinuousClock.now
-            if config.notifyReplies { wake = min(wake, nextTicketCheck - ContinuousClock.now) }
+            wake = min(wake, nextTicketCheck - ContinuousClock.now)
             if let w = ServiceNotifier.watchdogInterval { wake = min(wake, w) }
             wake = min(wake, .seconds(60))
             await stop.sleep(for: max(wake, .milliseconds(100)))

@@ -46,7 +46,8 @@ struct AgentConfig: Sendable, Equatable {
     /// Whether the daemon shows users a desktop notification when a technician replies to or
     /// changes the status of a ticket they opened.
     var notifyReplies = true
-    /// Time between the daemon's looks at this computer's tickets, for `notifyReplies`.
+    /// Time between the daemon's check-ins: technicians' requests for fresh bundles, and this
+    /// computer's tickets for `notifyReplies`.
     var replyCheckInterval: Duration = .seconds(5 * 60)
 
     /// The default config file.

@@ -10,6 +10,10 @@ struct RequestFlow: Sendable {
     var note: String?
     var requestedBy: String?
     var compressionLevel: Int32 = 3
+    /// `technician_request` when the daemon answers a technician's request for a fresh bundle.
+    var reason: BundleReason = .userRequest
+    /// That request's id, written into the manifest so the bundle joins its ticket.
+    var bundleRequestID: Int64?
 
     /// What the user is told, and the exit code that goes with it.
     struct Answer: Codable, Sendable {
@@ -46,6 +50,8 @@ struct RequestFlow: Sendable {
         collection.hostID = enrollment?.hostID
         collection.requestedBy = requestedBy
         collection.compressionLevel = compressionLevel
+        collection.reason = reason
+        collection.bundleRequestID = bundleRequestID
         if let progress {
             progress("Collecting what a technician would ask for…")
             collection.progress = { report in

@@ -67,6 +67,12 @@ struct CollectorClient: Sendable {
                                                               attempts: attempts ?? config.retries))
     }
 
+    /// The fresh bundles technicians asked this computer for.
+    func bundleRequests(attempts: Int? = nil) async throws -> PendingBundleRequestList {
+        try decode(PendingBundleRequestList.self, try await send(method: "GET", path: "/api/v1/hosts/self/bundle-requests", body: .none,
+                                                                contentType: nil, attempts: attempts ?? config.retries))
+    }
+
     private func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse) throws -> T {
         do { return try BundleJSON.decoder().decode(T.self, from: Data(response.body)) } catch {
             throw Failure.unavailable("the collector answered \(response.status) with a body this agent does not understand; is \(server) a Helpline collector?", retryAfter: nil)

@@ -96,6 +96,10 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Days of typed health history kept (`health_history_days`); after the first day one
     /// row per host and hour.
     public var healthHistoryDays = 14
+    /// Hours a request for a fresh bundle waits for its host (`bundle_request_hours`).
+    public var bundleRequestHours = 72
+    /// Requests for fresh bundles one host may have waiting (`max_pending_bundle_requests`).
+    public var maxPendingBundleRequests = 5
     /// Days the audit log keeps a row (`audit_retention_days`); older rows are removed by
     /// the retention pass.
     public var auditRetentionDays = 400
@@ -166,6 +170,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "query_time_limit_ms": Entry(path: \.queryTimeLimitMS, range: 10...600_000),
         "query_max_sql_bytes": Entry(path: \.queryMaxSQLBytes, range: 16...(1 << 20)),
         "health_history_days": Entry(path: \.healthHistoryDays, range: 1...3650),
+        "bundle_request_hours": Entry(path: \.bundleRequestHours, range: 1...8760),
+        "max_pending_bundle_requests": Entry(path: \.maxPendingBundleRequests, range: 1...1000),
         "audit_retention_days": Entry(path: \.auditRetentionDays, range: 1...100_000),
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),

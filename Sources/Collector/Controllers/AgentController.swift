@@ -33,6 +33,7 @@ public struct AgentController: Sendable {
         routes.post("bundles", use: uploadBundle)
         routes.post("heartbeats", use: heartbeat)
         routes.get("hosts/self/tickets", use: ownTickets)
+        routes.get("hosts/self/bundle-requests", use: ownBundleRequests)
         return routes
     }
 
@@ -134,6 +135,16 @@ public struct AgentController: Sendable {
         try await heartbeats.record(HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat,
                                                  body: String(decoding: stored, as: UTF8.self)))
         return JSONResponse(HeartbeatAck(hostID: host.id, receivedAt: now), status: .accepted)
+    }
+
+    /// `GET /hosts/self/bundle-requests`: the fresh bundles technicians asked this host for.
+    @Sendable func ownBundleRequests(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<PendingBundleRequestList> {
+        let host = try context.requireHost()
+        let pending = try await store.pendingBundleRequests(hostID: host.id, now: Date()).map {
+            PendingBundleRequest(id: $0.id, ticketID: $0.ticketID, requestedBy: $0.requestedBy, note: $0.note,
+                                 requestedAt: $0.createdAt, expiresAt: $0.expiresAt)
+        }
+        return JSONResponse(PendingBundleRequestList(requests: pending))
     }
 
     @Sendable func ownTickets(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<HostTicketList> {

@@ -30,6 +30,44 @@ public struct IncidentList: Codable, Sendable, Equatable {
     public var incidents: [IncidentRecord]
 }
 
+/// `POST /hosts/{id}/bundle-requests` body.
+public struct NewBundleRequest: Codable, Sendable {
+    /// The ticket the bundle should join (one of this host's).
+    public var ticketID: Int64?
+    /// Why, shown to nobody but technicians and written into the bundle's note (≤ 1000 characters).
+    public var note: String?
+}
+
+/// A host's bundle requests.
+public struct BundleRequestList: Codable, Sendable, Equatable {
+    public var requests: [BundleRequestRecord]
+}
+
+/// Creating bundle requests, shared by the API and the pages.
+enum BundleRequests {
+    /// Validates and stores a request.
+    /// - Throws: `APIError` 400 for a bad note or ticket, 404 for an unknown host or ticket,
+    ///   409 when the host already has `max_pending_bundle_requests` waiting.
+    static func create(store: any CollectorStore, limits: CollectorLimits, hostID: String, ticketID: Int64?, by user: String,
+                       note: String?) async throws -> BundleRequestRecord {
+        guard hostID.utf8.count <= 128, let host = try await store.host(id: hostID) else { throw APIError.notFound("host \(hostID.prefix(64))") }
+        guard host.revokedAt == nil else { throw APIError(.conflict, code: "host_revoked", "this host was revoked; it sends nothing until it enrolls again") }
+        if let ticketID, ticketID <= 0 { throw APIError.badRequest("invalid_ticket_id", "a ticket id is a positive whole number") }
+        let text = note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (text?.count ?? 0) <= 1000 else { throw APIError.badRequest("invalid_note", "a request's note is at most 1000 characters") }
+        let now = Date()
+        do {
+            return try await store.createBundleRequest(hostID: host.id, ticketID: ticketID, requestedBy: user, note: text?.isEmpty == true ? nil : text,
+                                                       now: now, expiresAt: now.addingTimeInterval(Double(limits.bundleRequestHours) * 3600),
+                                                       maxPending: limits.maxPendingBundleRequests)
+        } catch let e as StoreError where e.kind == .conflict {
+            throw APIError(.conflict, code: "too_many_requests_waiting", e.message)
+        } catch let e as StoreError where e.kind == .notFound {
+            throw APIError.notFound(e.message)
+        }
+    }
+}
+
 /// A list of hosts.
 public struct HostList: Codable, Sendable, Equatable {
     public var hosts: [HostRecord]
@@ -90,6 +128,8 @@ public struct TechnicianController: Sendable {
         routes.get("hosts", use: listHosts)
         routes.get("hosts/{hostID}", use: getHost)
         routes.get("hosts/{hostID}/bundles", use: hostBundles)
+        routes.post("hosts/{hostID}/bundle-requests", use: requestBundle)
+        routes.get("hosts/{hostID}/bundle-requests", use: listBundleRequests)
         routes.get("bundles/{bundleID}", use: getBundle)
         routes.get("bundles/{bundleID}/raw", use: downloadBundle)
         routes.get("bundles/{bundleID}/journal", use: journal)
@@ -202,6 +242,24 @@ public struct TechnicianController: Sendable {
         let bundles = try await store.bundles(hostID: id, limit: try Paging.limit(request, default: 50, max: 500),
                                               offset: try Paging.offset(request))
         return JSONResponse(BundleList(bundles: bundles))
+    }
+
+    /// `POST /hosts/{id}/bundle-requests` `{"ticketID"?, "note"?}`: ask a host for a fresh
+    /// bundle; its agent collects it at its next check-in and the bundle joins the ticket.
+    @Sendable func requestBundle(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleRequestRecord> {
+        let user = try context.requireUser()
+        let hostID = context.parameters.get("hostID") ?? ""
+        let body = try await request.decodeJSON(NewBundleRequest.self, limit: limits.maxJSONBodyBytes)
+        let record = try await BundleRequests.create(store: store, limits: limits, hostID: hostID, ticketID: body.ticketID,
+                                                     by: user.name, note: body.note)
+        return JSONResponse(record, status: .created)
+    }
+
+    /// `GET /hosts/{id}/bundle-requests`: every request for the host, newest first.
+    @Sendable func listBundleRequests(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleRequestList> {
+        let hostID = context.parameters.get("hostID") ?? ""
+        guard hostID.utf8.count <= 128, try await store.host(id: hostID) != nil else { throw APIError.notFound("host \(hostID.prefix(64))") }
+        return JSONResponse(BundleRequestList(requests: try await store.bundleRequests(hostID: hostID, ticketID: nil, limit: 100)))
     }
 
     private func bundle(_ context: CollectorRequestContext) async throws -> BundleRecord {

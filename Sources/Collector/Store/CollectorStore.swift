@@ -184,6 +184,17 @@ public protocol CollectorStore: Sendable {
     /// Deletes a saved query of `owner` (an admin may delete any); false when there is none.
     func deleteSavedQuery(id: Int64, by user: String, isAdmin: Bool) async throws -> Bool
 
+    // MARK: Bundle requests
+
+    /// Queues a request for a fresh bundle from a host. Throws `StoreError.conflict` when the
+    /// host already has `maxPending` requests waiting, `.notFound` for an unknown host or ticket.
+    func createBundleRequest(hostID: String, ticketID: Int64?, requestedBy: String, note: String?, now: Date,
+                             expiresAt: Date, maxPending: Int) async throws -> BundleRequestRecord
+    /// A host's requests not yet delivered nor expired, oldest first.
+    func pendingBundleRequests(hostID: String, now: Date) async throws -> [BundleRequestRecord]
+    /// The requests made for a host or a ticket, newest first (every state).
+    func bundleRequests(hostID: String?, ticketID: Int64?, limit: Int) async throws -> [BundleRequestRecord]
+
     // MARK: Figures
 
     /// Counts for gauges and `/readyz`.

@@ -291,6 +291,26 @@ extension SQLiteStore {
                 CREATE INDEX findings_rule_ticket ON findings(rule_id, ticket_id);
                 """)
         }
+        migrator.registerMigration("v9_bundle_requests") { db in
+            // A technician asks a host for a fresh bundle; the agent picks the request up at
+            // its next check-in and its bundle joins the request's ticket.
+            try db.execute(sql: """
+                CREATE TABLE bundle_requests (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    ticket_id INTEGER REFERENCES tickets(id) ON DELETE SET NULL,
+                    requested_by TEXT NOT NULL CHECK (length(requested_by) BETWEEN 1 AND 128),
+                    note TEXT CHECK (note IS NULL OR length(note) <= 1000),
+                    created_at DATETIME NOT NULL,
+                    expires_at DATETIME NOT NULL,
+                    delivered_at DATETIME,
+                    bundle_id TEXT,
+                    CHECK ((delivered_at IS NULL) = (bundle_id IS NULL))
+                );
+                CREATE INDEX bundle_requests_host ON bundle_requests(host_id, delivered_at, expires_at);
+                CREATE INDEX bundle_requests_ticket ON bundle_requests(ticket_id);
+                """)
+        }
         return migrator
     }
 }

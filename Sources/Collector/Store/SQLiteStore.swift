@@ -408,7 +408,16 @@ public final class SQLiteStore: CollectorStore {
                 let ticketID: Int64
                 let joined: Bool
                 var joinReason: String?
-                switch policy.decide(bundle: bundle, findings: findings, openTickets: open) {
+                // A bundle a technician asked for joins the ticket it was asked from.
+                let request = try Self.claimBundleRequest(db, bundle)
+                let decision: TicketDecision
+                if let request, let asked = request.ticketID,
+                   try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ? AND host_id = ?)", arguments: [asked, bundle.hostID]) == true {
+                    decision = .join(ticketID: asked, reason: "Bundle \(bundle.bundleID) answers \(request.requestedBy)'s request #\(request.id) for fresh information.")
+                } else {
+                    decision = policy.decide(bundle: bundle, findings: findings, openTickets: open)
+                }
+                switch decision {
                 case .open(let new):
                     try db.execute(sql: """
                         INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
@@ -447,6 +456,11 @@ public final class SQLiteStore: CollectorStore {
                 }
                 try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [bundle.receivedAt, bundle.hostID])
                 try Self.linkIncidents(db, findings: receipt.findings, now: bundle.receivedAt, threshold: policy.incidentThreshold)
+                if request != nil {
+                    // The user sees it happened (helpline status shows visible comments).
+                    try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, 'helpline', ?, 1, ?)",
+                                   arguments: [ticketID, "Helpline collected fresh information from this computer, as the help desk asked.", bundle.receivedAt])
+                }
                 return .stored(receipt)
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {

@@ -106,3 +106,22 @@ public struct SavedQuery: Sendable, Codable, Equatable {
     public var shared: Bool
     public var createdAt: Date
 }
+
+/// A technician's request for a fresh bundle, with what became of it.
+public struct BundleRequestRecord: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var hostID: String
+    public var ticketID: Int64?
+    public var requestedBy: String
+    public var note: String?
+    public var createdAt: Date
+    public var expiresAt: Date
+    /// When the bundle arrived, and which.
+    public var deliveredAt: Date?
+    public var bundleID: String?
+
+    /// `pending`, `delivered` or `expired` at `now`.
+    public func state(at now: Date) -> String {
+        deliveredAt != nil ? "delivered" : expiresAt <= now ? "expired" : "pending"
+    }
+}

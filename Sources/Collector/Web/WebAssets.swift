@@ -221,6 +221,14 @@ enum WebAssets {
       </section>
       <section id="host-bundles">
         <h2>Bundles</h2>
+        {{^revokedHost}}
+        <form method="post" action="{{requestAction}}" class="row" id="request-bundle-form">
+          <input type="hidden" name="csrf" value="{{chrome.csrf}}">
+          <input name="note" placeholder="Why (optional)" maxlength="1000" aria-label="Why">
+          <button type="submit" class="small" id="request-bundle">Ask for a fresh bundle</button>
+        </form>
+        {{/revokedHost}}
+        {{> requests}}
         <ul class="bundles">{{#bundles}}<li><a href="{{href}}">{{received}}</a> · {{reason}} · {{size}} · {{entries}} entries{{#expired}} · <span class="badge">expired</span>{{/expired}}</li>{{/bundles}}</ul>
         {{^bundles}}<p class="muted">No bundles.</p>{{/bundles}}
       </section>
@@ -436,6 +444,14 @@ enum WebAssets {
 {{> footer}}
 
 """#),
+        ("requests", #"""
+<div class="bundle-requests">
+  {{#bundleRequests}}
+  <p class="small request-{{state}}"><span class="badge">{{state}}</span> asked by {{requestedBy}} {{requested}}{{#note}} — “{{note}}”{{/note}}{{#bundleHref}} · <a href="{{bundleHref}}">the bundle</a>{{/bundleHref}}</p>
+  {{/bundleRequests}}
+</div>
+
+"""#),
         ("result", #"""
 {{#hasChart}}
 <svg class="bars" viewBox="0 0 420 {{chartHeight}}" role="img" aria-label="chart">
@@ -555,6 +571,12 @@ enum WebAssets {
 
       <section id="bundles">
         <h2>Bundles</h2>
+        <form method="post" action="{{formAction}}/request-bundle" class="stack" id="request-bundle-form">
+          <input type="hidden" name="csrf" value="{{chrome.csrf}}">
+          <input name="note" placeholder="Why (optional; technicians only)" maxlength="1000" aria-label="Why">
+          <button type="submit" class="small" id="request-bundle">Ask this computer for fresh information</button>
+        </form>
+        {{> requests}}
         <ul class="bundles">
         {{#bundles}}
           <li>

@@ -63,7 +63,9 @@ extension WebController {
             hostname: WebFormat.untrusted(host.hostname, max: 255), id: host.id, machineID: WebFormat.untrusted(host.machineID, max: 128),
             agentVersion: WebFormat.untrusted(host.agentVersion ?? "—", max: 64), enrolled: WebFormat.time(host.enrolledAt),
             lastSeen: host.lastSeenAt.map { "\(WebFormat.time($0)) (\(WebFormat.age($0, now: now)) ago)" } ?? "never",
-            revoked: host.revokedAt.map { WebFormat.time($0) }, summary: summary, charts: charts, tickets: tickets, bundles: bundles)
+            revoked: host.revokedAt.map { WebFormat.time($0) }, summary: summary, charts: charts, tickets: tickets, bundles: bundles,
+            bundleRequests: try await store.bundleRequests(hostID: host.id, ticketID: nil, limit: 20).map { BundleRequestView($0, now: now) },
+            requestAction: "/hosts/\(WebLinks.encode(host.id))/request-bundle", revokedHost: host.revokedAt != nil)
         return try page("host", model)
     }
 

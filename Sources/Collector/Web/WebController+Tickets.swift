@@ -221,7 +221,8 @@ extension WebController {
             priorityOptions: Self.options(TicketPriority.allCases, selected: t.priority, any: nil),
             assigneeOptions: [SelectOption(value: "", label: "unassigned", selected: t.assignee == nil)]
                 + users.map { SelectOption(value: $0.name, label: $0.name, selected: $0.name == t.assignee) },
-            formAction: "/tickets/\(t.id)", summaryProblem: problem)
+            formAction: "/tickets/\(t.id)", summaryProblem: problem,
+            bundleRequests: try await store.bundleRequests(hostID: nil, ticketID: t.id, limit: 20).map { BundleRequestView($0, now: now) })
         return try page("ticket", model)
     }
 
@@ -285,5 +286,28 @@ extension WebController {
         } catch let e as StoreError where e.kind == .conflict {
             throw APIError(.conflict, code: "only_bundle", e.message)
         }
+    }
+
+    /// `POST /tickets/{id}/request-bundle` and `POST /hosts/{id}/request-bundle`: ask the
+    /// host for a fresh bundle (joining the ticket when asked from one).
+    @Sendable func requestBundle(request: Request, context: CollectorRequestContext) async throws -> Response {
+        let user = try self.user(context)
+        let form = try await form(request, context)
+        let hostID: String
+        var askedFrom: Int64?
+        let back: String
+        if context.parameters.get("id") != nil {
+            let id = try self.ticketID(context)
+            guard let ticket = try await store.ticket(id: id)?.ticket else { throw APIError.notFound("ticket \(id)") }
+            hostID = ticket.hostID
+            askedFrom = id
+            back = "/tickets/\(id)#bundles"
+        } else {
+            hostID = context.parameters.get("hostID") ?? ""
+            back = "/hosts/\(WebLinks.encode(hostID))"
+        }
+        let record = try await BundleRequests.create(store: store, limits: limits, hostID: hostID, ticketID: askedFrom, by: user.name, note: form["note"])
+        await audit(context, "bundle_requested", "host \(hostID)", "request \(record.id)" + (askedFrom.map { " for ticket \($0)" } ?? ""))
+        return try Redirect(location: back).response(from: request, context: context)
     }
 }

@@ -83,6 +83,8 @@ public struct WebController: Sendable {
         routes.get("bundles/{bundleID}/download/**", use: memberDownload)
         routes.get("hosts", use: hostsPage)
         routes.get("hosts/{hostID}", use: hostPage)
+        routes.post("tickets/{id}/request-bundle", use: requestBundle)
+        routes.post("hosts/{hostID}/request-bundle", use: requestBundle)
         routes.get("incidents", use: incidentsPage)
         routes.get("incidents/{incidentID}", use: incidentPage)
         routes.get("admin/audit", use: auditPage)

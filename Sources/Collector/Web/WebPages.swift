@@ -198,6 +198,27 @@ struct ChangeView {
     var text: String
 }
 
+/// A request for a fresh bundle, on the ticket and host pages.
+struct BundleRequestView {
+    var id: Int64
+    var state: String
+    var requestedBy: String
+    var requested: String
+    var note: String?
+    var bundleHref: String?
+    var pending: Bool
+
+    init(_ r: BundleRequestRecord, now: Date) {
+        id = r.id
+        state = r.state(at: now)
+        requestedBy = WebFormat.untrusted(r.requestedBy, max: 128)
+        requested = WebFormat.time(r.createdAt)
+        note = r.note.map { WebFormat.untrusted($0, max: 1000) }
+        bundleHref = r.bundleID.map { "/bundles/\($0)" }
+        pending = state == "pending"
+    }
+}
+
 struct TicketPage {
     struct BundleRow {
         var id: String
@@ -247,6 +268,7 @@ struct TicketPage {
     var assigneeOptions: [SelectOption]
     var formAction: String
     var summaryProblem: String?
+    var bundleRequests: [BundleRequestView]
 }
 
 struct BundlePage {
@@ -381,6 +403,9 @@ struct HostPage {
     var charts: [Chart]
     var tickets: [QueuePage.Row]
     var bundles: [TicketPage.BundleRow]
+    var bundleRequests: [BundleRequestView]
+    var requestAction: String
+    var revokedHost: Bool
 }
 
 struct IncidentsPage {

@@ -126,3 +126,29 @@ public struct APIErrorBody: Codable, Sendable, Equatable {
     public var error: Detail
     public init(code: String, message: String) { error = Detail(code: code, message: message) }
 }
+
+/// A technician's request for a fresh bundle from one host, as the agent sees it
+/// (`GET /api/v1/hosts/self/bundle-requests`).
+public struct PendingBundleRequest: Sendable, Codable, Equatable {
+    /// The request's id, sent back in the bundle's manifest (`bundleRequestID`).
+    public var id: Int64
+    /// The ticket the bundle will join, when the request came from one.
+    public var ticketID: Int64?
+    /// Who asked.
+    public var requestedBy: String
+    /// Why, in the technician's words (may be empty).
+    public var note: String?
+    public var requestedAt: Date
+    public var expiresAt: Date
+
+    public init(id: Int64, ticketID: Int64?, requestedBy: String, note: String?, requestedAt: Date, expiresAt: Date) {
+        self.id = id; self.ticketID = ticketID; self.requestedBy = requestedBy; self.note = note
+        self.requestedAt = requestedAt; self.expiresAt = expiresAt
+    }
+}
+
+/// `GET /api/v1/hosts/self/bundle-requests`: what the help desk is waiting for from this host.
+public struct PendingBundleRequestList: Sendable, Codable, Equatable {
+    public var requests: [PendingBundleRequest]
+    public init(requests: [PendingBundleRequest]) { self.requests = requests }
+}

@@ -157,6 +157,9 @@ public struct Manifest: Sendable, Codable, Equatable {
     public var redactions: [String: Int]
     /// The journal window and caps, when the journal probe ran.
     public var journalWindow: CollectionWindow?
+    /// For `technician_request` bundles: the collector's request this bundle answers, so it
+    /// joins that request's ticket.
+    public var bundleRequestID: Int64?
 
     public init(schemaVersion: Int = BundleSchema.current, bundleID: String, createdAt: Date, agentVersion: String,
                 host: HostIdentity, reason: BundleReason, note: String? = nil, requestedBy: String? = nil,

@@ -126,5 +126,10 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
         logger: logger)
     app.addServices(RetentionService(store: dependencies.store, blobs: blobs, limits: configuration.limits,
                                      metrics: dependencies.metrics, logger: logger))
+    let policyReads = BlobReadPool(limit: 1, budget: .seconds(configuration.limits.readTimeBudgetSeconds),
+                                   retryAfter: configuration.limits.retryAfterSeconds, metrics: dependencies.metrics)
+    app.addServices(PolicyService(queries: FleetQueries(databasePath: configuration.databasePath, reads: policyReads,
+                                                        limits: configuration.limits, store: dependencies.store),
+                                  store: dependencies.store, limits: configuration.limits, logger: logger))
     return app
 }

@@ -100,6 +100,11 @@ public struct CollectorLimits: Sendable, Equatable {
     public var bundleRequestHours = 72
     /// Requests for fresh bundles one host may have waiting (`max_pending_bundle_requests`).
     public var maxPendingBundleRequests = 5
+    /// Tickets one policy run may open (`policy_max_new_tickets`); further new matches wait
+    /// for the next run.
+    public var policyMaxNewTickets = 20
+    /// Shortest interval a policy may run at, in minutes (`policy_min_interval_minutes`).
+    public var policyMinIntervalMinutes = 5
     /// Days the audit log keeps a row (`audit_retention_days`); older rows are removed by
     /// the retention pass.
     public var auditRetentionDays = 400
@@ -172,6 +177,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "health_history_days": Entry(path: \.healthHistoryDays, range: 1...3650),
         "bundle_request_hours": Entry(path: \.bundleRequestHours, range: 1...8760),
         "max_pending_bundle_requests": Entry(path: \.maxPendingBundleRequests, range: 1...1000),
+        "policy_max_new_tickets": Entry(path: \.policyMaxNewTickets, range: 1...100_000),
+        "policy_min_interval_minutes": Entry(path: \.policyMinIntervalMinutes, range: 1...10_080),
         "audit_retention_days": Entry(path: \.auditRetentionDays, range: 1...100_000),
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),

@@ -177,8 +177,19 @@ public protocol CollectorStore: Sendable {
 
     // MARK: Saved fleet queries
 
-    /// Saves a query; `StoreError.conflict` when the owner already has one of that name.
-    func saveQuery(name: String, sql: String, owner: String, shared: Bool, now: Date) async throws -> SavedQuery
+    /// Saves a query, a policy when `policy` is set; `StoreError.conflict` when the owner
+    /// already has one of that name.
+    func saveQuery(name: String, sql: String, owner: String, shared: Bool, policy: PolicySettings?, now: Date) async throws -> SavedQuery
+    /// Policies whose next run is due at `now`.
+    func duePolicies(now: Date) async throws -> [SavedQuery]
+    /// Records a policy run: `matches` are the hosts it answered now (each with a detail
+    /// line). Hosts that newly match get a ticket with the policy's advice, or join their
+    /// open ticket from the same policy; hosts no longer matching are forgotten (they count as
+    /// new if they match again). At most `maxNewTickets` tickets are opened. Answers the new
+    /// tickets' ids. `matches` nil records a failed run (`summary` says why) and changes no match;
+    /// otherwise the run's summary is written from the counts.
+    func recordPolicyRun(_ policy: SavedQuery, matches: [(hostID: String, detail: String)]?, summary: String, maxNewTickets: Int,
+                         now: Date) async throws -> [Int64]
     /// The queries `user` may see: their own and every shared one, by name.
     func savedQueries(visibleTo user: String) async throws -> [SavedQuery]
     /// Deletes a saved query of `owner` (an admin may delete any); false when there is none.

@@ -99,18 +99,94 @@ extension SQLiteStore {
     }
 
     static func savedQuery(_ row: Row) -> SavedQuery {
-        SavedQuery(id: row["id"], name: row["name"], sql: row["sql"], owner: row["owner"], shared: row["shared"], createdAt: row["created_at"])
+        SavedQuery(id: row["id"], name: row["name"], sql: row["sql"], owner: row["owner"], shared: row["shared"], createdAt: row["created_at"],
+                   policyIntervalMinutes: row["policy_interval_minutes"], policyAdvice: row["policy_advice"],
+                   policyPriority: (row["policy_priority"] as String?).flatMap(TicketPriority.init(rawValue:)),
+                   policyLastRunAt: row["policy_last_run_at"], policyLastResult: row["policy_last_result"])
     }
 
-    public func saveQuery(name: String, sql: String, owner: String, shared: Bool, now: Date) async throws -> SavedQuery {
+    public func saveQuery(name: String, sql: String, owner: String, shared: Bool, policy: PolicySettings?, now: Date) async throws -> SavedQuery {
         try await write { db in
             do {
-                try db.execute(sql: "INSERT INTO saved_queries (name, sql, owner, shared, created_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [name, sql, owner, shared, now])
+                try db.execute(sql: """
+                    INSERT INTO saved_queries (name, sql, owner, shared, created_at, policy_interval_minutes, policy_advice, policy_priority)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [name, sql, owner, shared, now, policy?.intervalMinutes, policy?.advice, policy?.priority.rawValue])
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 throw StoreError(.conflict, "you already saved a query named \(name); choose another name or delete that one")
             }
-            return SavedQuery(id: db.lastInsertedRowID, name: name, sql: sql, owner: owner, shared: shared, createdAt: now)
+            return SavedQuery(id: db.lastInsertedRowID, name: name, sql: sql, owner: owner, shared: shared, createdAt: now,
+                              policyIntervalMinutes: policy?.intervalMinutes, policyAdvice: policy?.advice, policyPriority: policy?.priority)
+        }
+    }
+
+    public func duePolicies(now: Date) async throws -> [SavedQuery] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM saved_queries WHERE policy_interval_minutes IS NOT NULL
+                  AND (policy_last_run_at IS NULL OR unixepoch(policy_last_run_at) + policy_interval_minutes * 60 <= unixepoch(?))
+                ORDER BY id LIMIT 100
+                """, arguments: [now]).map(Self.savedQuery)
+        }
+    }
+
+    public func recordPolicyRun(_ policy: SavedQuery, matches: [(hostID: String, detail: String)]?, summary: String, maxNewTickets: Int,
+                                now: Date) async throws -> [Int64] {
+        try await write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM saved_queries WHERE id = ?)", arguments: [policy.id]) == true else { return [] }
+            guard let matches else {
+                // A failed run changes no match: a host is not "new" again because of an error.
+                try db.execute(sql: "UPDATE saved_queries SET policy_last_run_at = ?, policy_last_result = ? WHERE id = ?",
+                               arguments: [now, String(summary.prefix(1000)), policy.id])
+                return []
+            }
+            let before = Set(try String.fetchAll(db, sql: "SELECT host_id FROM policy_matches WHERE query_id = ?", arguments: [policy.id]))
+            var matched = Set<String>()
+            var opened: [Int64] = []
+            let rule = "policy.\(policy.id)"
+            let advice = policy.policyAdvice ?? ""
+            for match in matches {
+                guard matched.insert(match.hostID).inserted,
+                      try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM hosts WHERE id = ? AND revoked_at IS NULL)", arguments: [match.hostID]) == true
+                else { continue }
+                if before.contains(match.hostID) {
+                    try db.execute(sql: "UPDATE policy_matches SET last_matched_at = ? WHERE query_id = ? AND host_id = ?",
+                                   arguments: [now, policy.id, match.hostID])
+                    continue
+                }
+                var ticketID: Int64?
+                let text = "The fleet policy “\(policy.name)” found this host before its user called." + (advice.isEmpty ? "" : "\n\n\(advice)")
+                    + (match.detail.isEmpty ? "" : "\n\nWhat it saw: \(match.detail)")
+                if let open = try Int64.fetchOne(db, sql: """
+                    SELECT id FROM tickets WHERE host_id = ? AND top_rule_id = ? AND status IN ('open', 'in_progress', 'waiting_on_user')
+                    ORDER BY id DESC LIMIT 1
+                    """, arguments: [match.hostID, rule]) {
+                    try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, 'helpline', ?, 0, ?)",
+                                   arguments: [open, "The policy matched again. " + text, now])
+                    try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [now, open])
+                    ticketID = open
+                } else if opened.count < maxNewTickets {
+                    try db.execute(sql: """
+                        INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
+                        VALUES (?, 'open', ?, ?, ?, ?, ?, ?)
+                        """, arguments: [match.hostID, (policy.policyPriority ?? .normal).rawValue, String("Policy: \(policy.name)".prefix(300)),
+                                         text, rule, now, now])
+                    ticketID = db.lastInsertedRowID
+                    opened.append(db.lastInsertedRowID)
+                } else {
+                    continue  // over this run's ticket budget: counts as new again next run
+                }
+                try db.execute(sql: """
+                    INSERT INTO policy_matches (query_id, host_id, first_matched_at, last_matched_at, ticket_id) VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [policy.id, match.hostID, now, now, ticketID])
+            }
+            for gone in before.subtracting(matched) {
+                try db.execute(sql: "DELETE FROM policy_matches WHERE query_id = ? AND host_id = ?", arguments: [policy.id, gone])
+            }
+            let summary = "\(matched.count) hosts match, \(opened.count) new tickets"
+            try db.execute(sql: "UPDATE saved_queries SET policy_last_run_at = ?, policy_last_result = ? WHERE id = ?",
+                           arguments: [now, summary, policy.id])
+            return opened
         }
     }
 

@@ -311,6 +311,26 @@ extension SQLiteStore {
                 CREATE INDEX bundle_requests_ticket ON bundle_requests(ticket_id);
                 """)
         }
+        migrator.registerMigration("v10_policies") { db in
+            // A saved fleet query can be a policy: run every N minutes; each host it newly
+            // answers (a host_id column) gets a ticket with the policy's advice before its user calls.
+            try db.execute(sql: """
+                ALTER TABLE saved_queries ADD COLUMN policy_interval_minutes INTEGER CHECK (policy_interval_minutes IS NULL OR policy_interval_minutes >= 1);
+                ALTER TABLE saved_queries ADD COLUMN policy_advice TEXT CHECK (policy_advice IS NULL OR length(policy_advice) <= 4000);
+                ALTER TABLE saved_queries ADD COLUMN policy_priority TEXT CHECK (policy_priority IS NULL OR policy_priority IN ('low', 'normal', 'high', 'urgent'));
+                ALTER TABLE saved_queries ADD COLUMN policy_last_run_at DATETIME;
+                ALTER TABLE saved_queries ADD COLUMN policy_last_result TEXT;
+
+                CREATE TABLE policy_matches (
+                    query_id INTEGER NOT NULL REFERENCES saved_queries(id) ON DELETE CASCADE,
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    first_matched_at DATETIME NOT NULL,
+                    last_matched_at DATETIME NOT NULL,
+                    ticket_id INTEGER REFERENCES tickets(id) ON DELETE SET NULL,
+                    PRIMARY KEY (query_id, host_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -105,6 +105,26 @@ public struct SavedQuery: Sendable, Codable, Equatable {
     /// Everyone sees it (otherwise only its owner).
     public var shared: Bool
     public var createdAt: Date
+    /// Set when it is a policy: it runs every this many minutes.
+    public var policyIntervalMinutes: Int?
+    /// What the tickets it opens say to do.
+    public var policyAdvice: String?
+    /// The priority of the tickets it opens.
+    public var policyPriority: TicketPriority?
+    public var policyLastRunAt: Date?
+    /// The last run in words (`3 hosts match, 1 new ticket`, or the error).
+    public var policyLastResult: String?
+}
+
+/// A policy's settings when saving a query.
+public struct PolicySettings: Sendable, Equatable {
+    public var intervalMinutes: Int
+    public var advice: String
+    public var priority: TicketPriority
+
+    public init(intervalMinutes: Int, advice: String, priority: TicketPriority) {
+        self.intervalMinutes = intervalMinutes; self.advice = advice; self.priority = priority
+    }
 }
 
 /// A technician's request for a fresh bundle, with what became of it.

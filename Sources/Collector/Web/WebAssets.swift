@@ -367,6 +367,14 @@ enum WebAssets {
           <input name="name" id="save-name" placeholder="Name" maxlength="100" required>
           <label class="choice"><input type="checkbox" name="shared" value="1" id="save-shared"> shared with everyone</label>
           <button type="submit" id="save-query">Save this query</button>
+          <details class="policy"><summary>…as a policy that opens tickets</summary>
+            <div class="stack">
+              <p class="muted small">Runs every N minutes; each host it newly answers (the query must answer <code>host_id</code>) gets a ticket with this advice before its user calls.</p>
+              <label>Every (minutes) <input name="policy_minutes" id="policy-minutes" type="number" min="0" max="10080" value="0"></label>
+              <label>Priority <select name="policy_priority"><option>low</option><option selected>normal</option><option>high</option><option>urgent</option></select></label>
+              <label>Advice <textarea name="policy_advice" id="policy-advice" rows="3" maxlength="4000"></textarea></label>
+            </div>
+          </details>
         </form>
       </section>
       {{/result}}
@@ -374,7 +382,7 @@ enum WebAssets {
         <h2>Saved queries</h2>
         {{^hasSaved}}<p class="muted">None yet.</p>{{/hasSaved}}
         <ul>
-        {{#saved}}<li><a href="{{href}}">{{name}}</a> <span class="muted small">{{owner}}{{#shared}} · shared{{/shared}}</span>
+        {{#saved}}<li><a href="{{href}}">{{name}}</a> <span class="muted small">{{owner}}{{#shared}} · shared{{/shared}}{{#policy}} · {{policy}}{{/policy}}</span>
           {{#canDelete}}<form method="post" action="{{deleteAction}}" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit" class="small">Delete</button></form>{{/canDelete}}</li>{{/saved}}
         </ul>
       </section>

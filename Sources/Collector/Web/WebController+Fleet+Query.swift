@@ -78,6 +78,7 @@ struct QueryPage {
         var shared: Bool
         var canDelete: Bool
         var deleteAction: String
+        var policy: String?
     }
     var chrome: PageChrome
     var sql: String
@@ -131,7 +132,8 @@ extension WebController {
         let saved = try await store.savedQueries(visibleTo: user.name).map { q in
             QueryPage.SavedView(id: q.id, name: WebFormat.untrusted(q.name, max: 100), href: WebLinks.link("/query", [("sql", q.sql)]),
                                 owner: WebFormat.untrusted(q.owner, max: 64), shared: q.shared,
-                                canDelete: q.owner == user.name || user.role == .admin, deleteAction: "/query/saved/\(q.id)/delete")
+                                canDelete: q.owner == user.name || user.role == .admin, deleteAction: "/query/saved/\(q.id)/delete",
+                                policy: q.policyIntervalMinutes.map { "policy every \($0) min" + (q.policyLastResult.map { " · last run: \(WebFormat.untrusted($0, max: 300))" } ?? " · not run yet") })
         }
         return QueryPage(chrome: PageChrome(context: context, title: "Query the fleet", section: "fleet"), sql: sql,
                          result: result.map { ResultView($0, chartable: false) }, error: error?.message, errorCode: error?.code,
@@ -174,8 +176,23 @@ extension WebController {
         guard !sql.isEmpty, sql.utf8.count <= limits.queryMaxSQLBytes else {
             throw APIError.badRequest("invalid_query", "a saved query is 1 byte to \(limits.queryMaxSQLBytes) bytes of SQL")
         }
+        var policy: PolicySettings?
+        if let every = form["policy_minutes"], !every.isEmpty, every != "0" {
+            guard let minutes = Int(every), (limits.policyMinIntervalMinutes...10_080).contains(minutes) else {
+                throw APIError.badRequest("invalid_policy", "a policy runs every \(limits.policyMinIntervalMinutes) to 10080 minutes")
+            }
+            let advice = (form["policy_advice"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard advice.count <= 4000 else { throw APIError.badRequest("invalid_policy", "a policy's advice is at most 4000 characters") }
+            let priority = TicketPriority(rawValue: form["policy_priority"] ?? "normal") ?? .normal
+            // A policy must name its hosts: check the query answers host_id before saving.
+            let probe = try await fleet.run(sql, by: user.name, clientAddress: context.clientAddress, audit: false)
+            guard probe.columns.contains("host_id") else {
+                throw APIError.badRequest("invalid_policy", "a policy's query must answer a host_id column (one row per matching host)")
+            }
+            policy = PolicySettings(intervalMinutes: minutes, advice: advice, priority: priority)
+        }
         do {
-            _ = try await store.saveQuery(name: name, sql: sql, owner: user.name, shared: form["shared"] == "1", now: Date())
+            _ = try await store.saveQuery(name: name, sql: sql, owner: user.name, shared: form["shared"] == "1" || policy != nil, policy: policy, now: Date())
         } catch let e as StoreError where e.kind == .conflict {
             throw APIError(.conflict, code: "name_taken", e.message)
         }

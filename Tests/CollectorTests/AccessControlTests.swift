@@ -49,6 +49,7 @@ import Testing
         "POST /api/v1/hosts/{hostID}/bundle-requests": .technician,
         "GET /api/v1/hosts/{hostID}/bundle-requests": .technician,
         "GET /api/v1/hosts/self/bundle-requests": .host,
+        "POST /api/v1/inventory": .host,
         "GET /api/v1/query/schema": .technician,
         "POST /api/v1/hosts/{hostID}/revoke": .admin,
         "POST /api/v1/hosts/{hostID}/enrollment/approve": .admin,

@@ -186,6 +186,38 @@ import Testing
         #expect(rows.rows.count == 3, "\(rows.rows)")
     }
 
+    @Test func inventoriesBecomePackageAndHardwareRows() async throws {
+        let tc = try await TestCollector(limits: ["max_inventory_packages": 3])
+        defer { Task { await tc.close() } }
+        let tech = try await tc.apiToken("tech", role: .technician)
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret, machineID: "inv-host", hostname: "inv")
+            func send(_ packages: [InstalledPackage], token: String = host.hostToken) async throws -> TestResponse {
+                let inventory = Inventory(collectedAt: Date(), kernel: "6.1.0-18-amd64", systemVendor: "LENOVO", productName: "21AHCTO1WW",
+                                          biosVendor: "LENOVO", biosVersion: "N3MET18W (1.17 )", packages: packages)
+                return try await client.execute(uri: "/api/v1/inventory", method: .post,
+                                                headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                                                body: ByteBuffer(bytes: try BundleJSON.encoder().encode(inventory)))
+            }
+            let three = [InstalledPackage(name: "openssl", version: "3.0.11-1~deb12u2", architecture: "amd64"),
+                         InstalledPackage(name: "firefox-esr", version: "115.5.0esr-1~deb12u1", architecture: "amd64"),
+                         InstalledPackage(name: "adduser", version: "3.134", architecture: "all")]
+            #expect(try await send(three + [InstalledPackage(name: "x", version: "1", architecture: "all")]).status == .unprocessableContent,
+                    "one over max_inventory_packages")
+            let ok = try await send(three)
+            let ack = try decode(InventoryAck.self, ok)
+            #expect(ok.status == .accepted && ack.packages == 3, "exactly at the limit")
+            let soon = try await send(three)
+            #expect(soon.status == .tooManyRequests && errorCode(soon) == "inventory_too_soon" && soon.headers[.retryAfter] != nil)
+            #expect(try await send(three, token: tech).status == .unauthorized, "a technician token is not a host")
+            let q = QuerySandbox(databasePath: tc.configuration.databasePath, maxRows: 100, maxSQLBytes: 4096)
+            let versions = try q.run("SELECT hostname, version FROM packages WHERE name = 'openssl'", deadline: .now + .seconds(5))
+            #expect(versions.rows == [[.text("inv"), .text("3.0.11-1~deb12u2")]])
+            let hw = try q.run("SELECT product_name, bios_version, package_count FROM inventory", deadline: .now + .seconds(5))
+            #expect(hw.rows == [[.text("21AHCTO1WW"), .text("N3MET18W (1.17 )"), .integer(3)]])
+        }
+    }
+
     @Test func docsDescribeEveryViewAndColumn() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/fleet.md").standardized.path
         let doc = try String(contentsOfFile: path, encoding: .utf8)

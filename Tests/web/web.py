@@ -459,7 +459,7 @@ def main():
         driver.get(collector.url + "/fleet")
         wait_for(driver, By.ID, "fleet")
         cards = driver.find_elements(By.CSS_SELECTOR, "#fleet .card")
-        check("the fleet dashboard shows its built-in questions", len(cards) == 7 and not driver.find_elements(By.CSS_SELECTOR, "#fleet .alert"))
+        check("the fleet dashboard shows its built-in questions", len(cards) == 8 and not driver.find_elements(By.CSS_SELECTOR, "#fleet .alert"))
         check("agent versions are charted", len(driver.find_elements(By.CSS_SELECTOR, "#fleet svg.bars rect")) >= 1)
         shot(driver, "16-fleet")
         driver.get(collector.url + "/query")
@@ -501,6 +501,9 @@ def main():
         check("the fresh bundle joined the ticket it was asked from", "delivered" in bundles_text and "technician request" in bundles_text, bundles_text[:600])
         r = agent.cmd("status", "--json")
         check("the user sees that fresh information was collected", "collected fresh information" in r.stdout, r.stdout[-400:])
+        q = run([os.path.join(BIN, "helpline-collector"), "query", "--data-dir", collector.data, "--json",
+                 "SELECT count(*) FROM packages WHERE name = 'libc6'"], timeout=60)
+        check("the daemon sent this machine's inventory (dpkg)", q.returncode == 0 and json.loads(q.stdout)["rows"][0][0] >= 1, q.stdout[-300:] + q.stderr[-300:])
         shot(driver, "08b-ticket-fresh-bundle")
 
         # --- sign out

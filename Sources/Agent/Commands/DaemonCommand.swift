@@ -81,6 +81,7 @@ struct DaemonCommand: AsyncParsableCommand {
             ServiceNotifier.alive()
             if ContinuousClock.now >= nextHeartbeat {
                 await Self.beat(state: state, config: config, log: log)
+                await Self.sendInventoryIfDue(state: state, config: config, log: log)
                 // ±10 % jitter so a fleet does not beat in step.
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter

@@ -67,6 +67,15 @@ struct CollectorClient: Sendable {
                                                               attempts: attempts ?? config.retries))
     }
 
+    /// `POST /api/v1/inventory`: installed packages and hardware, one attempt (the daemon
+    /// tries again at its next heartbeat).
+    func inventory(_ inventory: Inventory) async throws -> InventoryAck {
+        let body = try BundleJSON.encoder().encode(inventory)
+        let response = try await send(method: "POST", path: "/api/v1/inventory", body: .bytes([UInt8](body)), contentType: "application/json",
+                                      attempts: 1)
+        return try decode(InventoryAck.self, response)
+    }
+
     /// The fresh bundles technicians asked this computer for.
     func bundleRequests(attempts: Int? = nil) async throws -> PendingBundleRequestList {
         try decode(PendingBundleRequestList.self, try await send(method: "GET", path: "/api/v1/hosts/self/bundle-requests", body: .none,

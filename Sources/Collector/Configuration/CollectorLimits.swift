@@ -105,6 +105,13 @@ public struct CollectorLimits: Sendable, Equatable {
     public var policyMaxNewTickets = 20
     /// Shortest interval a policy may run at, in minutes (`policy_min_interval_minutes`).
     public var policyMinIntervalMinutes = 5
+    /// Largest inventory body (`max_inventory_bytes`); larger answers 413.
+    public var maxInventoryBytes = 8 << 20
+    /// Most packages in one inventory (`max_inventory_packages`); more answers 422.
+    public var maxInventoryPackages = 50_000
+    /// Shortest time between two inventories of one host, in minutes
+    /// (`inventory_min_interval_minutes`); sooner answers 429.
+    public var inventoryMinIntervalMinutes = 10
     /// Days the audit log keeps a row (`audit_retention_days`); older rows are removed by
     /// the retention pass.
     public var auditRetentionDays = 400
@@ -179,6 +186,9 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_pending_bundle_requests": Entry(path: \.maxPendingBundleRequests, range: 1...1000),
         "policy_max_new_tickets": Entry(path: \.policyMaxNewTickets, range: 1...100_000),
         "policy_min_interval_minutes": Entry(path: \.policyMinIntervalMinutes, range: 1...10_080),
+        "max_inventory_bytes": Entry(path: \.maxInventoryBytes, range: 1024...(1 << 30)),
+        "max_inventory_packages": Entry(path: \.maxInventoryPackages, range: 1...10_000_000),
+        "inventory_min_interval_minutes": Entry(path: \.inventoryMinIntervalMinutes, range: 0...100_000),
         "audit_retention_days": Entry(path: \.auditRetentionDays, range: 1...100_000),
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),

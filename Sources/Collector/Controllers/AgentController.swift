@@ -34,6 +34,7 @@ public struct AgentController: Sendable {
         routes.post("heartbeats", use: heartbeat)
         routes.get("hosts/self/tickets", use: ownTickets)
         routes.get("hosts/self/bundle-requests", use: ownBundleRequests)
+        routes.post("inventory", use: inventory)
         return routes
     }
 
@@ -135,6 +136,27 @@ public struct AgentController: Sendable {
         try await heartbeats.record(HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat,
                                                  body: String(decoding: stored, as: UTF8.self)))
         return JSONResponse(HeartbeatAck(hostID: host.id, receivedAt: now), status: .accepted)
+    }
+
+    /// `POST /inventory`: the host's installed packages and hardware, replacing the previous ones.
+    @Sendable func inventory(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<InventoryAck> {
+        let host = try context.requireHost()
+        let inventory = try await request.decodeJSON(Inventory.self, limit: limits.maxInventoryBytes)
+        guard inventory.schemaVersion == 1 else {
+            throw APIError(.unprocessableContent, code: "unsupported_schema", "inventory schema \(inventory.schemaVersion) is not known here; this collector reads 1")
+        }
+        guard inventory.packages.count <= limits.maxInventoryPackages else {
+            throw APIError(.unprocessableContent, code: "too_many_packages", "the inventory lists \(inventory.packages.count) packages; the limit is \(limits.maxInventoryPackages) (max_inventory_packages)")
+        }
+        let now = Date()
+        if let last = try await store.inventoryReceivedAt(hostID: host.id),
+           now.timeIntervalSince(last) < Double(limits.inventoryMinIntervalMinutes) * 60, last <= now {
+            let wait = Int(Double(limits.inventoryMinIntervalMinutes) * 60 - now.timeIntervalSince(last)) + 1
+            throw APIError(.tooManyRequests, code: "inventory_too_soon", "an inventory arrived \(Int(now.timeIntervalSince(last))) s ago; send at most one every \(limits.inventoryMinIntervalMinutes) minutes",
+                           headers: [.retryAfter: String(wait)])
+        }
+        try await store.recordInventory(hostID: host.id, inventory, now: now)
+        return JSONResponse(InventoryAck(packages: inventory.packages.count), status: .accepted)
     }
 
     /// `GET /hosts/self/bundle-requests`: the fresh bundles technicians asked this host for.

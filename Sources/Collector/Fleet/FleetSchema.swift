@@ -102,6 +102,22 @@ public enum FleetSchema {
             SELECT u.host_id, h.hostname, u.unit, u.description, u.active_state, u.sub_state, u.result, u.since, u.restarts
             FROM main.host_failed_units u JOIN main.hosts h ON h.id = u.host_id
             """),
+        View(name: "packages", meaning: "Installed Debian packages of each host, from its latest inventory (sent daily or when it changes).", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("name", "TEXT", "package name"),
+            c("version", "TEXT", "installed version"), c("architecture", "TEXT", "amd64, all…"),
+        ], select: """
+            SELECT p.host_id, h.hostname, p.name, p.version, p.architecture
+            FROM main.host_packages p JOIN main.hosts h ON h.id = p.host_id
+            """),
+        View(name: "inventory", meaning: "Each host's hardware, firmware and kernel, from its latest inventory.", columns: [
+            c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("received_at", "TEXT", "when the inventory arrived"),
+            c("kernel", "TEXT", "running kernel release"), c("system_vendor", "TEXT", "DMI sys_vendor"),
+            c("product_name", "TEXT", "DMI product_name (the model)"), c("bios_vendor", "TEXT", "DMI bios_vendor"),
+            c("bios_version", "TEXT", "DMI bios_version (firmware)"), c("package_count", "INTEGER", "installed packages"),
+        ], select: """
+            SELECT i.host_id, h.hostname, i.received_at, i.kernel, i.system_vendor, i.product_name, i.bios_vendor, i.bios_version, i.package_count
+            FROM main.host_inventory i JOIN main.hosts h ON h.id = i.host_id
+            """),
         View(name: "findings", meaning: "Every diagnosis finding of every stored bundle.", columns: [
             c("ticket_id", "INTEGER", "the ticket it is on"), c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"),
             c("bundle_id", "TEXT", "the bundle it was found in"), c("received_at", "TEXT", "when that bundle arrived"),

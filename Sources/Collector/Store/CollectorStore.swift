@@ -206,6 +206,13 @@ public protocol CollectorStore: Sendable {
     /// The requests made for a host or a ticket, newest first (every state).
     func bundleRequests(hostID: String?, ticketID: Int64?, limit: Int) async throws -> [BundleRequestRecord]
 
+    // MARK: Inventory
+
+    /// Replaces a host's inventory (hardware and installed packages) in one transaction.
+    func recordInventory(hostID: String, _ inventory: Inventory, now: Date) async throws
+    /// When the host's inventory last arrived.
+    func inventoryReceivedAt(hostID: String) async throws -> Date?
+
     // MARK: Figures
 
     /// Counts for gauges and `/readyz`.

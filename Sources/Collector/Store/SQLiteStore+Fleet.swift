@@ -203,4 +203,25 @@ extension SQLiteStore {
             return db.changesCount > 0
         }
     }
+
+    public func recordInventory(hostID: String, _ inventory: Inventory, now: Date) async throws {
+        try await write { db in
+            func cut(_ s: String?, _ n: Int) -> String? { s.map { String($0.prefix(n)) } }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO host_inventory (host_id, received_at, collected_at, kernel, system_vendor, product_name, bios_vendor,
+                    bios_version, package_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [hostID, now, inventory.collectedAt, cut(inventory.kernel, 200), cut(inventory.systemVendor, 200),
+                                 cut(inventory.productName, 200), cut(inventory.biosVendor, 200), cut(inventory.biosVersion, 200),
+                                 inventory.packages.count])
+            try db.execute(sql: "DELETE FROM host_packages WHERE host_id = ?", arguments: [hostID])
+            let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO host_packages (host_id, name, architecture, version) VALUES (?, ?, ?, ?)")
+            for p in inventory.packages {
+                try insert.execute(arguments: [hostID, String(p.name.prefix(200)), String(p.architecture.prefix(32)), String(p.version.prefix(200))])
+            }
+        }
+    }
+
+    public func inventoryReceivedAt(hostID: String) async throws -> Date? {
+        try await read { db in try Date.fetchOne(db, sql: "SELECT received_at FROM host_inventory WHERE host_id = ?", arguments: [hostID]) }
+    }
 }

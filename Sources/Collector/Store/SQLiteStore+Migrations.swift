@@ -331,6 +331,26 @@ extension SQLiteStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v11_inventory") { db in
+            // What each host has installed and runs on, from the daemon's daily inventory.
+            try db.execute(sql: """
+                CREATE TABLE host_inventory (
+                    host_id TEXT PRIMARY KEY NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    received_at DATETIME NOT NULL,
+                    collected_at DATETIME NOT NULL,
+                    kernel TEXT, system_vendor TEXT, product_name TEXT, bios_vendor TEXT, bios_version TEXT,
+                    package_count INTEGER NOT NULL
+                );
+                CREATE TABLE host_packages (
+                    host_id TEXT NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    architecture TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    PRIMARY KEY (host_id, name, architecture)
+                ) WITHOUT ROWID;
+                CREATE INDEX host_packages_name ON host_packages(name, version);
+                """)
+        }
         return migrator
     }
 }

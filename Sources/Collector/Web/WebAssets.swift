@@ -135,7 +135,11 @@ enum WebAssets {
 {{> header}}
 <section id="fleet">
   <h1>Fleet</h1>
-  <p class="muted">From the hosts' latest heartbeats and findings. Each box is a query: open it to change it. <a href="/query">Ask your own question →</a></p>
+  <p class="muted">From the hosts' latest heartbeats, inventories and findings. Each box is a query: open it to change it. <a href="/query">Ask your own question →</a></p>
+  <form method="get" action="/fleet" class="filters" id="package-form">
+    <label class="small">Package <input name="package" value="{{package}}" maxlength="200" id="package"></label>
+    <button type="submit" class="small">Show its versions</button>
+  </form>
   <div class="cards">
   {{#cards}}
     <section class="card">

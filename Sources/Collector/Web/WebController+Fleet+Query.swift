@@ -67,6 +67,7 @@ struct DashboardCard {
 struct FleetPage {
     var chrome: PageChrome
     var cards: [DashboardCard]
+    var package: String
 }
 
 struct QueryPage {
@@ -111,10 +112,21 @@ extension WebController {
          "SELECT title, count(DISTINCT host_id) AS hosts FROM findings WHERE received_at >= datetime('now', '-7 days') GROUP BY rule_id ORDER BY hosts DESC LIMIT 10"),
     ]
 
+    /// The dashboard's package card: one package's versions across the fleet (`?package=`).
+    static func packageVersions(_ name: String) -> (title: String, meaning: String, sql: String) {
+        let literal = "'" + name.replacingOccurrences(of: "'", with: "''") + "'"
+        return ("Versions of \(name)", "Which versions of one package the fleet has installed (change it above).",
+                "SELECT version, count(*) AS hosts FROM packages WHERE name = \(literal) GROUP BY version ORDER BY hosts DESC LIMIT 20")
+    }
+
     @Sendable func fleetPage(request: Request, context: CollectorRequestContext) async throws -> HTMLPage {
         let user = try self.user(context)
+        let package = try Self.parameter(request, "package", max: 200) ?? "openssl"
+        guard package.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else {
+            throw APIError.badRequest("invalid_query", "a Debian package name is letters, digits, + - and .")
+        }
         var cards: [DashboardCard] = []
-        for item in Self.dashboard {
+        for item in Self.dashboard + [Self.packageVersions(package)] {
             var card = DashboardCard(title: item.title, meaning: item.meaning, queryHref: WebLinks.link("/query", [("sql", item.sql)]))
             do {
                 card.result = ResultView(try await fleet.run(item.sql, by: user.name, clientAddress: context.clientAddress, audit: false))
@@ -124,7 +136,7 @@ extension WebController {
             cards.append(card)
         }
         await audit(context, "fleet_dashboard_viewed", "fleet")
-        return try page("fleet", FleetPage(chrome: PageChrome(context: context, title: "Fleet", section: "fleet"), cards: cards))
+        return try page("fleet", FleetPage(chrome: PageChrome(context: context, title: "Fleet", section: "fleet"), cards: cards, package: package))
     }
 
     func queryModel(_ context: CollectorRequestContext, sql: String, result: QueryResult?, error: APIError?) async throws -> QueryPage {

@@ -14,6 +14,9 @@ import Shared
 ///    temp file is fsynced and renamed into the blob folder, diagnosed, and the bundle,
 ///    ticket and findings commit in one transaction. A failure removes the blob again
 ///    (unless a committed row names the same bytes), so it leaves no row and no file.
+/// 5. The journal entries kept in step 2 are written to the journal index in transactions
+///    of their own (`CollectorStore.storeJournalIndex`); until the last commits, the bundle's
+///    journal pages are read from the blob.
 public struct BundleIngestor: Sendable {
     /// Content types accepted for a bundle body.
     public static let contentTypes: Set<String> = ["application/gzip", "application/x-gzip", "application/octet-stream"]
@@ -129,7 +132,11 @@ public struct BundleIngestor: Sendable {
         let started = ContinuousClock.now
         let upload = try blobs.makeUpload()
         let pass = diagnoser.startPass()
-        let reader = try BundleReader(limits: limits.bundleLimits) { pass.consume($0) }
+        let journalIndex = JournalIndexBuilder(maxEntries: limits.journalIndexMaxEntries)
+        let reader = try BundleReader(limits: limits.bundleLimits) { entry in
+            pass.consume(entry)
+            journalIndex.consume(entry)
+        }
         do {
             for try await chunk in request.body {
                 try upload.write(chunk)
@@ -196,6 +203,7 @@ public struct BundleIngestor: Sendable {
                     logger.info("bundle stored", metadata: ["ticket.id": "\(receipt.ticketID)", "bytes": "\(contents.compressedBytes)",
                                                             "findings": "\(receipt.findings.count)"])
                     metrics.bundlesAccepted.increment()
+                    await indexJournal(bundleID: bundleID, journalIndex, now: now, logger: logger)
                     return Outcome(receipt: receipt)
                 case .duplicate(let hostID, let receipt):
                     try await removeBlobIfUnreferenced(digest)
@@ -208,6 +216,21 @@ public struct BundleIngestor: Sendable {
         }
         metrics.ingestLatency.recordInterval(since: started)
         return outcome
+    }
+
+    /// Writes the bundle's journal index once its row is committed. A failure costs only
+    /// speed (its journal pages are then read from the blob), so it is logged, not answered.
+    private func indexJournal(bundleID: String, _ builder: JournalIndexBuilder, now: Date, logger: Logger) async {
+        guard let entries = builder.take() else {
+            logger.info("journal not indexed: more entries than journal_index_max_entries",
+                        metadata: ["limit": "\(limits.journalIndexMaxEntries)"])
+            return
+        }
+        do {
+            _ = try await store.storeJournalIndex(bundleID: bundleID, entries: entries, now: now)
+        } catch {
+            logger.error("could not index the bundle's journal; its pages will be read from the blob", metadata: ["error": "\(error)"])
+        }
     }
 
     private func duplicate(_ existing: (hostID: String, receipt: BundleReceipt), host: HostRecord, logger: Logger) throws -> Outcome {

@@ -189,7 +189,7 @@ import Testing
         }
     }
 
-    @Test func expiryRemovesTheIndexInTheSameTransaction() async throws {
+    @Test func expiryStopsTheIndexAtOnceAndRetentionRemovesItsRows() async throws {
         let tc = try await TestCollector()
         defer { Task { await tc.close() } }
         try await tc.app().test(.router) { client in
@@ -204,8 +204,13 @@ import Testing
             #expect(try count("SELECT count(*) FROM journal_entries") == 200)
             let before = try count(textRows, [link])
             try await tc.store.markExpired(bundleIDs: [gone.id], reason: "test", now: Date())
-            #expect(try count("SELECT count(*) FROM journal_entries") == 80)
+            // The mark goes in the expiry's transaction: the index answers no more.
             #expect(try count("SELECT count(*) FROM journal_indexes") == 1)
+            #expect(try await tc.store.journalPage(bundleID: gone.id, filter: .init(), offset: 0, limit: 10) == nil)
+            // The rows go in bounded transactions right after (retention runs both).
+            #expect(try await tc.store.purgeJournalIndexes() == 120)
+            #expect(try await tc.store.purgeJournalIndexes() == 0)
+            #expect(try count("SELECT count(*) FROM journal_entries") == 80)
             #expect(try count(textRows, [link]) < before)
             #expect(try count(textRows, [link]) == (try count("SELECT count(*) FROM journal_entries WHERE message LIKE '%lin%' AND message LIKE '%ink%'")))
             try await db.write { try $0.execute(sql: "INSERT INTO journal_text (journal_text, rank) VALUES ('integrity-check', 1)") }
@@ -213,6 +218,31 @@ import Testing
             #expect(try await tc.store.journalPage(bundleID: kept.id, filter: .init(text: "link"), offset: 0, limit: 100)
                     == (try Self.blobPage(kept.path, tc, .init(text: "link"), offset: 0, limit: 100)))
             try db.close()
+        }
+    }
+
+    @Test func retentionRemovesExpiredIndexes() async throws {
+        let tc = try await TestCollector(limits: ["retention_bundles_per_host": 1])
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            var ids: [String] = []
+            for count in [30, 20] {
+                let manifest = sampleManifest(hostID: host.hostID)
+                #expect(try await upload(client, token: host.hostToken, try Self.bundle(manifest: manifest, entries: Self.journal(count: count))).status == .created)
+                ids.append(manifest.bundleID)
+            }
+            let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
+                                             limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
+            #expect(try await retention.runOnce(now: Date()) == [ids[0]])
+            let db = try DatabaseQueue(path: tc.store.path)
+            #expect(try await db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM journal_entries") } == 20)
+            try await db.write { try $0.execute(sql: "INSERT INTO journal_text (journal_text, rank) VALUES ('integrity-check', 1)") }
+            try db.close()
+            let api = try await tc.apiToken()
+            let r = try await client.execute(uri: "/api/v1/bundles/\(ids[0])/journal", method: .get, headers: [.authorization: "Bearer \(api)"])
+            #expect(r.status == .gone)
+            #expect(try await tc.store.journalPage(bundleID: ids[1], filter: .init(), offset: 0, limit: 100)?.entries.count == 20)
         }
     }
 

@@ -142,6 +142,10 @@ public protocol CollectorStore: Sendable {
     /// around it, with its position for the journal view; nil when the bundle has no index.
     func journalContext(bundleID: String, locator: String, before: Int, after: Int) async throws -> BundleArchive.JournalContext?
 
+    /// Removes the journal index rows of expired bundles, in transactions of bounded size so
+    /// the writer is never held for long. Returns the number of rows removed.
+    func purgeJournalIndexes() async throws -> Int
+
     // MARK: Heartbeats
 
     /// Stores heartbeats as each host's latest state and appends them to its history,
@@ -157,8 +161,8 @@ public protocol CollectorStore: Sendable {
     /// Live bundles received before `receivedBefore`, plus each host's live bundles beyond
     /// its `keepPerHost` newest.
     func bundlesToExpire(receivedBefore: Date, keepPerHost: Int, limit: Int) async throws -> [BundleRecord]
-    /// Marks bundles expired, removes their journal index and notes it on their tickets
-    /// (findings stay), in one transaction.
+    /// Marks bundles expired, stops their journal index from answering and notes it on their
+    /// tickets (findings stay), in one transaction.
     func markExpired(bundleIDs: [String], reason: String, now: Date) async throws
 
     // MARK: Figures

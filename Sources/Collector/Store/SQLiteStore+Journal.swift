@@ -77,16 +77,33 @@ extension SQLiteStore {
         return true
     }
 
-    /// Removes a bundle's journal index (in the caller's transaction): the FTS rows first,
-    /// told the text they indexed (an external-content FTS5 table needs it), then the rows.
-    static func deleteJournalIndex(_ db: Database, bundleRow: Int64) throws {
-        let (lo, hi) = journalRange(bundleRow: bundleRow)
-        try db.execute(sql: "DELETE FROM journal_indexes WHERE bundle_row = ?", arguments: [bundleRow])
-        try db.execute(sql: """
-            INSERT INTO journal_text (journal_text, rowid, message)
-            SELECT 'delete', id, message FROM journal_entries WHERE id BETWEEN ? AND ?
-            """, arguments: [lo, hi])
-        try db.execute(sql: "DELETE FROM journal_entries WHERE id BETWEEN ? AND ?", arguments: [lo, hi])
+    /// Rows of expired bundles' journal indexes removed per transaction by `purgeJournalIndexes`.
+    static let journalPurgeChunk = 20_000
+
+    public func purgeJournalIndexes() async throws -> Int {
+        var removed = 0
+        while true {
+            let n = try await write { db -> Int in
+                // Expired bundles whose rows are still there (markExpired only drops the mark).
+                guard let bundleRow = try Int64.fetchOne(db, sql: """
+                    SELECT b.id FROM bundles b WHERE b.expired = 1 AND EXISTS (
+                        SELECT 1 FROM journal_entries e WHERE e.id BETWEEN (b.id << 32) AND ((b.id << 32) | 4294967295))
+                    ORDER BY b.id LIMIT 1
+                    """) else { return 0 }
+                let (lo, hi) = Self.journalRange(bundleRow: bundleRow)
+                let last = try Int64.fetchOne(db, sql: "SELECT id FROM journal_entries WHERE id BETWEEN ? AND ? ORDER BY id LIMIT 1 OFFSET ?",
+                                              arguments: [lo, hi, Self.journalPurgeChunk - 1]) ?? hi
+                // The FTS rows first, told the text they indexed (external content needs it).
+                try db.execute(sql: """
+                    INSERT INTO journal_text (journal_text, rowid, message)
+                    SELECT 'delete', id, message FROM journal_entries WHERE id BETWEEN ? AND ?
+                    """, arguments: [lo, last])
+                try db.execute(sql: "DELETE FROM journal_entries WHERE id BETWEEN ? AND ?", arguments: [lo, last])
+                return db.changesCount
+            }
+            if n == 0 { return removed }
+            removed += n
+        }
     }
 
     /// The bundle's row when it is live and completely indexed.

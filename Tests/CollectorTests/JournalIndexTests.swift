@@ -84,7 +84,7 @@ import Testing
                      "\u{212A}ELVIN", "k", "i", "İ", "istanbul", "σίσυφος", "ΣΊΣΥΦΟΣ", "\"", "*", "NEAR(", "NEAR(a b)", "-x", "col:umn",
                      "^caret", "%", "_", "100%", "e_o", "done_", "%' OR 1=1 --", "'); DROP TABLE", "\u{FFFD}", "bad\u{FFFD}",
                      "\u{FFFD}\u{FFFD} link", "#", "#1", "fire", "🔥", "\t", "tab\there", "\n", "\u{0}", "NUL\u{0}in", "a\"b",
-                     "\"\"\"", "zzz not there", "AB"]
+                     "\"\"\"", "zzz not there", "AB", "ke", "kel", "\u{212A}e", "z"]
         out += texts.map { .init(text: $0) }
         return out
     }
@@ -112,7 +112,7 @@ import Testing
             }
             #expect(compared > 300)
             // Some text filters must find something, or the comparison proves little.
-            for text in ["link down", "ß", "ärger", "ошибка", "kelvin", "\"", "NEAR(", "%", "_", "\u{FFFD}", "🔥", "İ"] {
+            for text in ["link down", "ß", "ärger", "ошибка", "kelvin", "\"", "NEAR(", "%", "_", "\u{FFFD}", "🔥", "İ", "ke", "kel", "i", "-x"] {
                 let page = try #require(try await tc.store.journalPage(bundleID: id, filter: .init(text: text), offset: 0, limit: 5))
                 #expect(!page.entries.isEmpty, "\(text) found nothing")
             }

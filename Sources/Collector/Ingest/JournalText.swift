@@ -53,21 +53,17 @@ public enum JournalText {
         return false
     }
 
-    /// An FTS5 query for the trigram index (case-insensitive, `detail=none`) that every
-    /// message containing `foldedNeedle` matches, or nil when the needle offers none.
-    ///
-    /// The trigrams of its longest run of printable ASCII (at least 3 characters), ANDed.
-    /// Why it never misses a match: an ASCII character in a folded message comes from the
-    /// same ASCII character, its uppercase, or the Kelvin sign (the only non-ASCII scalar
-    /// whose single-scalar lowercase is ASCII; a test walks every scalar to keep that true),
-    /// and FTS5 folds those to the same character. Scalars are positions for both, so the
-    /// run, and each of its trigrams, is in the message as FTS5 sees it. The query only
-    /// narrows: `contains` decides.
-    public static func trigramQuery(foldedNeedle: String) -> String? {
+    /// The longest run of printable ASCII in `foldedNeedle` (empty when it has none). Every
+    /// message containing the needle contains the run, whether case is folded by `fold`,
+    /// by FTS5, or by SQLite's `lower()` once the Kelvin sign is replaced by `k`: an ASCII
+    /// character of a folded message comes from that character, its uppercase or the
+    /// Kelvin sign (the only non-ASCII scalar whose single-scalar lowercase is ASCII; a test
+    /// walks every scalar to keep that true), one scalar each. Control characters end a run:
+    /// FTS5's query parser need not take them literally.
+    public static func longestASCIIRun(_ foldedNeedle: String) -> String {
         var best: [Unicode.Scalar] = []
         var run: [Unicode.Scalar] = []
         for scalar in foldedNeedle.unicodeScalars {
-            // Control characters end a run too: FTS5's query parser need not take them literally.
             if scalar.value >= 0x20 && scalar.value < 0x7F {
                 run.append(scalar)
             } else {
@@ -76,6 +72,19 @@ public enum JournalText {
             }
         }
         if run.count > best.count { best = run }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: best)
+        return String(text)
+    }
+
+    /// An FTS5 query for the trigram index (case-insensitive, `detail=none`) that every
+    /// message containing `foldedNeedle` matches, or nil when the needle offers none.
+    ///
+    /// The trigrams of `longestASCIIRun` (at least 3 characters), ANDed: FTS5 positions are
+    /// scalars too, so the run, and each of its trigrams, is in every matching message as
+    /// FTS5 sees it. The query only narrows: `contains` decides.
+    public static func trigramQuery(foldedNeedle: String) -> String? {
+        var best = Array(longestASCIIRun(foldedNeedle).unicodeScalars)
         guard best.count >= 3 else { return nil }
         // Any part of the run narrows soundly; more trigrams only cost FTS5 more work.
         if best.count > 32 { best.removeLast(best.count - 32) }

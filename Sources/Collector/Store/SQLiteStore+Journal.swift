@@ -186,6 +186,12 @@ extension SQLiteStore {
                         + "WHERE journal_text MATCH ? AND journal_text.rowid BETWEEN ? AND ? AND \(conditions.joined(separator: " AND ")) "
                         + "ORDER BY journal_text.rowid"
                     arguments = [match, lo, hi] + arguments
+                } else if case let run = JournalText.longestASCIIRun(needle), !run.isEmpty {
+                    // Too short for trigrams: SQLite narrows in C (lower() folds ASCII only,
+                    // so the Kelvin sign is made k first, as `fold` does).
+                    query = "SELECT \(Self.entryColumns) FROM journal_entries WHERE \(conditions.joined(separator: " AND ")) "
+                        + "AND instr(lower(replace(message, char(8490), 'k')), ?) > 0 ORDER BY id"
+                    arguments += [run]
                 }
                 var matched = 0
                 let rows = try Row.fetchCursor(db, sql: query, arguments: arguments)

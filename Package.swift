@@ -119,6 +119,8 @@ let package = Package(
             dependencies: [
                 "Collector", "Shared",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                // Tests read the SQLite file directly (the journal index's rows after expiry).
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
     ],

@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -37,6 +37,8 @@ SYSROOT = os.path.join(ROOT, "Tests", "AgentTests", "Fixtures", "sysroot-laptop"
 JOURNAL_REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
                        if os.access(p, os.X_OK)), None)
 WAIT = 15  # seconds for any one page or element
+# While a page is being replaced, an element found on the old one goes stale: keep waiting.
+IGNORED = (StaleElementReferenceException, NoSuchElementException)
 
 failures = []
 passed = 0
@@ -236,7 +238,7 @@ def shot(driver, name):
 
 
 def wait_for(driver, how, what):
-    return WebDriverWait(driver, WAIT).until(EC.presence_of_element_located((how, what)))
+    return WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(EC.presence_of_element_located((how, what)))
 
 
 def path_of(driver):
@@ -331,7 +333,7 @@ def main():
         driver.find_element(By.TAG_NAME, "h1") if driver.find_elements(By.TAG_NAME, "h1") else None
         driver.execute_script("document.activeElement.blur()")
         driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ENTER)
-        WebDriverWait(driver, WAIT).until(lambda d: path_of(d) == f"/tickets/{ticket}")
+        WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: path_of(d) == f"/tickets/{ticket}")
         check("Enter opens the marked ticket", path_of(driver) == f"/tickets/{ticket}")
 
         # --- the ticket
@@ -365,7 +367,7 @@ def main():
         box = wait_for(driver, By.ID, "journal-q")
         box.send_keys("pwned")
         driver.find_element(By.ID, "journal-filter").click()
-        WebDriverWait(driver, WAIT).until(lambda d: "q=pwned" in d.current_url)
+        WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: "q=pwned" in d.current_url)
         lines = [r.text for r in driver.find_elements(By.CSS_SELECTOR, ".journal-lines tbody tr")]
         check("text search finds exactly the matching lines", len(lines) == 3 and all("pwned" in l for l in lines), str(lines))
         check("a journal line with <script> shows as text", any("<script>window.__pwned=1</script>" in l for l in lines))
@@ -380,16 +382,32 @@ def main():
         check("a long journal pages", len(nxt) == 1)
         if nxt:
             nxt[0].click()
-            WebDriverWait(driver, WAIT).until(lambda d: "offset=200" in d.current_url)
+            WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: "offset=200" in d.current_url)
             check("the next page starts after the first", driver.find_element(By.ID, "journal-count").text.startswith("Entries 201–"))
         sel = Select(driver.find_element(By.ID, "journal-priority"))
         sel.select_by_value("3")
         driver.find_element(By.ID, "journal-unit").clear()
         driver.find_element(By.ID, "journal-filter").click()
-        WebDriverWait(driver, WAIT).until(lambda d: "priority=3" in d.current_url)
+        WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: "priority=3" in d.current_url)
         prios = {r.text for r in driver.find_elements(By.CSS_SELECTOR, ".journal-lines tbody td:nth-child(2)")}
         check("the priority filter keeps err and worse", prios and prios <= {"emerg", "alert", "crit", "err"}, str(prios))
         shot(driver, "07-journal-filtered")
+
+        # --- once the journal is indexed (built in the background on its first read), the
+        # ticket shows the lines around each cited entry in place
+        shown = False
+        for _ in range(60):
+            driver.get(f"{collector.url}/tickets/{ticket}")
+            wait_for(driver, By.ID, "findings")
+            if driver.find_elements(By.CSS_SELECTOR, "#findings tr.context.cited"):
+                shown = True
+                break
+            time.sleep(0.5)
+        check("cited journal lines show with their context in the ticket", shown)
+        if shown:
+            ctx = driver.find_elements(By.CSS_SELECTOR, "#findings tr.context")
+            check("the context holds the lines around the cited one", len(ctx) >= 3)
+            shot(driver, "04b-ticket-evidence-context")
 
         # --- reply to the user, internal note, status
         driver.get(f"{collector.url}/tickets/{ticket}")
@@ -409,7 +427,7 @@ def main():
         Select(driver.find_element(By.ID, "status-select")).select_by_value("in_progress")
         Select(driver.find_element(By.ID, "assignee-select")).select_by_value(collector.admin_name)
         driver.find_element(By.ID, "save-ticket").click()
-        WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "ticket-status").text == "in progress")
+        WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: d.find_element(By.ID, "ticket-status").text == "in progress")
         check("the status change shows", driver.find_element(By.ID, "ticket-status").text == "in progress")
         check("the assignee change shows", driver.find_element(By.ID, "ticket-assignee").text == collector.admin_name)
         shot(driver, "08-ticket-replied")
@@ -419,7 +437,7 @@ def main():
         check("the joined repeat can be split off", len(split) == 1)
         if split:
             split[0].click()
-            WebDriverWait(driver, WAIT).until(lambda d: path_of(d) != f"/tickets/{ticket}" and path_of(d).startswith("/tickets/"))
+            WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: path_of(d) != f"/tickets/{ticket}" and path_of(d).startswith("/tickets/"))
             new_ticket = path_of(driver).rsplit("/", 1)[1]
             bundles = driver.find_elements(By.CSS_SELECTOR, "#bundles ul.bundles > li")
             check("the split bundle has a ticket of its own", new_ticket != str(ticket) and len(bundles) == 1, new_ticket)
@@ -433,7 +451,7 @@ def main():
         check("an admin sees the raw download", len(driver.find_elements(By.ID, "download-raw")) == 1)
         shot(driver, "09-bundle")
         driver.find_element(By.ID, "sort-memory").click()
-        WebDriverWait(driver, WAIT).until(lambda d: "sort=memory" in d.current_url)
+        WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: "sort=memory" in d.current_url)
         check("processes sort by memory", "by memory" in driver.find_element(By.ID, "processes").text)
         driver.find_element(By.CSS_SELECTOR, "p.meta a").click()
         wait_for(driver, By.ID, "health")

@@ -40,14 +40,15 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
     let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
+    let indexer = JournalIndexer(store: store, limits: limits, logger: dependencies.logger)
     let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics,
-                                          publicURL: configuration.publicURL)
+                                          publicURL: configuration.publicURL, indexer: indexer)
     let health = HealthController(store: store, metrics: dependencies.metrics, dataDirectory: configuration.dataDirectory,
                                   limits: limits, freeSpace: dependencies.freeSpace)
 
     let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
     let web = WebController(store: store, blobs: blobs, limits: limits, reads: technician.reads, templates: WebTemplates.compiledIn,
-                            fleet: fleet, publicURL: configuration.publicURL, tls: configuration.tls != nil)
+                            fleet: fleet, indexer: indexer, publicURL: configuration.publicURL, tls: configuration.tls != nil)
 
     let router = Router(context: CollectorRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())

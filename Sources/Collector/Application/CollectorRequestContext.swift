@@ -132,17 +132,21 @@ public struct JSONResponse<Value: Encodable & Sendable>: ResponseGenerator, Send
     public var value: Value
     /// The status.
     public var status: HTTPResponse.Status
+    /// Headers besides Content-Type.
+    public var headers: HTTPFields
 
     /// Creates the response.
-    public init(_ value: Value, status: HTTPResponse.Status = .ok) {
+    public init(_ value: Value, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) {
         self.value = value
         self.status = status
+        self.headers = headers
     }
 
     /// Encodes the body.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try BundleJSON.encoder().encode(value)
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -44,6 +44,10 @@ public struct CollectorLimits: Sendable, Equatable {
     public var retentionIntervalSeconds = 3600
     /// Largest journal page (`journal_page_max`).
     public var journalPageMax = 1000
+    /// Most journal entries indexed per bundle at ingest (`journal_index_max_entries`); a
+    /// bundle with more gets no index and its journal pages are answered by scanning the
+    /// blob (0 indexes nothing).
+    public var journalIndexMaxEntries = 500_000
     /// Largest member served whole by the members endpoint (`max_member_download_bytes`).
     public var maxMemberDownloadBytes = 64 << 20
     /// Most host tokens kept in memory for authentication (0 turns the cache off).
@@ -121,7 +125,7 @@ public struct CollectorLimits: Sendable, Equatable {
     /// attempt must wait (`sign_in_failures_before_delay`).
     public var signInFailuresBeforeDelay = 5
     /// Longest wait between sign-in attempts after repeated failures, in seconds
-    /// (`sign_in_max_delay_seconds`); the wait doubles from 1 s per failure up to it.
+    /// (`sign_in_max_delay_seconds`); the wait doubles from 5 s per failure up to it.
     public var signInMaxDelaySeconds = 900
 
     /// The defaults.
@@ -162,6 +166,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "retention_bundles_per_host": Entry(path: \.retentionBundlesPerHost, range: 1...1_000_000),
         "retention_interval_seconds": Entry(path: \.retentionIntervalSeconds, range: 1...maxCount),
         "journal_page_max": Entry(path: \.journalPageMax, range: 1...100_000),
+        "journal_index_max_entries": Entry(path: \.journalIndexMaxEntries, range: 0...10_000_000),
         "max_member_download_bytes": Entry(path: \.maxMemberDownloadBytes, range: 1...maxBytes),
         "host_token_cache_entries": Entry(path: \.hostTokenCacheEntries, range: 0...100_000_000),
         "host_token_cache_seconds": Entry(path: \.hostTokenCacheSeconds, range: 0...86_400),

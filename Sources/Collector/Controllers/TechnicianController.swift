@@ -1,5 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import Shared
 
@@ -102,9 +104,13 @@ public struct TechnicianController: Sendable {
     let limits: CollectorLimits
     let reads: BlobReadPool
     let publicURL: String?
+    /// Builds a bundle's journal index the first time its journal is read.
+    let indexer: JournalIndexer
 
     /// Creates the controller.
-    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, metrics: CollectorMetrics? = nil, publicURL: String? = nil) {
+    public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, metrics: CollectorMetrics? = nil, publicURL: String? = nil,
+                indexer: JournalIndexer? = nil) {
+        self.indexer = indexer ?? JournalIndexer(store: store, limits: limits, logger: Logger(label: "helpline.collector"))
         self.publicURL = publicURL
         self.store = store
         self.blobs = blobs
@@ -306,7 +312,12 @@ public struct TechnicianController: Sendable {
         ], body: body)
     }
 
+    /// `GET /bundles/{id}/journal`: a page from the bundle's journal index when it has one,
+    /// otherwise by scanning the blob on the read pool. Both keep the same entries; the
+    /// `Helpline-Journal-Source` header says which answered (`index` or `blob`), and
+    /// `Server-Timing` how long the page took.
     @Sendable func journal(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleArchive.JournalPage> {
+        let started = ContinuousClock.now
         let record = try await bundle(context)
         let path = try liveBlob(record)
         let q = request.uri.queryParameters
@@ -315,11 +326,18 @@ public struct TechnicianController: Sendable {
             guard let n = Int(p), (0...7).contains(n) else { throw APIError.badRequest("invalid_query", "priority is 0 (emerg) to 7 (debug)") }
             filter.maxPriority = n
         }
-        filter.unit = q["unit"].map(String.init)
-        filter.text = q["q"].map(String.init)
-        if (filter.unit?.utf8.count ?? 0) > 512 || (filter.text?.utf8.count ?? 0) > 1024 {
-            throw APIError.badRequest("invalid_query", "unit is at most 512 bytes and q at most 1024")
+        // An empty parameter (an empty form field) filters nothing.
+        func text(_ name: Substring, max: Int) throws -> String? {
+            guard let value = q[name], !value.isEmpty else { return nil }
+            guard value.utf8.count <= max else {
+                throw APIError.badRequest("invalid_query", "unit, identifier and boot are at most 512 bytes and q at most 1024")
+            }
+            return String(value)
         }
+        filter.unit = try text("unit", max: 512)
+        filter.identifier = try text("identifier", max: 512)
+        filter.bootID = try text("boot", max: 512)
+        filter.text = try text("q", max: 1024)
         filter.since = try q["since"].map { try Self.date(String($0), name: "since") }
         filter.until = try q["until"].map { try Self.date(String($0), name: "until") }
         if let since = filter.since, let until = filter.until, since > until {
@@ -327,11 +345,21 @@ public struct TechnicianController: Sendable {
         }
         let limit = try Paging.limit(request, default: 200, max: limits.journalPageMax)
         let offset = try Paging.offset(request)
-        let bundleLimits = limits.bundleLimits
-        let page = try await reads.run { [filter] deadline in
-            try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).journal(filter, offset: offset, limit: limit)
+        let source: String
+        let page: BundleArchive.JournalPage
+        if let indexed = try await store.journalPage(bundleID: record.bundleID, filter: filter, offset: offset, limit: limit) {
+            (source, page) = ("index", indexed)
+        } else {
+            await indexer.request(bundleID: record.bundleID, path: path)
+            let bundleLimits = limits.bundleLimits
+            page = try await reads.run { [filter] deadline in
+                try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).journal(filter, offset: offset, limit: limit)
+            }
+            source = "blob"
         }
-        return JSONResponse(page)
+        let elapsed = ContinuousClock.now - started
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        return JSONResponse(page, headers: [.journalSource: source, .serverTiming: "journal;dur=\(String(format: "%.2f", ms))"])
     }
 
     @Sendable func member(request: Request, context: CollectorRequestContext) async throws -> Response {
@@ -438,4 +466,11 @@ public struct HealthController: Sendable {
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: metrics.render())))
     }
+}
+
+extension HTTPField.Name {
+    /// Which store answered a journal page: `index` or `blob`.
+    static let journalSource = HTTPField.Name("Helpline-Journal-Source")!
+    /// The collector's own time for a response (W3C Server-Timing).
+    static let serverTiming = HTTPField.Name("Server-Timing")!
 }

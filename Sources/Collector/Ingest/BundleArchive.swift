@@ -47,50 +47,11 @@ public struct BundleArchive: Sendable {
         return found
     }
 
-    /// A filter for journal pages.
-    public struct JournalFilter: Sendable, Equatable {
-        /// Entries at this syslog priority or more urgent (numerically ≤).
-        public var maxPriority: Int?
-        /// Entries of this unit, user unit or syslog identifier.
-        public var unit: String?
-        /// Entries whose message contains this text (case-insensitive).
-        public var text: String?
-        /// Entries at or after this time.
-        public var since: Date?
-        /// Entries before this time.
-        public var until: Date?
-
-        /// Creates a filter.
-        public init(maxPriority: Int? = nil, unit: String? = nil, text: String? = nil, since: Date? = nil, until: Date? = nil) {
-            self.maxPriority = maxPriority; self.unit = unit; self.text = text; self.since = since; self.until = until
-        }
-
-        func matches(_ e: JournalEntry) -> Bool {
-            if let maxPriority, (e.priority ?? 6) > maxPriority { return false }
-            if let unit, e.unit != unit, e.userUnit != unit, e.identifier != unit { return false }
-            if let since, e.realtime < Saturating.microseconds(since1970: since) { return false }
-            if let until, e.realtime >= Saturating.microseconds(since1970: until) { return false }
-            if let text, !(e.message ?? "").localizedCaseInsensitiveContains(text) { return false }
-            return true
-        }
-    }
-
-    /// A page of journal entries.
-    public struct JournalPage: Sendable, Codable, Equatable {
-        /// Matching entries, oldest first.
-        public var entries: [JournalEntry]
-        /// Matching entries skipped before this page.
-        public var offset: Int
-        /// Page size asked for.
-        public var limit: Int
-        /// Offset of the next page, nil on the last one.
-        public var nextOffset: Int?
-    }
-
     /// One page of `journal.jsonl` entries matching `filter`. Stops reading once the page
     /// (plus one entry, to know whether more follow) is full.
     public func journal(_ filter: JournalFilter, offset: Int, limit: Int) throws -> JournalPage {
         var entries: [JournalEntry] = []
+        let needle = filter.text.map(JournalText.fold)
         var matched = 0
         var more = false
         var inJournal = false
@@ -98,7 +59,7 @@ public struct BundleArchive: Sendable {
         func take(_ bytes: UnsafeRawBufferPointer) throws -> Bool {
             guard !bytes.isEmpty else { return true }
             let entry = try JournalLineCodec.parse(bytes)
-            guard filter.matches(entry) else { return true }
+            guard filter.matches(entry, foldedText: needle) else { return true }
             matched += 1
             if matched <= offset { return true }
             if entries.count == limit { more = true; return false }

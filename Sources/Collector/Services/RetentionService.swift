@@ -4,7 +4,8 @@ import ServiceLifecycle
 
 /// Expires bundles periodically: older than `retention_days`, or beyond each host's
 /// `retention_bundles_per_host` newest. The row stays (flagged expired) so the ticket keeps
-/// its findings and gets an internal note; the blob is deleted once no live row names it.
+/// its findings and gets an internal note; the blob is deleted once no live row names it, and
+/// the bundle's journal index rows right after.
 public struct RetentionService: Service {
     let store: any CollectorStore
     let blobs: BlobStore
@@ -57,8 +58,11 @@ public struct RetentionService: Service {
             metrics.bundlesExpired.increment(by: batch.count)
             expired += batch.map(\.bundleID)
         }
-        if !expired.isEmpty {
-            logger.info("retention expired bundles", metadata: ["count": "\(expired.count)"])
+        // Their journal indexes stopped answering when they were marked; the rows go now, a
+        // bounded transaction at a time (also those a crash left behind last time).
+        let rows = try await store.purgeJournalIndexes()
+        if !expired.isEmpty || rows > 0 {
+            logger.info("retention expired bundles", metadata: ["count": "\(expired.count)", "journal_index_rows": "\(rows)"])
         }
         // The audit log and ended sessions are bounded in time too.
         let auditCutoff = now.addingTimeInterval(-Double(limits.auditRetentionDays) * 86_400)

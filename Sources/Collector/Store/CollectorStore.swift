@@ -127,6 +127,25 @@ public protocol CollectorStore: Sendable {
     /// One incident.
     func incident(id: Int64) async throws -> IncidentRecord?
 
+    // MARK: Journal index
+
+    /// Indexes a stored bundle's journal (`entries` in bundle order) so its pages are answered
+    /// by `journalPage`. Written in several transactions after the bundle's own; the bundle
+    /// counts as indexed only when the last commits. False (and nothing usable) when the bundle
+    /// is gone or expired meanwhile.
+    func storeJournalIndex(bundleID: String, entries: [JournalEntry], now: Date) async throws -> Bool
+    /// One page of a bundle's journal from its index, the same entries `BundleArchive.journal`
+    /// finds in the blob; nil when the bundle has no complete index (stored before the index
+    /// existed, over `journal_index_max_entries`, or expired).
+    func journalPage(bundleID: String, filter: BundleArchive.JournalFilter, offset: Int, limit: Int) async throws -> BundleArchive.JournalPage?
+    /// The entry with this `locator` (Evidence.cursor) and up to `before`/`after` entries
+    /// around it, with its position for the journal view; nil when the bundle has no index.
+    func journalContext(bundleID: String, locator: String, before: Int, after: Int) async throws -> BundleArchive.JournalContext?
+
+    /// Removes the journal index rows of expired bundles, in transactions of bounded size so
+    /// the writer is never held for long. Returns the number of rows removed.
+    func purgeJournalIndexes() async throws -> Int
+
     // MARK: Heartbeats
 
     /// Stores heartbeats as each host's latest state and appends them to its history,
@@ -145,7 +164,8 @@ public protocol CollectorStore: Sendable {
     /// Live bundles received before `receivedBefore`, plus each host's live bundles beyond
     /// its `keepPerHost` newest.
     func bundlesToExpire(receivedBefore: Date, keepPerHost: Int, limit: Int) async throws -> [BundleRecord]
-    /// Marks bundles expired and notes it on their tickets (findings stay).
+    /// Marks bundles expired, stops their journal index from answering and notes it on their
+    /// tickets (findings stay), in one transaction.
     func markExpired(bundleIDs: [String], reason: String, now: Date) async throws
 
     // MARK: Web UI

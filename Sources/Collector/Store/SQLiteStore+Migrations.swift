@@ -224,6 +224,49 @@ extension SQLiteStore {
                 CREATE INDEX tickets_updated ON tickets(updated_at);
                 """)
         }
+        migrator.registerMigration("v6_journal_index") { db in
+            // The journal view's index (SQLiteStore+Journal.swift). An entry's id is
+            // (bundle row << 32) + its position in the bundle, so one bundle's entries are one
+            // id range: pages read in bundle order without a sort, and retention deletes a range.
+            // `fields` is the entry's journal.jsonl object without `msg` (kept once, in `message`).
+            // `journal_text` indexes `message` by trigrams (substring search, case folded by
+            // FTS5) with journal_entries as its content, so the text is not stored twice;
+            // detail=none (which rows hold a trigram, not where): the index is about half the
+            // size, queries AND the needle's trigrams, and the exact check happens in Swift.
+            // `journal_indexes` marks a bundle whose entries are all written: without its row
+            // the entries are ignored and the blob is scanned. Bundles stored before this
+            // migration have none.
+            try db.execute(sql: """
+                CREATE TABLE journal_indexes (
+                    bundle_row INTEGER PRIMARY KEY NOT NULL REFERENCES bundles(id) ON DELETE CASCADE,
+                    entries INTEGER NOT NULL CHECK (entries BETWEEN 0 AND 4294967295),
+                    indexed_at DATETIME NOT NULL
+                );
+
+                CREATE TABLE journal_entries (
+                    id INTEGER PRIMARY KEY NOT NULL CHECK (id >= 0),
+                    bundle_row INTEGER GENERATED ALWAYS AS (id >> 32) VIRTUAL,
+                    seq INTEGER GENERATED ALWAYS AS (id & 4294967295) VIRTUAL,
+                    realtime INTEGER NOT NULL,
+                    priority INTEGER,
+                    unit TEXT,
+                    user_unit TEXT,
+                    identifier TEXT,
+                    boot_id TEXT,
+                    pid INTEGER,
+                    message TEXT,
+                    locator TEXT NOT NULL,
+                    fields TEXT NOT NULL
+                );
+                CREATE INDEX journal_entries_unit ON journal_entries(unit, id) WHERE unit IS NOT NULL;
+                CREATE INDEX journal_entries_user_unit ON journal_entries(user_unit, id) WHERE user_unit IS NOT NULL;
+                CREATE INDEX journal_entries_identifier ON journal_entries(identifier, id) WHERE identifier IS NOT NULL;
+                CREATE INDEX journal_entries_realtime ON journal_entries(realtime, id);
+
+                CREATE VIRTUAL TABLE journal_text USING fts5(
+                    message, content = 'journal_entries', content_rowid = 'id', tokenize = 'trigram', detail = none);
+                """)
+        }
         migrator.registerMigration("v7_fleet") { db in
             // Fleet health as real columns and rows, written with every heartbeat: the latest
             // state per host (health, disks, top processes, failed units) and a history of the

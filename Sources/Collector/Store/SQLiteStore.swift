@@ -822,6 +822,11 @@ public final class SQLiteStore: CollectorStore {
             for id in bundleIDs {
                 try db.execute(sql: "UPDATE bundles SET expired = 1, expired_at = ? WHERE bundle_id = ? AND expired = 0", arguments: [now, id])
                 guard db.changesCount > 0 else { continue }
+                // Its journal index stops answering with it; `purgeJournalIndexes` removes the
+                // rows afterwards, in bounded transactions (a 200k-entry bundle takes seconds).
+                try db.execute(sql: """
+                    DELETE FROM journal_indexes WHERE bundle_row = (SELECT id FROM bundles WHERE bundle_id = ?)
+                    """, arguments: [id])
                 try db.execute(sql: """
                     INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at)
                     SELECT tb.ticket_id, 'helpline', ?, 0, ? FROM ticket_bundles tb JOIN bundles b ON b.id = tb.bundle_row

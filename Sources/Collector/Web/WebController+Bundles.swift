@@ -110,6 +110,8 @@ extension WebController {
             filter.maxPriority = n
         }
         filter.unit = try Self.parameter(request, "unit", max: 512)
+        filter.identifier = try Self.parameter(request, "identifier", max: 512)
+        filter.bootID = try Self.parameter(request, "boot", max: 512)
         filter.text = try Self.parameter(request, "q", max: 1024)
         let sinceText = try Self.parameter(request, "since", max: 64)
         let untilText = try Self.parameter(request, "until", max: 64)
@@ -131,9 +133,16 @@ extension WebController {
             guard let n = Int(text), (0...100_000_000).contains(n) else { throw APIError.badRequest("invalid_query", "offset is 0 to 100000000") }
             return n
         } ?? 0
-        let bundleLimits = limits.bundleLimits
-        let journal = try await reads.run { [filter] deadline in
-            try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).journal(filter, offset: offset, limit: limit)
+        let journal: BundleArchive.JournalPage
+        if let indexed = try await store.journalPage(bundleID: record.bundleID, filter: filter, offset: offset, limit: limit) {
+            journal = indexed
+        } else {
+            // Read from the blob this time; the index is built in the background for the next.
+            await indexer.request(bundleID: record.bundleID, path: path)
+            let bundleLimits = limits.bundleLimits
+            journal = try await reads.run { [filter] deadline in
+                try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).journal(filter, offset: offset, limit: limit)
+            }
         }
         await audit(context, "journal_viewed", "bundle \(record.bundleID)")
         var citedShown = false
@@ -149,7 +158,8 @@ extension WebController {
         }
         let base = "/bundles/\(record.bundleID)/journal"
         func link(offset: Int) -> String {
-            WebLinks.link(base, [("priority", priorityText), ("unit", filter.unit), ("q", filter.text), ("since", sinceText), ("until", untilText),
+            WebLinks.link(base, [("priority", priorityText), ("unit", filter.unit), ("identifier", filter.identifier), ("boot", filter.bootID),
+                                 ("q", filter.text), ("since", sinceText), ("until", untilText),
                                  ("around", around), ("at", try? Self.parameter(request, "at", max: 32)), ("offset", offset == 0 ? nil : String(offset))])
         }
         let host = try await store.host(id: record.hostID)

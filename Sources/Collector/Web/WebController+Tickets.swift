@@ -159,6 +159,35 @@ extension WebController {
                            bundleID: f.bundleID, evidence: x.evidence.prefix(50).map { evidenceView($0, bundleID: f.bundleID) })
     }
 
+    /// The findings' views, with a few journal lines around each cited entry when the bundle's
+    /// journal is indexed (and the index asked for when it is not), and links to that spot.
+    func withContext(_ findings: [TicketFinding]) async throws -> [FindingView] {
+        var views = findings.map(Self.findingView)
+        var budget = 12  // cited entries looked up per page
+        var asked: Set<String> = []
+        for (i, f) in findings.enumerated() {
+            for (j, e) in f.finding.evidence.prefix(50).enumerated() where e.kind == "journal" {
+                guard let cursor = e.cursor, budget > 0 else { continue }
+                budget -= 1
+                if let ctx = try await store.journalContext(bundleID: f.bundleID, locator: cursor, before: 2, after: 2), let offset = ctx.offset {
+                    views[i].evidence[j].context = ctx.entries.map { entry in
+                        let cited = entry.locator == cursor
+                        return JournalLineView(time: WebFormat.journalTime(entry.realtime), priority: WebFormat.priority(entry.priority),
+                                               priorityClass: "p\(min(max(entry.priority ?? 6, 0), 7))",
+                                               source: WebFormat.untrusted(entry.unit ?? entry.userUnit ?? entry.identifier ?? "—", max: 200),
+                                               message: WebFormat.untrusted(entry.message ?? "", max: 4096), cited: cited, anchor: "")
+                    }
+                    views[i].evidence[j].journalHref = WebLinks.link("/bundles/\(f.bundleID)/journal",
+                                                                     [("offset", String(max(offset - 20, 0))), ("around", cursor)]) + "#cited"
+                } else if !asked.contains(f.bundleID), let record = try await store.bundle(id: f.bundleID), !record.expired, blobs.exists(record.sha256) {
+                    asked.insert(f.bundleID)
+                    await indexer.request(bundleID: f.bundleID, path: blobs.path(for: record.sha256))
+                }
+            }
+        }
+        return views
+    }
+
     @Sendable func ticket(request: Request, context: CollectorRequestContext) async throws -> HTMLPage {
         let id = try ticketID(context)
         guard let detail = try await store.ticket(id: id) else { throw APIError.notFound("ticket \(id)") }
@@ -213,9 +242,9 @@ extension WebController {
             hostname: WebFormat.untrusted(t.hostname, max: 255), hostHref: "/hosts/\(WebLinks.encode(t.hostID))",
             requestedBy: t.requestedBy.map { WebFormat.untrusted($0, max: 64) }, created: WebFormat.time(t.createdAt),
             age: WebFormat.age(t.createdAt, now: now), note: detail.note.map { WebFormat.untrusted($0, max: 65536) },
-            findings: newest.map(Self.findingView), noFindings: detail.findings.isEmpty,
+            findings: try await withContext(newest), noFindings: detail.findings.isEmpty,
             findingsFrom: detail.bundles.count > 1 ? detail.bundles.last.map { WebFormat.time($0.receivedAt) } : nil,
-            earlierFindings: earlier.map(Self.findingView), hasEarlierFindings: !earlier.isEmpty, earlierCount: earlier.count, summary: summary,
+            earlierFindings: try await withContext(earlier), hasEarlierFindings: !earlier.isEmpty, earlierCount: earlier.count, summary: summary,
             changes: changes, changesAgainst: changesAgainst, bundles: bundles, comments: comments, incidents: incidents,
             statusOptions: Self.options(TicketStatus.allCases, selected: t.status, any: nil),
             priorityOptions: Self.options(TicketPriority.allCases, selected: t.priority, any: nil),

@@ -17,6 +17,7 @@ public struct WebController: Sendable {
     let reads: BlobReadPool
     let templates: WebTemplates
     let fleet: FleetQueries
+    let indexer: JournalIndexer
     let throttle: SignInThrottle
     let publicURL: String?
     let tls: Bool
@@ -35,8 +36,9 @@ public struct WebController: Sendable {
 
     /// Creates the controller.
     public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, reads: BlobReadPool,
-                templates: WebTemplates, fleet: FleetQueries, publicURL: String?, tls: Bool) {
+                templates: WebTemplates, fleet: FleetQueries, indexer: JournalIndexer, publicURL: String?, tls: Bool) {
         self.fleet = fleet
+        self.indexer = indexer
         self.store = store
         self.blobs = blobs
         self.limits = limits

@@ -59,7 +59,7 @@ public struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddlewa
 }
 
 /// Slows down password guessing: after `failuresBeforeDelay` failed sign-ins in a row for a
-/// name or from a client address, each next attempt must wait, doubling from 1 s up to
+/// name or from a client address, each next attempt must wait, doubling from 5 s up to
 /// `maxDelay`. A success clears the name's count.
 ///
 /// In memory, per collector process: a restart forgets it (the bcrypt cost still limits a
@@ -102,8 +102,8 @@ public actor SignInThrottle {
             r.failures += 1
             let over = r.failures - failuresBeforeDelay
             if over >= 0 {
-                // 1 s, 2 s, 4 s… capped; the shift is bounded so it cannot overflow.
-                let delay = min(Duration.seconds(1 << min(over, 30)), maxDelay)
+                // 5 s, 10 s, 20 s… capped; the shift is bounded so it cannot overflow.
+                let delay = min(Duration.seconds(5 << min(over, 24)), maxDelay)
                 r.notBefore = now + delay
             }
             records[key] = r

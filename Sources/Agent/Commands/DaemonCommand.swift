@@ -103,7 +103,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
         do {
             _ = try await client.heartbeat(beat)
-            ServiceNotifier.status("last heartbeat \(Date().formatted(date: .omitted, time: .standard)); \(spooled) waiting")
+            ServiceNotifier.status("last heartbeat \(ClockTime.local(Date())); \(spooled) waiting")
         } catch {
             log.line("heartbeat not delivered: \(error)")
         }

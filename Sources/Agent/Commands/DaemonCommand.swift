@@ -26,6 +26,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("ticks"), help: ArgumentHelp("Stop after this many ticks (for tests).", visibility: .hidden))
     var ticksText: String?
 
+    @Flag(name: .customLong("heartbeat-once"), help: ArgumentHelp("Send one heartbeat and exit (the daemon runs each heartbeat so, in a child process).", visibility: .hidden))
+    var heartbeatOnce = false
+
     /// `--ticks`, checked by `validate()`.
     var ticks: Int? { ticksText.flatMap { try? WholeNumberText.parse($0, for: "--ticks", in: InputLimits.ticks) } }
 
@@ -39,6 +42,11 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if heartbeatOnce {
+            let (state, config) = try agent.load()
+            let sent = await Self.beatInThisProcess(state: state, config: config, log: DaemonLog())
+            throw ExitCode(sent ? HeartbeatProcess.delivered : HeartbeatProcess.notDelivered)
+        }
         let (state, baseConfig) = try agent.load()
         var config = baseConfig
         if let h = heartbeatInterval, let d = try? DurationText.parse(h, for: "--heartbeat-interval", in: InputLimits.heartbeatInterval) {
@@ -71,7 +79,7 @@ struct DaemonCommand: AsyncParsableCommand {
             tick += 1
             ServiceNotifier.alive()
             if ContinuousClock.now >= nextHeartbeat {
-                await Self.beat(state: state, config: config, log: log)
+                await Self.beat(state: state, config: config, agent: agent, log: log)
                 // ±10 % jitter so a fleet does not beat in step.
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
@@ -92,20 +100,50 @@ struct DaemonCommand: AsyncParsableCommand {
         _ = listener
     }
 
-    /// Sends one heartbeat, if enrolled.
-    static func beat(state: AgentState, config: AgentConfig, log: DaemonLog) async {
-        guard let enrollment = try? state.enrollment() else {
+    /// Sends one heartbeat, if enrolled, from a child `helpline daemon --heartbeat-once`
+    /// (`HeartbeatProcess` says why), and shows its time in the unit's status.
+    static func beat(state: AgentState, config: AgentConfig, agent: AgentFlags, log: DaemonLog) async {
+        guard (try? state.enrollment()) ?? nil != nil else {
             log.line("not enrolled; no heartbeat (run helpline enroll)")
             return
         }
+        // The child resolves settings as this process did: the same flags, the same
+        // environment, and the state folder already resolved.
+        var arguments = ["daemon", "--heartbeat-once", "--state-dir", state.directory]
+        if let c = agent.configFile { arguments += ["--config", c] }
+        if let s = agent.server { arguments += ["--server", s] }
+        if let c = agent.caFile { arguments += ["--ca-file", c] }
+        switch await HeartbeatProcess.run(arguments: arguments) {
+        case .delivered:
+            // Only the main process may talk to systemd (NotifyAccess=main), so the status is set here.
+            let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
+            ServiceNotifier.status("last heartbeat \(ClockTime.local(Date())); \(spooled) waiting")
+        case .notDelivered:
+            break
+        case .failed(let why):
+            log.line("heartbeat not delivered: \(why)")
+        }
+    }
+
+    /// Sends one heartbeat from this process; `--heartbeat-once` runs it in the child.
+    /// - Returns: whether the collector took it (if not, the reason is logged).
+    static func beatInThisProcess(state: AgentState, config: AgentConfig, log: DaemonLog) async -> Bool {
+        guard let enrollment = try? state.enrollment() else {
+            log.line("not enrolled; no heartbeat (run helpline enroll)")
+            return false
+        }
         let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
-        guard let beat = await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled) else { return }
+        guard let beat = await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled) else {
+            log.line("heartbeat not delivered: the health snapshot could not be taken")
+            return false
+        }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
         do {
             _ = try await client.heartbeat(beat)
-            ServiceNotifier.status("last heartbeat \(ClockTime.local(Date())); \(spooled) waiting")
+            return true
         } catch {
             log.line("heartbeat not delivered: \(error)")
+            return false
         }
     }
 

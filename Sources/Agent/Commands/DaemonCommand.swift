@@ -84,7 +84,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
             }
-            if let enrollment = try? state.enrollment() {
+            if Self.somethingToSend(state: state), let enrollment = try? state.enrollment() {
                 let delivery = Delivery(state: state, config: config, enrollment: enrollment)
                 for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
             }
@@ -103,7 +103,9 @@ struct DaemonCommand: AsyncParsableCommand {
     /// Sends one heartbeat, if enrolled, from a child `helpline daemon --heartbeat-once`
     /// (`HeartbeatProcess` says why), and shows its time in the unit's status.
     static func beat(state: AgentState, config: AgentConfig, agent: AgentFlags, log: DaemonLog) async {
-        guard (try? state.enrollment()) ?? nil != nil else {
+        // Whether the file is there, not what it says: decoding it here would keep JSON's
+        // pages resident in the daemon. The child reads it, and says if it is damaged.
+        guard FileManager.default.fileExists(atPath: state.enrollmentPath) else {
             log.line("not enrolled; no heartbeat (run helpline enroll)")
             return
         }
@@ -128,8 +130,15 @@ struct DaemonCommand: AsyncParsableCommand {
     /// Sends one heartbeat from this process; `--heartbeat-once` runs it in the child.
     /// - Returns: whether the collector took it (if not, the reason is logged).
     static func beatInThisProcess(state: AgentState, config: AgentConfig, log: DaemonLog) async -> Bool {
-        guard let enrollment = try? state.enrollment() else {
-            log.line("not enrolled; no heartbeat (run helpline enroll)")
+        let enrollment: AgentState.Enrollment
+        do {
+            guard let e = try state.enrollment() else {
+                log.line("not enrolled; no heartbeat (run helpline enroll)")
+                return false
+            }
+            enrollment = e
+        } catch {
+            log.line("heartbeat not sent: \(error)")
             return false
         }
         let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
@@ -145,6 +154,20 @@ struct DaemonCommand: AsyncParsableCommand {
             log.line("heartbeat not delivered: \(error)")
             return false
         }
+    }
+
+    /// Whether the spool or the outgoing folder holds anything: two directory listings, so an
+    /// idle tick decodes no JSON and takes no lock. Pages touched once stay resident in the
+    /// daemon (BENCHMARKS.md, "Agent daemon at rest"), and every tick used to touch those.
+    static func somethingToSend(state: AgentState) -> Bool {
+        // Dot files are the spool's lock; everything else is a bundle or its state.
+        for folder in [state.spoolDirectory, state.directory + "/outgoing"] {
+            if let names = try? FileManager.default.contentsOfDirectory(atPath: folder),
+               names.contains(where: { !$0.hasPrefix(".") }) {
+                return true
+            }
+        }
+        return false
     }
 
     /// The longest journal window the daemon collects for a user who is not root: it reads the

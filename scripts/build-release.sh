@@ -3,7 +3,7 @@
 #
 #   scripts/build-release.sh [--agent-only] [--scratch-path DIR] [--out DIR]
 #
-# Flags, each measured for the agent in BENCHMARKS.md ("Agent daemon at rest"):
+# Flags, each measured for the agent in BENCHMARKS.md ("Agent daemon at rest, small"):
 #   --static-swift-stdlib   the Swift runtime and Foundation (with ICU's data) linked into the
 #                           binary: no relocation of six large shared libraries at start, and
 #                           only the pages used become resident. System C libraries (libc,

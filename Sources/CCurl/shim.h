@@ -3,11 +3,12 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 
-// libcurl is opened on first use (dlopen), not linked. Linked, libcurl and the ~30 libraries
-// it needs (OpenSSL, GnuTLS, Kerberos, LDAP, ssh2…) are mapped and initialised in every
-// helpline process, ~6 MB of the idle daemon's RSS (BENCHMARKS.md, "Agent daemon at rest"),
-// although the daemon sends nothing between heartbeats and runs those in a child process.
-// The headers still give the types and constants; every call goes through this table.
+// libcurl is opened on first use (dlopen), not linked. Linked, libcurl and the ~30
+// libraries it needs (OpenSSL, GnuTLS, Kerberos, LDAP, ssh2…) are mapped and initialised in
+// every helpline process: ~6 MB of the idle daemon's RSS (BENCHMARKS.md, "Agent daemon at
+// rest, small"), though the daemon sends nothing between heartbeats and runs those in a
+// child process. The headers still give the types and constants; every call goes through
+// the table below.
 
 /// The libcurl functions the agent calls, filled by `CCurl_resolve`.
 struct CCurl_api {

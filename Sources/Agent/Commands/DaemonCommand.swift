@@ -158,7 +158,8 @@ struct DaemonCommand: AsyncParsableCommand {
 
     /// Whether the spool or the outgoing folder holds anything: two directory listings, so an
     /// idle tick decodes no JSON and takes no lock. Pages touched once stay resident in the
-    /// daemon (BENCHMARKS.md, "Agent daemon at rest"), and every tick used to touch those.
+    /// daemon, and every tick used to touch those (BENCHMARKS.md, "Agent daemon at rest,
+    /// small").
     static func somethingToSend(state: AgentState) -> Bool {
         // Dot files are the spool's lock; everything else is a bundle or its state.
         for folder in [state.spoolDirectory, state.directory + "/outgoing"] {

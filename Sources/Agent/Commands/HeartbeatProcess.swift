@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Why a child: a heartbeat runs five probes, JSON encoding and libcurl, and every page of
 /// code and data it touches stays resident in a long-running process afterwards (~8 MB of
-/// the daemon at rest, BENCHMARKS.md "Agent daemon at rest"). The child's pages go away
-/// with it; the daemon only waits.
+/// the daemon at rest; BENCHMARKS.md, "Agent daemon at rest, small"). The child's pages go
+/// away with it; the daemon only waits.
 enum HeartbeatProcess {
     /// `--heartbeat-once` exit code: the collector took the heartbeat.
     static let delivered: Int32 = 0

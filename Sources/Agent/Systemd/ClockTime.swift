@@ -3,8 +3,8 @@ import Foundation
 /// A time of day in the machine's local time zone as `HH:MM:SS`, through the C library.
 ///
 /// For the daemon's own status lines: `Date.formatted` goes through ICU's locale data, and
-/// touching it once keeps ~4 MB of ICU pages resident in the idle daemon (BENCHMARKS.md,
-/// "Agent daemon at rest"). A status line read by a technician needs no locale.
+/// touching it once kept ~3 MB more resident in the idle daemon (BENCHMARKS.md, "Agent
+/// daemon at rest, small"). A status line read by a technician needs no locale.
 enum ClockTime {
     /// `date` as local `HH:MM:SS` (24-hour), or `--:--:--` if the C library cannot convert it.
     static func local(_ date: Date) -> String {

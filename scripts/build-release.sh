@@ -3,11 +3,11 @@
 #
 #   scripts/build-release.sh [--agent-only] [--scratch-path DIR] [--out DIR]
 #
-# Flags, each measured for the agent in BENCHMARKS.md ("Agent daemon at rest, small"):
+# Flags (their effect on the agent: BENCHMARKS.md, "Agent daemon at rest, small"):
 #   --static-swift-stdlib   the Swift runtime and Foundation (with ICU's data) linked into the
 #                           binary: no relocation of six large shared libraries at start, and
 #                           only the pages used become resident. System C libraries (libc,
-#                           libcurl, libsystemd, zlib) stay shared.
+#                           libsystemd, zlib; libcurl, opened on first use) stay shared.
 #   -no-pie                 a fixed load address: no 1.9 MB table of relative relocations read
 #                           at every start, no copy-on-write pages from applying it.
 #   --gc-sections           sections nothing refers to are left out.

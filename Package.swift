@@ -41,9 +41,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(
-            name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
-            providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl is not linked: the shim opens libcurl.so.4 on first use (see its header), so
+        // no pkgConfig here, whose `--libs` would link it. Headers: libcurl4-openssl-dev.
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl"),
         .systemLibrary(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),

@@ -28,6 +28,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("ticks"), help: ArgumentHelp("Stop after this many ticks (for tests).", visibility: .hidden))
     var ticksText: String?
 
+    @Flag(name: .customLong("heartbeat-once"), help: ArgumentHelp("Send one heartbeat and exit (the daemon runs each heartbeat so, in a child process).", visibility: .hidden))
+    var heartbeatOnce = false
+
     /// `--ticks`, checked by `validate()`.
     var ticks: Int? { ticksText.flatMap { try? WholeNumberText.parse($0, for: "--ticks", in: InputLimits.ticks) } }
 
@@ -41,6 +44,11 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if heartbeatOnce {
+            let (state, config) = try agent.load()
+            let sent = await Self.beatInThisProcess(state: state, config: config, log: DaemonLog())
+            throw ExitCode(sent ? HeartbeatProcess.delivered : HeartbeatProcess.notDelivered)
+        }
         let (state, baseConfig) = try agent.load()
         var config = baseConfig
         if let h = heartbeatInterval, let d = try? DurationText.parse(h, for: "--heartbeat-interval", in: InputLimits.heartbeatInterval) {
@@ -80,8 +88,7 @@ struct DaemonCommand: AsyncParsableCommand {
             tick += 1
             ServiceNotifier.alive()
             if ContinuousClock.now >= nextHeartbeat {
-                await Self.beat(state: state, config: config, log: log)
-                await Self.sendInventoryIfDue(state: state, config: config, log: log)
+                await Self.beat(state: state, config: config, agent: agent, log: log)
                 // ±10 % jitter so a fleet does not beat in step.
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
@@ -92,7 +99,7 @@ struct DaemonCommand: AsyncParsableCommand {
                 if config.notifyReplies { await Self.tellUsersAboutTickets(state: state, config: config, notifier: notifier, log: log) }
                 nextTicketCheck = ContinuousClock.now + config.replyCheckInterval
             }
-            if let enrollment = try? state.enrollment() {
+            if Self.somethingToSend(state: state), let enrollment = try? state.enrollment() {
                 let delivery = Delivery(state: state, config: config, enrollment: enrollment)
                 for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
             }
@@ -109,20 +116,61 @@ struct DaemonCommand: AsyncParsableCommand {
         _ = listener
     }
 
-    /// Sends one heartbeat, if enrolled.
-    static func beat(state: AgentState, config: AgentConfig, log: DaemonLog) async {
-        guard let enrollment = try? state.enrollment() else {
+    /// Sends one heartbeat, if enrolled, from a child `helpline daemon --heartbeat-once`
+    /// (`HeartbeatProcess` says why), and shows its time in the unit's status.
+    static func beat(state: AgentState, config: AgentConfig, agent: AgentFlags, log: DaemonLog) async {
+        // Whether the file is there, not what it says: decoding it here would keep JSON's
+        // pages resident in the daemon. The child reads it, and says if it is damaged.
+        guard FileManager.default.fileExists(atPath: state.enrollmentPath) else {
             log.line("not enrolled; no heartbeat (run helpline enroll)")
             return
         }
+        // The child resolves settings as this process did: the same flags, the same
+        // environment, and the state folder already resolved.
+        var arguments = ["daemon", "--heartbeat-once", "--state-dir", state.directory]
+        if let c = agent.configFile { arguments += ["--config", c] }
+        if let s = agent.server { arguments += ["--server", s] }
+        if let c = agent.caFile { arguments += ["--ca-file", c] }
+        switch await HeartbeatProcess.run(arguments: arguments) {
+        case .delivered:
+            // Only the main process may talk to systemd (NotifyAccess=main), so the status is set here.
+            let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
+            ServiceNotifier.status("last heartbeat \(ClockTime.local(Date())); \(spooled) waiting")
+        case .notDelivered:
+            break
+        case .failed(let why):
+            log.line("heartbeat not delivered: \(why)")
+        }
+    }
+
+    /// Sends one heartbeat from this process; `--heartbeat-once` runs it in the child.
+    /// - Returns: whether the collector took it (if not, the reason is logged).
+    static func beatInThisProcess(state: AgentState, config: AgentConfig, log: DaemonLog) async -> Bool {
+        let enrollment: AgentState.Enrollment
+        do {
+            guard let e = try state.enrollment() else {
+                log.line("not enrolled; no heartbeat (run helpline enroll)")
+                return false
+            }
+            enrollment = e
+        } catch {
+            log.line("heartbeat not sent: \(error)")
+            return false
+        }
         let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
-        guard let beat = await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled) else { return }
+        guard let beat = await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled) else {
+            log.line("heartbeat not delivered: the health snapshot could not be taken")
+            return false
+        }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
         do {
             _ = try await client.heartbeat(beat)
-            ServiceNotifier.status("last heartbeat \(Date().formatted(date: .omitted, time: .standard)); \(spooled) waiting")
+            // The inventory goes from this child too, so its dpkg reading and JSON stay out of the daemon.
+            await sendInventoryIfDue(state: state, config: config, log: log)
+            return true
         } catch {
             log.line("heartbeat not delivered: \(error)")
+            return false
         }
     }
 
@@ -155,6 +203,21 @@ struct DaemonCommand: AsyncParsableCommand {
         if let before, !pending.isEmpty { seen = ReplyNotices.keepPending(pending, in: seen, before: before) }
         guard seen != before else { return }
         do { try ledger.save(seen) } catch { log.line("cannot remember which replies were told: \(error)") }
+    }
+
+    /// Whether the spool or the outgoing folder holds anything: two directory listings, so an
+    /// idle tick decodes no JSON and takes no lock. Pages touched once stay resident in the
+    /// daemon, and every tick used to touch those (BENCHMARKS.md, "Agent daemon at rest,
+    /// small").
+    static func somethingToSend(state: AgentState) -> Bool {
+        // Dot files are the spool's lock; everything else is a bundle or its state.
+        for folder in [state.spoolDirectory, state.directory + "/outgoing"] {
+            if let names = try? FileManager.default.contentsOfDirectory(atPath: folder),
+               names.contains(where: { !$0.hasPrefix(".") }) {
+                return true
+            }
+        }
+        return false
     }
 
     /// The longest journal window the daemon collects for a user who is not root: it reads the

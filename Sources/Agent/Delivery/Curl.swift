@@ -58,33 +58,63 @@ struct TransportError: Error, CustomStringConvertible, Sendable {
     var description: String { message }
 }
 
+/// libcurl's entry points, looked up once per process: the agent opens libcurl on first use
+/// instead of linking it (`Sources/CCurl/shim.h` says why).
+private struct CurlLibrary: @unchecked Sendable {
+    // @unchecked: the table is written once, in `load()`, before any other code has the
+    // pointer; it is never changed or freed after.
+    let api: UnsafePointer<CCurl_api>
+
+    /// The loaded library, or why it could not be loaded or started.
+    static let shared: Result<CurlLibrary, TransportError> = load()
+
+    /// The soname of Debian's libcurl4 (OpenSSL flavour), which the agent package needs.
+    static let soname = "libcurl.so.4"
+
+    private static func load() -> Result<CurlLibrary, TransportError> {
+        // Never closed: libcurl's dependencies (OpenSSL) cannot be unloaded anyway.
+        guard let lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL) else {
+            let why = dlerror().map { String(cString: $0) } ?? "not found"
+            return .failure(TransportError(kind: .local, message: "libcurl could not be loaded (\(why)); install the libcurl4 package"))
+        }
+        let table = UnsafeMutablePointer<CCurl_api>.allocate(capacity: 1)
+        table.initialize(to: CCurl_api())
+        if let missing = CCurl_resolve(lib, table) {
+            return .failure(TransportError(kind: .local, message: "\(soname) has no \(String(cString: missing)); is it a libcurl of another kind?"))
+        }
+        guard CCurl_global_init(table, Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK else {
+            return .failure(TransportError(kind: .local, message: "libcurl could not start"))
+        }
+        return .success(CurlLibrary(api: UnsafePointer(table)))
+    }
+}
+
 /// One libcurl easy handle, used for one request at a time from one thread.
 ///
 /// The only Swift file that calls libcurl. The `CURL*` lives as long as the object and
 /// is freed in `deinit`; callbacks reach Swift through an `Unmanaged` context pointer.
 final class CurlTransfer {
     private let handle: UnsafeMutableRawPointer
-
-    private static let globalInit: Bool = {
-        curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-    }()
+    private let api: UnsafePointer<CCurl_api>
 
     /// Creates a handle.
-    /// - Throws: `TransportError.local` when libcurl cannot start.
+    /// - Throws: `TransportError.local` when libcurl cannot be loaded or cannot start.
     init() throws {
-        guard Self.globalInit, let h = curl_easy_init() else {
+        let library = try CurlLibrary.shared.get()
+        guard let h = CCurl_easy_init(library.api) else {
             throw TransportError(kind: .local, message: "libcurl could not start")
         }
+        api = library.api
         handle = h
     }
 
-    deinit { curl_easy_cleanup(handle) }
+    deinit { CCurl_easy_cleanup(api, handle) }
 
     /// Sends `request` and waits for the answer.
     /// - Parameter progress: called with (bytes sent, bytes to send) during uploads.
     /// - Throws: `TransportError` when no HTTP answer arrived.
     func perform(_ request: HTTPRequest, progress: ((Int64, Int64) -> Void)? = nil) throws -> HTTPResponse {
-        curl_easy_reset(handle)
+        CCurl_easy_reset(api, handle)
         let context = TransferContext(maxBody: request.maxResponseBytes, progress: progress,
                                       stallLimit: UInt64(max(1, request.lowSpeedTime.milliseconds)) * 1_000_000)
         let unmanaged = Unmanaged.passRetained(context)
@@ -92,14 +122,14 @@ final class CurlTransfer {
         let opaque = unmanaged.toOpaque()
 
         var headers: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headers) }
+        defer { CCurl_slist_free_all(api, headers) }
         // libcurl sends `Expect: 100-continue` for large bodies and waits a second for an
         // interim answer servers rarely give; an empty Expect header turns that off.
         var allHeaders = request.headers
         allHeaders["Expect"] = ""
         for (name, value) in allHeaders.sorted(by: { $0.key < $1.key }) {
             let line = value.isEmpty ? "\(name):" : "\(name): \(value)"
-            headers = curl_slist_append(headers, line)
+            headers = CCurl_slist_append(api, headers, line)
         }
 
         var file: UnsafeMutablePointer<FILE>?
@@ -114,20 +144,20 @@ final class CurlTransfer {
         try set(CURLOPT_LOW_SPEED_TIME, Int(max(1, request.lowSpeedTime.components.seconds)))
         try set(CURLOPT_FOLLOWLOCATION, 0)
         try set(CURLOPT_PROTOCOLS_STR, "http,https")
-        try check(CCurl_setopt_slist(handle, CURLOPT_HTTPHEADER, headers), "headers")
+        try check(CCurl_setopt_slist(api, handle, CURLOPT_HTTPHEADER, headers), "headers")
         try set(CURLOPT_USERAGENT, "helpline/\(AgentVersion.current)")
         if let ca = request.caFile { try set(CURLOPT_CAINFO, ca) }
         if let pin = request.pinnedPublicKey { try set(CURLOPT_PINNEDPUBLICKEY, pin) }
         if let proxy = request.proxy { try set(CURLOPT_PROXY, proxy) }
 
-        try check(CCurl_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION, curlWrite), "write callback")
-        try check(CCurl_setopt_pointer(handle, CURLOPT_WRITEDATA, opaque), "write data")
-        try check(CCurl_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION, curlHeader), "header callback")
-        try check(CCurl_setopt_pointer(handle, CURLOPT_HEADERDATA, opaque), "header data")
+        try check(CCurl_setopt_data_callback(api, handle, CURLOPT_WRITEFUNCTION, curlWrite), "write callback")
+        try check(CCurl_setopt_pointer(api, handle, CURLOPT_WRITEDATA, opaque), "write data")
+        try check(CCurl_setopt_data_callback(api, handle, CURLOPT_HEADERFUNCTION, curlHeader), "header callback")
+        try check(CCurl_setopt_pointer(api, handle, CURLOPT_HEADERDATA, opaque), "header data")
         // Always on: besides reporting upload progress it keeps the stall clock (see `curlProgress`).
         try set(CURLOPT_NOPROGRESS, 0)
-        try check(CCurl_setopt_progress_callback(handle, CURLOPT_XFERINFOFUNCTION, curlProgress), "progress callback")
-        try check(CCurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, opaque), "progress data")
+        try check(CCurl_setopt_progress_callback(api, handle, CURLOPT_XFERINFOFUNCTION, curlProgress), "progress callback")
+        try check(CCurl_setopt_pointer(api, handle, CURLOPT_XFERINFODATA, opaque), "progress data")
 
         switch request.body {
         case .none:
@@ -135,9 +165,9 @@ final class CurlTransfer {
         case .bytes(let bytes):
             context.upload = bytes
             try set(CURLOPT_POST, 1)
-            try check(CCurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count)), "body size")
-            try check(CCurl_setopt_data_callback(handle, CURLOPT_READFUNCTION, curlReadBytes), "read callback")
-            try check(CCurl_setopt_pointer(handle, CURLOPT_READDATA, opaque), "read data")
+            try check(CCurl_setopt_off(api, handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(bytes.count)), "body size")
+            try check(CCurl_setopt_data_callback(api, handle, CURLOPT_READFUNCTION, curlReadBytes), "read callback")
+            try check(CCurl_setopt_pointer(api, handle, CURLOPT_READDATA, opaque), "read data")
             if request.method != "POST" { try set(CURLOPT_CUSTOMREQUEST, request.method) }
         case .file(let path):
             guard let f = fopen(path, "rb") else {
@@ -147,40 +177,40 @@ final class CurlTransfer {
             var st = stat()
             fstat(fileno(f), &st)
             try set(CURLOPT_POST, 1)
-            try check(CCurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(st.st_size)), "body size")
+            try check(CCurl_setopt_off(api, handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(st.st_size)), "body size")
             // fread-compatible default read callback reading from the FILE*.
-            try check(CCurl_setopt_pointer(handle, CURLOPT_READDATA, UnsafeMutableRawPointer(f)), "read data")
+            try check(CCurl_setopt_pointer(api, handle, CURLOPT_READDATA, UnsafeMutableRawPointer(f)), "read data")
             if request.method != "POST" { try set(CURLOPT_CUSTOMREQUEST, request.method) }
         }
 
-        let rc = curl_easy_perform(handle)
+        let rc = CCurl_easy_perform(api, handle)
         if rc == CURLE_ABORTED_BY_CALLBACK, context.stalled {
             throw TransportError(kind: .timeout, message: "nothing moved to or from \(request.url) for \(request.lowSpeedTime.components.seconds) s (stall_timeout)")
         }
         if rc != CURLE_OK {
-            throw Self.transportError(rc, url: request.url, proxy: request.proxy, sentBody: context.sentAll)
+            throw transportError(rc, url: request.url, proxy: request.proxy, sentBody: context.sentAll)
         }
         var status = 0
-        _ = CCurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        _ = CCurl_getinfo_long(api, handle, CURLINFO_RESPONSE_CODE, &status)
         return HTTPResponse(status: status, headers: context.headers, body: context.body)
     }
 
     private func set(_ option: CURLoption, _ value: Int) throws {
-        try check(CCurl_setopt_long(handle, option, value), "option \(option.rawValue)")
+        try check(CCurl_setopt_long(api, handle, option, value), "option \(option.rawValue)")
     }
 
     private func set(_ option: CURLoption, _ value: String) throws {
-        try check(value.withCString { CCurl_setopt_string(handle, option, $0) }, "option \(option.rawValue)")
+        try check(value.withCString { CCurl_setopt_string(api, handle, option, $0) }, "option \(option.rawValue)")
     }
 
     private func check(_ rc: CURLcode, _ what: String) throws {
         guard rc == CURLE_OK else {
-            throw TransportError(kind: .local, message: "libcurl refused \(what): \(String(cString: curl_easy_strerror(rc)))")
+            throw TransportError(kind: .local, message: "libcurl refused \(what): \(String(cString: CCurl_easy_strerror(api, rc)))")
         }
     }
 
-    private static func transportError(_ rc: CURLcode, url requested: String, proxy: String?, sentBody: Bool) -> TransportError {
-        let text = String(cString: curl_easy_strerror(rc))
+    private func transportError(_ rc: CURLcode, url requested: String, proxy: String?, sentBody: Bool) -> TransportError {
+        let text = String(cString: CCurl_easy_strerror(api, rc))
         // Through a proxy, "cannot reach" is as likely the proxy's fault: name both.
         let url = proxy.map { "\(requested) through the proxy \($0)" } ?? requested
         switch rc {

@@ -110,10 +110,14 @@ common_files() {
   install -D -m 0755 "$stage/bin/$b" "$r/usr/bin/$b"
   install -d -m 0755 "$r/usr/share/man/man1" "$r/usr/share/doc/$pkg"
   gzip -9n <"$stage/gen/$b/$b.1" >"$r/usr/share/man/man1/$b.1.gz"
-  install -D -m 0644 "$stage/gen/$b/completion.bash" "$r/usr/share/bash-completion/completions/$b"
+  # Sourced, not run: no #! line (lintian bash-completion-with-hashbang).
+  install -d -m 0755 "$r/usr/share/bash-completion/completions"
+  sed '1{/^#!/d}' "$stage/gen/$b/completion.bash" >"$r/usr/share/bash-completion/completions/$b"
+  chmod 0644 "$r/usr/share/bash-completion/completions/$b"
   install -D -m 0644 "$stage/gen/$b/completion.zsh" "$r/usr/share/zsh/vendor-completions/_$b"
   install -D -m 0644 "$stage/gen/$b/completion.fish" "$r/usr/share/fish/vendor_completions.d/$b.fish"
   install -m 0644 packaging/copyright "$r/usr/share/doc/$pkg/copyright"
+  install -D -m 0644 "packaging/${pkg#helpline-}/lintian-overrides" "$r/usr/share/lintian/overrides/$pkg"
   changelog | gzip -9n >"$r/usr/share/doc/$pkg/changelog.gz"
   chmod 0644 "$r/usr/share/doc/$pkg/changelog.gz" "$r/usr/share/man/man1/$b.1.gz"
 }

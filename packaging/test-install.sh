@@ -105,7 +105,8 @@ echo "== inside: the collector, as the packaged unit runs it (user helpline, pac
 port=$((20000 + RANDOM % 20000))
 sed -i "s|^listen: .*|listen: 127.0.0.1:$port|" "$R/etc/helpline/collector.conf"
 # min_free_disk_mb stays at its default: this disk has room.
-in_root 3600 setpriv --reuid helpline --regid helpline --init-groups \
+# The unit's CapabilityBoundingSet= (none) and NoNewPrivileges=, as setpriv can apply them.
+in_root 3600 setpriv --reuid helpline --regid helpline --init-groups --bounding-set -all --no-new-privs \
   helpline-collector serve --config /etc/helpline/collector.conf >"$R/tmp/serve.out" 2>"$R/tmp/serve.log" &
 pids+=($!)
 for _ in $(seq 1 300); do
@@ -136,7 +137,9 @@ in_root 240 env DPKG_MAINTSCRIPT_PACKAGE=helpline-agent DPKG_MAINTSCRIPT_NAME=po
 [ -s "$R/var/lib/helpline/enrollment.json" ] || fail "the postinst did not enroll"
 
 echo "== inside: the daemon, then requests as root and as an ordinary user" >&2
-in_root 3600 helpline daemon >"$R/tmp/daemon.log" 2>&1 &
+# With the unit's capability bounding set and NoNewPrivileges= (root keeps only these four).
+in_root 3600 setpriv --bounding-set -all,+dac_read_search,+setuid,+setgid,+kill --no-new-privs \
+  helpline daemon >"$R/tmp/daemon.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do [ -S "$R/run/helpline/agent.sock" ] && break; sleep 0.1; done
 [ -S "$R/run/helpline/agent.sock" ] || fail "the daemon made no socket: $(tail -5 "$R/tmp/daemon.log")"
@@ -149,7 +152,7 @@ in_root 300 setpriv --reuid alice --regid alice --init-groups env HOME=/home/ali
 for who in root user; do
   ticket=$(jq -r '.receipt.ticketID // empty' "$artifacts/request-$who.json")
   [ -n "$ticket" ] || fail "no ticket in the $who request's answer: $(head -c 600 "$artifacts/request-$who.json")"
-  echo "request as $who: ticket #$ticket" >&2
+  echo "request as $who: ticket #$ticket; could not read: $(jq -c '.unreadable // []' "$artifacts/request-$who.json")" >&2
 done
 in_root 60 helpline status >"$artifacts/status.txt" 2>&1 || fail "helpline status failed: $(cat "$artifacts/status.txt")"
 grep -q "#$ticket" "$artifacts/status.txt" || fail "helpline status does not show ticket #$ticket: $(cat "$artifacts/status.txt")"

@@ -17,6 +17,8 @@ packages=(
   python3 python3-venv python3-pip
   # the technician UI's browser tests (selenium from PyPI drives Debian's chromium)
   chromium chromium-driver
+  # packaging checks (packaging/check.sh) and the slow install test (packaging/test-install.sh)
+  shellcheck desktop-file-utils xvfb xauth zenity xdotool imagemagick jq lintian mmdebstrap dpkg-dev binutils
   # tar/gzip interop tests
   tar gzip
 )

@@ -33,6 +33,9 @@ if grep -E "^.{0,4}Test .* skipped|^Test Case .* skipped| [1-9][0-9]* tests? ski
   exit 1
 fi
 
+echo "== packaging: scripts, units, launcher, configs against the code, copied binaries, Get Help dialog under Xvfb (packaging/check.sh)" >&2
+HELPLINE_BIN_DIR="$bin" timeout -k 10 300 packaging/check.sh
+
 echo "== API contract (OpenAPI validation + schemathesis against the live collector)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" timeout -k 10 900 Tests/api/run.sh
 

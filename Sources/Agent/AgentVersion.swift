@@ -1,4 +1,7 @@
+import Shared
+
 /// The agent's version, printed by `--version` and recorded in every manifest.
 enum AgentVersion {
-    static let current = "0.1.0"
+    /// Set once for both programs in Shared (`HelplineVersion`).
+    static let current = HelplineVersion.current
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Shared
 
 /// `CollectorVersion.version` is what `--version` prints.
 public enum CollectorVersion {
-    /// The collector's version.
-    public static let version = "0.1.0"
+    /// The collector's version, set once for both programs in Shared (`HelplineVersion`).
+    public static let version = HelplineVersion.current
 }
 
 /// Options every subcommand that opens the store takes: where the data is.

@@ -365,6 +365,38 @@ import Testing
         }
     }
 
+    @Test func whatChangedListsNewErrorMessagesOnceIndexed() async throws {
+        let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [Self.hostileFinding]))
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret, machineID: "chg")
+            func entries(_ extra: String?) -> [JournalEntry] {
+                var out = (0..<20).map { JournalEntry(realtime: 1_790_000_000_000_000 + Int64($0) * 1000, priority: 3, unit: "cups.service",
+                                                      message: "cups: backend failed, port \($0)") }
+                if let extra { out.append(JournalEntry(realtime: 1_790_000_100_000_000, priority: 2, identifier: "kernel", message: extra)) }
+                return out
+            }
+            var ids: [String] = []
+            var ticket: Int64 = 0
+            for extra in [nil, "nvme0: controller is down; will reset <b>now</b>"] {
+                let m = sampleManifest(hostID: host.hostID, machineID: "chg")
+                let r = try await upload(client, token: host.hostToken, try JournalIndexTests.bundle(manifest: m, entries: entries(extra)))
+                ticket = try decode(BundleReceipt.self, r).ticketID
+                ids.append(m.bundleID)
+            }
+            let admin = try await Self.session(tc, user: "bob", role: .admin)
+            let first = Self.body(try await client.execute(uri: "/tickets/\(ticket)", method: .get, headers: admin.headers))
+            #expect(first.contains("shown once both journals are indexed"))
+            for id in ids {
+                let record = try #require(try await tc.store.bundle(id: id))
+                try await JournalIndexTests.index(tc, id, try BlobStore(dataDirectory: tc.configuration.dataDirectory).path(for: record.sha256))
+            }
+            let page = Self.body(try await client.execute(uri: "/tickets/\(ticket)", method: .get, headers: admin.headers))
+            #expect(page.contains("New error: kernel: nvme0: controller is down; will reset &lt;b&gt;now&lt;/b&gt;"))
+            #expect(!page.contains("New error: cups.service"), "the same message with other numbers is not new")
+        }
+    }
+
     @Test func everythingFromABundleRendersAsText() async throws {
         let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [Self.hostileFinding]))
         defer { Task { await tc.close() } }

@@ -296,6 +296,8 @@ enum WebAssets {
     <input type="search" name="q" value="{{text}}" placeholder="Text in the message  ( / )" data-search maxlength="1024" aria-label="Text" id="journal-q">
     <select name="priority" aria-label="Priority" id="journal-priority">{{#priorityOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/priorityOptions}}</select>
     <input name="unit" value="{{unit}}" placeholder="Unit or identifier" maxlength="512" aria-label="Unit" id="journal-unit">
+    <input name="identifier" value="{{identifier}}" placeholder="Identifier only" maxlength="512" aria-label="Identifier" id="journal-identifier">
+    <input name="boot" value="{{boot}}" placeholder="Boot id" maxlength="64" aria-label="Boot" id="journal-boot">
     <label class="small">From <input type="datetime-local" step="1" name="since" value="{{since}}"></label>
     <label class="small">to <input type="datetime-local" step="1" name="until" value="{{until}}"></label>
     <button type="submit" id="journal-filter">Filter</button>

@@ -169,7 +169,7 @@ extension WebController {
             hostname: WebFormat.untrusted(host?.hostname ?? record.manifest.host.hostname, max: 255), lines: lines,
             priorityOptions: [SelectOption(value: "", label: "any priority", selected: filter.maxPriority == nil)]
                 + (0...7).map { SelectOption(value: String($0), label: "\(WebFormat.priority($0)) or worse", selected: filter.maxPriority == $0) },
-            unit: filter.unit ?? "", text: filter.text ?? "", since: sinceText ?? "", until: untilText ?? "",
+            unit: filter.unit ?? "", identifier: filter.identifier ?? "", boot: filter.bootID ?? "", text: filter.text ?? "", since: sinceText ?? "", until: untilText ?? "",
             first: lines.isEmpty ? 0 : offset + 1, last: offset + lines.count,
             previousHref: offset > 0 ? link(offset: max(offset - limit, 0)) : nil,
             nextHref: journal.nextOffset.map { link(offset: $0) }, empty: lines.isEmpty, around: around, action: base)

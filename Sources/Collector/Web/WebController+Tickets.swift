@@ -159,6 +159,31 @@ extension WebController {
                            bundleID: f.bundleID, evidence: x.evidence.prefix(50).map { evidenceView($0, bundleID: f.bundleID) })
     }
 
+    /// Error-level journal messages (priority err or worse) of `bundle` that `previous` did not
+    /// have, numbers folded so "port 4242" and "port 4243" count as one message. From the
+    /// journal indexes; while either is missing it is asked for and the line says so.
+    func newErrorMessages(_ bundle: BundleRecord, since previous: BundleRecord) async throws -> [String] {
+        let errors = BundleArchive.JournalFilter(maxPriority: 3)
+        guard let now = try await store.journalPage(bundleID: bundle.bundleID, filter: errors, offset: 0, limit: 1000),
+              let before = try await store.journalPage(bundleID: previous.bundleID, filter: errors, offset: 0, limit: 1000) else {
+            for b in [bundle, previous] where !b.expired && blobs.exists(b.sha256) {
+                await indexer.request(bundleID: b.bundleID, path: blobs.path(for: b.sha256))
+            }
+            return ["New error messages: shown once both journals are indexed (a moment after they are first read)."]
+        }
+        func shape(_ e: JournalEntry) -> String {
+            String((e.message ?? "").map { $0.isNumber ? "#" : $0 }.prefix(300))
+        }
+        let known = Set(before.entries.map(shape))
+        var seen = Set<String>()
+        var out: [String] = []
+        for e in now.entries where !known.contains(shape(e)) && seen.insert(shape(e)).inserted {
+            out.append("New error: \(WebFormat.untrusted(e.identifier ?? e.unit ?? "?", max: 100)): \(WebFormat.untrusted(e.message ?? "", max: 300))")
+        }
+        if out.count > 8 { out = Array(out.prefix(8)) + ["… and \(out.count - 8) more new error messages"] }
+        return out
+    }
+
     /// The findings' views, with a few journal lines around each cited entry when the bundle's
     /// journal is indexed (and the index asked for when it is not), and links to that spot.
     func withContext(_ findings: [TicketFinding]) async throws -> [FindingView] {
@@ -210,6 +235,7 @@ extension WebController {
                     let (old, _) = await snapshot(previous)
                     if let old {
                         changes = snap.changes(since: old).map(ChangeView.init)
+                        changes += try await newErrorMessages(latest, since: previous).map(ChangeView.init)
                         changesAgainst = "\(WebFormat.time(previous.receivedAt)) (\(previous.bundleID.prefix(8)))"
                     }
                 }

@@ -356,6 +356,8 @@ struct JournalPageView {
     var lines: [JournalLineView]
     var priorityOptions: [SelectOption]
     var unit: String
+    var identifier: String
+    var boot: String
     var text: String
     var since: String
     var until: String

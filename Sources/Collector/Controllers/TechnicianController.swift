@@ -275,16 +275,7 @@ public struct TechnicianController: Sendable {
         return record
     }
 
-    private func liveBlob(_ record: BundleRecord) throws -> String {
-        guard !record.expired else {
-            throw APIError(.gone, code: "bundle_expired", "bundle \(record.bundleID) expired under the retention policy; its findings remain on its ticket")
-        }
-        let path = blobs.path(for: record.sha256)
-        guard blobs.exists(record.sha256) else {
-            throw APIError(.gone, code: "blob_missing", "the stored file of bundle \(record.bundleID) is missing; check the data directory")
-        }
-        return path
-    }
+    private func liveBlob(_ record: BundleRecord) throws -> String { try StoredBundle.livePath(record, blobs: blobs) }
 
     @Sendable func getBundle(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<BundleRecord> {
         JSONResponse(try await bundle(context))
@@ -365,17 +356,10 @@ public struct TechnicianController: Sendable {
     @Sendable func member(request: Request, context: CollectorRequestContext) async throws -> Response {
         let record = try await bundle(context)
         let name = context.parameters.getCatchAll().joined(separator: "/")
-        guard record.members.contains(where: { $0.name == name }) else {
-            throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
-        }
-        let path = try liveBlob(record)
-        let bundleLimits = limits.bundleLimits
-        let maxBytes = limits.maxMemberDownloadBytes
-        let found = try await reads.run { deadline in
-            try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).member(name, maxBytes: maxBytes)
-        }
-        guard let bytes = found else {
-            throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
+        let bytes = try await StoredBundle.member(record, named: name, blobs: blobs, limits: limits, reads: reads)
+        if let user = try? context.requireUser() {
+            try? await store.recordAudit(AuditEntry(at: Date(), actor: user.name, action: "member_downloaded", target: "bundle \(record.bundleID)",
+                                                    detail: "API · " + String(name.prefix(200)) + (context.clientAddress.map { " · from \($0)" } ?? "")))
         }
         let type: String
         if name.hasSuffix(".json") { type = "application/json" } else if name.hasSuffix(".jsonl") { type = "application/jsonl" }

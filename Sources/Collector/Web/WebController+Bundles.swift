@@ -11,15 +11,7 @@ extension WebController {
         return record
     }
 
-    func liveBlob(_ record: BundleRecord) throws -> String {
-        guard !record.expired else {
-            throw APIError(.gone, code: "bundle_expired", "bundle \(record.bundleID) expired under the retention policy; its findings remain on its ticket")
-        }
-        guard blobs.exists(record.sha256) else {
-            throw APIError(.gone, code: "blob_missing", "the stored file of bundle \(record.bundleID) is missing; check the data directory")
-        }
-        return blobs.path(for: record.sha256)
-    }
+    func liveBlob(_ record: BundleRecord) throws -> String { try StoredBundle.livePath(record, blobs: blobs) }
 
     // MARK: Bundle
 
@@ -195,16 +187,7 @@ extension WebController {
     @Sendable func memberDownload(request: Request, context: CollectorRequestContext) async throws -> Response {
         let record = try await bundleRecord(context)
         let name = context.parameters.getCatchAll().joined(separator: "/")
-        guard record.members.contains(where: { $0.name == name }) else {
-            throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)")
-        }
-        let path = try liveBlob(record)
-        let bundleLimits = limits.bundleLimits
-        let maxBytes = limits.maxMemberDownloadBytes
-        let found = try await reads.run { deadline in
-            try BundleArchive(path: path, limits: bundleLimits, deadline: deadline).member(name, maxBytes: maxBytes)
-        }
-        guard let bytes = found else { throw APIError.notFound("member \(name.prefix(200)) of bundle \(record.bundleID)") }
+        let bytes = try await StoredBundle.member(record, named: name, blobs: blobs, limits: limits, reads: reads)
         await audit(context, "member_downloaded", "bundle \(record.bundleID)", String(name.prefix(200)))
         // Always an attachment of an inert type: a member is never rendered in the browser.
         let fileName = String(name.split(separator: "/").last ?? "member").unicodeScalars

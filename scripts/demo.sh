@@ -52,3 +52,12 @@ echo
 echo "== the same bundle, as the technician sees it (GET /api/v1/tickets)"
 token=$("$bin/helpline-collector" admin token create demo --data-dir "$demo/collector")
 curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/tickets" | python3 -m json.tool | head -40
+
+echo
+echo "== the technician's view in a browser"
+echo "The collector keeps running until you press Ctrl-C. Open http://127.0.0.1:$port/tickets"
+echo "and sign in as $login (from $creds); you will be asked to choose your own password."
+echo "Fleet questions: http://127.0.0.1:$port/fleet, or: $bin/helpline-collector query --data-dir $demo/collector \"SELECT hostname, mount_point, used_percent FROM disks\""
+if [ -t 0 ]; then
+  wait "$collector" || true
+fi

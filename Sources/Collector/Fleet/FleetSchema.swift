@@ -26,6 +26,24 @@ public enum FleetSchema {
 
     static func c(_ name: String, _ type: String, _ meaning: String) -> Column { Column(name: name, type: type, meaning: meaning) }
 
+    /// The `hostname` column of a view over one fleet table (alias `table`), read by a
+    /// scalar subquery rather than a join.
+    ///
+    /// Why: SQLite evaluates an unused subquery column never, but an inner join always, and
+    /// it drops a no-op LEFT JOIN only for queries without GROUP BY. The dashboard's
+    /// fleet-wide counts (`health` by agent version or kernel, `failed_units` by unit,
+    /// `findings` by rule) then read one covering index instead of probing `hosts` once per
+    /// row: 100,000 probes were ~250 ms of CPU (bench/fleet, BENCHMARKS.md). The price: a
+    /// filter on `hostname` runs the subquery for every row of the view (filter on
+    /// `host_id` to look at one host fast). Used only where the dashboard aggregates;
+    /// `disks`, `processes` and `health_history` have several rows per host and keep the
+    /// join, so that a filter on `hostname` starts from `hosts`. The foreign keys (`host_id
+    /// NOT NULL REFERENCES hosts`) guarantee the host exists, so both forms answer the same
+    /// rows.
+    static func hostname(_ table: String) -> String {
+        "(SELECT h.hostname FROM main.hosts h WHERE h.id = \(table).host_id) AS hostname"
+    }
+
     /// Every view, in the order the docs list them.
     public static let views: [View] = [
         View(name: "hosts", meaning: "Every enrolled workstation, with what its latest heartbeat said about it.", columns: [
@@ -44,7 +62,9 @@ public enum FleetSchema {
             """),
         View(name: "health", meaning: "Each host's latest heartbeat: memory, swap, pressure, load, uptime.", columns: [
             c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("received_at", "TEXT", "when the heartbeat arrived"),
-            c("agent_version", "TEXT", "agent version that sent it"), c("uptime_seconds", "REAL", "seconds since boot"),
+            c("agent_version", "TEXT", "agent version that sent it"), c("os_id", "TEXT", "os-release ID (debian, ubuntu…)"),
+            c("os_version", "TEXT", "os-release VERSION_ID"), c("kernel", "TEXT", "running kernel release"),
+            c("uptime_seconds", "REAL", "seconds since boot"),
             c("load1", "REAL", "1-minute load average"), c("load5", "REAL", "5-minute load average"), c("load15", "REAL", "15-minute load average"),
             c("memory_total_bytes", "INTEGER", "RAM"), c("memory_available_bytes", "INTEGER", "MemAvailable"),
             c("memory_used_percent", "REAL", "100 × (total − available) / total"), c("swap_total_bytes", "INTEGER", "swap size"),
@@ -57,11 +77,12 @@ public enum FleetSchema {
             c("oom_kills", "INTEGER", "OOM kills since boot (/proc/vmstat)"), c("max_disk_used_percent", "REAL", "fullest filesystem, %"),
             c("failed_unit_count", "INTEGER", "systemd units in failed state"), c("spooled_bundles", "INTEGER", "bundles waiting in the agent's spool"),
         ], select: """
-            SELECT hh.host_id, h.hostname, hh.received_at, hh.agent_version, hh.uptime_seconds, hh.load1, hh.load5, hh.load15,
+            SELECT hh.host_id, \(hostname("hh")), hh.received_at, hh.agent_version, hh.os_id, hh.os_version, hh.kernel,
+                   hh.uptime_seconds, hh.load1, hh.load5, hh.load15,
                    hh.memory_total_bytes, hh.memory_available_bytes, hh.memory_used_percent, hh.swap_total_bytes, hh.swap_used_percent,
                    hh.psi_cpu_some_avg10, hh.psi_memory_some_avg10, hh.psi_memory_full_avg10, hh.psi_io_some_avg10, hh.psi_io_full_avg10,
                    hh.oom_kills, hh.max_disk_used_percent, hh.failed_unit_count, hh.spooled_bundles
-            FROM main.host_health hh JOIN main.hosts h ON h.id = hh.host_id
+            FROM main.host_health hh
             """),
         View(name: "health_history", meaning: "Headline figures of past heartbeats: every one for a day, then one an hour.", columns: [
             c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("at", "TEXT", "when the heartbeat arrived"),
@@ -99,8 +120,8 @@ public enum FleetSchema {
             c("result", "TEXT", "exit-code, signal, timeout, start-limit-hit…"), c("since", "TEXT", "when it entered the state"),
             c("restarts", "INTEGER", "NRestarts"),
         ], select: """
-            SELECT u.host_id, h.hostname, u.unit, u.description, u.active_state, u.sub_state, u.result, u.since, u.restarts
-            FROM main.host_failed_units u JOIN main.hosts h ON h.id = u.host_id
+            SELECT u.host_id, \(hostname("u")), u.unit, u.description, u.active_state, u.sub_state, u.result, u.since, u.restarts
+            FROM main.host_failed_units u
             """),
         View(name: "packages", meaning: "Installed Debian packages of each host, from its latest inventory (sent daily or when it changes).", columns: [
             c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("name", "TEXT", "package name"),
@@ -124,9 +145,8 @@ public enum FleetSchema {
             c("rule_id", "TEXT", "the rule (disk.space_low…)"), c("category", "TEXT", "disk, memory, network…"),
             c("severity", "TEXT", "critical, high, medium, low, info"), c("confidence", "REAL", "0–1"), c("title", "TEXT", "what was found"),
         ], select: """
-            SELECT f.ticket_id, t.host_id, h.hostname, b.bundle_id, b.received_at, f.rule_id, f.category, f.severity, f.confidence, f.title
-            FROM main.findings f JOIN main.tickets t ON t.id = f.ticket_id JOIN main.hosts h ON h.id = t.host_id
-            JOIN main.bundles b ON b.id = f.bundle_row
+            SELECT f.ticket_id, t.host_id, \(hostname("t")), b.bundle_id, b.received_at, f.rule_id, f.category, f.severity, f.confidence, f.title
+            FROM main.findings f JOIN main.tickets t ON t.id = f.ticket_id JOIN main.bundles b ON b.id = f.bundle_row
             """),
         View(name: "tickets", meaning: "Every ticket.", columns: [
             c("ticket_id", "INTEGER", "ticket number"), c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"),

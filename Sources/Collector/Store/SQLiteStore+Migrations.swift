@@ -334,6 +334,18 @@ extension SQLiteStore {
                 CREATE INDEX findings_rule_ticket ON findings(rule_id, ticket_id);
                 """)
         }
+        migrator.registerMigration("v8_fleet_indexes") { db in
+            // Indexes for the fleet dashboard at 100,000 hosts (bench/fleet, BENCHMARKS.md):
+            // counts by agent version and kernel read a covering index instead of every
+            // host_health row; memory pressure walks PSI in order and checks RAM in the
+            // index; "disks over 90 %" skips read-only filesystems, which are full by design.
+            try db.execute(sql: """
+                CREATE INDEX host_health_agent_version ON host_health(agent_version);
+                CREATE INDEX host_health_kernel ON host_health(kernel);
+                CREATE INDEX host_health_memory_pressure ON host_health(psi_memory_some_avg10, memory_used_percent);
+                CREATE INDEX host_disks_writable_used ON host_disks(used_percent) WHERE read_only = 0;
+                """)
+        }
         migrator.registerMigration("v9_bundle_requests") { db in
             // A technician asks a host for a fresh bundle; the agent picks the request up at
             // its next check-in and its bundle joins the request's ticket.

@@ -62,7 +62,7 @@ enum InputLimits {
     /// The CPU time an organisation's regex rules get per line by default. An ordinary rule
     /// takes microseconds on a journal line; 5 ms is a thousand times that and still keeps a
     /// journal of 200,000 lines under twenty minutes if every line went wrong.
-    static let defaultExtraRuleLineBudget: Duration = .milliseconds(5)
+    static let defaultExtraRuleLineBudget: Duration = RedactionOptions.defaultExtraRuleLineBudget
     /// `--extra-rule-line-budget`, `extra_rule_line_budget`: below a millisecond an unlucky
     /// ordinary line could lose its text; above a second one bad rule stalls a collection for
     /// hours.

@@ -73,6 +73,25 @@ import Testing
         await indexer.idle()
     }
 
+    @Test func indexingAgainAfterAnInterruptedRunOrTwiceIsHarmless() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let (id, path) = try await Self.ingest(tc, client, entries: Self.journal(count: 300), machineID: "again")
+            let before = try #require(try await tc.store.journalPage(bundleID: id, filter: .init(text: "link"), offset: 0, limit: 50))
+            // A crash after the rows but before the mark: the rows are there, the mark is not.
+            let db = try DatabaseQueue(path: tc.store.path)
+            try await db.write { try $0.execute(sql: "DELETE FROM journal_indexes") }
+            try db.close()
+            #expect(try await tc.store.journalPage(bundleID: id, filter: .init(), offset: 0, limit: 10) == nil)
+            try await Self.index(tc, id, path)
+            #expect(try await tc.store.journalPage(bundleID: id, filter: .init(text: "link"), offset: 0, limit: 50) == before)
+            // Asking again once indexed writes nothing and answers the same.
+            #expect(try await tc.store.storeJournalIndex(bundleID: id, entries: Self.journal(count: 300), now: Date()))
+            #expect(try await tc.store.journalPage(bundleID: id, filter: .init(text: "link"), offset: 0, limit: 50) == before)
+        }
+    }
+
     @Test func theFirstReadOfAJournalBuildsItsIndexInTheBackground() async throws {
         let tc = try await TestCollector()
         defer { Task { await tc.close() } }

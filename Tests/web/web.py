@@ -241,6 +241,13 @@ def wait_for(driver, how, what):
     return WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(EC.presence_of_element_located((how, what)))
 
 
+def submit(driver, element):
+    """Clicks a form's button and waits until the page it was on is gone, so a wait for an
+    element that both pages have finds the new page's."""
+    element.click()
+    WebDriverWait(driver, WAIT).until(EC.staleness_of(element))
+
+
 def path_of(driver):
     p = urllib.parse.urlparse(driver.current_url)
     return p.path + (("?" + p.query) if p.query else "")
@@ -413,11 +420,11 @@ def main():
         driver.get(f"{collector.url}/tickets/{ticket}")
         wait_for(driver, By.ID, "comment-body").send_keys("Close a few browser tabs; we are ordering more memory.")
         driver.find_element(By.ID, "visible-to-user").click()
-        driver.find_element(By.ID, "add-comment").click()
+        submit(driver, driver.find_element(By.ID, "add-comment"))
         wait_for(driver, By.ID, "comments")
         driver.find_element(By.ID, "comment-body").send_keys("Internal: RAM upgrade ticket with purchasing.")
         driver.find_element(By.ID, "internal-note").click()
-        driver.find_element(By.ID, "add-comment").click()
+        submit(driver, driver.find_element(By.ID, "add-comment"))
         wait_for(driver, By.ID, "comments")
         convo = driver.find_element(By.ID, "comments").text
         check("both comments show, marked", "we are ordering more memory" in convo and "internal" in convo and "visible to the user" in convo)
@@ -426,7 +433,7 @@ def main():
         check("helpline status does not show the internal note", "RAM upgrade" not in r.stdout)
         Select(driver.find_element(By.ID, "status-select")).select_by_value("in_progress")
         Select(driver.find_element(By.ID, "assignee-select")).select_by_value(collector.admin_name)
-        driver.find_element(By.ID, "save-ticket").click()
+        submit(driver, driver.find_element(By.ID, "save-ticket"))
         WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(lambda d: d.find_element(By.ID, "ticket-status").text == "in progress")
         check("the status change shows", driver.find_element(By.ID, "ticket-status").text == "in progress")
         check("the assignee change shows", driver.find_element(By.ID, "ticket-assignee").text == collector.admin_name)
@@ -483,21 +490,21 @@ def main():
         driver.get(collector.url + "/query")
         box = wait_for(driver, By.ID, "sql")
         box.send_keys("SELECT hostname, mount_point, used_percent FROM disks ORDER BY used_percent DESC")
-        driver.find_element(By.ID, "run-query").click()
+        submit(driver, driver.find_element(By.ID, "run-query"))
         wait_for(driver, By.ID, "query-result")
         cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#query-result tbody td")]
         check("a fleet query answers from the heartbeats", cells[:3] == ["vm", "/", "88.0"], str(cells[:6]))
         check("its answer downloads as CSV", len(driver.find_elements(By.ID, "download-csv")) == 1)
         driver.find_element(By.ID, "save-name").send_keys("Root disks")
         driver.find_element(By.ID, "save-shared").click()
-        driver.find_element(By.ID, "save-query").click()
+        submit(driver, driver.find_element(By.ID, "save-query"))
         wait_for(driver, By.ID, "saved")
         check("a saved query is listed", "Root disks" in driver.find_element(By.ID, "saved").text)
         shot(driver, "17-query")
         box = driver.find_element(By.ID, "sql")
         box.clear()
         box.send_keys("SELECT password_hash FROM main.users")
-        driver.find_element(By.ID, "run-query").click()
+        submit(driver, driver.find_element(By.ID, "run-query"))
         error = wait_for(driver, By.ID, "query-error").text
         check("a query of a hidden table is refused with the reason", "query_refused" in error and "users" in error, error)
         shot(driver, "18-query-refused")
@@ -506,7 +513,7 @@ def main():
         # --- ask the computer for fresh information; its running daemon answers (its
         # heartbeat then replaces the planted one, so this comes after the fleet checks)
         driver.get(f"{collector.url}/tickets/{ticket}")
-        wait_for(driver, By.ID, "request-bundle").click()
+        submit(driver, wait_for(driver, By.ID, "request-bundle"))
         wait_for(driver, By.ID, "bundles")
         check("a bundle request shows as pending", "pending" in driver.find_element(By.ID, "bundles").text)
         env = dict(agent.env, HELPLINE_DAEMON_SOCKET=os.path.join(work, "agent.sock"))

@@ -44,7 +44,19 @@ extension SQLiteStore {
                                                          arguments: [bundleID]) else {
                     return false
                 }
-                let (lo, _) = Self.journalRange(bundleRow: bundleRow)
+                let (lo, hi) = Self.journalRange(bundleRow: bundleRow)
+                if start == 0 {
+                    // Another indexer (another collector, a concurrent first read) finished it.
+                    if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM journal_indexes WHERE bundle_row = ?)", arguments: [bundleRow]) == true {
+                        return true
+                    }
+                    // Rows an interrupted run left behind (a crash between chunks) go first.
+                    try db.execute(sql: """
+                        INSERT INTO journal_text (journal_text, rowid, message)
+                        SELECT 'delete', id, message FROM journal_entries WHERE id BETWEEN ? AND ?
+                        """, arguments: [lo, hi])
+                    try db.execute(sql: "DELETE FROM journal_entries WHERE id BETWEEN ? AND ?", arguments: [lo, hi])
+                }
                 let insert = try db.cachedStatement(sql: """
                     INSERT INTO journal_entries (id, realtime, priority, unit, user_unit, identifier, boot_id, pid, message, locator, fields)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -72,6 +84,13 @@ extension SQLiteStore {
                 return true
             }
             guard stored else { return false }
+            if start == 0, try await read({ db in
+                try Bool.fetchOne(db, sql: """
+                    SELECT EXISTS (SELECT 1 FROM journal_indexes j JOIN bundles b ON b.id = j.bundle_row WHERE b.bundle_id = ?)
+                    """, arguments: [bundleID]) ?? false
+            }), end < entries.count {
+                return true  // it was already indexed: nothing written
+            }
             next = end
         } while next < entries.count
         return true

@@ -308,7 +308,7 @@ extension WebController {
             guard let p = TicketPriority(rawValue: text) else { throw APIError.badRequest("invalid_priority", "unknown priority \(text.prefix(40))") }
             return p
         }
-        var assignee = form["assignee"]
+        let assignee = form["assignee"]
         if let a = assignee, !a.isEmpty {
             guard try await store.users().contains(where: { $0.name == a }) else {
                 throw APIError.badRequest("invalid_assignee", "no technician or admin is named \(a.prefix(64))")

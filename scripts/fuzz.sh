@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--no-asan] [TARGET…]
 #
-# Targets: bundle-reader, journal-line, redactor (default: all), 60 s each by default.
+# Targets: bundle-reader, journal-line, redactor, heartbeat-json (default: all), 60 s each by default.
 # Outputs go to .build-fuzz/: binaries, the grown corpus (.build-fuzz/corpus/TARGET, kept
 # between runs; fuzz/corpus is only read), logs and crash inputs (.build-fuzz/artifacts/TARGET).
 # Exits 1 when a target crashes or times out on an input, printing that input's path.
@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(bundle-reader journal-line redactor)
+all=(bundle-reader journal-line redactor heartbeat-json)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 case "$seconds" in ''|*[!0-9]*) echo "--seconds takes a whole number, not '$seconds'" >&2; exit 2 ;; esac
 
@@ -37,6 +37,7 @@ sources() {
     bundle-reader) find Sources/Shared -name '*.swift' | sort; printf '%s\n' fuzz/FuzzCheck.swift fuzz/JournalRoundTrip.swift fuzz/BundleReaderFuzz.swift ;;
     journal-line) find Sources/Shared -name '*.swift' | sort; printf '%s\n' fuzz/FuzzCheck.swift fuzz/JournalRoundTrip.swift fuzz/JournalLineFuzz.swift ;;
     redactor) find Sources/Agent/Redaction -name '*.swift' | sort; printf '%s\n' fuzz/FuzzCheck.swift fuzz/RedactorFuzz.swift ;;
+    heartbeat-json) find Sources/Shared -name '*.swift' | sort; printf '%s\n' fuzz/FuzzCheck.swift fuzz/HeartbeatJSONFuzz.swift ;;
     *) return 1 ;;
   esac
 }
@@ -46,6 +47,7 @@ options() {
     bundle-reader) echo "-max_len=65536" ;;
     journal-line) echo "-max_len=4096 -dict=fuzz/journal-line.dict" ;;
     redactor) echo "-max_len=4096 -dict=fuzz/redactor.dict" ;;
+    heartbeat-json) echo "-max_len=16384 -dict=fuzz/heartbeat-json.dict" ;;
   esac
 }
 

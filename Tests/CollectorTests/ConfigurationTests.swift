@@ -51,6 +51,38 @@ import Testing
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: ["max_concurrent_uploads": 0])) }
     }
 
+    /// Every named limit takes both ends of its range and refuses one past each, saying which.
+    @Test func everyLimitAtItsEdges() throws {
+        #expect(CollectorLimits.entries.count >= 40)
+        for (name, entry) in CollectorLimits.entries {
+            for value in [entry.range.lowerBound, entry.range.upperBound] {
+                var limits = CollectorLimits()
+                try limits.set(name, value, source: "test")
+                #expect(limits[keyPath: entry.path] == value, "\(name) = \(value)")
+            }
+            let below = entry.range.lowerBound.subtractingReportingOverflow(1), above = entry.range.upperBound.addingReportingOverflow(1)
+            for value in [below, above].filter({ !$0.overflow }).map(\.partialValue) {
+                var limits = CollectorLimits()
+                let error = #expect(throws: ConfigurationError.self, "\(name) = \(value)") { try limits.set(name, value, source: "test") }
+                #expect(error.map { "\($0)".contains(name) } == true, "\(name): the refusal names the limit")
+                #expect(limits == CollectorLimits(), "\(name): a refused value changes nothing")
+            }
+        }
+    }
+
+    /// `sqlite_cache_mib` and `sqlite_checkpoint_pages` reach the connection that writes.
+    @Test func sqliteSettingsReachTheWriter() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let store = try SQLiteStore(path: dir.file("c.sqlite"), cacheMiB: 7, checkpointPages: 123)
+        try await store.migrate()
+        let (cache, checkpoint, sizeLimit) = try await store.writerPragmas()
+        #expect(cache == -7 * 1024)
+        #expect(checkpoint == 123)
+        #expect(sizeLimit == 123 * 4096)
+        try await store.close()
+    }
+
     @Test func firstStartIssuesCredentialsOnceAndStoresOnlyHashes() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

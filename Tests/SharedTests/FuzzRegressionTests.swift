@@ -183,4 +183,23 @@ import Testing
             #expect(try line.withUnsafeBytes { try decoder.decode($0) } == entry, sourceLocation: sourceLocation)
         }
     }
+
+    // MARK: - heartbeat-json
+
+    /// The checks of fuzz/HeartbeatJSONFuzz.swift on each seed, and what each seed must come
+    /// to: read by the strict reader (true) or left to Foundation (false).
+    @Test func heartbeatSeeds() throws {
+        let expected = ["realistic.json": true, "minimal.json": true, "escapes.json": true, "unknown-key.json": false]
+        #expect(Set(Self.seeds("heartbeat-json")) == Set(expected.keys))
+        for name in Self.seeds("heartbeat-json") {
+            let input = try Self.bytes("heartbeat-json", name)
+            let fast = HeartbeatJSON.decode(input)
+            #expect((fast != nil) == expected[name], "\(name)")
+            let foundation = try BundleJSON.decoder().decode(Heartbeat.self, from: Data(input))
+            if let fast {
+                #expect(fast == foundation, "\(name)")
+                #expect(HeartbeatJSON.decode([UInt8](try BundleJSON.encoder().encode(fast))) == fast, "\(name) does not read back")
+            }
+        }
+    }
 }

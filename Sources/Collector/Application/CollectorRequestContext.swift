@@ -95,16 +95,26 @@ extension Request {
 
     /// `decodeJSON`, also answering the body's bytes (valid JSON for `T`, as it was sent).
     func decodeJSONKeepingBody<T: Decodable>(_ type: T.Type, limit: Int) async throws -> (value: T, body: Data) {
+        let data = Data(buffer: try await collectJSON(limit: limit))
+        return (try Self.decodeJSON(T.self, from: data), data)
+    }
+
+    /// The body of a JSON request, at most `limit` bytes, not yet decoded.
+    /// - Throws: `APIError` 413 when too large, 415 when not JSON.
+    func collectJSON(limit: Int) async throws -> ByteBuffer {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send the body as application/json, not \(contentType)")
         }
-        let buffer: ByteBuffer
-        do { buffer = try await body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+        do { return try await body.collect(upTo: limit) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "body_too_large", "the JSON body is larger than the limit of \(limit) bytes (max_json_body_bytes)")
         }
-        let data = Data(buffer: buffer)
+    }
+
+    /// Decodes a JSON body with the wire contract's decoder.
+    /// - Throws: `APIError` 400 `invalid_json` naming what was wrong.
+    static func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         do {
-            return (try BundleJSON.decoder().decode(T.self, from: data), data)
+            return try BundleJSON.decoder().decode(T.self, from: data)
         } catch {
             throw APIError.badRequest("invalid_json", "the body is not the expected JSON: \(BundleJSONErrors.describe(error))")
         }

@@ -60,7 +60,9 @@ func openStore(_ configuration: CollectorConfiguration, logger: Logger? = nil) a
     for suffix in ["", "-wal", "-shm"] { DataDirectory.restrictFile(configuration.databasePath + suffix) }
     let store = try SQLiteStore(path: configuration.databasePath,
                                 tokenCacheCapacity: configuration.limits.hostTokenCacheEntries,
-                                tokenCacheMaxAge: .seconds(configuration.limits.hostTokenCacheSeconds))
+                                tokenCacheMaxAge: .seconds(configuration.limits.hostTokenCacheSeconds),
+                                cacheMiB: configuration.limits.sqliteCacheMiB,
+                                checkpointPages: configuration.limits.sqliteCheckpointPages)
     try await store.migrate()
     for suffix in ["", "-wal", "-shm"] { DataDirectory.restrictFile(configuration.databasePath + suffix) }
     return store

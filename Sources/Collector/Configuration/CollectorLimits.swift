@@ -56,6 +56,13 @@ public struct CollectorLimits: Sendable, Equatable {
     /// sharing the database replaced can keep working here (this process's own
     /// re-enrollments take effect at once).
     public var hostTokenCacheSeconds = 60
+    /// Page cache of the SQLite connection that writes, in MiB (`sqlite_cache_mib`): every
+    /// heartbeat touches a handful of its host's pages, and what is not cached is read again.
+    public var sqliteCacheMiB = 32
+    /// WAL pages after which SQLite copies the log back into the database
+    /// (`sqlite_checkpoint_pages`, 4 KiB each); also the size the log is cut back to. Larger
+    /// means fewer checkpoints and syncs under heavy heartbeat load, and a larger `-wal` file.
+    public var sqliteCheckpointPages = 4000
 
     /// Seconds a client has to send a whole request head after connecting or after the
     /// previous answer (`header_timeout_seconds`); slower connections are closed.
@@ -170,6 +177,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_member_download_bytes": Entry(path: \.maxMemberDownloadBytes, range: 1...maxBytes),
         "host_token_cache_entries": Entry(path: \.hostTokenCacheEntries, range: 0...100_000_000),
         "host_token_cache_seconds": Entry(path: \.hostTokenCacheSeconds, range: 0...86_400),
+        "sqlite_cache_mib": Entry(path: \.sqliteCacheMiB, range: 1...65_536),
+        "sqlite_checkpoint_pages": Entry(path: \.sqliteCheckpointPages, range: 100...1_000_000),
         "header_timeout_seconds": Entry(path: \.headerTimeoutSeconds, range: 1...3600),
         "idle_timeout_seconds": Entry(path: \.idleTimeoutSeconds, range: 1...86_400),
         "body_idle_timeout_seconds": Entry(path: \.bodyIdleTimeoutSeconds, range: 1...3600),

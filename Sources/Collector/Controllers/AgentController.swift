@@ -114,7 +114,12 @@ public struct AgentController: Sendable {
                                       "this host sent \(limits.heartbeatsPerHour) heartbeats this hour, the most allowed (heartbeats_per_hour); retry after \(wait) s",
                                       retryAfter: wait)
         }
-        let beat = try await request.decodeJSON(Heartbeat.self, limit: limits.maxJSONBodyBytes)
+        let body = try await request.collectJSON(limit: limits.maxJSONBodyBytes)
+        // The hand-written reader takes what agents send (a fifth of the CPU per heartbeat
+        // went to Foundation's decoder); anything outside its strict subset, and every
+        // refusal, goes through Foundation as before.
+        let fast = body.withUnsafeReadableBytes { HeartbeatJSON.decode($0) }
+        let beat = try fast ?? Request.decodeJSON(Heartbeat.self, from: Data(buffer: body))
         guard BundleSchema.readable.contains(beat.schemaVersion) else {
             throw APIError(.unprocessableContent, code: "unsupported_schema",
                            "heartbeat schema version \(beat.schemaVersion) is not supported (this collector reads \(BundleSchema.readable)); update the collector")
@@ -126,15 +131,22 @@ public struct AgentController: Sendable {
             throw APIError.forbidden("host_mismatch", "the heartbeat's machine id is not the one this token was enrolled with; a host can only report for itself")
         }
         let now = Date()
-        // Only the fields this collector knows are stored, re-encoded: the body as sent could
-        // carry any amount of unknown keys. The encoding is bounded as stored.
-        let stored = try BundleJSON.encoder().encode(beat)
-        guard stored.count <= limits.maxHeartbeatBytes else {
-            throw APIError(.unprocessableContent, code: "heartbeat_too_large",
-                           "the heartbeat is \(stored.count) bytes as stored, over the limit of \(limits.maxHeartbeatBytes) (max_heartbeat_bytes); send fewer processes, filesystems or units")
+        // Only the fields this collector knows are stored: a body the strict reader took names
+        // nothing else and is stored as sent (re-encoding cost a sixth of the CPU per beat);
+        // any other is re-encoded, since it could carry any amount of unknown keys. Either way
+        // what is stored is bounded.
+        let stored: String
+        if fast != nil, body.readableBytes <= limits.maxHeartbeatBytes {
+            stored = String(buffer: body)
+        } else {
+            let encoded = try BundleJSON.encoder().encode(beat)
+            guard encoded.count <= limits.maxHeartbeatBytes else {
+                throw APIError(.unprocessableContent, code: "heartbeat_too_large",
+                               "the heartbeat is \(encoded.count) bytes as stored, over the limit of \(limits.maxHeartbeatBytes) (max_heartbeat_bytes); send fewer processes, filesystems or units")
+            }
+            stored = String(decoding: encoded, as: UTF8.self)
         }
-        try await heartbeats.record(HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat,
-                                                 body: String(decoding: stored, as: UTF8.self)))
+        try await heartbeats.record(HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat, body: stored))
         return JSONResponse(HeartbeatAck(hostID: host.id, receivedAt: now), status: .accepted)
     }
 

@@ -51,7 +51,7 @@ HELPLINE_BIN_DIR="$bin" Tests/faults/run.sh
 echo "== load: 500 simulated agents on loopback for 30 s (Tests/load; the long run is --seconds 300)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/load/run.sh --agents 500 --seconds 30
 
-echo "== fuzzing: bundle reader, journal codec, redactor, 15 s each (scripts/fuzz.sh; longer runs: --seconds N)" >&2
+echo "== fuzzing: bundle reader, journal codec, redactor, heartbeat reader, 15 s each (scripts/fuzz.sh; longer runs: --seconds N)" >&2
 scripts/fuzz.sh --seconds 15
 
 echo "== all tests passed" >&2

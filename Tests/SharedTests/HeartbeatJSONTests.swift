@@ -5,16 +5,11 @@ import Testing
 /// `HeartbeatJSON` against Foundation's decoder: on everything it accepts it must agree,
 /// and everything outside its subset must be left to Foundation (nil), never refused.
 @Suite struct HeartbeatJSONTests {
-    /// A deterministic generator (SplitMix64), so a failure names a reproducible seed.
+    /// Random heartbeat parts from a seeded `SplitMix`, so a failure reproduces.
     struct Rand {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var source: SplitMix
+        init(state: UInt64) { source = SplitMix(state: state) }
+        mutating func next() -> UInt64 { source.next() }
         mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
         mutating func chance(_ percent: Int) -> Bool { int(0...99) < percent }
         mutating func double() -> Double {

@@ -29,18 +29,6 @@ import Testing
         #expect(decoded == reference, "\(String(decoding: line, as: UTF8.self).debugDescription)", sourceLocation: sourceLocation)
     }
 
-    /// A deterministic generator, so a failure reproduces.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func line(_ e: JournalEntry) -> [UInt8] {
         var out: [UInt8] = []
         JournalLineCodec.append(e, to: &out)

@@ -114,3 +114,15 @@ func fixturePath(_ name: String) -> String {
     Bundle.module.path(forResource: "Fixtures/" + name, ofType: nil)
         ?? Bundle.module.resourcePath! + "/Fixtures/" + name
 }
+
+/// A deterministic generator (SplitMix64), so a failure reproduces from its seed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -170,14 +170,15 @@ import Testing
         let manifest = sampleManifest(hostID: host.hostID)
         try Data(try makeBundle(manifest: manifest, attachment: noise, level: 1)).write(to: URL(fileURLWithPath: dir.file("big.tar.gz")))
 
-        // A slow upload; SIGKILL the server once its temp file exists.
+        // A slow upload (~20 s at 200 KiB/s, so a test starved for seconds by a loaded machine
+        // still finds it in progress); SIGKILL the server once its temp file exists.
         let slow = Process()
         slow.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        slow.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "512K", "-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)",
+        slow.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "200K", "-X", "POST", "-H", "Authorization: Bearer \(host.hostToken)",
                           "-H", "Content-Type: application/gzip", "-H", "Expect:", "--data-binary", "@" + dir.file("big.tar.gz"),
                           "http://127.0.0.1:\(server.port)/api/v1/bundles"]
         try slow.run()
-        let deadline = Date(timeIntervalSinceNow: 20)
+        let deadline = Date(timeIntervalSinceNow: 30)
         while filesUnder(data + "/tmp").isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         try await Task.sleep(for: .milliseconds(500))
         #expect(!filesUnder(data + "/tmp").isEmpty)

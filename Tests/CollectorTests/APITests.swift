@@ -7,7 +7,7 @@ import Testing
 
 /// Heartbeats, the host's own tickets and the technician API, through the router.
 @Suite struct APITests {
-    @Test func heartbeatsKeepLatestAndBoundedHistory() async throws {
+    @Test func heartbeatsKeepLatestAndTypedHistory() async throws {
         let tc = try await TestCollector(limits: ["heartbeat_history": 3])
         defer { Task { await tc.close() } }
         try await tc.app().test(.router) { client in
@@ -35,8 +35,10 @@ import Testing
             #expect(big.status == .contentTooLarge)
             let latest = try #require(try await tc.store.latestHeartbeat(hostID: host.hostID))
             #expect(latest.heartbeat.spooledBundles == 4)
-            let history = try await tc.store.heartbeatHistory(hostID: host.hostID, limit: 10)
-            #expect(history.map(\.heartbeat.spooledBundles) == [4, 3, 2])
+            // Every heartbeat is in the typed history, newest first, with the agent's send time.
+            let history = try await tc.store.healthHistory(hostID: host.hostID, limit: 10)
+            #expect(history.map(\.sentAt) == (0..<5).reversed().map { Date(timeIntervalSince1970: Double(1_790_000_000 + $0)) })
+            #expect(try await tc.store.healthHistory(hostID: host.hostID, limit: 3).count == 3)
 
             let api = try await tc.apiToken()
             let detail = try await client.execute(uri: "/api/v1/hosts/\(host.hostID)", method: .get, headers: [.authorization: "Bearer \(api)"])
@@ -61,7 +63,7 @@ import Testing
             #expect(response.status == .accepted)
             let latest = try #require(try await tc.store.latestHeartbeat(hostID: host.hostID))
             #expect(latest.heartbeat == beat)
-            #expect(try await tc.store.heartbeatHistory(hostID: host.hostID, limit: 5).map(\.heartbeat) == [beat])
+            #expect(try await tc.store.healthHistory(hostID: host.hostID, limit: 5).map(\.sentAt) == [beat.sentAt])
         }
     }
 

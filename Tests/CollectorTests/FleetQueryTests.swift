@@ -42,7 +42,7 @@ import Testing
                                               tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: 1, now: Date())
             ids.append(id)
             let beat = heartbeat(id, hostname: name, rootUsed: [95.5, 40, 90][i], failed: i == 1 ? ["cups.service"] : [])
-            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)], historyLimit: 10)
+            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)])
         }
         return (tc, ids)
     }
@@ -94,7 +94,7 @@ import Testing
         }
         // A second heartbeat replaces the latest rows and adds history.
         let (id, beat) = (try #require(try await tc.store.hosts().first { $0.hostname == "beta" }).id, Self.heartbeat("", hostname: "beta", rootUsed: 97))
-        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)], historyLimit: 10)
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)])
         let after = try q.run("SELECT count(*) FROM failed_units WHERE hostname = 'beta'", deadline: .now + .seconds(5))
         #expect(after.rows == [[.integer(0)]])
         let history = try q.run("SELECT count(*) FROM health_history WHERE hostname = 'beta'", deadline: .now + .seconds(5))
@@ -194,11 +194,10 @@ import Testing
         let hourStart = (base / 3600).rounded(.down) * 3600
         for i in 0..<12 {
             let at = Date(timeIntervalSince1970: hourStart + Double(i) * 600)
-            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: at, heartbeat: Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 50))],
-                                                historyLimit: 100)
+            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: at, heartbeat: Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 50))])
         }
         try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: now.addingTimeInterval(-20 * 86_400),
-                                                          heartbeat: Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 50))], historyLimit: 100)
+                                                          heartbeat: Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 50))])
         let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
                                          limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
         try await retention.runOnce(now: now)

@@ -17,8 +17,7 @@ import Testing
     }
 
     static func beat(_ tc: TestCollector, _ id: String, _ name: String, rootUsed: Double, at: Date) async throws {
-        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: at, heartbeat: FleetQueryTests.heartbeat(id, hostname: name, rootUsed: rootUsed))],
-                                            historyLimit: 10)
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: at, heartbeat: FleetQueryTests.heartbeat(id, hostname: name, rootUsed: rootUsed))])
     }
 
     @Test func newlyMatchingHostsGetATicketOnceAndRepeatsJoinIt() async throws {

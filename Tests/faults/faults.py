@@ -462,7 +462,7 @@ class StoreView:
         uri = "file:" + urllib.parse.quote(os.path.join(data, "collector.sqlite")) + "?mode=ro"
         con = sqlite3.connect(uri, uri=True, timeout=10)
         try:
-            return con.execute("SELECT count(*) FROM heartbeat_history").fetchone()[0]
+            return con.execute("SELECT count(*) FROM health_history").fetchone()[0]
         finally:
             con.close()
 

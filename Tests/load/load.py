@@ -40,7 +40,6 @@ import workstation  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RETRY_AFTER_CAP = 30.0  # seconds, as the agent caps it (Sources/Agent/Delivery/Uploader.swift)
-HEARTBEAT_HISTORY = 288  # `heartbeat_history` default: older heartbeats of a host are dropped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +405,7 @@ def read_store(data_dir):
             SELECT b.bundle_id, b.host_id, b.sha256, b.compressed_bytes, b.expired,
                    (SELECT group_concat(tb.ticket_id) FROM ticket_bundles tb WHERE tb.bundle_row = b.id)
             FROM bundles b""").fetchall()
-        history = db.execute("SELECT host_id, body FROM heartbeat_history ORDER BY id").fetchall()
+        history = db.execute("SELECT host_id, sent_at FROM health_history ORDER BY id").fetchall()
         latest = db.execute("SELECT host_id, body FROM heartbeats_latest").fetchall()
         tickets = db.execute("SELECT count(*) FROM tickets").fetchone()[0]
         incidents = db.execute("SELECT count(*) FROM incidents").fetchone()[0]
@@ -816,23 +815,21 @@ def evaluate(checks, record, store, store_error, alive, health, stop, progress):
         checks.add(len(store["bundles"]) == sent and not extra, "stored bundles = distinct bundles sent",
                    f"{len(store['bundles'])} rows, {sent} sent" + (f", {len(extra)} unknown ids" if extra else ""))
 
+        # The typed history keeps every heartbeat of the last day (GRDB stores "YYYY-MM-DD HH:MM:SS.SSS").
         stored = collections.defaultdict(list)
-        for host_id, body in store["history"]:
-            stored[host_id].append(json.loads(body).get("sentAt"))
+        for host_id, sent_at in store["history"]:
+            stored[host_id].append(sent_at[:19].replace(" ", "T") + "Z" if sent_at else None)
         latest = {host_id: json.loads(body).get("sentAt") for host_id, body in store["latest"]}
         hb_problems = []
-        trimmed = 0
         for host_id in set(stored) | set(record.heartbeats):
             accepted = record.heartbeats.get(host_id, [])
-            expect = accepted[-HEARTBEAT_HISTORY:]
-            trimmed += len(accepted) - len(expect)
-            if sorted(stored.get(host_id, [])) != sorted(expect):
+            if sorted(stored.get(host_id, []), key=str) != sorted(accepted):
                 hb_problems.append(f"host {host_id[:8]}: {len(accepted)} accepted, {len(stored.get(host_id, []))} in history")
             if accepted and latest.get(host_id) != max(accepted):
                 hb_problems.append(f"host {host_id[:8]}: latest {latest.get(host_id)}, last accepted {max(accepted)}")
         total = sum(len(v) for v in record.heartbeats.values())
-        checks.add(not hb_problems, "heartbeats accepted = heartbeats stored (history by sentAt per host; latest = last accepted)",
-                   f"{total} accepted, {len(store['history'])} history rows" + (f" ({trimmed} beyond the 288-row history)" if trimmed else "")
+        checks.add(not hb_problems, "heartbeats accepted = heartbeats stored (typed history by sentAt per host; latest = last accepted)",
+                   f"{total} accepted, {len(store['history'])} history rows"
                    + (f"; {len(hb_problems)} hosts differ, e.g. {hb_problems[:3]}" if hb_problems else ""))
 
     checks.add(alive and health == 200, "collector alive at the end (process running, /healthz 200)",

@@ -38,7 +38,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     let ingestor = BundleIngestor(store: store, blobs: blobs, diagnoser: dependencies.diagnoser,
                                   tickets: tickets ?? TicketService(publicURL: configuration.publicURL, limits: configuration.limits), limits: limits,
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
-    let heartbeats = HeartbeatRecorder(store: store, historyLimit: limits.heartbeatHistory, metrics: dependencies.metrics)
+    let heartbeats = HeartbeatRecorder(store: store, metrics: dependencies.metrics)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
     let indexer = JournalIndexer(store: store, limits: limits, logger: dependencies.logger)
     let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics,

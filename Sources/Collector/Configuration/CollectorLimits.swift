@@ -34,7 +34,8 @@ public struct CollectorLimits: Sendable, Equatable {
     public var incidentHosts = 5
     /// …within this many minutes (`incident_window_minutes`) opens an incident.
     public var incidentWindowMinutes = 60
-    /// Heartbeats kept per host (`heartbeat_history`).
+    /// Points of a host's typed health history its page charts (`heartbeat_history`, newest
+    /// first); how long the history is kept is `health_history_days`.
     public var heartbeatHistory = 288
     /// Bundles older than this many days are expired (`retention_days`).
     public var retentionDays = 30

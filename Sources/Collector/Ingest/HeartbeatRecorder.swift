@@ -7,16 +7,14 @@ import Logging
 /// writer keep up with thousands of hosts.
 public actor HeartbeatRecorder {
     private let store: any CollectorStore
-    private let historyLimit: Int
     private let metrics: CollectorMetrics
     private let maxBatch: Int
     private var pending: [(row: HeartbeatRow, done: CheckedContinuation<Void, any Error>)] = []
     private var flushing = false
 
     /// Creates a recorder.
-    public init(store: any CollectorStore, historyLimit: Int, metrics: CollectorMetrics, maxBatch: Int = 1000) {
+    public init(store: any CollectorStore, metrics: CollectorMetrics, maxBatch: Int = 1000) {
         self.store = store
-        self.historyLimit = historyLimit
         self.metrics = metrics
         self.maxBatch = maxBatch
     }
@@ -40,7 +38,7 @@ public actor HeartbeatRecorder {
             pending.removeFirst(batch.count)
             metrics.heartbeatQueueDepth.record(pending.count)
             do {
-                try await store.recordHeartbeats(batch.map(\.row), historyLimit: historyLimit)
+                try await store.recordHeartbeats(batch.map(\.row))
                 metrics.heartbeatsAccepted.increment(by: batch.count)
                 for item in batch { item.done.resume() }
             } catch {

@@ -148,16 +148,17 @@ public protocol CollectorStore: Sendable {
 
     // MARK: Heartbeats
 
-    /// Stores heartbeats as each host's latest state and appends them to its history,
-    /// keeping at most `historyLimit` per host. One transaction for the whole batch.
-    func recordHeartbeats(_ heartbeats: [HeartbeatRow], historyLimit: Int) async throws
+    /// Stores heartbeats as each host's latest state (the JSON and the typed fleet rows) and
+    /// appends their headline figures to the typed health history. One transaction for the
+    /// whole batch.
+    func recordHeartbeats(_ heartbeats: [HeartbeatRow]) async throws
     /// A host's latest heartbeat.
     func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat?
     /// Thins the typed health history: rows before `hourlyBefore` down to one per host and
     /// hour, rows before `deleteBefore` removed. Answers how many rows went.
     func pruneHealthHistory(hourlyBefore: Date, deleteBefore: Date) async throws -> Int
-    /// A host's heartbeat history, newest first.
-    func heartbeatHistory(hostID: String, limit: Int) async throws -> [StoredHeartbeat]
+    /// A host's typed health history (headline figures of past heartbeats), newest first.
+    func healthHistory(hostID: String, limit: Int) async throws -> [HealthPoint]
 
     // MARK: Retention
 

@@ -74,9 +74,9 @@ extension SQLiteStore {
                                          String(u.subState.prefix(32)), u.result.map { String($0.prefix(64)) }, u.since, u.restarts])
         }
         try db.cachedStatement(sql: """
-            INSERT INTO health_history (host_id, at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
-                psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [host, received, memoryUsed, swapUsed, maxDisk, finite(load.first),
+            INSERT INTO health_history (host_id, at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
+                psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [host, received, h.sentAt, memoryUsed, swapUsed, maxDisk, finite(load.first),
                                      finite(psi["memory"]?.some?.avg10), finite(psi["io"]?.some?.avg10), h.failedUnits.count])
     }
 

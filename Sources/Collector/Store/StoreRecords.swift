@@ -292,6 +292,17 @@ public struct StoredHeartbeat: Sendable, Codable, Equatable {
     public var heartbeat: Heartbeat
 }
 
+/// One row of a host's typed health history.
+public struct HealthPoint: Sendable, Codable, Equatable {
+    /// When the collector received the heartbeat.
+    public var at: Date
+    /// When the agent sent it (nil on rows from before `v12_typed_history`).
+    public var sentAt: Date?
+    public var memoryUsedPercent: Double?
+    public var maxDiskUsedPercent: Double?
+    public var failedUnitCount: Int
+}
+
 /// Row counts.
 public struct StoreCounts: Sendable, Codable, Equatable {
     public var hosts: Int

@@ -28,19 +28,13 @@ extension WebController {
         let id = context.parameters.get("hostID") ?? ""
         guard id.utf8.count <= 128, let host = try await store.host(id: id) else { throw APIError.notFound("host \(id.prefix(64))") }
         let now = Date()
-        let history = try await store.heartbeatHistory(hostID: id, limit: limits.heartbeatHistory).reversed()
-        func chart(_ label: String, _ value: (Heartbeat) -> Double?) -> HostPage.Chart {
-            let points = history.compactMap { h in value(h.heartbeat).map { (h.receivedAt, $0) } }
+        let history = try await store.healthHistory(hostID: id, limit: limits.heartbeatHistory).reversed()
+        func chart(_ label: String, _ value: (HealthPoint) -> Double?) -> HostPage.Chart {
+            let points = history.compactMap { h in value(h).flatMap { $0.isFinite ? $0 : nil }.map { (h.at, $0) } }
             return HostPage.Chart(label: label, points: Self.sparkline(points.map(\.1)), latest: points.last.map { WebFormat.percent($0.1) } ?? "—",
                                   from: WebFormat.time(points.first?.0), to: WebFormat.time(points.last?.0), hasData: !points.isEmpty)
         }
-        let charts = [
-            chart("Memory used") { h in
-                guard let m = h.memory, m.totalBytes > 0 else { return nil }
-                return Double(m.totalBytes - min(m.availableBytes, m.totalBytes)) / Double(m.totalBytes) * 100
-            },
-            chart("Fullest disk") { h in h.filesystems.map(\.usedPercent).filter(\.isFinite).max() },
-        ]
+        let charts = [chart("Memory used", \.memoryUsedPercent), chart("Fullest disk", \.maxDiskUsedPercent)]
         var summary: HostSummaryView?
         if let latest = try await store.latestHeartbeat(hostID: id) {
             var snap = BundleSnapshot([:])

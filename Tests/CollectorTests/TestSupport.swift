@@ -163,10 +163,11 @@ struct TestCollector {
     let enrollmentSecret: String
 
     init(limits: [String: Int] = [:], diagnoser: any BundleDiagnoser = EmptyDiagnoser(),
-         freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40)) async throws {
+         freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40), integrations: [IntegrationSettings]? = nil) async throws {
         dir = try TempDir()
         configuration = try CollectorConfiguration(CollectorSettings(listen: "127.0.0.1:0", dataDir: dir.file("data"),
-                                                                     publicURL: "https://helpline.test", limits: limits))
+                                                                     publicURL: "https://helpline.test", limits: limits,
+                                                                     integrations: integrations))
         store = try await openStore(configuration)
         enrollmentSecret = try await FirstStartCredentials.issueIfFirstStart(store: store)!.enrollmentSecret
         self.diagnoser = diagnoser

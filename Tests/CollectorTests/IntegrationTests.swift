@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -65,7 +66,7 @@ import Testing
 
     /// Enrolls a host and uploads `count` bundles (the second and later join the first's ticket).
     static func ticket(_ tc: TestCollector, bundles count: Int = 1, hostname: String = "laptop-42") async throws -> (ticket: Int64, bundles: [String]) {
-        try await tc.app().test(.router) { client in
+        try await tc.app(integrationWorker: false).test(.router) { client in
             let host = try await enroll(client, secret: tc.enrollmentSecret, machineID: "m-\(hostname)", hostname: hostname)
             var ticket: Int64 = 0
             var ids: [String] = []
@@ -251,7 +252,7 @@ import Testing
             #expect(links.first { $0.backend == "jira" }?.remoteURL == base + "/jira/browse/OPS-7")
             let admin = try await tc.apiToken("root", role: .admin)
             let browser = try await WebAccessTests.session(tc, user: "bob", role: .admin)
-            try await tc.app().test(.router) { client in
+            try await tc.app(integrationWorker: false).test(.router) { client in
                 let api = try await client.execute(uri: "/api/v1/tickets/\(ticket)", method: .get, headers: [.authorization: "Bearer \(admin)"])
                 #expect(try decode(TicketDetail.self, api).remoteLinks.map(\.remoteKey) == ["17", "OPS-7", "4242"])
                 let page = try await client.execute(uri: "/tickets/\(ticket)", method: .get, headers: browser.headers)
@@ -304,7 +305,7 @@ import Testing
                 remote.respond { _, _ in Reply() }
                 let admin = try await tc.apiToken("root", role: .admin)
                 let tech = try await tc.apiToken("tech", role: .technician)
-                try await tc.app().test(.router) { client in
+                try await tc.app(integrationWorker: false).test(.router) { client in
                     let denied = try await client.execute(uri: "/api/v1/integrations/deliveries/\(dead.id)/retry", method: .post,
                                                           headers: [.authorization: "Bearer \(tech)"])
                     #expect(denied.status == .forbidden)
@@ -322,7 +323,7 @@ import Testing
                 #expect(remote.requests.count == 4)
                 let done = try #require(try await tc.store.delivery(id: dead.id))
                 #expect(done.status == .delivered)
-                try await tc.app().test(.router) { client in
+                try await tc.app(integrationWorker: false).test(.router) { client in
                     let r = try await client.execute(uri: "/api/v1/integrations/deliveries/\(dead.id)/retry", method: .post,
                                                      headers: [.authorization: "Bearer \(admin)"])
                     #expect(r.status == .conflict, "a delivered event is never sent again")
@@ -352,6 +353,36 @@ import Testing
         #expect(try await !tc.store.completeDelivery(id: first.delivery.id, claimToken: first.claimToken, outcome: .delivered(link: nil), now: Date()))
         #expect(try await tc.store.completeDelivery(id: second.delivery.id, claimToken: second.claimToken, outcome: .delivered(link: nil), now: Date()))
         #expect(try await tc.store.claimDelivery(backends: ["hooks"], now: now.addingTimeInterval(7200), lease: 60) == nil)
+    }
+
+    @Test func retentionRemovesFinishedDeliveriesAfterTheirDaysAndKeepsWaitingOnes() async throws {
+        // The filter matches no host: the app's own worker (running while `ticket` uploads)
+        // routes the events to nobody and sends nothing; the test routes them itself.
+        var hook = Self.webhook("http://127.0.0.1:9/hook")
+        hook.filter = IntegrationFilterSettings(hostnames: ["no-such-host"])
+        let tc = try await TestCollector(limits: ["integration_retention_days": 2], diagnoser: FixedDiagnoser(findings: [Self.finding]),
+                                         integrations: [hook])
+        defer { Task { await tc.close() } }
+        _ = try await Self.ticket(tc)
+        _ = try await Self.ticket(tc, hostname: "second")
+        let events = try await DatabaseQueue(path: tc.configuration.databasePath).read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM integration_events ORDER BY id")
+        }
+        #expect(events.count == 2)
+        let now = Date()
+        for e in events { try await tc.store.route(eventID: e, to: ["hooks"], now: now) }
+        // The first is delivered; the second's ticket waits behind nothing, but stays pending.
+        let claim = try #require(try await tc.store.claimDelivery(backends: ["hooks"], now: now, lease: 60))
+        #expect(try await tc.store.completeDelivery(id: claim.delivery.id, claimToken: claim.claimToken, outcome: .delivered(link: nil), now: now))
+        let twoDays: TimeInterval = 2 * 86_400
+        #expect(try await tc.store.pruneIntegrationHistory(before: now.addingTimeInterval(-1)) == 0, "younger than the cutoff: kept")
+        let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
+                                         limits: tc.configuration.limits, metrics: tc.metrics, logger: Self.quiet)
+        _ = try await retention.runOnce(now: now.addingTimeInterval(twoDays - 5))
+        #expect(try await tc.store.deliveries(status: nil, limit: 10, offset: 0).count == 2)
+        _ = try await retention.runOnce(now: now.addingTimeInterval(twoDays + 5))
+        let left = try await tc.store.deliveries(status: nil, limit: 10, offset: 0)
+        #expect(left.map(\.status) == [.pending], "the delivered one and its event went; the waiting one stays")
     }
 
     @Test func backoffDoublesUpToItsCapAndHonoursRetryAfter() throws {
@@ -493,7 +524,7 @@ import Testing
                 .contentType: "application/json", HTTPField.Name("Helpline-Timestamp")!: String(timestamp), HTTPField.Name("Helpline-Signature")!: sig,
             ], body: ByteBuffer(string: body))
         }
-        try await tc.app().test(.router) { client in
+        try await tc.app(integrationWorker: false).test(.router) { client in
             let body = #"{"remote_key":"OPS-7","status":"In Progress"}"#
             let now = Int(Date().timeIntervalSince1970)
             #expect(try await send(client, body: body, signature: "v1=" + String(repeating: "0", count: 64)).status == .unauthorized)
@@ -600,6 +631,7 @@ import Testing
             ("integration_max_response_bytes", 1024, 64 << 20), ("integration_max_description_bytes", 256, 1 << 20),
             ("integration_inbound_max_body_bytes", 256, 1 << 20), ("integration_replay_window_seconds", 1, 86_400),
             ("integration_poll_interval_ms", 10, 600_000), ("integration_lease_seconds", 5, 86_400),
+            ("integration_retention_days", 1, 3650),
         ]
         for (name, low, high) in edges {
             #expect(throws: Never.self) { try CollectorConfiguration(CollectorSettings(limits: [name: low])) }

@@ -174,11 +174,13 @@ struct TestCollector {
         self.freeSpace = freeSpace
     }
 
-    func app() async throws -> some ApplicationProtocol {
+    /// The application; `integrationWorker: false` leaves delivering to the test.
+    func app(integrationWorker: Bool = true) async throws -> some ApplicationProtocol {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await buildApplication(configuration: configuration, dependencies: CollectorDependencies(
-            store: store, diagnoser: diagnoser, metrics: metrics, freeSpace: freeSpace, logger: logger))
+        var dependencies = CollectorDependencies(store: store, diagnoser: diagnoser, metrics: metrics, freeSpace: freeSpace, logger: logger)
+        dependencies.runsIntegrationWorker = integrationWorker
+        return try await buildApplication(configuration: configuration, dependencies: dependencies)
     }
 
     /// An API token created straight in the store.

@@ -18,6 +18,9 @@ public struct CollectorDependencies: Sendable {
     public var freeSpace: any FreeSpaceProbe
     /// Logger for startup and background work.
     public var logger: Logger
+    /// Whether `buildApplication` runs the integration delivery worker (tests that drive a
+    /// worker themselves turn it off, so two workers do not race for their deliveries).
+    public var runsIntegrationWorker = true
 
     /// Collects the dependencies.
     public init(store: any CollectorStore, diagnoser: any BundleDiagnoser = EmptyDiagnoser(), metrics: CollectorMetrics = CollectorMetrics(),
@@ -138,9 +141,10 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
                                   store: dependencies.store, limits: configuration.limits, logger: logger))
     // Always runs: with no backends it only marks events routed, so a backend added later
     // starts from its own start, not from the whole history.
-    app.addServices(IntegrationWorker(outbox: dependencies.store, store: dependencies.store, backends: configuration.integrations,
-                                      limits: configuration.limits,
-                                      publicURL: { tickets.publicURL }, logger: logger))
+    if dependencies.runsIntegrationWorker {
+        app.addServices(IntegrationWorker(outbox: dependencies.store, store: dependencies.store, backends: configuration.integrations,
+                                          limits: configuration.limits, publicURL: { tickets.publicURL }, logger: logger))
+    }
     if !configuration.integrations.isEmpty {
         logger.info("ticket integrations", metadata: ["backends": "\(configuration.integrations.map(\.description).joined(separator: "; "))"])
     }

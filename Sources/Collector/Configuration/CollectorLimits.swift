@@ -158,6 +158,9 @@ public struct CollectorLimits: Sendable, Equatable {
     /// How long a claimed delivery stays claimed, in seconds (`integration_lease_seconds`):
     /// a collector that died while delivering leaves it to be claimed again after this.
     public var integrationLeaseSeconds = 120
+    /// Days finished deliveries (delivered, skipped, dead) and their events are kept
+    /// (`integration_retention_days`); the retention pass removes older ones.
+    public var integrationRetentionDays = 30
 
     /// The defaults.
     public init() {}
@@ -239,6 +242,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "integration_replay_window_seconds": Entry(path: \.integrationReplayWindowSeconds, range: 1...86_400),
         "integration_poll_interval_ms": Entry(path: \.integrationPollIntervalMS, range: 10...600_000),
         "integration_lease_seconds": Entry(path: \.integrationLeaseSeconds, range: 5...86_400),
+        "integration_retention_days": Entry(path: \.integrationRetentionDays, range: 1...3650),
     ]
 
     /// Name → field, for the config file, environment and flags.

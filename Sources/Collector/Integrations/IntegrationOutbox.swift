@@ -146,6 +146,9 @@ public protocol IntegrationOutbox: Sendable {
     /// Puts a dead, skipped or pending delivery back in line now, with its attempts reset.
     /// False when there is no such delivery or it is delivered or being delivered.
     func retryDelivery(id: Int64, now: Date) async throws -> Bool
+    /// Removes finished deliveries (delivered, skipped, dead) last changed before `before`,
+    /// and routed events older than that with no delivery left. Answers how many rows went.
+    func pruneIntegrationHistory(before: Date) async throws -> Int
     /// A ticket's remote issues.
     func remoteLinks(ticketID: Int64) async throws -> [TicketRemoteLink]
     /// Applies a remote status change a signed inbound webhook reported, in one

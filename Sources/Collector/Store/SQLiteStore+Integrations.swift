@@ -174,6 +174,19 @@ extension SQLiteStore {
         }
     }
 
+    public func pruneIntegrationHistory(before: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM integration_deliveries WHERE status IN ('delivered', 'skipped', 'dead') AND updated_at < ?",
+                           arguments: [before])
+            let deliveries = db.changesCount
+            try db.execute(sql: """
+                DELETE FROM integration_events WHERE routed_at IS NOT NULL AND created_at < ?
+                  AND NOT EXISTS (SELECT 1 FROM integration_deliveries d WHERE d.event_id = integration_events.id)
+                """, arguments: [before])
+            return deliveries + db.changesCount
+        }
+    }
+
     public func remoteLinks(ticketID: Int64) async throws -> [TicketRemoteLink] {
         try await read { db in try Self.remoteLinks(db, ticketID: ticketID) }
     }

@@ -332,6 +332,42 @@ import Testing
         }
     }
 
+    @Test func theAdminPageListsDeliveriesAndItsRetryPutsOneBackInLine() async throws {
+        let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [Self.webhook("http://127.0.0.1:9/hook")])
+        defer { Task { await tc.close() } }
+        _ = try await Self.ticket(tc)
+        let event = try #require(try await tc.store.unroutedEvents(limit: 5).first)
+        try await tc.store.route(eventID: event.id, to: ["hooks"], now: Date())
+        let claim = try #require(try await tc.store.claimDelivery(backends: ["hooks"], now: Date(), lease: 60))
+        #expect(try await tc.store.completeDelivery(id: claim.delivery.id, claimToken: claim.claimToken,
+                                                    outcome: .failed(error: "POST http://127.0.0.1:9/hook answered 401: <b>no</b>", statusCode: 401, retryAt: nil), now: Date()))
+        let admin = try await WebAccessTests.session(tc, user: "bob", role: .admin)
+        let tech = try await WebAccessTests.session(tc, user: "alice", role: .technician)
+        try await tc.app(integrationWorker: false).test(.router) { client in
+            let page = try await client.execute(uri: "/admin/integrations?status=dead", method: .get, headers: admin.headers)
+            let html = String(buffer: page.body)
+            #expect(page.status == .ok)
+            #expect(html.contains("hooks") && html.contains("ticket.opened") && html.contains(">dead<"))
+            #expect(html.contains("action=\"/admin/integrations/deliveries/\(claim.delivery.id)/retry\"") && html.contains(admin.csrf))
+            #expect(html.contains("&lt;b&gt;no&lt;/b&gt;") && !html.contains("<b>no</b>"), "remote error text is escaped")
+            #expect(!html.contains(Self.secret))
+            let none = try await client.execute(uri: "/admin/integrations?status=delivered", method: .get, headers: admin.headers)
+            #expect(String(buffer: none.body).contains("No deliveries."))
+            let denied = try await client.execute(uri: "/admin/integrations", method: .get, headers: tech.headers)
+            #expect(denied.status == .forbidden)
+            let noToken = try await client.execute(uri: "/admin/integrations/deliveries/\(claim.delivery.id)/retry", method: .post,
+                                                   headers: WebAccessTests.merge(admin.headers, WebAccessTests.formType), body: WebAccessTests.form([:]))
+            #expect(noToken.status == .forbidden, "the form token is required")
+            let retry = try await client.execute(uri: "/admin/integrations/deliveries/\(claim.delivery.id)/retry", method: .post,
+                                                 headers: WebAccessTests.merge(admin.headers, WebAccessTests.formType),
+                                                 body: WebAccessTests.form(["csrf": admin.csrf]))
+            #expect(retry.status == .seeOther && retry.headers[.location] == "/admin/integrations")
+        }
+        let row = try #require(try await tc.store.delivery(id: claim.delivery.id))
+        #expect(row.status == .pending && row.attempts == 0)
+        #expect(try await tc.store.auditLog(limit: 10, offset: 0).contains { $0.action == "integration_retry" && $0.actor == "bob" })
+    }
+
     @Test func aClaimIsHeldByOneWorkerAndAnExpiredLeaseIsClaimedAgain() async throws {
         let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [Self.webhook("http://127.0.0.1:9/hook")])
         defer { Task { await tc.close() } }

@@ -34,7 +34,8 @@ import Testing
     static func withWorker<T: Sendable>(_ tc: TestCollector, _ body: (Driver) async throws -> T) async throws -> T {
         let http = IntegrationHTTP(limits: tc.configuration.limits)
         let worker = IntegrationWorker(outbox: tc.store, store: tc.store, backends: tc.configuration.integrations,
-                                       limits: tc.configuration.limits, publicURL: { "https://helpline.test" }, logger: quiet)
+                                       limits: tc.configuration.limits, publicURL: { "https://helpline.test" }, logger: quiet,
+                                       metrics: tc.metrics)
         do {
             let value = try await body(Driver(worker: worker, http: http))
             await http.shutdown()
@@ -284,6 +285,9 @@ import Testing
             #expect(Set(got.map { $0.headers["helpline-event-id"] ?? "" }).count == 1, "every attempt carries the same idempotency key")
             let d = try #require(try await tc.store.deliveries(status: nil, limit: 5, offset: 0).first)
             #expect(d.status == .delivered && d.attempts == 4)
+            let metrics = tc.metrics.render().split(separator: "\n").filter { $0.hasPrefix("helpline_integration_deliveries_total{") }
+            #expect(metrics.contains { $0.contains("outcome=\"retry\"") && $0.contains("backend=\"hooks\"") && $0.hasSuffix(" 3") })
+            #expect(metrics.contains { $0.contains("outcome=\"delivered\"") && $0.hasSuffix(" 1") })
         }
     }
 

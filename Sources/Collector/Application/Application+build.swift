@@ -143,7 +143,8 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
     // starts from its own start, not from the whole history.
     if dependencies.runsIntegrationWorker {
         app.addServices(IntegrationWorker(outbox: dependencies.store, store: dependencies.store, backends: configuration.integrations,
-                                          limits: configuration.limits, publicURL: { tickets.publicURL }, logger: logger))
+                                          limits: configuration.limits, publicURL: { tickets.publicURL }, logger: logger,
+                                          metrics: dependencies.metrics))
     }
     if !configuration.integrations.isEmpty {
         logger.info("ticket integrations", metadata: ["backends": "\(configuration.integrations.map(\.description).joined(separator: "; "))"])

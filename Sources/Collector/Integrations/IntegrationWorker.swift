@@ -20,10 +20,12 @@ public struct IntegrationWorker: Service {
     let limits: CollectorLimits
     let publicURL: @Sendable () -> String
     let logger: Logger
+    let metrics: CollectorMetrics?
 
     /// Creates the worker for `backends`.
     public init(outbox: any IntegrationOutbox, store: any CollectorStore, backends: [IntegrationBackend],
-                limits: CollectorLimits, publicURL: @escaping @Sendable () -> String, logger: Logger) {
+                limits: CollectorLimits, publicURL: @escaping @Sendable () -> String, logger: Logger, metrics: CollectorMetrics? = nil) {
+        self.metrics = metrics
         self.outbox = outbox
         self.store = store
         var clients: [String: any TicketBackendClient] = [:]
@@ -119,6 +121,13 @@ public struct IntegrationWorker: Service {
             // out its lease before anyone tried again.
             let outbox = self.outbox
             let recorded = try await Task { try await outbox.completeDelivery(id: d.id, claimToken: claim.claimToken, outcome: outcome, now: Date()) }.value
+            let name: String
+            switch outcome {
+            case .delivered: name = "delivered"
+            case .skipped: name = "skipped"
+            case .failed(_, _, let retryAt): name = retryAt == nil ? "dead" : "retry"
+            }
+            metrics?.integrationDelivery(backend: d.backend, outcome: name)
             if !recorded {
                 logger.warning("integration delivery's claim ran out before it finished; raise integration_lease_seconds", metadata: meta)
             }

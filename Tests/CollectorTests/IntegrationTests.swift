@@ -395,6 +395,25 @@ import Testing
         #expect(try await tc.store.claimDelivery(backends: ["hooks"], now: now.addingTimeInterval(7200), lease: 60) == nil)
     }
 
+    @Test func aRemoteKeyAnotherTicketHoldsIsNotLinkedTwice() async throws {
+        let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [Self.webhook("http://127.0.0.1:9/hook")])
+        defer { Task { await tc.close() } }
+        let (first, _) = try await Self.ticket(tc)
+        let (second, _) = try await Self.ticket(tc, hostname: "other")
+        let events = try await tc.store.unroutedEvents(limit: 5)
+        #expect(events.count == 2)
+        for e in events { try await tc.store.route(eventID: e.id, to: ["hooks"], now: Date()) }
+        let link = TicketRemoteLink(backend: "hooks", remoteKey: "OPS-1", remoteURL: nil, remoteStatus: nil, createdAt: Date(), updatedAt: Date())
+        for _ in 0..<2 {
+            let claim = try #require(try await tc.store.claimDelivery(backends: ["hooks"], now: Date(), lease: 60))
+            #expect(try await tc.store.completeDelivery(id: claim.delivery.id, claimToken: claim.claimToken, outcome: .delivered(link: link), now: Date()))
+        }
+        #expect(try await tc.store.remoteLinks(ticketID: first).map(\.remoteKey) == ["OPS-1"])
+        #expect(try await tc.store.remoteLinks(ticketID: second).isEmpty)
+        let rows = try await tc.store.deliveries(status: .delivered, limit: 5, offset: 0)
+        #expect(rows.count == 2 && rows.contains { $0.lastError?.contains("already ticket #\(first)") == true })
+    }
+
     @Test func retentionRemovesFinishedDeliveriesAfterTheirDaysAndKeepsWaitingOnes() async throws {
         // The filter matches no host: the app's own worker (running while `ticket` uploads)
         // routes the events to nobody and sends nothing; the test routes them itself.

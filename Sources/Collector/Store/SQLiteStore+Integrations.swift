@@ -123,7 +123,14 @@ extension SQLiteStore {
                     UPDATE integration_deliveries SET status = 'delivered', attempts = attempts + 1, claim_token = NULL, claimed_until = NULL,
                         last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?
                     """, arguments: [now, now, id])
-                if let link, let ticketID = row["ticket_id"] as Int64? {
+                if let link, let ticketID = row["ticket_id"] as Int64?,
+                   let owner = try Int64.fetchOne(db, sql: "SELECT ticket_id FROM ticket_remote_links WHERE backend = ? AND remote_key = ?",
+                                                  arguments: [link.backend, String(link.remoteKey.prefix(200))]), owner != ticketID {
+                    // The remote answered with a key another ticket holds: keep that link, say so
+                    // (failing here would leave the row claimed and send the event again).
+                    try db.execute(sql: "UPDATE integration_deliveries SET last_error = ? WHERE id = ?",
+                                   arguments: ["\(link.backend) answered with \(link.remoteKey.prefix(200)), which is already ticket #\(owner)'s; not linked", id])
+                } else if let link, let ticketID = row["ticket_id"] as Int64? {
                     try db.execute(sql: """
                         INSERT INTO ticket_remote_links (ticket_id, backend, remote_key, remote_url, remote_status, created_at, updated_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?)

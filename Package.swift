@@ -30,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // Ticket integrations' outbound HTTP (timeouts, no redirects, bounded bodies). Already
+        // built for HummingbirdTesting's live tests, so it adds little to a build.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C libraries the product is built on. Each is a system library found with
@@ -94,6 +97,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             // Templates and static files are compiled in (WebAssets.swift, scripts/embed-web.py).
             exclude: ["Web/Templates", "Web/Static"],

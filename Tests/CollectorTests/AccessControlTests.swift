@@ -19,6 +19,9 @@ import Testing
         case technician
         /// An admin: API token or web session.
         case admin
+        /// No credential opens it: only a request signed with a backend's inbound secret
+        /// (IntegrationTests checks the signed side).
+        case signed
     }
 
     /// The table: "METHOD /path" → audience.
@@ -53,6 +56,9 @@ import Testing
         "GET /api/v1/query/schema": .technician,
         "POST /api/v1/hosts/{hostID}/revoke": .admin,
         "POST /api/v1/hosts/{hostID}/enrollment/approve": .admin,
+        "GET /api/v1/integrations/deliveries": .admin,
+        "POST /api/v1/integrations/deliveries/{deliveryID}/retry": .admin,
+        "POST /api/v1/integrations/{backend}/inbound": .signed,
     ]
 
     /// A kind of credential and the audiences it belongs to.
@@ -132,6 +138,8 @@ import Testing
                     .replacingOccurrences(of: "{hostID}", with: other.hostID)
                     .replacingOccurrences(of: "{bundleID}", with: manifest.bundleID)
                     .replacingOccurrences(of: "**", with: BundleMember.system)
+                    .replacingOccurrences(of: "{deliveryID}", with: "1")
+                    .replacingOccurrences(of: "{backend}", with: "webhook")
             }
             for (route, audience) in Self.table.sorted(by: { $0.key < $1.key }) {
                 let parts = route.split(separator: " ", maxSplits: 1)

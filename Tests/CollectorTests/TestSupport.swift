@@ -163,21 +163,24 @@ struct TestCollector {
     let enrollmentSecret: String
 
     init(limits: [String: Int] = [:], diagnoser: any BundleDiagnoser = EmptyDiagnoser(),
-         freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40)) async throws {
+         freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40), integrations: [IntegrationSettings]? = nil) async throws {
         dir = try TempDir()
         configuration = try CollectorConfiguration(CollectorSettings(listen: "127.0.0.1:0", dataDir: dir.file("data"),
-                                                                     publicURL: "https://helpline.test", limits: limits))
+                                                                     publicURL: "https://helpline.test", limits: limits,
+                                                                     integrations: integrations))
         store = try await openStore(configuration)
         enrollmentSecret = try await FirstStartCredentials.issueIfFirstStart(store: store)!.enrollmentSecret
         self.diagnoser = diagnoser
         self.freeSpace = freeSpace
     }
 
-    func app() async throws -> some ApplicationProtocol {
+    /// The application; `integrationWorker: false` leaves delivering to the test.
+    func app(integrationWorker: Bool = true) async throws -> some ApplicationProtocol {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        return try await buildApplication(configuration: configuration, dependencies: CollectorDependencies(
-            store: store, diagnoser: diagnoser, metrics: metrics, freeSpace: freeSpace, logger: logger))
+        var dependencies = CollectorDependencies(store: store, diagnoser: diagnoser, metrics: metrics, freeSpace: freeSpace, logger: logger)
+        dependencies.runsIntegrationWorker = integrationWorker
+        return try await buildApplication(configuration: configuration, dependencies: dependencies)
     }
 
     /// An API token created straight in the store.

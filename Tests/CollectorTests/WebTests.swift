@@ -69,6 +69,8 @@ import Testing
         "GET /incidents": .technician,
         "GET /incidents/{incidentID}": .technician,
         "GET /admin/audit": .admin,
+        "GET /admin/integrations": .admin,
+        "POST /admin/integrations/deliveries/{deliveryID}/retry": .admin,
         "GET /fleet": .technician,
         "POST /tickets/{id}/request-bundle": .technician,
         "POST /hosts/{hostID}/request-bundle": .technician,
@@ -163,7 +165,7 @@ import Testing
                 path.replacingOccurrences(of: "{id}", with: String(ticket)).replacingOccurrences(of: "{bundleID}", with: bundles[1])
                     .replacingOccurrences(of: "{hostID}", with: hostID).replacingOccurrences(of: "{incidentID}", with: "1")
                     .replacingOccurrences(of: "{file}", with: "style.css").replacingOccurrences(of: "**", with: BundleMember.system)
-                    .replacingOccurrences(of: "{queryID}", with: "1").replacingOccurrences(of: "query.csv", with: "query.csv?sql=SELECT%201")
+                    .replacingOccurrences(of: "{queryID}", with: "1").replacingOccurrences(of: "{deliveryID}", with: "1").replacingOccurrences(of: "query.csv", with: "query.csv?sql=SELECT%201")
             }
             for (route, audience) in Self.table.sorted(by: { $0.key < $1.key }) where route != "POST /logout" && route != "POST /login" {
                 let parts = route.split(separator: " ", maxSplits: 1)

@@ -8,11 +8,17 @@ ticket link, change the generated password, find the ticket in the queue with th
 open a finding's evidence in the journal view, filter and search the journal, reply to the
 user and read the reply with `helpline status`, change the status, split a repeat, look at
 the bundle, host, incidents and audit pages, sign out; a technician is refused admin pages,
-and repeated wrong passwords are slowed down. A screenshot of every page is saved under
+and repeated wrong passwords are slowed down. The collector also posts signed ticket events to
+a webhook receiver here (its signatures checked with Python's own hmac) and an admin sees the
+deliveries on the integrations page. A screenshot of every page is saved under
 test-artifacts/web/. Exits 1 when any check fails. Every wait has a deadline.
 """
+import hashlib
+import hmac
+import http.server
 import json
 import os
+import threading
 import subprocess
 import sys
 import tempfile
@@ -113,14 +119,45 @@ def make_journal(directory):
     return directory
 
 
+WEBHOOK_SECRET = "web-test-webhook-key-0123456789"
+
+
+class WebhookReceiver:
+    """A webhook endpoint on a loopback port that records every POST (headers and raw body)."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                received.append(({k.lower(): v for k, v in self.headers.items()}, self.rfile.read(min(length, 8 << 20))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def signed_correctly(self, headers, body):
+        mac = hmac.new(WEBHOOK_SECRET.encode(), headers.get("helpline-timestamp", "").encode() + b"." + body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(headers.get("helpline-signature", ""), "v1=" + mac)
+
+    def stop(self):
+        self.server.shutdown()
+
+
 class Collector:
-    def __init__(self, work):
+    def __init__(self, work, extra=()):
         self.data = os.path.join(work, "collector")
         self.out = open(os.path.join(work, "collector.out"), "w+")
         self.err = open(os.path.join(work, "collector.log"), "w")
         self.proc = subprocess.Popen([os.path.join(BIN, "helpline-collector"), "serve", "--listen", "127.0.0.1:0",
                                       "--data-dir", self.data, "--min-free-disk-mb", "1", "--log-level", "warning",
-                                      "--limit", "sign_in_failures_before_delay=3"],
+                                      "--limit", "sign_in_failures_before_delay=3", *extra],
                                      stdout=self.out, stderr=self.err)
         deadline = time.monotonic() + 30
         self.port = None
@@ -279,7 +316,11 @@ def sign_in(driver, collector, name, password, next_path=None):
 
 def main():
     work = tempfile.mkdtemp(prefix="helpline-web-")
-    collector = Collector(work)
+    receiver = WebhookReceiver()
+    with open(os.path.join(work, "webhook.key"), "w") as f:
+        f.write(WEBHOOK_SECRET + "\n")
+    collector = Collector(work, ["--webhook-url", receiver.url, "--webhook-secret-file", os.path.join(work, "webhook.key"),
+                                 "--limit", "integration_poll_interval_ms=100"])
     driver = None
     try:
         journal = make_journal(os.path.join(work, "journal"))
@@ -480,6 +521,25 @@ def main():
               all(a in audit for a in ("sign_in", "password_changed", "bundle_viewed", "journal_viewed", "comment_added", "ticket_updated", "bundle_split")),
               audit[:500])
         shot(driver, "13-audit")
+        # --- integrations: the webhook got signed events, the admin page lists them delivered
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and len(receiver.received) < 3:
+            time.sleep(0.2)
+        events = [h.get("helpline-event") for h, _ in receiver.received]
+        check("the webhook receiver got the ticket's events", events[:2] == ["ticket.opened", "ticket.joined"] and "ticket.updated" in events, str(events))
+        check("every webhook post is signed with the key (checked with Python's hmac)",
+              bool(receiver.received) and all(receiver.signed_correctly(h, b) for h, b in receiver.received))
+        first_body = json.loads(receiver.received[0][1]) if receiver.received else {}
+        check("the webhook body carries the ticket, its link and findings",
+              (first_body.get("ticket") or {}).get("url") == ticket_url and bool((first_body.get("ticket") or {}).get("findings")), str(first_body)[:300])
+        check("the webhook secret is not in the collector's log", WEBHOOK_SECRET not in open(os.path.join(work, "collector.log")).read())
+        driver.get(collector.url + "/admin/integrations")
+        wait_for(driver, By.ID, "deliveries")
+        check("the integrations page lists the webhook backend", "webhook" in driver.find_element(By.ID, "backends").text)
+        statuses = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#deliveries .delivery-status")]
+        check("the integrations page lists the deliveries, delivered", len(statuses) >= 3 and set(statuses) == {"delivered"}, str(statuses))
+        check("the page never shows the webhook secret", WEBHOOK_SECRET not in driver.page_source)
+        shot(driver, "13b-integrations")
         # --- the fleet: dashboard and a query of one's own
         driver.get(collector.url + "/fleet")
         wait_for(driver, By.ID, "fleet")
@@ -567,6 +627,7 @@ def main():
         if driver is not None:
             driver.quit()
         collector.stop()
+        receiver.stop()
     print(f"\n{passed} passed, {len(failures)} failed; screenshots in {ARTIFACTS}")
     if failures:
         print("failed: " + "; ".join(failures))

@@ -18,6 +18,9 @@ public struct CollectorDependencies: Sendable {
     public var freeSpace: any FreeSpaceProbe
     /// Logger for startup and background work.
     public var logger: Logger
+    /// Whether `buildApplication` runs the integration delivery worker (tests that drive a
+    /// worker themselves turn it off, so two workers do not race for their deliveries).
+    public var runsIntegrationWorker = true
 
     /// Collects the dependencies.
     public init(store: any CollectorStore, diagnoser: any BundleDiagnoser = EmptyDiagnoser(), metrics: CollectorMetrics = CollectorMetrics(),
@@ -48,7 +51,8 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
 
     let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
     let web = WebController(store: store, blobs: blobs, limits: limits, reads: technician.reads, templates: WebTemplates.compiledIn,
-                            fleet: fleet, indexer: indexer, publicURL: configuration.publicURL, tls: configuration.tls != nil)
+                            fleet: fleet, indexer: indexer, publicURL: configuration.publicURL, tls: configuration.tls != nil,
+                            integrations: configuration.integrations)
 
     let router = Router(context: CollectorRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
@@ -61,6 +65,9 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(technician.routes, atPath: "/api/v1")
     router.addRoutes(HostAdminController(store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
     router.addRoutes(FleetController(queries: fleet, store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
+    let integrations = IntegrationController(store: store, backends: configuration.integrations, limits: limits, publicURL: configuration.publicURL)
+    router.addRoutes(integrations.inboundRoutes, atPath: "/api/v1")
+    router.addRoutes(integrations.adminRoutes, atPath: "/api/v1")
     router.addRoutes(web.publicRoutes)
     router.addRoutes(web.routes)
     return router
@@ -132,5 +139,15 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
     app.addServices(PolicyService(queries: FleetQueries(databasePath: configuration.databasePath, reads: policyReads,
                                                         limits: configuration.limits, store: dependencies.store),
                                   store: dependencies.store, limits: configuration.limits, logger: logger))
+    // Always runs: with no backends it only marks events routed, so a backend added later
+    // starts from its own start, not from the whole history.
+    if dependencies.runsIntegrationWorker {
+        app.addServices(IntegrationWorker(outbox: dependencies.store, store: dependencies.store, backends: configuration.integrations,
+                                          limits: configuration.limits, publicURL: { tickets.publicURL }, logger: logger,
+                                          metrics: dependencies.metrics))
+    }
+    if !configuration.integrations.isEmpty {
+        logger.info("ticket integrations", metadata: ["backends": "\(configuration.integrations.map(\.description).joined(separator: "; "))"])
+    }
     return app
 }

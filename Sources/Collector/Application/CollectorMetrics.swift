@@ -74,6 +74,13 @@ public struct CollectorMetrics: Sendable {
         Metrics.Counter(label: "helpline_host_limited_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// Counts an integration delivery attempt's end, by backend (bounded: the configured
+    /// names) and outcome (`delivered`, `skipped`, `retry`, `dead`).
+    public func integrationDelivery(backend: String, outcome: String) {
+        Metrics.Counter(label: "helpline_integration_deliveries_total", dimensions: [("backend", backend), ("outcome", outcome)],
+                        factory: factory).increment()
+    }
+
     /// Counts a rejected upload by its stable error code.
     public func bundleRejected(reason: String) {
         Metrics.Counter(label: "helpline_bundles_rejected_total", dimensions: [("reason", reason)], factory: factory).increment()

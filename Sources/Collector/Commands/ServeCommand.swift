@@ -47,6 +47,15 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("retention-bundles-per-host"), help: "Keep at most this many bundles per host (default 50).")
     var retentionBundlesPerHost: Int?
 
+    @Option(name: .customLong("webhook-url"), help: "Post signed ticket events to this URL (docs/integrations.md); env HELPLINE_COLLECTOR_WEBHOOK_URL.")
+    var webhookURL: String?
+
+    @Option(name: .customLong("webhook-secret"), help: "HMAC-SHA256 key of --webhook-url (16+ characters); prefer env HELPLINE_COLLECTOR_WEBHOOK_SECRET or --webhook-secret-file, which ps cannot show.")
+    var webhookSecret: String?
+
+    @Option(name: .customLong("webhook-secret-file"), help: "File holding the key of --webhook-url; env HELPLINE_COLLECTOR_WEBHOOK_SECRET_FILE.")
+    var webhookSecretFile: String?
+
     @Option(name: .customLong("limit"), help: "Set any limit: NAME=VALUE (repeatable; see docs/collector.md).")
     var limitAssignments: [String] = []
 
@@ -84,6 +93,9 @@ public struct ServeCommand: AsyncParsableCommand {
         flags.tlsKey = tlsKey
         flags.logLevel = logLevel
         flags.rulesDir = rulesDir
+        flags.webhookURL = webhookURL
+        flags.webhookSecret = webhookSecret
+        flags.webhookSecretFile = webhookSecretFile
         flags.limits = limits.isEmpty ? nil : limits
         return try store.resolve(flags: flags)
     }

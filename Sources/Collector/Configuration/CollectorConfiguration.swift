@@ -32,21 +32,32 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
     public var limits: [String: Int]?
     /// Folder of extra diagnosis rules (`*.yaml`).
     public var rulesDir: String?
+    /// Ticket backends (docs/integrations.md); a layer that sets the list replaces the lower one's.
+    public var integrations: [IntegrationSettings]?
+    /// The simple case: a signed webhook named `webhook` posted to this URL.
+    public var webhookURL: String?
+    /// Signing key of `webhookURL`.
+    public var webhookSecret: String?
+    /// File holding the signing key of `webhookURL`.
+    public var webhookSecretFile: String?
 
     enum CodingKeys: String, CodingKey {
-        case listen, database, limits
+        case listen, database, limits, integrations
         case dataDir = "data_dir", publicURL = "public_url", tlsCertificate = "tls_certificate", tlsKey = "tls_key"
         case logLevel = "log_level"
         case rulesDir = "rules_dir"
+        case webhookURL = "webhook_url", webhookSecret = "webhook_secret", webhookSecretFile = "webhook_secret_file"
     }
 
     /// An empty layer.
     public init(listen: String? = nil, dataDir: String? = nil, database: String? = nil, publicURL: String? = nil,
                 tlsCertificate: String? = nil, tlsKey: String? = nil, logLevel: String? = nil, limits: [String: Int]? = nil,
-                rulesDir: String? = nil) {
+                rulesDir: String? = nil, integrations: [IntegrationSettings]? = nil, webhookURL: String? = nil,
+                webhookSecret: String? = nil, webhookSecretFile: String? = nil) {
         self.listen = listen; self.dataDir = dataDir; self.database = database; self.publicURL = publicURL
         self.tlsCertificate = tlsCertificate; self.tlsKey = tlsKey; self.logLevel = logLevel; self.limits = limits
-        self.rulesDir = rulesDir
+        self.rulesDir = rulesDir; self.integrations = integrations; self.webhookURL = webhookURL
+        self.webhookSecret = webhookSecret; self.webhookSecretFile = webhookSecretFile
     }
 
     /// This layer with `top`'s fields laid over it.
@@ -56,7 +67,9 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
         return CollectorSettings(listen: top.listen ?? listen, dataDir: top.dataDir ?? dataDir, database: top.database ?? database,
                                  publicURL: top.publicURL ?? publicURL, tlsCertificate: top.tlsCertificate ?? tlsCertificate,
                                  tlsKey: top.tlsKey ?? tlsKey, logLevel: top.logLevel ?? logLevel,
-                                 limits: limits.isEmpty ? nil : limits, rulesDir: top.rulesDir ?? rulesDir)
+                                 limits: limits.isEmpty ? nil : limits, rulesDir: top.rulesDir ?? rulesDir,
+                                 integrations: top.integrations ?? integrations, webhookURL: top.webhookURL ?? webhookURL,
+                                 webhookSecret: top.webhookSecret ?? webhookSecret, webhookSecretFile: top.webhookSecretFile ?? webhookSecretFile)
     }
 
     /// Reads a config file: JSON when it ends in `.json`, YAML otherwise (YAML reads JSON too).
@@ -82,7 +95,9 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
         let prefix = "HELPLINE_COLLECTOR_"
         var s = CollectorSettings(listen: env[prefix + "LISTEN"], dataDir: env[prefix + "DATA_DIR"], database: env[prefix + "DATABASE"],
                                   publicURL: env[prefix + "PUBLIC_URL"], tlsCertificate: env[prefix + "TLS_CERTIFICATE"],
-                                  tlsKey: env[prefix + "TLS_KEY"], logLevel: env[prefix + "LOG_LEVEL"], rulesDir: env[prefix + "RULES_DIR"])
+                                  tlsKey: env[prefix + "TLS_KEY"], logLevel: env[prefix + "LOG_LEVEL"], rulesDir: env[prefix + "RULES_DIR"],
+                                  webhookURL: env[prefix + "WEBHOOK_URL"], webhookSecret: env[prefix + "WEBHOOK_SECRET"],
+                                  webhookSecretFile: env[prefix + "WEBHOOK_SECRET_FILE"])
         var limits: [String: Int] = [:]
         for name in CollectorLimits.names.keys {
             guard let text = env[prefix + name.uppercased()] else { continue }
@@ -114,6 +129,8 @@ public struct CollectorConfiguration: Sendable {
     public var rulesDirectory: String?
     /// Limits in force.
     public var limits: CollectorLimits
+    /// Ticket backends, in configuration order (names unique).
+    public var integrations: [IntegrationBackend]
 
     /// Default listen address.
     public static let defaultListen = "127.0.0.1:8470"
@@ -122,7 +139,8 @@ public struct CollectorConfiguration: Sendable {
 
     /// Resolves a stack of settings against the defaults.
     /// - Throws: `ConfigurationError` for a malformed address, URL, database or limit.
-    public init(_ s: CollectorSettings) throws {
+    /// `environment` is where backends' `*_env` secrets are looked up.
+    public init(_ s: CollectorSettings, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let listen = s.listen ?? Self.defaultListen
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ConfigurationError("--listen \(listen) is not HOST:PORT (e.g. 127.0.0.1:8470)")
@@ -167,6 +185,26 @@ public struct CollectorConfiguration: Sendable {
         }
         guard limits.maxConcurrentUploads >= 1 else { throw ConfigurationError("limit max_concurrent_uploads must be at least 1") }
         self.limits = limits
+        var backends = try (s.integrations ?? []).map { try IntegrationBackend($0, environment: environment) }
+        if let webhook = s.webhookURL {
+            guard s.webhookSecret == nil || s.webhookSecretFile == nil else {
+                throw ConfigurationError("give --webhook-secret or --webhook-secret-file, not both")
+            }
+            guard s.webhookSecret != nil || s.webhookSecretFile != nil else {
+                throw ConfigurationError("--webhook-url needs --webhook-secret or --webhook-secret-file (or HELPLINE_COLLECTOR_WEBHOOK_SECRET) to sign with")
+            }
+            var simple = IntegrationSettings(name: "webhook", kind: IntegrationKind.webhook.rawValue, url: webhook)
+            simple.secret = s.webhookSecret
+            simple.secretFile = s.webhookSecretFile
+            backends.append(try IntegrationBackend(simple, environment: environment))
+        } else if s.webhookSecret != nil || s.webhookSecretFile != nil {
+            throw ConfigurationError("--webhook-secret was given without --webhook-url")
+        }
+        var seen = Set<String>()
+        for b in backends where !seen.insert(b.name).inserted {
+            throw ConfigurationError("two integrations are named \(b.name); names must be unique (--webhook-url adds one named webhook)")
+        }
+        integrations = backends
     }
 
     /// True when `host` is a loopback address (plain HTTP is fine there).

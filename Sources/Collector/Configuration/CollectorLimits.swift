@@ -136,6 +136,40 @@ public struct CollectorLimits: Sendable, Equatable {
     /// (`sign_in_max_delay_seconds`); the wait doubles from 5 s per failure up to it.
     public var signInMaxDelaySeconds = 900
 
+    // Ticket integrations (docs/integrations.md).
+
+    /// Attempts one delivery gets before it is dead-lettered (`integration_max_attempts`).
+    public var integrationMaxAttempts = 10
+    /// Wait after the first failed attempt, in milliseconds (`integration_backoff_base_ms`);
+    /// it doubles with each further failure.
+    public var integrationBackoffBaseMS = 5000
+    /// Longest wait between two attempts, in seconds (`integration_backoff_max_seconds`).
+    public var integrationBackoffMaxSeconds = 3600
+    /// Longest one outbound request may take, connect to last byte, in seconds
+    /// (`integration_request_timeout_seconds`).
+    public var integrationRequestTimeoutSeconds = 15
+    /// Largest remote answer read, in bytes (`integration_max_response_bytes`); a longer
+    /// answer fails the attempt.
+    public var integrationMaxResponseBytes = 1 << 20
+    /// Longest description or comment sent to a remote, in bytes
+    /// (`integration_max_description_bytes`); longer text is cut with a note.
+    public var integrationMaxDescriptionBytes = 30_000
+    /// Largest signed inbound webhook body (`integration_inbound_max_body_bytes`); larger answers 413.
+    public var integrationInboundMaxBodyBytes = 64 << 10
+    /// How far an inbound webhook's timestamp may be from the collector's clock, in seconds
+    /// (`integration_replay_window_seconds`); outside it answers 401, and a signature
+    /// already seen within it answers 409.
+    public var integrationReplayWindowSeconds = 300
+    /// How often the delivery worker looks for due deliveries, in milliseconds
+    /// (`integration_poll_interval_ms`).
+    public var integrationPollIntervalMS = 1000
+    /// How long a claimed delivery stays claimed, in seconds (`integration_lease_seconds`):
+    /// a collector that died while delivering leaves it to be claimed again after this.
+    public var integrationLeaseSeconds = 120
+    /// Days finished deliveries (delivered, skipped, dead) and their events are kept
+    /// (`integration_retention_days`); the retention pass removes older ones.
+    public var integrationRetentionDays = 30
+
     /// The defaults.
     public init() {}
 
@@ -208,6 +242,17 @@ public struct CollectorLimits: Sendable, Equatable {
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),
         "sign_in_max_delay_seconds": Entry(path: \.signInMaxDelaySeconds, range: 1...86_400),
+        "integration_max_attempts": Entry(path: \.integrationMaxAttempts, range: 1...1000),
+        "integration_backoff_base_ms": Entry(path: \.integrationBackoffBaseMS, range: 1...86_400_000),
+        "integration_backoff_max_seconds": Entry(path: \.integrationBackoffMaxSeconds, range: 1...604_800),
+        "integration_request_timeout_seconds": Entry(path: \.integrationRequestTimeoutSeconds, range: 1...600),
+        "integration_max_response_bytes": Entry(path: \.integrationMaxResponseBytes, range: 1024...(64 << 20)),
+        "integration_max_description_bytes": Entry(path: \.integrationMaxDescriptionBytes, range: 256...(1 << 20)),
+        "integration_inbound_max_body_bytes": Entry(path: \.integrationInboundMaxBodyBytes, range: 256...(1 << 20)),
+        "integration_replay_window_seconds": Entry(path: \.integrationReplayWindowSeconds, range: 1...86_400),
+        "integration_poll_interval_ms": Entry(path: \.integrationPollIntervalMS, range: 10...600_000),
+        "integration_lease_seconds": Entry(path: \.integrationLeaseSeconds, range: 5...86_400),
+        "integration_retention_days": Entry(path: \.integrationRetentionDays, range: 1...3650),
     ]
 
     /// Name → field, for the config file, environment and flags.

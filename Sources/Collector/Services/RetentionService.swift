@@ -71,6 +71,8 @@ public struct RetentionService: Service {
         let history = try await store.pruneHealthHistory(hourlyBefore: now.addingTimeInterval(-86_400),
                                                          deleteBefore: now.addingTimeInterval(-Double(limits.healthHistoryDays) * 86_400))
         if history > 0 { logger.info("retention thinned the health history", metadata: ["rows": "\(history)"]) }
+        let deliveries = try await store.pruneIntegrationHistory(before: now.addingTimeInterval(-Double(limits.integrationRetentionDays) * 86_400))
+        if deliveries > 0 { logger.info("retention removed finished integration deliveries", metadata: ["rows": "\(deliveries)"]) }
         if pruned + sessions > 0 {
             logger.info("retention pruned the audit log and sessions", metadata: ["audit_rows": "\(pruned)", "sessions": "\(sessions)"])
         }

@@ -7,7 +7,9 @@ import Shared
 /// meant to be a second conforming type. So no database library type appears here: only
 /// Foundation and `Shared` values, and every method is `async`. Methods that create things
 /// take the already-hashed secret (`*Hash`): plain tokens never reach the store.
-public protocol CollectorStore: Sendable {
+/// The outbox of ticket integrations is part of the store: its events are written by the
+/// same transactions that change tickets.
+public protocol CollectorStore: IntegrationOutbox, Sendable {
     // MARK: Lifecycle
 
     /// Applies the named, append-only schema migrations that are not applied yet.

@@ -173,6 +173,7 @@ extension SQLiteStore {
                                          text, rule, now, now])
                     ticketID = db.lastInsertedRowID
                     opened.append(db.lastInsertedRowID)
+                    try Self.recordEvent(db, .ticketOpened, ticketID: db.lastInsertedRowID, detail: "fleet policy \(policy.name)", now: now)
                 } else {
                     continue  // over this run's ticket budget: counts as new again next run
                 }

@@ -413,6 +413,65 @@ extension SQLiteStore {
             try db.execute(sql: """
                 ALTER TABLE health_history ADD COLUMN sent_at DATETIME;
                 DROP TABLE heartbeat_history;
+        migrator.registerMigration("v13_integrations") { db in
+            // Ticket integrations (docs/integrations.md). An event row is written in the same
+            // transaction as the ticket change it reports (the outbox); the delivery worker
+            // fans each event out to one delivery row per matching backend and claims those
+            // rows one at a time. Remote links tie a ticket to its Jira/Zendesk/GitHub issue.
+            try db.execute(sql: """
+                CREATE TABLE integration_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_uuid TEXT NOT NULL UNIQUE CHECK (length(event_uuid) = 36),
+                    kind TEXT NOT NULL CHECK (kind IN ('ticket.opened', 'ticket.updated', 'ticket.joined', 'ticket.resolved', 'incident.opened')),
+                    ticket_id INTEGER REFERENCES tickets(id) ON DELETE CASCADE,
+                    incident_id INTEGER REFERENCES incidents(id) ON DELETE CASCADE,
+                    comment_id INTEGER REFERENCES ticket_comments(id) ON DELETE SET NULL,
+                    bundle_id TEXT CHECK (bundle_id IS NULL OR length(bundle_id) <= 64),
+                    origin TEXT CHECK (origin IS NULL OR length(origin) <= 64),
+                    detail TEXT CHECK (detail IS NULL OR length(detail) <= 2000),
+                    created_at DATETIME NOT NULL,
+                    routed_at DATETIME,
+                    CHECK ((ticket_id IS NULL) <> (incident_id IS NULL))
+                );
+                CREATE INDEX integration_events_unrouted ON integration_events(id) WHERE routed_at IS NULL;
+
+                CREATE TABLE integration_deliveries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id INTEGER NOT NULL REFERENCES integration_events(id) ON DELETE CASCADE,
+                    backend TEXT NOT NULL CHECK (length(backend) BETWEEN 1 AND 64),
+                    ticket_id INTEGER,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'delivering', 'delivered', 'skipped', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at DATETIME NOT NULL,
+                    claimed_until DATETIME,
+                    claim_token TEXT,
+                    last_error TEXT CHECK (last_error IS NULL OR length(last_error) <= 2000),
+                    last_status_code INTEGER,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    delivered_at DATETIME,
+                    CHECK ((status = 'delivering') = (claim_token IS NOT NULL)),
+                    UNIQUE (event_id, backend)
+                );
+                CREATE INDEX integration_deliveries_due ON integration_deliveries(status, next_attempt_at);
+                CREATE INDEX integration_deliveries_ticket ON integration_deliveries(backend, ticket_id, id);
+
+                CREATE TABLE ticket_remote_links (
+                    ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+                    backend TEXT NOT NULL CHECK (length(backend) BETWEEN 1 AND 64),
+                    remote_key TEXT NOT NULL CHECK (length(remote_key) BETWEEN 1 AND 200),
+                    remote_url TEXT CHECK (remote_url IS NULL OR length(remote_url) <= 2000),
+                    remote_status TEXT CHECK (remote_status IS NULL OR length(remote_status) <= 200),
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL,
+                    PRIMARY KEY (ticket_id, backend),
+                    UNIQUE (backend, remote_key)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE integration_inbound_seen (
+                    signature TEXT PRIMARY KEY NOT NULL CHECK (length(signature) = 64),
+                    seen_at DATETIME NOT NULL
+                ) WITHOUT ROWID;
                 """)
         }
         return migrator

@@ -448,6 +448,7 @@ public final class SQLiteStore: CollectorStore {
                                          bundle.receivedAt, bundle.receivedAt, bundle.requestedBy])
                     ticketID = db.lastInsertedRowID
                     joined = false
+                    try Self.recordEvent(db, .ticketOpened, ticketID: ticketID, bundleID: bundle.bundleID, now: bundle.receivedAt)
                 case .join(let id, let reason):
                     try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [bundle.receivedAt, id])
                     guard db.changesCount == 1 else { throw StoreError(.notFound, "ticket \(id) chosen for bundle \(bundle.bundleID) does not exist") }
@@ -456,6 +457,7 @@ public final class SQLiteStore: CollectorStore {
                     ticketID = id
                     joined = true
                     joinReason = reason
+                    try Self.recordEvent(db, .ticketJoined, ticketID: id, bundleID: bundle.bundleID, detail: reason, now: bundle.receivedAt)
                 }
                 let receipt = policy.receipt(bundle: bundle, ticketID: ticketID, joined: joined, findings: findings)
                 try db.execute(sql: """
@@ -620,7 +622,7 @@ public final class SQLiteStore: CollectorStore {
             }
             return TicketDetail(ticket: summary, note: note, findings: findings,
                                 comments: try Self.comments(db, ticketID: id, visibleOnly: false),
-                                bundles: try Self.bundles(db, ticketID: id))
+                                bundles: try Self.bundles(db, ticketID: id), remoteLinks: try Self.remoteLinks(db, ticketID: id))
         }
     }
 
@@ -660,6 +662,7 @@ public final class SQLiteStore: CollectorStore {
                     INSERT INTO incidents (rule_id, title, status, host_count, created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?)
                     """, arguments: [f.ruleID, "\(f.title) (\(f.ruleID)) on \(hosts.count) hosts", hosts.count, now, now])
                 incidentID = db.lastInsertedRowID
+                try Self.recordEvent(db, .incidentOpened, incidentID: incidentID, now: now)
             }
             for row in rows {
                 try db.execute(sql: "INSERT OR IGNORE INTO incident_tickets (incident_id, ticket_id) VALUES (?, ?)",
@@ -713,6 +716,7 @@ public final class SQLiteStore: CollectorStore {
             try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, ?, ?, 0, ?)",
                            arguments: [newID, author, "Split off from ticket #\(ticketID) (bundle \(bundleID)).", now])
             try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [now, ticketID])
+            try Self.recordEvent(db, .ticketOpened, ticketID: newID, bundleID: bundleID.lowercased(), detail: "split off from ticket #\(ticketID)", now: now)
             return newID
         }
     }
@@ -729,6 +733,8 @@ public final class SQLiteStore: CollectorStore {
             if visibleToUser {
                 try db.execute(sql: "UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL",
                                arguments: [now, ticketID])
+                // Only replies the user may see leave Helpline: internal notes stay internal.
+                try Self.recordEvent(db, .ticketUpdated, ticketID: ticketID, commentID: id, detail: "reply by \(author)", now: now)
             }
             return TicketComment(id: id, author: author, body: body, visibleToUser: visibleToUser, createdAt: now)
         }
@@ -737,11 +743,9 @@ public final class SQLiteStore: CollectorStore {
     public func updateTicket(id: Int64, status: TicketStatus?, priority: TicketPriority?, assignee: String?,
                              now: Date) async throws -> TicketSummary? {
         try await write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ?)", arguments: [id]) == true else { return nil }
+            guard let before = try Self.ticketSummaries(db, where: "t.id = ?", arguments: [id], limit: 1, offset: 0).first else { return nil }
             if let status {
-                try db.execute(sql: "UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?", arguments: [status.rawValue, now, id])
-                let resolved: Date? = (status == .resolved || status == .closed) ? now : nil
-                try db.execute(sql: "UPDATE tickets SET resolved_at = ? WHERE id = ?", arguments: [resolved, id])
+                try Self.setStatus(db, ticketID: id, status, now: now)
             }
             if let priority {
                 try db.execute(sql: "UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?", arguments: [priority.rawValue, now, id])
@@ -750,7 +754,19 @@ public final class SQLiteStore: CollectorStore {
                 try db.execute(sql: "UPDATE tickets SET assignee = ?, updated_at = ? WHERE id = ?",
                                arguments: [assignee.isEmpty ? nil : assignee, now, id])
             }
-            return try Self.ticketSummaries(db, where: "t.id = ?", arguments: [id], limit: 1, offset: 0).first
+            let after = try Self.ticketSummaries(db, where: "t.id = ?", arguments: [id], limit: 1, offset: 0).first
+            if let after {
+                var changed: [String] = []
+                if after.status != before.status { changed.append("status: \(after.status.rawValue)") }
+                if after.priority != before.priority { changed.append("priority: \(after.priority.rawValue)") }
+                if after.assignee != before.assignee { changed.append("assignee: \(after.assignee ?? "nobody")") }
+                if !changed.isEmpty {
+                    let resolved = after.status != before.status && !after.status.isActive
+                    try Self.recordEvent(db, resolved ? .ticketResolved : .ticketUpdated, ticketID: id,
+                                         detail: changed.joined(separator: ", "), now: now)
+                }
+            }
+            return after
         }
     }
 

@@ -255,6 +255,8 @@ public struct TicketDetail: Sendable, Codable, Equatable {
     public var comments: [TicketComment]
     /// Oldest first.
     public var bundles: [BundleRecord]
+    /// Its issues in remote trackers (Jira, Zendesk, GitHub), by backend name.
+    public var remoteLinks: [TicketRemoteLink] = []
 }
 
 /// What a ticket list asks for.

@@ -181,6 +181,7 @@ enum WebAssets {
     <a href="/hosts" {{#chrome.hostsActive}}class="active"{{/chrome.hostsActive}}>Hosts</a>
     <a href="/fleet" {{#chrome.fleetActive}}class="active"{{/chrome.fleetActive}}>Fleet</a>
     {{#chrome.isAdmin}}<a href="/admin/audit" {{#chrome.auditActive}}class="active"{{/chrome.auditActive}}>Audit log</a>{{/chrome.isAdmin}}
+    {{#chrome.isAdmin}}<a href="/admin/integrations" {{#chrome.integrationsActive}}class="active"{{/chrome.integrationsActive}}>Integrations</a>{{/chrome.isAdmin}}
   </nav>
   <div class="who">
     <a href="/account/password" title="Change password">{{chrome.userName}}</a>
@@ -284,6 +285,31 @@ enum WebAssets {
     <tbody>{{#rows}}<tr data-href="{{href}}"><td><a href="{{href}}">{{title}}</a></td><td><code>{{ruleID}}</code></td><td>{{status}}</td><td>{{hosts}}</td><td>{{tickets}}</td><td>{{since}}</td><td>{{updated}}</td></tr>{{/rows}}</tbody>
   </table>
   {{^rows}}<p class="empty">No incidents.</p>{{/rows}}
+</section>
+{{> footer}}
+
+"""#),
+        ("integrations", #"""
+{{> header}}
+<section>
+  <h1>Integrations</h1>
+  <p class="muted">Ticket events on their way to webhooks, Jira, Zendesk and GitHub (docs/integrations.md). A delivery that failed
+  <code>integration_max_attempts</code> times, or that its remote refused, is dead: fix the cause, then retry it.</p>
+  <h2>Backends</h2>
+  {{#noBackends}}<p class="muted" id="no-backends">None configured: see <code>integrations:</code> in the config file, or <code>--webhook-url</code>.</p>{{/noBackends}}
+  <table class="list compact" id="backends">
+    <thead><tr><th>Name</th><th>Kind</th><th>URL</th><th>Inbound status webhook</th></tr></thead>
+    <tbody>{{#backends}}<tr><td>{{name}}</td><td>{{kind}}</td><td><code>{{url}}</code></td><td>{{#inbound}}on{{/inbound}}{{^inbound}}off{{/inbound}}</td></tr>{{/backends}}</tbody>
+  </table>
+  <h2>Deliveries</h2>
+  <nav class="pager">{{#filters}}<a href="{{href}}" {{#active}}class="active"{{/active}}>{{label}}</a> {{/filters}}</nav>
+  {{#noRows}}<p class="muted">No deliveries.</p>{{/noRows}}
+  <table class="list compact" id="deliveries">
+    <thead><tr><th>#</th><th>Backend</th><th>Event</th><th>On</th><th>Status</th><th>Attempts</th><th>Next attempt</th><th>Last error</th><th>Created</th><th></th></tr></thead>
+    <tbody>{{#rows}}<tr data-delivery="{{id}}"><td>{{id}}</td><td>{{backend}}</td><td><code>{{event}}</code></td><td><a href="{{targetHref}}">{{target}}</a></td>
+      <td class="delivery-status">{{status}}</td><td>{{attempts}}</td><td class="time">{{next}}</td><td>{{error}}</td><td class="time" title="{{created}}">{{age}} ago</td>
+      <td>{{#retryAction}}<form method="post" action="{{retryAction}}" class="inline"><input type="hidden" name="csrf" value="{{chrome.csrf}}"><button type="submit">Retry</button></form>{{/retryAction}}</td></tr>{{/rows}}</tbody>
+  </table>
 </section>
 {{> footer}}
 
@@ -513,6 +539,7 @@ enum WebAssets {
       · opened {{created}} ({{age}} ago)
       · assignee <strong id="ticket-assignee">{{assignee}}</strong>
     </p>
+    {{#remoteLinks}}<p class="meta remote-link">In {{backend}}: {{#href}}<a href="{{href}}" rel="noreferrer noopener">{{key}}</a>{{/href}}{{^href}}<strong>{{key}}</strong>{{/href}}{{#remoteStatus}} ({{remoteStatus}}){{/remoteStatus}}</p>{{/remoteLinks}}
     {{#incidents}}<p class="notice">Part of <a href="{{href}}">{{title}}</a> ({{hosts}} hosts, since {{since}}).</p>{{/incidents}}
   </header>
 

@@ -277,7 +277,8 @@ extension WebController {
             assigneeOptions: [SelectOption(value: "", label: "unassigned", selected: t.assignee == nil)]
                 + users.map { SelectOption(value: $0.name, label: $0.name, selected: $0.name == t.assignee) },
             formAction: "/tickets/\(t.id)", summaryProblem: problem,
-            bundleRequests: try await store.bundleRequests(hostID: nil, ticketID: t.id, limit: 20).map { BundleRequestView($0, now: now) })
+            bundleRequests: try await store.bundleRequests(hostID: nil, ticketID: t.id, limit: 20).map { BundleRequestView($0, now: now) },
+            remoteLinks: detail.remoteLinks.map(RemoteLinkView.init))
         return try page("ticket", model)
     }
 

@@ -21,6 +21,8 @@ public struct WebController: Sendable {
     let throttle: SignInThrottle
     let publicURL: String?
     let tls: Bool
+    /// Configured ticket backends (names and kinds for the integrations page; no secret is shown).
+    let integrations: [IntegrationBackend]
     /// Whether the session cookie carries `Secure`.
     let secureCookies: Bool
 
@@ -36,7 +38,9 @@ public struct WebController: Sendable {
 
     /// Creates the controller.
     public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, reads: BlobReadPool,
-                templates: WebTemplates, fleet: FleetQueries, indexer: JournalIndexer, publicURL: String?, tls: Bool) {
+                templates: WebTemplates, fleet: FleetQueries, indexer: JournalIndexer, publicURL: String?, tls: Bool,
+                integrations: [IntegrationBackend] = []) {
+        self.integrations = integrations
         self.fleet = fleet
         self.indexer = indexer
         self.store = store
@@ -90,6 +94,8 @@ public struct WebController: Sendable {
         routes.get("incidents", use: incidentsPage)
         routes.get("incidents/{incidentID}", use: incidentPage)
         routes.get("admin/audit", use: auditPage)
+        routes.get("admin/integrations", use: integrationsPage)
+        routes.post("admin/integrations/deliveries/{deliveryID}/retry", use: retryDeliveryFromPage)
         routes.get("fleet", use: fleetPage)
         routes.get("query", use: queryPage)
         routes.get("query.csv", use: queryCSV)

@@ -18,6 +18,7 @@ struct PageChrome {
     var incidentsActive: Bool
     var auditActive: Bool
     var fleetActive: Bool
+    var integrationsActive: Bool
 
     init(context: CollectorRequestContext, title: String, section: String = "") {
         self.title = title
@@ -36,6 +37,7 @@ struct PageChrome {
         incidentsActive = section == "incidents"
         auditActive = section == "audit"
         fleetActive = section == "fleet"
+        integrationsActive = section == "integrations"
     }
 }
 
@@ -269,6 +271,25 @@ struct TicketPage {
     var formAction: String
     var summaryProblem: String?
     var bundleRequests: [BundleRequestView]
+    /// The ticket's issues in remote trackers.
+    var remoteLinks: [RemoteLinkView] = []
+}
+
+/// A ticket's issue in a remote tracker, as the ticket page shows it.
+struct RemoteLinkView {
+    var backend: String
+    var key: String
+    /// Only http(s) links from the remote's answer are shown as links.
+    var href: String?
+    var remoteStatus: String?
+
+    init(_ link: TicketRemoteLink) {
+        backend = link.backend
+        key = WebFormat.untrusted(link.remoteKey, max: 200)
+        let url = link.remoteURL ?? ""
+        href = (url.lowercased().hasPrefix("https://") || url.lowercased().hasPrefix("http://")) ? url : nil
+        remoteStatus = link.remoteStatus.map { WebFormat.untrusted($0, max: 200) }
+    }
 }
 
 struct BundlePage {
@@ -449,4 +470,38 @@ struct AuditPage {
     var rows: [Row]
     var previousHref: String?
     var nextHref: String?
+}
+
+struct IntegrationsPage {
+    struct Backend {
+        var name: String
+        var kind: String
+        var url: String
+        var inbound: Bool
+    }
+    struct Row {
+        var id: Int64
+        var backend: String
+        var event: String
+        var target: String
+        var targetHref: String
+        var status: String
+        var attempts: Int
+        var next: String
+        var error: String
+        var created: String
+        var age: String
+        var retryAction: String?
+    }
+    struct Filter {
+        var label: String
+        var href: String
+        var active: Bool
+    }
+    var chrome: PageChrome
+    var backends: [Backend]
+    var noBackends: Bool
+    var rows: [Row]
+    var noRows: Bool
+    var filters: [Filter]
 }

@@ -1,0 +1,144 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A delivery attempt that failed, said so that an admin knows what to fix.
+public struct IntegrationError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure: decides whether the worker retries.
+    public enum Kind: String, Sendable {
+        /// No answer: connection refused, timeout, TLS, a too-long answer. Retried.
+        case transport
+        /// The remote answered with an error status that may pass (408, 425, 429, 5xx). Retried.
+        case remoteBusy = "remote_busy"
+        /// The remote refused the request (other 4xx, a redirect): retrying will not help
+        /// until the configuration or the remote changes. Dead-lettered at once.
+        case refused
+        /// The remote's answer lacked what we need (the new issue's key). Retried.
+        case badAnswer = "bad_answer"
+    }
+    /// What kind.
+    public var kind: Kind
+    /// What happened and what to do.
+    public var message: String
+    /// HTTP status, when the remote answered.
+    public var statusCode: Int?
+    /// Seconds the remote asked us to wait (`Retry-After`).
+    public var retryAfter: Int?
+
+    /// Creates the error.
+    public init(_ kind: Kind, _ message: String, statusCode: Int? = nil, retryAfter: Int? = nil) {
+        self.kind = kind; self.message = message; self.statusCode = statusCode; self.retryAfter = retryAfter
+    }
+
+    /// `kind: message`.
+    public var description: String { "\(kind.rawValue): \(message)" }
+}
+
+/// One outbound request a backend builds.
+public struct IntegrationRequest: Sendable {
+    /// `GET`, `POST`, `PUT`, `PATCH`.
+    public var method: String
+    /// Where.
+    public var url: URL
+    /// Headers, secrets included (never logged: only method and URL are).
+    public var headers: [(String, String)]
+    /// JSON body.
+    public var body: Data?
+
+    /// Creates a request.
+    public init(method: String, url: URL, headers: [(String, String)] = [], body: Data? = nil) {
+        self.method = method; self.url = url; self.headers = headers; self.body = body
+    }
+}
+
+/// A remote's answer, its body bounded by `integration_max_response_bytes`.
+public struct IntegrationResponse: Sendable {
+    /// HTTP status.
+    public var status: Int
+    /// The body.
+    public var body: Data
+}
+
+/// Outbound HTTP for ticket backends: a whole-request deadline, no redirects followed (so a
+/// remote can never send the request, and its `Authorization`, to another host), answers
+/// read up to a bound, and any status outside 2xx turned into an `IntegrationError`.
+public final class IntegrationHTTP: Sendable {
+    private let client: HTTPClient
+    private let timeout: TimeAmount
+    private let maxResponseBytes: Int
+
+    /// A client with the limits of `limits`. Call `shutdown()` when done.
+    public init(limits: CollectorLimits) {
+        let seconds = Int64(limits.integrationRequestTimeoutSeconds)
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(seconds), read: .seconds(seconds), write: .seconds(seconds))
+        configuration.decompression = .disabled
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        timeout = .seconds(seconds)
+        maxResponseBytes = limits.integrationMaxResponseBytes
+    }
+
+    /// Sends a request and reads the answer.
+    /// - Throws: `IntegrationError`: `.transport` without an answer, `.remoteBusy` or `.refused` for error statuses.
+    public func send(_ request: IntegrationRequest) async throws -> IntegrationResponse {
+        var r = HTTPClientRequest(url: request.url.absoluteString)
+        r.method = HTTPMethod(rawValue: request.method)
+        for (name, value) in request.headers { r.headers.add(name: name, value: value) }
+        if let body = request.body {
+            r.body = .bytes(ByteBuffer(bytes: body))
+            r.headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
+        }
+        let target = "\(request.method) \(Self.shown(request.url))"
+        let status: Int
+        let retryAfter: Int?
+        let body: Data
+        do {
+            let response = try await client.execute(r, timeout: timeout)
+            status = Int(response.status.code)
+            retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            var buffer = try await response.body.collect(upTo: maxResponseBytes)
+            body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        } catch is NIOTooManyBytesError {
+            throw IntegrationError(.transport, "\(target): the answer is longer than integration_max_response_bytes (\(maxResponseBytes)); raise the limit if this remote is right")
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw IntegrationError(.transport, "\(target): no answer within integration_request_timeout_seconds (\(timeout.nanoseconds / 1_000_000_000) s); check that the remote is up")
+        } catch {
+            throw IntegrationError(.transport, "\(target): \(error); check the URL and that the collector can reach it")
+        }
+        switch status {
+        case 200..<300:
+            return IntegrationResponse(status: status, body: body)
+        case 300..<400:
+            throw IntegrationError(.refused, "\(target) answered \(status), a redirect, which is not followed (credentials must not go elsewhere); configure the final URL",
+                                   statusCode: status)
+        case 408, 425, 429, 500...:
+            throw IntegrationError(.remoteBusy, "\(target) answered \(status): \(Self.excerpt(body)); will retry", statusCode: status, retryAfter: retryAfter)
+        default:
+            throw IntegrationError(.refused, "\(target) answered \(status): \(Self.excerpt(body)); check the backend's credentials, project and permissions, then retry it from the admin page",
+                                   statusCode: status)
+        }
+    }
+
+    /// Stops the client (after the worker stopped).
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// The URL without its query (which might carry a key).
+    static func shown(_ url: URL) -> String {
+        var c = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        c?.query = nil
+        c?.user = nil
+        c?.password = nil
+        return c?.string ?? url.host ?? "?"
+    }
+
+    /// The start of an error answer, printable.
+    static func excerpt(_ body: Data) -> String {
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
+        let clean = String(text.unicodeScalars.map { $0.properties.isWhitespace || $0.value < 0x20 ? " " : Character($0) })
+        return clean.isEmpty ? "(empty body)" : clean
+    }
+}

@@ -413,6 +413,8 @@ extension SQLiteStore {
             try db.execute(sql: """
                 ALTER TABLE health_history ADD COLUMN sent_at DATETIME;
                 DROP TABLE heartbeat_history;
+                """)
+        }
         migrator.registerMigration("v13_integrations") { db in
             // Ticket integrations (docs/integrations.md). An event row is written in the same
             // transaction as the ticket change it reports (the outbox); the delivery worker

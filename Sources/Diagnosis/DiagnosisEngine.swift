@@ -13,7 +13,8 @@ public struct DiagnosisEngine: Sendable {
     /// The thresholds and caps in force.
     public let configuration: DiagnosisConfiguration
     private let metricRules: [any MetricRule]
-    private let journalRules: [JournalRule]
+    /// The journal rules in force (built-in, then the extra folder's).
+    let journalRules: [JournalRule]
     private let index: MatcherIndex
 
     /// Built-in rules plus every `*.yaml` in `extraRulesDirectory` (a technician's own rules, no
@@ -32,7 +33,10 @@ public struct DiagnosisEngine: Sendable {
         let loader = JournalRuleLoader(engine: regexEngine)
         let folder = builtInRulesDirectory ?? ProcessInfo.processInfo.environment["HELPLINE_BUILTIN_RULES"]
         let builtIn = try folder.map { try loader.loadDirectory($0) }
-            ?? BuiltInRules.files.flatMap { try loader.load(yaml: $0.yaml, source: "built-in rule \($0.name)") }
+            ?? BuiltInRules.files.flatMap {
+                try loader.load(yaml: $0.yaml, source: "built-in rule \($0.name)", examples: $0.examples,
+                                examplesSource: "built-in rule \(JournalRuleLoader.examplesName(for: $0.name))")
+            }
         var rules: [JournalRule] = []
         var seen: [String: String] = [:]
         for rule in builtIn {

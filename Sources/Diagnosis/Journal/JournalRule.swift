@@ -157,6 +157,8 @@ public struct JournalRule: Sendable {
     let userAdvice: Template
     /// What the technician should do.
     let technicianAdvice: Template
+    /// Real-format lines that must and must not match, checked at load.
+    public internal(set) var examples = RuleExamples(matching: [], nearMisses: [])
 
     /// Id, category and summary.
     public var description: RuleDescription {

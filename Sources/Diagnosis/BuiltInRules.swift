@@ -741,6 +741,7 @@ match:
   contains: ["Scheduled restart job"]
   regex: '^(?<unit>\S+): Scheduled restart job, restart counter is at (?<counter>\d+)\.'
 group_by: [unit]
+subject: "{{unit}}"
 threshold: {count: 3, within: 1h}
 escalate:
   - {count: 10, severity: high, confidence: 0.9}
@@ -779,6 +780,7 @@ match:
     ^(?<unit>\S+): Failed with result '(?<result>[^']+)'
   exclude: ["start-limit-hit"]
 group_by: [unit]
+subject: "{{unit}}"
 escalate:
   - {count: 5, severity: high}
 title: The service {{unit}} failed ({{result}})
@@ -819,6 +821,7 @@ match:
     regex: |-
       ^(?<unit>\S+): Failed with result 'start-limit-hit'
 group_by: [unit]
+subject: "{{unit}}"
 title: The service {{unit}} failed too often and was given up on
 detail: >-
   systemd stopped restarting {{unit}} after it failed repeatedly (start-limit-hit, latest at {{last_seen}}).

@@ -82,7 +82,7 @@ public struct DiagnosisEngine: Sendable {
         } catch let e as BundleError {
             throw DiagnosisError(.unreadableBundle, "\(path): \(e.message)")
         }
-        return Self.rank(metricFindings(contents) + scan.findings())
+        return Self.rank(FindingFolding.fold(metricFindings(contents) + scan.findings()))
     }
 
     /// Same, from already-read typed members and a journal sequence (for tests and the collector).
@@ -90,14 +90,14 @@ public struct DiagnosisEngine: Sendable {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
         // By index: `for entry in journal` copies (and retains every string of) each entry.
         for i in journal.indices { scan.consume(journal[i]) }
-        return Self.rank(metricFindings(contents) + scan.findings())
+        return Self.rank(FindingFolding.fold(metricFindings(contents) + scan.findings()))
     }
 
     /// Journal rules only, over `journal` (no typed members needed).
     public func diagnose(journal: [JournalEntry]) -> [Finding] {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
         for i in journal.indices { scan.consume(journal[i]) }
-        return Self.rank(scan.findings())
+        return Self.rank(FindingFolding.fold(scan.findings()))
     }
 
     /// A streaming diagnosis to feed from a `BundleReader` the caller already runs (the
@@ -145,6 +145,6 @@ public final class DiagnosisSession {
     /// The ranked findings of the metric rules over `contents` and the journal rules over
     /// every entry consumed so far.
     public func finish(contents: BundleContents) -> [Finding] {
-        DiagnosisEngine.rank(engine.metricFindings(contents) + scan.findings())
+        DiagnosisEngine.rank(FindingFolding.fold(engine.metricFindings(contents) + scan.findings()))
     }
 }

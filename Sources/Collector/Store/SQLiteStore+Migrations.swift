@@ -406,6 +406,10 @@ extension SQLiteStore {
                 CREATE INDEX host_packages_name ON host_packages(name, version);
                 """)
         }
+        migrator.registerMigration("v12_diagnosis_subject") { db in
+            // What a finding is about (unit, device, mount, account), from diagnosis schema 12; NULL before.
+            try db.execute(sql: "ALTER TABLE findings ADD COLUMN subject TEXT")
+        }
         return migrator
     }
 }

@@ -149,6 +149,9 @@ public struct JournalRule: Sendable {
     let window: Int64?
     /// Severity steps by match count, ascending.
     let escalations: [Escalation]
+    /// What the finding is about (a unit, device, mount, interface, account), nil when the rule
+    /// does not say; generic unit findings fold into a specific one with the same subject (`FindingFolding`).
+    let subject: Template?
     /// The finding's title for the user.
     let title: Template
     /// The finding's detail for the technician.

@@ -10,7 +10,7 @@ struct JournalRuleLoader {
 
     /// Keys a rule mapping may hold.
     static let ruleKeys: [String] = ["id", "category", "summary", "severity", "confidence", "match", "group_by", "threshold",
-                                     "escalate", "title", "detail", "user_advice", "technician_advice"]
+                                     "escalate", "subject", "title", "detail", "user_advice", "technician_advice"]
     /// Keys a `match` mapping may hold.
     static let matchKeys: [String] = ["transport", "identifier", "unit", "message_id", "max_priority", "contains", "regex", "exclude"]
     /// Keys of `threshold`.
@@ -146,6 +146,7 @@ struct JournalRuleLoader {
         }
 
         let available = captures.union(JournalFields.names).union(JournalFields.computed).union(groupBy)
+        var subject: Template?
         /// Parses the template under `key` and checks its placeholders resolve.
         func template(_ key: String) throws -> Template {
             guard let n = m[key], let text = n.string, !text.isEmpty else {
@@ -158,8 +159,10 @@ struct JournalRuleLoader {
             }
             return t
         }
+        if m["subject"] != nil { subject = try template("subject") }
         return JournalRule(id: id, category: category, summary: summary, source: source, severity: severity, confidence: confidence,
                            matchers: matchers, groupBy: groupBy, thresholdCount: count, window: window, escalations: escalations,
+                           subject: subject,
                            title: try template("title"), detail: try template("detail"), userAdvice: try template("user_advice"),
                            technicianAdvice: try template("technician_advice"))
     }

@@ -160,7 +160,8 @@ final class JournalScan {
         return Finding(ruleID: rule.id, category: rule.category, severity: severity, confidence: confidence,
                        title: rule.title.render(lookup), detail: rule.detail.render(lookup),
                        userAdvice: rule.userAdvice.render(lookup), technicianAdvice: rule.technicianAdvice.render(lookup),
-                       evidence: evidence, lastSeen: Date(timeIntervalSince1970: Double(g.lastSeen) / 1e6))
+                       evidence: evidence, lastSeen: Date(timeIntervalSince1970: Double(g.lastSeen) / 1e6),
+                       subject: rule.subject.map { $0.render(lookup) }.flatMap { $0.isEmpty || $0 == "?" ? nil : $0 })
     }
 
     /// A journal entry as evidence: unit (or identifier), message, time and cursor.

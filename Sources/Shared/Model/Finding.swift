@@ -62,12 +62,16 @@ public struct Finding: Sendable, Codable, Equatable {
     public var evidence: [Evidence]
     /// Time of the latest evidence, for ranking by recency.
     public var lastSeen: Date?
+    /// What the finding is about: a unit (`cups.service`), device, mount, interface, server or
+    /// account; nil when the rule does not say. Optional on the wire (absent before schema 12).
+    public var subject: String?
 
     public init(ruleID: String, category: FindingCategory, severity: Severity, confidence: Double, title: String,
-                detail: String, userAdvice: String, technicianAdvice: String, evidence: [Evidence] = [], lastSeen: Date? = nil) {
+                detail: String, userAdvice: String, technicianAdvice: String, evidence: [Evidence] = [], lastSeen: Date? = nil,
+                subject: String? = nil) {
         self.ruleID = ruleID; self.category = category; self.severity = severity; self.confidence = confidence
         self.title = title; self.detail = detail; self.userAdvice = userAdvice; self.technicianAdvice = technicianAdvice
-        self.evidence = evidence; self.lastSeen = lastSeen
+        self.evidence = evidence; self.lastSeen = lastSeen; self.subject = subject
     }
 }
 

@@ -6,6 +6,430 @@
 enum BuiltInRules {
     /// Every rule file of `Sources/Diagnosis/Rules`, with its `.examples.yaml`.
     static let files: [(name: String, yaml: String, examples: String?)] = [
+        ("audio.devices.yaml", #"""
+# Sound. HD-Audio codec dropping off (sound/pci/hda/hda_controller.c): "snd_hda_intel 0000:00:1f.3: azx_get_response timeout, switching to polling mode: last cmd=0x…",
+# "No response from codec, resetting bus: last cmd=0x…"; SOF DSP (sound/soc/sof): "sof-audio-pci-intel-tgl 0000:00:1f.3: ipc tx timed out for 0x…",
+# "… firmware boot failed"; PipeWire's ALSA plugin / WirePlumber: "spa.alsa: 'front:0': playback open failed: Device or resource busy",
+# PulseAudio (alsa-util.c): "Error opening PCM device front:0: Device or resource busy". ("ALSA woke us up…" is harmless chatter.)
+rules:
+  - id: audio.codec_errors
+    category: audio
+    summary: The sound chip stopped answering its driver (HD-Audio codec timeouts, SOF DSP IPC timeouts or firmware failures).
+    severity: medium
+    confidence: 0.85
+    match:
+      transport: kernel
+      contains: ["azx_get_response timeout", "No response from codec", "ipc tx timed out", "firmware boot failed"]
+      regex: '(?<device>snd_hda_intel [0-9a-f:.]+|sof-audio-\S+ [0-9a-f:.]+): (?<what>azx_get_response timeout|No response from codec|ipc tx timed out|\S*\s?firmware boot failed)'
+    group_by: [device]
+    escalate:
+      - {count: 5, severity: high}
+    subject: "{{device}}"
+    title: The sound chip stopped responding
+    detail: "{{device}} reported {{count}} errors (latest at {{last_seen}}: {{what}}). Sound cuts out or no output devices are shown."
+    user_advice: Restart the computer; if sound is still missing, tell your technician.
+    technician_advice: >-
+      Update kernel, linux-firmware and sof-firmware; try `snd_hda_intel.power_save=0` / `probe_mask`; on SOF machines check the
+      topology file for this board; `alsa-info.sh` for the codec.
+  - id: audio.device_busy
+    category: audio
+    summary: The sound server cannot open the audio device (PipeWire / PulseAudio open failed, device busy).
+    severity: medium
+    confidence: 0.75
+    match:
+      - identifier: [pipewire, wireplumber, pipewire-pulse]
+        contains: ["open failed", "snd_pcm_open failed"]
+        regex: "spa\\.alsa: '?(?<pcm>[^'\\s]+?)'?: (?:playback |capture )?(?:open failed|snd_pcm_open failed): (?<reason>.+)"
+      - identifier: [pulseaudio]
+        contains: ["Error opening PCM device"]
+        regex: 'Error opening PCM device (?<pcm>\S+): (?<reason>.+)'
+    group_by: [pcm]
+    threshold: {count: 2, within: 1h}
+    subject: "{{pcm}}"
+    title: The computer cannot play or record sound on {{pcm}}
+    detail: "The sound server failed to open {{pcm}} {{count}} times (latest at {{last_seen}}: {{reason}}). Another program may hold the device."
+    user_advice: Close programs that use sound exclusively (conferencing, DAW), unplug and replug the headset, or restart the computer.
+    technician_advice: "`fuser -v /dev/snd/*` for the holder; check for a second sound server (PulseAudio and PipeWire both running); `wpctl status`."
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+audio.codec_errors:
+  match:
+    - {transport: kernel, priority: 3, message: 'snd_hda_intel 0000:00:1f.3: azx_get_response timeout, switching to polling mode: last cmd=0x20270503'}
+    - {transport: kernel, priority: 3, message: 'snd_hda_intel 0000:00:1f.3: No response from codec, resetting bus: last cmd=0x20270503'}
+    - {transport: kernel, priority: 3, message: 'sof-audio-pci-intel-tgl 0000:00:1f.3: ipc tx timed out for 0x60010000 (msg/reply size: 12/0)'}
+  no_match:
+    - {transport: kernel, message: 'snd_hda_intel 0000:00:1f.3: bound 0000:00:02.0 (ops i915_audio_component_bind_ops [i915])'}
+    - {transport: kernel, message: 'sof-audio-pci-intel-tgl 0000:00:1f.3: Firmware info: version 2:2:0-57864'}
+audio.device_busy:
+  match:
+    - {identifier: pipewire, unit: pipewire.service, priority: 3, message: "spa.alsa: 'front:0': playback open failed: Device or resource busy"}
+    - {identifier: wireplumber, priority: 3, message: 'spa.alsa: hw:1: snd_pcm_open failed: Device or resource busy'}
+    - {identifier: pulseaudio, priority: 3, message: 'E: [pulseaudio] alsa-util.c: Error opening PCM device front:0: Device or resource busy'}
+  no_match:
+    - {identifier: pulseaudio, priority: 3, message: 'E: [alsa-sink-ALC257 Analog] alsa-sink.c: ALSA woke us up to write new data to the device, but there was actually nothing to write.'}
+    - {identifier: wireplumber, message: 'spa.bluez5: BlueZ system service is not available'}
+
+"""#),
+        ("auth.account_locked.yaml", #"""
+# Accounts locked after failed sign-ins. pam_faillock (modules/pam_faillock/pam_faillock.c):
+# "pam_faillock(sshd:auth): Consecutive login failures for user alice account temporarily locked";
+# pam_tally2: "pam_tally2(login:auth): user alice (1000) tally 6, deny 5";
+# sssd's krb5_child against Active Directory (KDC_ERR_CLIENT_REVOKED): "Clients credentials have been revoked".
+# The agent's redaction turns "(gdm-password:auth):" into "(gdm-password:[REDACTED:password]", so the part after the
+# PAM service name is matched loosely (\S*). The lock itself is the fault measured: one line is enough (direct evidence, no threshold).
+id: auth.account_locked
+category: auth
+summary: An account was locked after too many failed sign-ins (pam_faillock, pam_tally2, AD/Kerberos revoked).
+severity: high
+confidence: 0.9
+match:
+  - identifier: ["sshd", "sshd-session", "gdm-password]", "gdm-password", "gdm-fingerprint]", "gdm-smartcard]", "login", "sudo", "su", "lightdm", "sddm-helper", "polkit-agent-helper-1", "kscreenlocker_greet", "unix_chkpwd", "gnome-screensaver-dialog", "cinnamon-screensaver-pam-helper", "mate-screensaver-dialog", "xrdp-sesman", "runuser", "run0", "cockpit-session", "passwd"]
+    contains: ["Consecutive login failures for user"]
+    regex: 'pam_faillock\((?<service>[^:)]+):\S* Consecutive login failures for user "?(?<user>[^\s"]+)"? account temporarily locked'
+  - identifier: ["sshd", "sshd-session", "gdm-password]", "gdm-password", "gdm-fingerprint]", "gdm-smartcard]", "login", "sudo", "su", "lightdm", "sddm-helper", "polkit-agent-helper-1", "kscreenlocker_greet", "unix_chkpwd", "gnome-screensaver-dialog", "cinnamon-screensaver-pam-helper", "mate-screensaver-dialog", "xrdp-sesman", "runuser", "run0", "cockpit-session", "passwd"]
+    contains: ["pam_tally2("]
+    regex: 'pam_tally2\((?<service>[^:)]+):\S* user (?<user>\S+) \(\d+\) tally (?<tally>\d+), deny (?<deny>\d+)'
+  - identifier: [krb5_child, sssd_be, sssd]
+    contains: ["Clients credentials have been revoked"]
+    regex: 'Clients credentials have been revoked'
+group_by: [user]
+subject: "{{user|the domain account}}"
+title: The account {{user|of this user}} is locked after failed sign-ins
+detail: >-
+  {{count}} lock reports (latest at {{last_seen}}, via {{service|the domain (Kerberos: credentials revoked)}}{{tally|}}).
+  The account refuses every password, the right one too, until the lock expires or is lifted.
+user_advice: Stop trying your password; wait the lock-out time (often 10–15 minutes) or ask your technician to unlock it. Check Caps Lock and the keyboard layout.
+technician_advice: >-
+  `faillock --user {{user|USER}}` to see the failures and `faillock --user {{user|USER}} --reset` to unlock (pam_tally2: `pam_tally2 -u USER -r`);
+  for AD accounts unlock in the directory. Find what keeps sending the old password (mail client, mapped drive, phone, sshd brute force).
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+auth.account_locked:
+  match:
+    - {identifier: sshd, transport: syslog, priority: 5, message: 'pam_faillock(sshd:auth): Consecutive login failures for user alice account temporarily locked'}
+    - {identifier: 'gdm-password]', transport: syslog, priority: 5, message: 'pam_faillock(gdm-password:auth): Consecutive login failures for user bob account temporarily locked'}
+    - {identifier: login, transport: syslog, message: 'pam_tally2(login:auth): user carol (1001) tally 6, deny 5'}
+    - {identifier: krb5_child, priority: 3, message: 'Clients credentials have been revoked'}
+    # As the agent delivers it: its redaction takes "password:auth)" for a password.
+    - {identifier: 'gdm-password]', transport: syslog, priority: 5, message: 'pam_faillock(gdm-password:[REDACTED:password] Consecutive login failures for user alice account temporarily locked'}
+  no_match:
+    - {identifier: sshd, transport: syslog, message: 'pam_faillock(sshd:auth): User unknown'}
+    - {identifier: sudo, transport: syslog, message: 'pam_unix(sudo:auth): authentication failure; logname=alice uid=1000 euid=0 tty=/dev/pts/0 ruser=alice rhost=  user=alice'}
+
+"""#),
+        ("auth.certificate_rejected.yaml", #"""
+# Certificates refused by programs (TLS libraries' own texts, as curl, glib-networking, GnuTLS and OpenSSL users log them):
+# "SSL certificate problem: certificate has expired", "SSL certificate problem: certificate is not yet valid" (often a wrong clock),
+# "SSL certificate problem: unable to get local issuer certificate", GnuTLS "The certificate is NOT trusted. The certificate issuer is unknown.",
+# glib-networking "Unacceptable TLS certificate", "certificate verify failed". Names several programs, so no identifier filter.
+id: auth.certificate_rejected
+category: auth
+summary: Programs refuse a server's certificate (expired, not yet valid, unknown issuer).
+severity: medium
+confidence: 0.75
+match:
+  # One needle shared by every phrase: with no identifier, it is scanned for in every message.
+  contains: ["certificate"]
+  regex: '(?<problem>certificate has expired|certificate is not yet valid|unable to get local issuer certificate|The certificate is NOT trusted|Unacceptable TLS certificate|certificate verify failed)'
+group_by: [identifier]
+threshold: {count: 2, within: 1h}
+escalate:
+  - {count: 10, severity: high}
+subject: "{{identifier|certificates}}"
+title: Secure connections fail because a certificate is refused ({{problem}})
+detail: >-
+  {{identifier|A program}} refused a certificate {{count}} times (latest at {{last_seen}}: {{problem}}). "not yet valid" or a
+  sudden "expired" on many sites usually means this computer's clock is wrong; "unknown issuer" means a missing company CA or a proxy.
+user_advice: Check the computer's date and time; do not click through certificate warnings; tell your technician.
+technician_advice: >-
+  Check the clock first (`timedatectl`); for unknown issuers install the organisation's CA (`update-ca-certificates` / `trust anchor`)
+  or check a TLS-inspecting proxy; `openssl s_client -connect HOST:443 -showcerts` for the chain.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+auth.certificate_rejected:
+  match:
+    - {identifier: git-remote-https, priority: 3, message: 'fatal: unable to access https://git.example.com/repo.git/: SSL certificate problem: certificate has expired'}
+    - {identifier: evolution, priority: 4, message: 'Unacceptable TLS certificate'}
+    - {identifier: nextcloud, priority: 3, message: 'SSL certificate problem: unable to get local issuer certificate'}
+  no_match:
+    - {identifier: update-ca-certificates, message: 'Updating certificates in /etc/ssl/certs...'}
+    - {identifier: certbot, message: 'Certificate not yet due for renewal'}
+
+"""#),
+        ("auth.domain.yaml", #"""
+# Domain sign-in (sssd / Kerberos). krb5 error texts as sssd's krb5_child and kinit print them: "Clock skew too great"
+# (KRB5KRB_AP_ERR_SKEW, the clock is more than 5 minutes off the domain controller: direct evidence),
+# "Cannot contact any KDC for realm 'CORP.EXAMPLE.COM'"; sssd_be "Backend is offline" (noisy when roaming: a threshold).
+rules:
+  - id: auth.kerberos_clock_skew
+    category: auth
+    summary: Domain (Kerberos) sign-in fails because this computer's clock is too far from the domain controller's.
+    severity: high
+    confidence: 0.9
+    match:
+      identifier: [krb5_child, sssd_be, sssd, kinit, adcli, realmd, gssproxy, ldap_child, sshd, "gdm-password]"]
+      contains: ["Clock skew too great"]
+      regex: 'Clock skew too great'
+    subject: "{{identifier|kerberos}}"
+    title: Domain sign-in fails because the computer's clock is wrong
+    detail: >-
+      Kerberos refused {{count}} requests with "Clock skew too great" (latest from {{identifier|a program}} at {{last_seen}}):
+      this clock differs from the domain controller's by more than the allowed 5 minutes.
+    user_advice: Check the date, time and time zone of the computer; tell your technician.
+    technician_advice: >-
+      `timedatectl` and `chronyc tracking`; point NTP at the domain controllers; check the time zone and the RTC (`hwclock`);
+      then `kinit` / `sss_cache -E` and sign in again.
+  - id: auth.domain_unreachable
+    category: auth
+    summary: sssd cannot reach the domain (Kerberos KDC or LDAP) and signs in offline or not at all.
+    severity: medium
+    confidence: 0.75
+    match:
+      - identifier: [krb5_child, sssd_be, sssd, kinit, adcli, realmd, ldap_child]
+        contains: ["Cannot contact any KDC for realm"]
+        regex: "Cannot contact any KDC for realm '?(?<realm>[^'\\s]+)"
+      - identifier: [sssd_be, sssd]
+        contains: ["Backend is offline", "going offline"]
+        regex: '(?:Backend is offline|going offline)'
+    threshold: {count: 3, within: 1h}
+    subject: "{{realm|the domain}}"
+    title: The computer cannot reach the sign-in domain
+    detail: >-
+      {{count}} reports that the domain controllers are unreachable (realm {{realm|not named}}, latest at {{last_seen}}):
+      new passwords, first sign-ins and group changes fail; cached sign-in may still work.
+    user_advice: Connect to the office network or the VPN and try again.
+    technician_advice: >-
+      `sssctl domain-status DOMAIN`, DNS SRV records (`dig _kerberos._tcp.REALM SRV`), firewall to 88/389/636; on VPN check split DNS.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+auth.kerberos_clock_skew:
+  match:
+    - {identifier: krb5_child, priority: 3, message: 'Failed to initialize credentials using keytab [MEMORY:/etc/krb5.keytab]: Clock skew too great. Unable to create GSSAPI-encrypted LDAP connection.'}
+    - {identifier: kinit, message: 'kinit: Clock skew too great while getting initial credentials'}
+  no_match:
+    - {identifier: chronyd, message: 'System clock wrong by 0.412 seconds, adjustment started'}
+    - {identifier: krb5_child, message: 'Preauthentication failed'}
+auth.domain_unreachable:
+  match:
+    - {identifier: krb5_child, message: "Cannot contact any KDC for realm 'CORP.EXAMPLE.COM'"}
+    - {identifier: sssd_be, priority: 4, message: 'Backend is offline'}
+  no_match:
+    - {identifier: sssd_be, message: 'Backend is online'}
+    - {identifier: NetworkManager, message: 'Backend is offline'}
+
+"""#),
+        ("auth.login_failures.yaml", #"""
+# Repeated failed sign-ins at the desk (a noisy signal: one typo is normal, so a threshold).
+# pam_unix: "pam_unix(gdm-password:auth): authentication failure; logname= uid=0 euid=0 tty=/dev/tty1 ruser= rhost=  user=alice";
+# pam_sss: "pam_sss(gdm-password:auth): received for user alice: 7 (Authentication failure)";
+# sudo: "alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/apt".
+# Remote guessing against sshd is auth.ssh_bruteforce. After the PAM service name the match is loose (\S*): the agent
+# redacts "(gdm-password:auth):" to "(gdm-password:[REDACTED:password]".
+id: auth.login_failures
+category: auth
+summary: Repeated failed sign-ins for one account (pam_unix / pam_sss authentication failures, sudo incorrect passwords).
+severity: medium
+confidence: 0.75
+match:
+  - identifier: ["sshd", "sshd-session", "gdm-password]", "gdm-password", "gdm-fingerprint]", "gdm-smartcard]", "login", "sudo", "su", "lightdm", "sddm-helper", "polkit-agent-helper-1", "kscreenlocker_greet", "unix_chkpwd", "gnome-screensaver-dialog", "cinnamon-screensaver-pam-helper", "mate-screensaver-dialog", "xrdp-sesman", "runuser", "run0", "cockpit-session", "passwd"]
+    contains: ["authentication failure;"]
+    regex: 'pam_unix\((?<service>[^:)]+):\S* authentication failure;.*\buser=(?<user>\S+)'
+    exclude: ['\btty=ssh\b', 'pam_unix\(sshd:']
+  - identifier: ["sshd", "sshd-session", "gdm-password]", "gdm-password", "gdm-fingerprint]", "gdm-smartcard]", "login", "sudo", "su", "lightdm", "sddm-helper", "polkit-agent-helper-1", "kscreenlocker_greet", "unix_chkpwd", "gnome-screensaver-dialog", "cinnamon-screensaver-pam-helper", "mate-screensaver-dialog", "xrdp-sesman", "runuser", "run0", "cockpit-session", "passwd"]
+    contains: ["(Authentication failure)"]
+    regex: 'pam_sss\((?<service>[^:)]+):\S* received for user (?<user>\S+): 7 \(Authentication failure\)'
+  - identifier: [sudo]
+    contains: ["incorrect password attempt"]
+    regex: '^\s*(?<user>\S+) : (?<attempts>\d+) incorrect password attempts?'
+group_by: [user]
+threshold: {count: 5, within: 30m}
+escalate:
+  - {count: 15, severity: high}
+subject: "{{user}}"
+title: Signing in as {{user}} keeps failing
+detail: >-
+  {{count}} failed sign-ins for {{user}} (latest via {{service|sudo}} at {{last_seen}}). Wrong or changed password, keyboard layout,
+  Caps Lock, or a domain password that changed elsewhere.
+user_advice: Check Caps Lock and the keyboard layout; if you changed your password recently, use the new one everywhere. Stop before the account locks.
+technician_advice: >-
+  `journalctl -b | grep -i 'authentication failure'` for the services involved; check the keyboard layout at the greeter,
+  cached credentials (sssd `cache_credentials`), and `faillock --user {{user}}`.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+auth.login_failures:
+  match:
+    - {identifier: 'gdm-password]', transport: syslog, priority: 5, message: 'pam_unix(gdm-password:auth): authentication failure; logname= uid=0 euid=0 tty=/dev/tty1 ruser= rhost=  user=alice'}
+    - {identifier: 'gdm-password]', transport: syslog, priority: 5, message: 'pam_sss(gdm-password:auth): received for user alice: 7 (Authentication failure)'}
+    - {identifier: 'gdm-password]', transport: syslog, priority: 5, message: 'pam_unix(gdm-password:[REDACTED:password] authentication failure; logname= uid=0 euid=0 tty=/dev/tty1 ruser= rhost=  user=alice'}
+    - {identifier: sudo, transport: syslog, priority: 2, message: 'alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/apt upgrade'}
+  no_match:
+    - {identifier: sshd, transport: syslog, message: 'pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root'}
+    - {identifier: 'gdm-password]', transport: syslog, message: 'gkr-pam: unable to locate daemon control file'}
+    - {identifier: CRON, transport: syslog, message: 'pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)'}
+
+"""#),
+        ("auth.password_expired.yaml", #"""
+# Expired passwords and accounts. pam_unix (modules/pam_unix/pam_unix_acct.c): "pam_unix(sshd:account): expired password
+# for user alice (password aged)", "pam_unix(login:account): account bob has expired (account expired)";
+# pam_sss: "pam_sss(gdm-password:auth): received for user alice: 12 (Authentication token is no longer valid; new one required)";
+# sssd/krb5_child: "Password has expired" and the AD "Password expired. Change your password now.".
+# After the PAM service name the match is loose (\S*): the agent redacts "(gdm-password:account):" to "(gdm-password:[REDACTED:password]".
+id: auth.password_expired
+category: auth
+summary: Sign-in refused because the password or the account has expired (pam_unix, pam_sss, Kerberos).
+severity: medium
+confidence: 0.85
+match:
+  - identifier: ["sshd", "sshd-session", "gdm-password]", "gdm-password", "gdm-fingerprint]", "gdm-smartcard]", "login", "sudo", "su", "lightdm", "sddm-helper", "polkit-agent-helper-1", "kscreenlocker_greet", "unix_chkpwd", "gnome-screensaver-dialog", "cinnamon-screensaver-pam-helper", "mate-screensaver-dialog", "xrdp-sesman", "runuser", "run0", "cockpit-session", "passwd"]
+    contains: ["expired password for user", "has expired (account expired)"]
+    regex: 'pam_unix\((?<service>[^:)]+):\S* (?:expired password for user |account )(?<user>\S+)'
+  - identifier: ["sshd", "sshd-session", "gdm-password]", "gdm-password", "gdm-fingerprint]", "gdm-smartcard]", "login", "sudo", "su", "lightdm", "sddm-helper", "polkit-agent-helper-1", "kscreenlocker_greet", "unix_chkpwd", "gnome-screensaver-dialog", "cinnamon-screensaver-pam-helper", "mate-screensaver-dialog", "xrdp-sesman", "runuser", "run0", "cockpit-session", "passwd"]
+    contains: ["Authentication token is no longer valid", "Authentication token expired"]
+    regex: 'pam_sss\((?<service>[^:)]+):\S* received for user (?<user>\S+): \d+ \(Authentication token (?:is no longer valid|expired)'
+  - identifier: [krb5_child, sssd_be, sssd]
+    contains: ["Password has expired", "Password expired"]
+    regex: 'Password (?:has )?expired'
+group_by: [user]
+subject: "{{user|}}"
+title: The password or account {{user|}} has expired
+detail: >-
+  {{count}} sign-ins were refused because the password or account expired (latest via {{service|Kerberos}} at {{last_seen}}).
+  Graphical sign-in screens often just say "authentication failure".
+user_advice: Change your password (on a sign-in screen that offers it, or through your organisation's password page), or ask your technician.
+technician_advice: >-
+  `chage -l {{user|USER}}` for local accounts (`chage -d` / `-E` to fix); for domain accounts reset or extend it in the directory;
+  an expired *account* (account expired) needs an administrator, not a new password.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+auth.password_expired:
+  match:
+    - {identifier: sshd, transport: syslog, message: 'pam_unix(sshd:account): expired password for user alice (password aged)'}
+    - {identifier: login, transport: syslog, message: 'pam_unix(login:account): account bob has expired (account expired)'}
+    - {identifier: 'gdm-password]', transport: syslog, message: 'pam_sss(gdm-password:auth): received for user alice: 12 (Authentication token is no longer valid; new one required)'}
+    - {identifier: 'gdm-password]', transport: syslog, message: 'pam_unix(gdm-password:[REDACTED:password] expired password for user alice (password aged)'}
+  no_match:
+    - {identifier: passwd, transport: syslog, message: 'pam_unix(passwd:chauthtok): password changed for alice'}
+    - {identifier: 'gdm-password]', transport: syslog, message: 'pam_sss(gdm-password:auth): received for user alice: 7 (Authentication failure)'}
+
+"""#),
+        ("auth.ssh_bruteforce.yaml", #"""
+# Remote password guessing against sshd (openssh auth.c / auth2.c / sshd.c):
+# "Failed password for invalid user admin from 203.0.113.5 port 52344 ssh2", "Failed password for root from 203.0.113.5 port 52344 ssh2",
+# "Invalid user admin from 203.0.113.5 port 52344", "Disconnecting authenticating user root 203.0.113.5 port 52344: Too many authentication failures [preauth]",
+# "maximum authentication attempts exceeded for root from 203.0.113.5 port 52344 ssh2 [preauth]". Per source address; bots try slowly too.
+id: auth.ssh_bruteforce
+category: auth
+summary: Someone keeps guessing passwords over SSH from one address (sshd failed passwords, invalid users).
+severity: medium
+confidence: 0.85
+match:
+  identifier: [sshd, sshd-session]
+  contains: ["Failed password for", "Invalid user ", "Too many authentication failures", "maximum authentication attempts exceeded"]
+  regex: '(?:Failed password for (?:invalid user )?(?<user>\S+) from |Invalid user (?<user2>\S*) from |Disconnecting authenticating user (?<user3>\S+) |maximum authentication attempts exceeded for (?:invalid user )?(?<user4>\S+) from )(?<address>[0-9a-fA-F.:]+) port'
+group_by: [address]
+threshold: {count: 10, within: 10m}
+escalate:
+  - {count: 100, severity: high, confidence: 0.9}
+subject: "{{address}}"
+title: Someone is guessing passwords over SSH from {{address}}
+detail: >-
+  sshd refused {{count}} password attempts from {{address}} (latest user {{user|}}{{user2|}}{{user3|}}{{user4|}} at {{last_seen}}).
+  This computer accepts password logins from the network; a weak password will eventually be found.
+user_advice: Nothing to do yourself; tell your technician the computer is being attacked over SSH.
+technician_advice: >-
+  Turn off SSH password logins (`PasswordAuthentication no`, keys only) or close port 22 in the firewall; install fail2ban/sshguard;
+  check `last` and `journalctl -u ssh` for a successful login from that address.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+auth.ssh_bruteforce:
+  match:
+    - {identifier: sshd, unit: ssh.service, transport: syslog, message: 'Failed password for invalid user admin from 203.0.113.5 port 52344 ssh2'}
+    - {identifier: sshd, unit: ssh.service, transport: syslog, message: 'Failed password for root from 203.0.113.5 port 52346 ssh2'}
+    - {identifier: sshd, transport: syslog, message: 'Invalid user oracle from 198.51.100.20 port 40112'}
+    - {identifier: sshd-session, transport: syslog, message: 'Disconnecting authenticating user root 203.0.113.5 port 52350: Too many authentication failures [preauth]'}
+  no_match:
+    - {identifier: sshd, transport: syslog, message: 'Accepted publickey for alice from 192.168.1.10 port 50022 ssh2: ED25519 SHA256:abc'}
+    - {identifier: sshd, transport: syslog, message: 'Connection closed by authenticating user alice 192.168.1.10 port 50022 [preauth]'}
+
+"""#),
+        ("bluetooth.errors.yaml", #"""
+# Bluetooth. Kernel HCI core and firmware loaders (net/bluetooth/hci_core.c, drivers/bluetooth/btintel.c, btusb.c):
+# "Bluetooth: hci0: command 0x0c03 tx timeout", "Bluetooth: hci0: Opcode 0x0c03 failed: -110",
+# "Bluetooth: hci0: Reading Intel version command failed (-110)", "Bluetooth: hci0: Failed to send firmware data (-38)";
+# bluetoothd (src/service.c, profiles/audio): "src/service.c:btd_service_connect() a2dp-sink profile connect failed for 00:1B:66:AA:BB:CC: Protocol not available".
+rules:
+  - id: bluetooth.adapter_errors
+    category: bluetooth
+    summary: The Bluetooth adapter stopped answering (HCI command timeouts, firmware load failures).
+    severity: medium
+    confidence: 0.8
+    match:
+      transport: kernel
+      contains: ["tx timeout", "failed: -", "command failed (", "Failed to send firmware", "firmware load failed", "Failed to load firmware"]
+      regex: 'Bluetooth: (?<adapter>hci\d+): (?<what>command 0x[0-9a-f]+ tx timeout|Opcode 0x[0-9a-f]+ failed: -\d+|.*command failed \(-\d+\)|Failed to send firmware data \(-\d+\)|.*(?:firmware load failed|Failed to load firmware).*)'
+    group_by: [adapter]
+    threshold: {count: 2, within: 1h}
+    escalate:
+      - {count: 10, severity: high}
+    subject: "{{adapter}}"
+    title: The Bluetooth adapter ({{adapter}}) is not responding
+    detail: "{{adapter}} reported {{count}} errors (latest at {{last_seen}}: {{what}}). Bluetooth devices cannot connect until the adapter recovers."
+    user_advice: Turn Bluetooth off and on again; if that does not help, restart the computer (a full shutdown resets the adapter).
+    technician_advice: Update linux-firmware and the kernel; `btmgmt info`; USB adapters can be reset with `usbreset`; check rfkill and BIOS settings.
+  - id: bluetooth.connect_failed
+    category: bluetooth
+    summary: A Bluetooth device keeps failing to connect (bluetoothd profile connect failed).
+    severity: medium
+    confidence: 0.75
+    match:
+      identifier: [bluetoothd]
+      contains: ["profile connect failed for", "connect to "]
+      regex: '(?:(?<profile>[\w-]+) profile connect failed for |connect to )(?<device>[0-9A-F:]{17}): (?<reason>.+)'
+    group_by: [device]
+    threshold: {count: 3, within: 1h}
+    subject: "{{device}}"
+    title: A Bluetooth device ({{device}}) keeps failing to connect
+    detail: "bluetoothd could not connect {{device}} ({{profile|profile not named}}) {{count}} times (latest at {{last_seen}}: {{reason}})."
+    user_advice: Remove the device in the Bluetooth settings and pair it again; keep it close and charged.
+    technician_advice: >-
+      "Protocol not available" for a2dp-sink means no audio server registered the profile (PipeWire/WirePlumber bluez support missing or not running);
+      check `bluetoothctl info` and the user's audio server.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+bluetooth.adapter_errors:
+  match:
+    - {transport: kernel, priority: 3, message: 'Bluetooth: hci0: command 0x0c03 tx timeout'}
+    - {transport: kernel, priority: 3, message: 'Bluetooth: hci0: Opcode 0x0c03 failed: -110'}
+    - {transport: kernel, priority: 3, message: 'Bluetooth: hci0: Reading Intel version command failed (-110)'}
+    - {transport: kernel, priority: 3, message: 'Bluetooth: hci0: Failed to send firmware data (-38)'}
+  no_match:
+    - {transport: kernel, message: 'Bluetooth: hci0: Firmware revision 0.0 build 14 week 44 2021'}
+    - {transport: kernel, message: 'Bluetooth: hci0: Bootloader revision 0.4 build 0 week 11 2017'}
+bluetooth.connect_failed:
+  match:
+    - {identifier: bluetoothd, unit: bluetooth.service, priority: 3, message: 'src/service.c:btd_service_connect() a2dp-sink profile connect failed for 00:1B:66:AA:BB:CC: Protocol not available'}
+    - {identifier: bluetoothd, unit: bluetooth.service, priority: 3, message: 'profiles/audio/avdtp.c:avdtp_connect_cb() connect to 00:1B:66:AA:BB:CC: Connection refused (111)'}
+  no_match:
+    - {identifier: bluetoothd, message: 'Endpoint registered: sender=:1.42 path=/MediaEndpoint/A2DPSink/sbc'}
+    - {identifier: bluetoothd, message: 'profiles/input/device.c:input_device_connect() connect to 00:1B:66:AA:BB:CC failed'}
+
+"""#),
         ("cpu.machine_check.yaml", #"""
 # x86 machine checks (arch/x86/kernel/cpu/mce/core.c): "mce: [Hardware Error]: Machine check events logged",
 # "mce: [Hardware Error]: CPU 2: Machine Check: 0 Bank 4: e600000000020408", decoded "[Hardware Error]: Corrected error, no action required."
@@ -185,6 +609,107 @@ disk.no_space_errors:
   no_match:
     - {identifier: gvfsd, message: 'Low disk space on filesystem root, 2.1 GB free'}
     - {identifier: packagekitd, message: 'need 120 MB of space on /var/cache'}
+
+"""#),
+        ("disk.quota_exceeded.yaml", #"""
+# Disk quota (EDQUOT, strerror "Disk quota exceeded") as programs print it, and the kernel's quota messages
+# (fs/quota/dquot.c print_warning): "sda2: write failed, user block limit reached.", "sda2: warning, user block quota exceeded.".
+# A write refused for quota is the fault itself: no threshold.
+id: disk.quota_exceeded
+category: disk
+summary: Writes fail because a user or group reached its disk quota (Disk quota exceeded, block limit reached).
+severity: high
+confidence: 0.85
+match:
+  # "quota exceeded" (q is rare, so the byte scan seldom stops) for every message, the regex for the few that have it.
+  - contains: ["quota exceeded"]
+    regex: 'Disk quota exceeded'
+  - transport: kernel
+    contains: ["block limit reached", "block quota exceeded", "file limit reached", "file quota exceeded"]
+    regex: '(?<device>\S+): (?:write failed, |warning, )(?<who>user|group|project) (?<what>block|file) (?:limit reached|quota exceeded)'
+group_by: []
+subject: "{{device|home quota}}"
+title: Files cannot be saved because the storage quota is full
+detail: >-
+  {{count}} entries report the disk quota reached (latest from {{identifier|a program}} at {{last_seen}}{{device|}}).
+  Programs cannot save and desktop sessions may fail to start.
+user_advice: Delete or move large files from your home folder (Downloads, Trash, caches), or ask your technician for more space.
+technician_advice: "`quota -s USER` / `repquota -s MOUNT`; raise the limit with `setquota`, or find large files with `du -xh --max-depth=2 ~ | sort -h`."
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+disk.quota_exceeded:
+  match:
+    - {identifier: gnome-shell, priority: 4, message: 'Failed to save session state: Error writing to file: Disk quota exceeded'}
+    - {identifier: thunderbird, priority: 3, message: 'cannot write /home/alice/.thunderbird/abcd.default/prefs-1.js: Disk quota exceeded'}
+    - {transport: kernel, priority: 4, message: 'sda2: write failed, user block limit reached.'}
+  no_match:
+    - {transport: kernel, message: 'VFS: Disk quotas dquot_6.6.0'}
+    - {identifier: rsyslogd, message: 'write error: No space left on device'}
+
+"""#),
+        ("display.link.yaml", #"""
+# Displays, docks and cables. i915 DisplayPort link training (drivers/gpu/drm/i915/display/intel_dp_link_training.c):
+# "[CONNECTOR:276:DP-4][ENCODER:275:DDI D/PHY D][DPRX] Link Training failed at link rate = 540000, lane count = 4" and the older
+# "[drm:intel_dp_start_link_train [i915]] *ERROR* failed to train DP, aborting"; amdgpu DC "*ERROR* … link training failed";
+# Thunderbolt/USB4 docks (drivers/thunderbolt): "thunderbolt 0-1: device disconnected" is a normal unplug and left out;
+# "thunderbolt 0000:00:0d.2: 0:1: hotplug: failed to …" / "… timeout reading config space" point at a failing dock link.
+rules:
+  - id: display.link_training_failed
+    category: display
+    summary: An external display or dock link failed to come up (DisplayPort link training failed).
+    severity: medium
+    confidence: 0.8
+    match:
+      transport: kernel
+      contains: ["Link Training failed", "failed to train DP", "link training failed", "Link Training Unsuccessful"]
+      regex: '(?:\[CONNECTOR:\d+:(?<connector>[^\]]+)\].*Link Training failed at link rate = (?<rate>\d+), lane count = (?<lanes>\d+)|(?<what>failed to train DP|[Ll]ink [Tt]raining (?:failed|Unsuccessful)))'
+    group_by: [connector]
+    threshold: {count: 2, within: 1h}
+    escalate:
+      - {count: 10, severity: high}
+    subject: "{{connector|display}}"
+    title: An external screen ({{connector|connector not named}}) cannot keep its connection
+    detail: >-
+      The graphics driver failed to train the DisplayPort link {{count}} times (latest at {{last_seen}}, rate {{rate|?}}, lanes {{lanes|?}}):
+      the screen stays black or flickers. Usually the cable, adapter or dock.
+    user_advice: Unplug and replug the screen or dock; try another cable (certified DisplayPort/USB-C) or port.
+    technician_advice: Swap cable/adapter; update dock firmware, BIOS and kernel; lower the resolution/refresh to need fewer lanes; check MST hubs.
+  - id: display.dock_errors
+    category: display
+    summary: A Thunderbolt/USB4 dock or its link reports errors (config space timeouts, hotplug failures).
+    severity: medium
+    confidence: 0.75
+    match:
+      transport: kernel
+      contains: ["timeout reading config space", "timeout writing config space", "failed to enable", "hotplug: failed"]
+      regex: 'thunderbolt (?<port>\S+): (?:\d+:\d+: )?(?<what>timeout (?:reading|writing) config space.*|.*failed to enable.*|hotplug: failed.*)'
+    group_by: [port]
+    threshold: {count: 2, within: 1h}
+    subject: "{{port}}"
+    title: The dock (Thunderbolt {{port}}) is not working reliably
+    detail: "The Thunderbolt driver reported {{count}} errors on {{port}} (latest at {{last_seen}}: {{what}}): screens, network and USB behind the dock may drop."
+    user_advice: Unplug the dock, wait ten seconds and plug it in again; use the dock's own power supply.
+    technician_advice: Update dock and Thunderbolt controller firmware (fwupdmgr), BIOS and kernel; check `boltctl list` authorisation; try another cable.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+display.link_training_failed:
+  match:
+    - {transport: kernel, priority: 3, message: 'i915 0000:00:02.0: [drm] *ERROR* [CONNECTOR:276:DP-4][ENCODER:275:DDI D/PHY D][DPRX] Link Training failed at link rate = 540000, lane count = 4'}
+    - {transport: kernel, priority: 3, message: '[drm:intel_dp_start_link_train [i915]] *ERROR* failed to train DP, aborting'}
+  no_match:
+    - {transport: kernel, priority: 7, message: 'i915 0000:00:02.0: [drm:intel_dp_link_train_phy [i915]] [CONNECTOR:276:DP-4][ENCODER:275:DDI D/PHY D][DPRX] Link Training passed at link rate = 540000, lane count = 4'}
+    - {transport: kernel, message: 'i915 0000:00:02.0: [drm] *ERROR* CPU pipe A FIFO underrun'}
+display.dock_errors:
+  match:
+    - {transport: kernel, priority: 3, message: 'thunderbolt 0000:00:0d.2: 0:1: timeout reading config space 1 from 0xd5'}
+    - {transport: kernel, priority: 3, message: 'thunderbolt 0-1: hotplug: failed to enable port 3'}
+  no_match:
+    - {transport: kernel, message: 'thunderbolt 0-1: device disconnected'}
+    - {transport: kernel, message: 'thunderbolt 0-1: new device found, vendor=0x108 device=0x2031'}
 
 """#),
         ("dns.dnsmasq.yaml", #"""
@@ -608,6 +1133,230 @@ network.connection_failed:
     - {identifier: NetworkManager, message: "<info>  [1790000000.1234] device (wlp2s0): state change: config -> ip-config (reason 'none', sys-iface-state: 'managed')"}
 
 """#),
+        ("network.shares.yaml", #"""
+# Network file shares. NFS client (net/sunrpc/clnt.c): "nfs: server fileserver not responding, still trying",
+# "nfs: server fileserver not responding, timed out" (recovery: "nfs: server fileserver OK"); a hung server stalls every
+# program touching the mount, so one line is direct evidence. SMB/CIFS (fs/smb/client/connect.c, cifs_debug):
+# "CIFS: VFS: \\fs01 has not responded in 180 seconds. Reconnecting..." (older: "CIFS VFS: Server fs01 has not responded in 120 seconds."),
+# "CIFS: VFS: cifs_mount failed w/return code = -13", "CIFS: VFS: \\fs01 Send error in SessSetup = -13";
+# autofs (daemon/*.c): "mount(nfs): nfs: mount failure fs01:/export/home on /home/alice", "mount(generic): failed to mount //fs01/share (type cifs) on /mnt/share".
+rules:
+  - id: network.nfs_server_not_responding
+    category: network
+    summary: An NFS file server stopped answering (nfs server not responding, still trying / timed out).
+    severity: high
+    confidence: 0.9
+    match:
+      transport: kernel
+      contains: ["not responding, still trying", "not responding, timed out"]
+      regex: 'nfs: server (?<server>\S+) not responding, (?<state>still trying|timed out)'
+    group_by: [server]
+    subject: "{{server}}"
+    title: The network file server {{server}} is not responding
+    detail: >-
+      The NFS client reported {{server}} unresponsive {{count}} times (latest at {{last_seen}}, {{state}}). Programs that open files
+      on its mounts freeze (hard mounts) or get I/O errors (soft mounts) until it answers again.
+    user_advice: Save work stored elsewhere; files on the network drive are unavailable until the server answers. Tell your technician.
+    technician_advice: >-
+      Is {{server}} up and reachable (`ping`, `rpcinfo -p {{server}}`, TCP 2049)? Check the network path and VPN; `findmnt -t nfs,nfs4`
+      for the mounts; consider `soft,timeo=` or automount for laptops that roam.
+  - id: network.cifs_errors
+    category: network
+    summary: An SMB/CIFS (Windows) share stopped answering or refused the mount (CIFS VFS errors).
+    severity: high
+    confidence: 0.85
+    match:
+      transport: kernel
+      contains: ["has not responded in", "cifs_mount failed", "Send error in SessSetup", "reconnect tcon failed"]
+      regex: 'CIFS:? VFS: (?:(?:Server |\\\\)(?<server>[^\s\\]+)\S* has not responded in (?<seconds>\d+) seconds|cifs_mount failed w/return code = (?<rc>-?\d+)|\\\\(?<server2>[^\s\\]+)\S* Send error in SessSetup = (?<rc2>-?\d+)|reconnect tcon failed rc = (?<rc3>-?\d+))'
+    escalate:
+      - {count: 5, severity: critical}
+    subject: "{{server|}}{{server2|}}"
+    title: The Windows file share {{server|}}{{server2|}} is not working
+    detail: >-
+      {{count}} CIFS errors, latest at {{last_seen}} (not answering for {{seconds|?}} s; mount/session error {{rc|}}{{rc2|}}{{rc3|}}:
+      -13 = access denied (password), -112/-113 = host down/unreachable, -11 = try again).
+    user_advice: Files on the network drive may be unavailable; if you changed your password recently, tell your technician.
+    technician_advice: >-
+      -13: the stored credentials (credentials= file, keyring) are wrong or expired; -112/-113: server or network down; not responding:
+      check the server and path; mount with `vers=3.0` and `echo_interval=` tuned; `smbclient -L //SERVER -U USER` to test.
+  - id: network.automount_failed
+    category: network
+    summary: autofs could not mount a network share on demand (mount failure / failed to mount).
+    severity: medium
+    confidence: 0.8
+    match:
+      identifier: [automount]
+      contains: ["mount failure", "failed to mount"]
+      regex: 'mount\((?<type>\w+)\): (?:\w+: )?(?:mount failure (?<what>\S+) on (?<mountpoint>\S+)|failed to mount (?<what2>\S+) \(type \w+\) on (?<mountpoint2>\S+))'
+    subject: "{{mountpoint|}}{{mountpoint2|}}"
+    title: The network folder {{mountpoint|}}{{mountpoint2|}} could not be opened
+    detail: "autofs failed to mount {{what|}}{{what2|}} ({{type}}) on {{mountpoint|}}{{mountpoint2|}} {{count}} times (latest at {{last_seen}})."
+    user_advice: Check you are on the office network or VPN; tell your technician which folder does not open.
+    technician_advice: "`journalctl -u autofs -b` for the mount helper's error; test the mount by hand (`mount -t {{type}} …`); check the map entry and credentials."
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+network.nfs_server_not_responding:
+  match:
+    - {transport: kernel, priority: 5, message: 'nfs: server fileserver not responding, still trying'}
+    - {transport: kernel, priority: 5, message: 'nfs: server 10.0.0.20 not responding, timed out'}
+  no_match:
+    - {transport: kernel, priority: 5, message: 'nfs: server fileserver OK'}
+    - {transport: kernel, message: 'NFS: Registering the id_resolver key type'}
+network.cifs_errors:
+  match:
+    - {transport: kernel, priority: 3, message: 'CIFS: VFS: \\fs01 has not responded in 180 seconds. Reconnecting...'}
+    - {transport: kernel, priority: 3, message: 'CIFS VFS: Server fs01.corp.example.com has not responded in 120 seconds. Reconnecting...'}
+    - {transport: kernel, priority: 3, message: 'CIFS: VFS: cifs_mount failed w/return code = -13'}
+    - {transport: kernel, priority: 3, message: 'CIFS: VFS: \\fs01 Send error in SessSetup = -13'}
+  no_match:
+    - {transport: kernel, message: 'CIFS: Attempting to mount \\fs01\projects'}
+    - {transport: kernel, message: 'CIFS: VFS: \\fs01 No dialect specified on mount. Default has changed to a more secure dialect, SMB2.1 or later (e.g. SMB3.1.1), from CIFS (SMB1).'}
+network.automount_failed:
+  match:
+    - {identifier: automount, unit: autofs.service, priority: 3, message: 'mount(nfs): nfs: mount failure fs01:/export/home on /home/alice'}
+    - {identifier: automount, unit: autofs.service, priority: 3, message: 'mount(generic): failed to mount //fs01/share (type cifs) on /mnt/share'}
+  no_match:
+    - {identifier: automount, message: 'mounted indirect on /net with timeout 300, freq 75 seconds'}
+    - {identifier: automount, message: 'key "share" not found in map source(s).'}
+
+"""#),
+        ("network.vpn.yaml", #"""
+# VPN clients as they log to the journal. OpenVPN (src/openvpn/ssl.c, ssl_verify.c), also under NetworkManager as nm-openvpn:
+# "TLS Error: TLS key negotiation failed to occur within 60 seconds (check your network connectivity)", "TLS Error: TLS handshake failed",
+# "VERIFY ERROR: depth=0, error=certificate has expired: CN=vpn.example.com", "AUTH: Received control message: AUTH_FAILED";
+# openconnect: "SSL connection failure: …", "Server certificate verify failed: signer not found", "Failed to open HTTPS connection to vpn.example.com",
+# "Failed to obtain WebVPN cookie"; WireGuard (drivers/net/wireguard/timers.c, dynamic debug, and wireguard-go):
+# "wireguard: wg0: Handshake for peer 3 (203.0.113.7:51820) did not complete after 5 seconds, retrying (try 2)";
+# NetworkManager (src/core/vpn/nm-vpn-connection.c): "vpn-connection[0x…,uuid,"Office",0]: VPN plugin: failed: connect-failed (1)".
+rules:
+  - id: network.vpn_tls_failed
+    category: network
+    summary: The VPN cannot complete its TLS handshake with the server (OpenVPN TLS errors, certificate verify failures, openconnect SSL failures).
+    severity: medium
+    confidence: 0.85
+    match:
+      - identifier: [openvpn, nm-openvpn, nm-openvpn-service]
+        contains: ["TLS Error: TLS key negotiation failed", "TLS Error: TLS handshake failed", "VERIFY ERROR:", "TLS_ERROR: BIO read tls_read_plaintext error"]
+        regex: '(?<what>TLS key negotiation failed to occur within \d+ seconds|TLS handshake failed|VERIFY ERROR: depth=\d+, error=(?<cert>[^:]+)|tls_read_plaintext error)'
+      - identifier: [openconnect, nm-openconnect, nm-openconnect-service]
+        contains: ["SSL connection failure", "Server certificate verify failed", "Failed to open HTTPS connection to"]
+        regex: '(?<what>SSL connection failure|Server certificate verify failed: (?<cert>[^\n]+)|Failed to open HTTPS connection to (?<server>\S+))'
+    group_by: [identifier]
+    escalate:
+      - {count: 4, severity: high, confidence: 0.9}
+    subject: "{{unit|vpn}}"
+    title: The VPN cannot connect securely to its server
+    detail: >-
+      {{identifier}} failed the secure handshake {{count}} times (latest at {{last_seen}}: {{what}}; certificate: {{cert|not the cause shown}}).
+      A handshake that times out points at a blocked port or captive portal; a certificate error at an expired certificate or a wrong clock.
+    user_advice: Check that the internet works without the VPN (a hotel or guest Wi-Fi may need you to accept terms first), then try again; tell your technician if it still fails.
+    technician_advice: >-
+      Timeouts: UDP/TCP port reachable (`nc -vz`), captive portal, MTU; certificate errors: `openssl x509 -enddate` of the CA/client
+      certificates and the client's clock; compare `tls-auth`/`tls-crypt` keys and ciphers with the server.
+  - id: network.vpn_auth_failed
+    category: network
+    summary: The VPN server refused the credentials (OpenVPN AUTH_FAILED, openconnect cookie or 401 failures).
+    severity: high
+    confidence: 0.85
+    match:
+      - identifier: [openvpn, nm-openvpn, nm-openvpn-service]
+        contains: ["AUTH_FAILED"]
+        regex: 'AUTH_FAILED'
+      - identifier: [openconnect, nm-openconnect, nm-openconnect-service]
+        contains: ["Failed to obtain WebVPN cookie", "401 Unauthorized", "Login failed"]
+        regex: '(?:Failed to obtain WebVPN cookie|401 Unauthorized|Login failed)'
+    group_by: [identifier]
+    subject: "{{unit|vpn}}"
+    title: The VPN refused your user name or password
+    detail: "{{identifier}} was refused by the VPN server {{count}} times (latest at {{last_seen}}): wrong or expired password, locked account or missing group/second factor."
+    user_advice: Check your VPN user name and password (a recently changed password must be updated in the VPN settings too).
+    technician_advice: Check the account in the VPN server's log and directory (locked, expired, not in the VPN group, MFA enrolment).
+  - id: network.wireguard_handshake
+    category: network
+    summary: A WireGuard peer does not answer handshakes (did not complete after 5 seconds, retrying).
+    severity: medium
+    confidence: 0.8
+    match:
+      - transport: kernel
+        contains: ["did not complete after"]
+        regex: 'wireguard: (?<iface>\S+): Handshake for peer \d+ \((?<endpoint>[^)]+)\) did not complete after \d+ seconds'
+      - identifier: [wireguard-go, wg-quick, tailscaled, netbird, nm-wireguard]
+        contains: ["did not complete after"]
+        regex: 'Handshake did not complete after \d+ (?:seconds|attempts)'
+    group_by: [iface]
+    threshold: {count: 3, within: 10m}
+    escalate:
+      - {count: 20, severity: high}
+    subject: "{{iface|wireguard}}"
+    title: The WireGuard VPN ({{iface|wireguard}}) gets no answer from its server
+    detail: >-
+      {{count}} handshakes with {{endpoint|the peer}} went unanswered (latest at {{last_seen}}): traffic through the tunnel stops.
+      Usually the endpoint's UDP port is blocked or the peer's keys do not match.
+    user_advice: Check the internet works without the VPN, then reconnect; tell your technician if it stays down.
+    technician_advice: >-
+      `wg show {{iface|wg0}}` (latest handshake), reachability of the endpoint's UDP port, the peer's public key and AllowedIPs on both sides,
+      and a wrong system clock (handshakes carry timestamps).
+  - id: network.vpn_plugin_failed
+    category: network
+    summary: A NetworkManager VPN connection failed to come up (VPN plugin failed / VPN connection failed).
+    severity: medium
+    confidence: 0.8
+    match:
+      identifier: [NetworkManager]
+      contains: ["VPN plugin: failed:", "VPN connection: failed to connect"]
+      regex: 'vpn(?:-connection)?\[[^,\]]*,[^,\]]*,"(?<name>[^"]*)"[^\]]*\]: VPN (?:plugin: failed|connection: failed to connect): ''?(?<reason>[^''\n]+)'
+    group_by: [name]
+    threshold: {count: 2, within: 1h}
+    escalate:
+      - {count: 6, severity: high}
+    subject: "{{name}}"
+    title: The VPN connection "{{name}}" keeps failing
+    detail: "NetworkManager could not bring up \"{{name}}\" {{count}} times (reason {{reason|not given}}, latest at {{last_seen}}). The lines of the VPN program just before say why."
+    user_advice: Check your internet connection and VPN password, then try connecting again; tell your technician if it keeps failing.
+    technician_advice: >-
+      `journalctl -u NetworkManager -b` around the failure for the plugin's own lines (nm-openvpn, nm-openconnect, charon); connect-failed
+      with a plugin that never starts often means the plugin package (network-manager-openvpn…) is missing.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+network.vpn_tls_failed:
+  match:
+    - {identifier: openvpn, unit: openvpn-client@office.service, priority: 3, message: 'TLS Error: TLS key negotiation failed to occur within 60 seconds (check your network connectivity)'}
+    - {identifier: nm-openvpn, priority: 3, message: 'TLS Error: TLS handshake failed'}
+    - {identifier: openvpn, message: 'VERIFY ERROR: depth=0, error=certificate has expired: CN=vpn.example.com, serial=4096'}
+    - {identifier: openconnect, message: 'Server certificate verify failed: signer not found'}
+  no_match:
+    - {identifier: openvpn, message: 'Initialization Sequence Completed'}
+    - {identifier: openconnect, message: 'DTLS handshake failed: Resource temporarily unavailable, try again.'}
+    - {identifier: nm-openvpn, message: 'VERIFY OK: depth=1, CN=Example VPN CA'}
+network.vpn_auth_failed:
+  match:
+    - {identifier: openvpn, priority: 3, message: 'AUTH: Received control message: AUTH_FAILED'}
+    - {identifier: openconnect, priority: 3, message: 'Failed to obtain WebVPN cookie'}
+    - {identifier: openconnect, message: 'Got inappropriate HTTP CONNECT response: HTTP/1.1 401 Unauthorized'}
+  no_match:
+    - {identifier: openvpn, message: 'PUSH: Received control message: ''PUSH_REPLY,route 10.0.0.0 255.0.0.0'''}
+    - {identifier: sshd, message: 'AUTH_FAILED'}
+network.wireguard_handshake:
+  match:
+    - {transport: kernel, priority: 7, message: 'wireguard: wg0: Handshake for peer 3 (203.0.113.7:51820) did not complete after 5 seconds, retrying (try 2)'}
+    - {identifier: wireguard-go, message: 'peer(AbCd…xYz0) - Handshake did not complete after 5 seconds, retrying (try 3)'}
+  no_match:
+    - {transport: kernel, priority: 7, message: 'wireguard: wg0: Receiving handshake response from peer 3 (203.0.113.7:51820)'}
+    - {transport: kernel, message: 'wireguard: WireGuard 1.0.0 loaded. See www.wireguard.com for information.'}
+network.vpn_plugin_failed:
+  match:
+    - {identifier: NetworkManager, priority: 4, message: '<warn>  [1790000000.1549] vpn-connection[0x1be4400,1317dc9b-23a5-4614-ae40-a0e0baa579b6,"Office VPN",0]: VPN plugin: failed: connect-failed (1)'}
+    - {identifier: NetworkManager, priority: 4, message: '<warn>  [1790000000.2001] vpn[0x55d1c2a3b4c0,1317dc9b-23a5-4614-ae40-a0e0baa579b6,"Office VPN"]: VPN plugin: failed: login-failed (0)'}
+  no_match:
+    - {identifier: NetworkManager, message: '<info>  [1790000000.1552] vpn-connection[0x1be4400,1317dc9b-23a5-4614-ae40-a0e0baa579b6,"Office VPN",0]: VPN plugin: state changed: stopped (6)'}
+    - {identifier: NetworkManager, message: '<info>  [1790000000.1234] vpn[0x55d1c2a3b4c0,1317dc9b-23a5-4614-ae40-a0e0baa579b6,"Office VPN"]: VPN connection: (IP Config Get) complete'}
+
+"""#),
         ("network.wifi_disconnect.yaml", #"""
 # wpa_supplicant (wpa_supplicant/events.c): "wlp2s0: CTRL-EVENT-DISCONNECTED bssid=aa:bb:cc:dd:ee:ff reason=4";
 # mac80211 (net/mac80211/mlme.c) after beacon loss ("Connection to AP … lost") deauthenticates itself:
@@ -690,6 +1439,48 @@ network.wifi_firmware_crash:
     - {transport: kernel, message: 'ath10k_pci 0000:02:00.0: firmware ver WLAN.RM.4.4.1-00288- api 6 features wowlan,ignore-otp crc32 bf907c7c'}
 
 """#),
+        ("power.hibernate_no_swap.yaml", #"""
+# Hibernation that fails for want of swap. Kernel (kernel/power/swap.c): "PM: Cannot find swap device, try swapon -a",
+# "PM: Not enough free swap" (newer "PM: hibernation: Not enough free swap"), "PM: Cannot get swap writer";
+# systemd (src/sleep/sleep.c, src/login/logind-dbus.c): "Not enough suitable swap space for hibernation available on compatible block devices and file systems",
+# older systemd-sleep "Failed to find location to hibernate to: No such device". The failed systemd-hibernate.service that follows
+# is the same problem: its generic service findings fold into this one (subject systemd-hibernate.service).
+id: power.hibernate_no_swap
+category: power
+summary: Hibernation failed because there is no (or not enough) swap to save memory to.
+severity: high
+confidence: 0.9
+match:
+  - transport: kernel
+    contains: ["Cannot find swap device", "Not enough free swap", "Cannot get swap writer"]
+    regex: 'PM: (?:hibernation: )?(?<what>Cannot find swap device|Not enough free swap|Cannot get swap writer)'
+  - identifier: [systemd-sleep, systemd-logind, systemd]
+    contains: ["Not enough suitable swap space for hibernation", "Failed to find location to hibernate to", "Not enough swap space for hibernation"]
+    regex: '(?<what>Not enough (?:suitable )?swap space for hibernation|Failed to find location to hibernate to)'
+subject: systemd-hibernate.service
+title: The computer could not hibernate because there is not enough swap space
+detail: >-
+  Hibernation saves memory to swap; {{count}} lines (latest at {{last_seen}}: {{what}}) say there is none usable or too little.
+  The computer stayed on (or the hibernate service failed) and the battery keeps draining.
+user_advice: Use suspend instead of hibernate for now, and save your work before leaving the computer; tell your technician.
+technician_advice: >-
+  Swap must be on disk (not zram) and at least the RAM in use: `swapon --show`, `free -h`; create a swap file or partition, set
+  `resume=`/`resume_offset=` on the kernel command line and rebuild the initramfs; `systemctl hibernate` to test.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+power.hibernate_no_swap:
+  match:
+    - {transport: kernel, priority: 3, message: 'PM: Cannot find swap device, try swapon -a'}
+    - {transport: kernel, priority: 3, message: 'PM: hibernation: Not enough free swap'}
+    - {identifier: systemd-logind, priority: 3, message: 'Not enough suitable swap space for hibernation available on compatible block devices and file systems'}
+    - {identifier: systemd-sleep, unit: systemd-hibernate.service, priority: 3, message: 'Failed to find location to hibernate to: No such device'}
+  no_match:
+    - {transport: kernel, message: 'PM: hibernation: hibernation entry'}
+    - {identifier: systemd-sleep, unit: systemd-hibernate.service, message: 'Performing sleep operation ''hibernate''...'}
+
+"""#),
         ("power.suspend_failure.yaml", #"""
 # Suspend failures: kernel "PM: Some devices failed to suspend, or early wake event detected",
 # "xhci_hcd 0000:00:14.0: PM: failed to suspend async: error -16", "PM: dpm_run_callback(): pci_pm_suspend+0x0/0x160 returns -16",
@@ -727,6 +1518,68 @@ power.suspend_failure:
   no_match:
     - {transport: kernel, message: 'PM: suspend entry (deep)'}
     - {identifier: systemd-sleep, message: 'System returned from sleep state.'}
+
+"""#),
+        ("printing.cups.yaml", #"""
+# CUPS scheduler (scheduler/job.c) and backends as they log to the journal (cupsd with ErrorLog syslog, cups-browsed, backends):
+# "[Job 42] Backend returned status 4 (stop printer)", "[Job 42] Printer stopped due to backend errors; please consult the error_log file for details.",
+# "[Job 12] Job stopped due to filter errors; please consult the error_log file for details.";
+# backends: "[Job 42] The printer is not responding.", "[Job 42] Unable to locate printer \"hp-office.local\".",
+# "[Job 42] Unable to connect to printer; will retry in 30 seconds...".
+rules:
+  - id: printing.queue_stopped
+    category: printing
+    summary: A print queue stopped, or a job was stopped, after backend or filter errors.
+    severity: high
+    confidence: 0.85
+    match:
+      identifier: [cupsd, cups]
+      contains: ["Printer stopped due to backend errors", "Job stopped due to filter errors", "Job stopped due to backend errors", "Backend returned status 4 (stop printer)", "Backend returned status 1 (failed)"]
+      regex: '(?:\[Job (?<job>\d+)\] )?(?<what>Printer stopped due to backend errors|Job stopped due to (?:filter|backend) errors|Backend returned status \d+ \((?:stop printer|failed)\))'
+    subject: "{{unit|cups.service}}"
+    title: Printing stopped because of a printer or driver error
+    detail: >-
+      CUPS reported {{count}} stopped jobs or queues (latest job {{job|?}} at {{last_seen}}: {{what}}). A stopped queue holds every later
+      job until someone resumes it.
+    user_advice: Check the printer is on and has paper; tell your technician, who can restart the print queue.
+    technician_advice: >-
+      `lpstat -t` for the stopped queue, `cupsenable QUEUE` to resume; filter errors point at the driver/PPD (reinstall it or use IPP Everywhere),
+      backend errors at the connection (URI, network, USB); set ErrorPolicy retry-job for network printers.
+  - id: printing.printer_unreachable
+    category: printing
+    summary: CUPS cannot reach a printer (not responding, unable to locate or connect).
+    severity: medium
+    confidence: 0.8
+    match:
+      identifier: [cupsd, cups, cups-browsed]
+      contains: ["The printer is not responding", "Unable to locate printer", "Unable to connect to printer"]
+      regex: '(?:\[Job (?<job>\d+)\] )?(?<what>The printer is not responding|Unable to locate printer "?(?<printer>[^"\s]+)"?|Unable to connect to printer)'
+    threshold: {count: 2, within: 1h}
+    subject: "{{printer|cups.service}}"
+    title: The printer {{printer|}} cannot be reached
+    detail: "CUPS could not reach the printer {{count}} times (latest at {{last_seen}}: {{what}}). Jobs wait in the queue."
+    user_advice: Check the printer is switched on and on the same network (or its cable is plugged in), then print again.
+    technician_advice: Check the device URI (`lpstat -v`), name resolution of .local printers (avahi/mDNS across VLANs), and the printer's IP address.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+printing.queue_stopped:
+  match:
+    - {identifier: cupsd, unit: cups.service, priority: 3, message: '[Job 42] Printer stopped due to backend errors; please consult the error_log file for details.'}
+    - {identifier: cupsd, unit: cups.service, priority: 3, message: '[Job 12] Job stopped due to filter errors; please consult the error_log file for details.'}
+    - {identifier: cupsd, unit: cups.service, message: '[Job 42] Backend returned status 4 (stop printer)'}
+  no_match:
+    - {identifier: cupsd, message: '[Job 43] Job completed.'}
+    - {identifier: cupsd, message: '[Job 42] Backend returned status 0 (no error)'}
+printing.printer_unreachable:
+  match:
+    - {identifier: cupsd, unit: cups.service, message: '[Job 42] The printer is not responding.'}
+    - {identifier: cupsd, unit: cups.service, message: '[Job 42] Unable to locate printer "hp-office.local".'}
+    - {identifier: cupsd, message: '[Job 42] Unable to connect to printer; will retry in 30 seconds...'}
+  no_match:
+    - {identifier: cupsd, message: '[Job 42] Connected to printer.'}
+    - {identifier: cups-browsed, message: 'Printer hp-office.local added'}
 
 """#),
         ("service.crash_loop.yaml", #"""
@@ -840,6 +1693,105 @@ service.start_limit_hit:
   no_match:
     - {identifier: systemd, priority: 4, message: "cups.service: Failed with result 'exit-code'."}
     - {identifier: systemd, message: 'cups.service: Scheduled restart job, restart counter is at 5.'}
+
+"""#),
+        ("software.updates.yaml", #"""
+# Software updates. apt/dpkg (apt-pkg/deb/debsystem.cc, dpkg src/main/archives.c, errors.c) as apt, PackageKit, unattended-upgrades print them:
+# "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (unattended-upgr)",
+# "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to correct the problem.",
+# "dpkg: error processing package foo (--configure):", "E: Unmet dependencies. Try 'apt --fix-broken install' with no packages (or specify a solution).",
+# "E: Sub-process /usr/bin/dpkg returned an error code (1)"; PackageKit (src/pk-transaction.c):
+# "update-packages transaction /2_dcbcabda from uid 1000 finished with failed after 5012ms"; snapd: "cannot refresh …", "auto-refresh: … failed";
+# flatpak: "error: Unable to load summary from remote flathub: …", "Failed to update: …"; unattended-upgrades: "An error occurred: …".
+rules:
+  - id: software.packages_broken
+    category: software
+    summary: The package system is broken or half-configured (dpkg interrupted, errors processing packages, unmet dependencies).
+    severity: high
+    confidence: 0.85
+    match:
+      identifier: [apt, apt-get, packagekitd, PackageKit, unattended-upgrade, unattended-upgrades, apt.systemd.daily, aptd, dpkg, update-manager, gnome-software, snap-store, plasma-discover]
+      contains: ["dpkg was interrupted", "error processing package", "Unmet dependencies", "returned an error code", "Errors were encountered while processing"]
+      regex: '(?<what>dpkg was interrupted|error processing package (?<package>\S+)|Unmet dependencies|Sub-process \S+ returned an error code \(\d+\)|Errors were encountered while processing)'
+    subject: "{{package|dpkg}}"
+    title: Software updates are stuck because the package system is broken
+    detail: >-
+      {{count}} package errors (latest from {{identifier|a program}} at {{last_seen}}: {{what}}). Until it is repaired no updates,
+      including security updates, are installed.
+    user_advice: Do not switch the computer off during updates; tell your technician, who can repair it.
+    technician_advice: >-
+      `sudo dpkg --configure -a`, then `sudo apt --fix-broken install`; read the failing package's maintainer-script error in
+      /var/log/apt/term.log; check disk space on / and /boot.
+  - id: software.package_lock_held
+    category: software
+    summary: Updates cannot start because another program holds the package manager lock (dpkg/apt lock).
+    severity: medium
+    confidence: 0.75
+    match:
+      identifier: [apt, apt-get, packagekitd, PackageKit, unattended-upgrade, unattended-upgrades, apt.systemd.daily, aptd, update-manager, gnome-software, snap-store, plasma-discover]
+      contains: ["Could not get lock", "Unable to lock the administration directory", "Unable to acquire the dpkg frontend lock", "Lock could not be acquired"]
+      exclude: ['^Waiting for cache lock']
+      regex: '(?:Could not get lock (?<lock>\S+?)\.?(?: It is held by process (?<pid>\d+) \((?<holder>[^)]+)\))?|Unable to lock the administration directory|Unable to acquire the dpkg frontend lock|Lock could not be acquired)'
+    threshold: {count: 3, within: 6h}
+    subject: "{{lock|dpkg}}"
+    title: Software updates cannot run because something else is installing
+    detail: "{{count}} update attempts found the package lock taken (latest at {{last_seen}}, lock {{lock|dpkg}}, held by {{holder|an unnamed process}} {{pid|}})."
+    user_advice: Let the computer finish installing updates (leave it on for a while), then try again.
+    technician_advice: "`ps -p PID` for the holder; a hung unattended-upgrade or a stale process after a crash; never delete the lock files, end the holder and run `dpkg --configure -a`."
+  - id: software.update_failed
+    category: software
+    summary: An update service reports failed updates (PackageKit transaction failed, snap refresh, flatpak, unattended-upgrades errors).
+    severity: medium
+    confidence: 0.75
+    match:
+      - identifier: [PackageKit, packagekitd]
+        contains: ["finished with failed after"]
+        regex: '(?<what>(?<action>[a-z-]+) transaction \S+ from uid \d+ finished with failed)'
+      - identifier: [snapd]
+        contains: ["cannot refresh", "auto-refresh:", "cannot perform the following tasks"]
+        regex: '(?<what>cannot refresh.*|auto-refresh: .*(?:fail|error|cannot).*|cannot perform the following tasks.*)'
+      - identifier: [flatpak, flatpak-system-helper, gnome-software, plasma-discover]
+        contains: ["Unable to load summary from remote", "Failed to update", "Error updating"]
+        regex: '(?<what>Unable to load summary from remote (?<remote>\S+?):?.*|Failed to update.*|Error updating.*)'
+      - identifier: [unattended-upgrade, unattended-upgrades]
+        contains: ["An error occurred", "Installing the upgrades failed"]
+        regex: '(?<what>An error occurred.*|Installing the upgrades failed.*)'
+    group_by: [identifier]
+    threshold: {count: 2, within: 1d}
+    subject: "{{identifier}}"
+    title: Software updates keep failing ({{identifier}})
+    detail: "{{identifier}} reported {{count}} failed updates (latest at {{last_seen}}: {{what}}). The computer is missing updates, security fixes included."
+    user_advice: Keep the computer online and on power for a while so updates can finish; tell your technician if the message returns.
+    technician_advice: "Run the update by hand to see the error (`pkcon update`, `snap refresh`, `flatpak update`, `unattended-upgrade -d`); check the proxy, disk space and repository keys."
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+software.packages_broken:
+  match:
+    - {identifier: apt-get, priority: 3, message: "E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to correct the problem."}
+    - {identifier: unattended-upgrade, priority: 3, message: 'dpkg: error processing package linux-image-6.8.0-45-generic (--configure):'}
+    - {identifier: PackageKit, priority: 3, message: "E: Unmet dependencies. Try 'apt --fix-broken install' with no packages (or specify a solution)."}
+  no_match:
+    - {identifier: apt-get, message: 'Setting up linux-image-6.8.0-45-generic (6.8.0-45.45) ...'}
+    - {identifier: dpkg, message: 'status installed linux-image-6.8.0-45-generic:amd64 6.8.0-45.45'}
+software.package_lock_held:
+  match:
+    - {identifier: apt-get, priority: 3, message: 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1427 (unattended-upgr)'}
+    - {identifier: PackageKit, priority: 3, message: 'E: Unable to lock the administration directory (/var/lib/dpkg/), is another process using it?'}
+    - {identifier: unattended-upgrade, priority: 4, message: 'Lock could not be acquired (another package manager running?)'}
+  no_match:
+    - {identifier: apt-get, message: 'Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1427 (unattended-upgr)... 5s'}
+    - {identifier: apt-get, message: 'Reading package lists... Done'}
+software.update_failed:
+  match:
+    - {identifier: PackageKit, message: 'update-packages transaction /2_dcbcabda from uid 1000 finished with failed after 5012ms'}
+    - {identifier: snapd, priority: 3, message: 'autorefresh.go:540: auto-refresh: cannot refresh snaps: cannot download snap "firefox": Get "https://api.snapcraft.io/v2/snaps/refresh": dial tcp: i/o timeout'}
+    - {identifier: flatpak, priority: 3, message: 'error: Unable to load summary from remote flathub: While fetching https://dl.flathub.org/repo/summary.idx: [6] Could not resolve hostname'}
+    - {identifier: unattended-upgrade, priority: 3, message: 'Installing the upgrades failed!'}
+  no_match:
+    - {identifier: PackageKit, message: 'get-updates transaction /177_aeaaabbc from uid 1000 finished with success after 1201ms'}
+    - {identifier: snapd, message: 'autorefresh.go:551: auto-refresh: all snaps are up-to-date'}
 
 """#),
         ("storage.ata_error.yaml", #"""
@@ -1198,6 +2150,51 @@ thermal.throttling:
   no_match:
     - {transport: kernel, message: 'CPU0: Core temperature/speed normal'}
     - {transport: kernel, message: 'CPU2: Package temperature/speed normal'}
+
+"""#),
+        ("time.clock_offset.yaml", #"""
+# The time daemon measured the clock far off (direct evidence: one line is enough). chronyd (reference.c):
+# "System clock wrong by 1834.512345 seconds, adjustment started", "System clock wrong by -1834.512345 seconds",
+# "System clock was stepped by 1834.512345 seconds"; ntpd "time reset +1834.512345 s"; openntpd "adjusting local clock by -1834.442957s".
+# The regex only accepts offsets of a minute or more (two digits from 60, or three and more): sub-minute corrections are routine.
+id: time.clock_offset
+category: time
+summary: The time daemon measured the system clock a minute or more off (chronyd, ntpd, openntpd).
+severity: high
+confidence: 0.9
+match:
+  - identifier: [chronyd]
+    contains: ["System clock wrong by", "System clock was stepped by"]
+    regex: 'System clock (?:wrong|was stepped) by (?<offset>-?(?:[6-9]\d|\d{3,})\.\d+) seconds'
+  - identifier: [ntpd]
+    contains: ["time reset"]
+    regex: 'time reset (?<offset>[+-]?(?:[6-9]\d|\d{3,})\.\d+) s'
+  - identifier: [ntpd, openntpd]
+    contains: ["adjusting local clock by"]
+    regex: 'adjusting local clock by (?<offset>-?(?:[6-9]\d|\d{3,})\.\d+)s'
+subject: system clock
+title: The computer's clock was off by {{offset}} seconds
+detail: >-
+  {{identifier}} measured the system clock {{offset}} s away from network time ({{count}} times, latest at {{last_seen}}).
+  Clocks minutes off break domain sign-in (Kerberos allows 5 minutes), certificates ("not yet valid"), two-factor codes and file sync.
+user_advice: Check the date, time and time zone in the settings; tell your technician if the clock is wrong again after a restart.
+technician_advice: >-
+  A clock far off at every boot means a dead RTC battery or a wrong `hwclock` (UTC/local) setting; check `timedatectl`, dual-boot with Windows
+  (RTC in local time), and that NTP runs (`chronyc tracking`); `makestep` lets chronyd correct large offsets at start.
+
+"""#, #"""
+# Real-format lines for the rule(s) beside this file: each `match` line alone must match, each
+# `no_match` line (a near miss) must not. The loader refuses the rule without them.
+time.clock_offset:
+  match:
+    - {identifier: chronyd, unit: chrony.service, priority: 4, message: 'System clock wrong by 1834.512345 seconds, adjustment started'}
+    - {identifier: chronyd, unit: chronyd.service, priority: 4, message: 'System clock wrong by -95.004222 seconds'}
+    - {identifier: chronyd, unit: chrony.service, message: 'System clock was stepped by 1834.512345 seconds'}
+    - {identifier: ntpd, message: 'time reset +1834.512345 s'}
+  no_match:
+    - {identifier: chronyd, message: 'System clock wrong by 0.823100 seconds, adjustment started'}
+    - {identifier: chronyd, message: 'System clock wrong by -16.044301 seconds'}
+    - {identifier: ntpd, message: 'time reset -0.412345 s'}
 
 """#),
         ("time.sync_failure.yaml", #"""

@@ -1,9 +1,11 @@
 import Foundation
 
 /// What a finding is about. A fixed vocabulary: rules, the agent's output and fleet queries
-/// all use these names.
+/// all use these names (docs/diagnosis.md, "Findings"). `auth` is signing in, accounts and
+/// certificates; `software` is installing and updating it.
 public enum FindingCategory: String, Sendable, Codable, CaseIterable {
-    case disk, memory, service, crash, storage, network, dns, gpu, thermal, time, power, usb, cpu, load, other
+    case disk, memory, service, crash, storage, network, dns, gpu, thermal, time, power, usb, cpu, load
+    case auth, printing, audio, bluetooth, display, software, other
 }
 
 /// How bad a finding is, worst first.

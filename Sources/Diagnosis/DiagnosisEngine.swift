@@ -72,7 +72,9 @@ public struct DiagnosisEngine: Sendable {
     }
 
     /// Streams the bundle (journal entries are matched as they are read and never all held in
-    /// memory) and returns ranked findings, worst first.
+    /// memory) and returns ranked findings, worst first: generic unit findings folded into a
+    /// specific one about the same subject (`FindingFolding`), and the largest clusters of
+    /// error-level messages no rule matched as low `unrecognised.errors` findings.
     /// - Throws: `DiagnosisError.unreadableBundle` with the reader's reason.
     public func diagnose(bundleAt path: String, limits: BundleLimits = .default) throws -> [Finding] {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)

@@ -16,7 +16,7 @@ public enum FindingFolding {
     public static func fold(_ findings: [Finding]) -> [Finding] {
         var specificBySubject: [String: Int] = [:]
         let ranked = DiagnosisEngine.rank(findings)
-        for f in ranked where !genericRuleIDs.contains(f.ruleID) {
+        for f in ranked where !genericRuleIDs.contains(f.ruleID) && f.ruleID != ErrorClusters.ruleID {
             guard let s = f.subject, !s.isEmpty, specificBySubject[s] == nil else { continue }
             specificBySubject[s] = findings.firstIndex(of: f)
         }

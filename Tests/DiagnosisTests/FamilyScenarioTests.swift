@@ -135,4 +135,39 @@ import Shared
                                                              : "Invalid user admin\(i) from 198.51.100.77 port \(40000 + i)", priority: 5, unit: "ssh.service", transport: "syslog", now: now)
         } }))
     }
+
+    @Test func unrecognisedErrorsAreShownLowWithCountsAndSamples() throws {
+        let (findings, planted) = try scenarios.diagnose(.init(journal: { now in (0..<6).map { i in
+            daemon(Double(1000 - i * 60), "acme-sync", "sync of /home/alice/Acme/job-\(1000 + i).dat failed: server said 0x\(String(500 + i, radix: 16)) after \(i + 2) retries",
+                   priority: 3, unit: "acme-sync.service", now: now)
+        } }))
+        let f = try #require(findings.first { $0.ruleID == "unrecognised.errors" }, "\(findings.map(\.ruleID))")
+        #expect(f.severity == .low && f.subject == "acme-sync")
+        #expect(f.title.contains("6 errors") && f.detail.contains("sync of <path> failed: server said # after # retries"), "\(f.title) | \(f.detail)")
+        let journal = f.evidence.filter { $0.kind == "journal" }
+        #expect(journal.count == 5 && journal.last?.value.contains("job-1005") == true)
+        let cursors = Set(planted.map { "b=\(ScenarioTests.boot);t=" + String(UInt64($0.realtime), radix: 16) })
+        #expect(journal.allSatisfy { $0.cursor.map(cursors.contains) == true })
+        #expect(findings.allSatisfy { $0.severity <= .low })
+    }
+
+    @Test func secondHealthyDesktopWithFirmwareNoiseStaysQuiet() throws {
+        let (findings, _) = try scenarios.diagnose(.init(journal: { now in [
+            kernel(2900, "ACPI BIOS Error (bug): Could not resolve symbol [\\_SB.PC00.XHCI.RHUB.HS14._DSD], AE_NOT_FOUND (20230628/dswload2-162)", now: now),
+            kernel(2900, "ACPI Error: AE_NOT_FOUND, During name lookup/catalog (20230628/psobject-220)", now: now),
+            kernel(2899, "ACPI BIOS Error (bug): Could not resolve symbol [\\_SB.PC00.XHCI.RHUB.HS13._DSD], AE_NOT_FOUND (20230628/dswload2-162)", now: now),
+            kernel(2899, "ACPI Error: AE_NOT_FOUND, During name lookup/catalog (20230628/psobject-220)", now: now),
+            kernel(2898, "DMAR: [Firmware Bug]: No firmware reserved region can cover this RMRR [0x000000003e2e0000-0x000000003e2fffff], contact BIOS vendor for fixes", now: now),
+            kernel(2898, "[Firmware Bug]: TSC_DEADLINE disabled due to Errata; please update microcode to version: 0x52 (or later)", priority: 4, now: now),
+            kernel(2800, "rfkill: input handler disabled", priority: 6, now: now),
+            daemon(2790, "systemd-rfkill", "Failed to open /dev/rfkill: No such device", priority: 3, unit: "systemd-rfkill.service", now: now),
+            kernel(2000, "usb 3-2: device descriptor read/64, error -71", now: now),
+            kernel(1990, "usb 3-2: new high-speed USB device number 5 using xhci_hcd", priority: 6, now: now),
+            kernel(1500, "Bluetooth: hci0: Found device firmware: intel/ibt-0040-0041.sfi", priority: 6, now: now),
+            daemon(1200, "gnome-shell", "Failed to connect to rfkill: Could not connect: No such file or directory", priority: 4, transport: "stdout", now: now),
+        ] }))
+        #expect(findings.allSatisfy { $0.severity <= .low }, "\(findings.map { "\($0.ruleID)/\($0.severity)" })")
+        // The repeated firmware-table errors are shown (nothing unexplained is hidden), but low.
+        #expect(findings.contains { $0.ruleID == "unrecognised.errors" && $0.subject == "kernel" })
+    }
 }

@@ -257,6 +257,48 @@ struct JournalRuleTests {
         #expect(f.evidence.last?.value == "30 matching entries (5 shown, and 25 more)")
     }
 
+    @Test func genericUnitFindingsFoldIntoTheSpecificOneWithTheSameSubject() throws {
+        let f = sharedEngine.diagnose(journal: [
+            kernelEntry("PM: Not enough free swap", secondsAgo: 120),
+            logLine("systemd-hibernate.service: Failed with result 'exit-code'.", identifier: "systemd", priority: 4, secondsAgo: 119),
+            logLine("cups.service: Failed with result 'exit-code'.", identifier: "systemd", priority: 4, secondsAgo: 60),
+        ])
+        #expect(f.map(\.ruleID) == ["power.hibernate_no_swap", "service.failed"], "\(f.map(\.ruleID))")
+        let hibernate = f[0]
+        #expect(hibernate.subject == "systemd-hibernate.service")
+        #expect(hibernate.evidence.map(\.label) == ["kernel", "folded.service.failed", "systemd"])
+        #expect(hibernate.evidence[1].value == "The service systemd-hibernate.service failed (exit-code)")
+        #expect(hibernate.lastSeen == Date(timeIntervalSince1970: testNow.timeIntervalSince1970 - 119))
+        // A failure no specific rule explains stays a finding of its own, with its unit as subject.
+        #expect(f[1].subject == "cups.service")
+        // Without the specific finding nothing is folded.
+        let alone = sharedEngine.diagnose(journal: [logLine("systemd-hibernate.service: Failed with result 'exit-code'.", identifier: "systemd", priority: 4)])
+        #expect(alone.map(\.ruleID) == ["service.failed"])
+    }
+
+    @Test func errorTemplatesMaskNumbersIdsHexAndPaths() {
+        #expect(ErrorClusters.template("sync of /home/alice/x-12.dat failed: code 0x1f4 after 3 retries (pid 4242)")
+                == "sync of <path> failed: code # after # retries (pid #)")
+        #expect(ErrorClusters.template("usb 1-2:  device   not accepting address 5, error -71") == "usb #: device not accepting address #, error #")
+        #expect(ErrorClusters.template("Failed to connect to org.freedesktop.UPower") == "Failed to connect to org.freedesktop.UPower")
+        #expect(ErrorClusters.template(String(repeating: "x ", count: 500)).utf8.count <= ErrorClusters.templateBytes)
+    }
+
+    @Test func onlyRepeatedUnexplainedErrorsBecomeLowFindings() throws {
+        let once = sharedEngine.diagnose(journal: [logLine("widget exploded at 0xdead", identifier: "acme", priority: 3)])
+        #expect(once.isEmpty)
+        let lines = (0..<4).map { i in logLine("widget exploded at 0x\(i)beef in /opt/acme/\(i)", identifier: "acme", priority: 3, secondsAgo: Double(100 - i)) }
+            + [logLine("widget is fine", identifier: "acme", priority: 6)]
+            // A matched line is explained, whatever its priority.
+            + [kernelEntry("I/O error, dev sda, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", priority: 3)]
+        let f = sharedEngine.diagnose(journal: lines)
+        let u = try #require(f.first { $0.ruleID == "unrecognised.errors" })
+        #expect(u.severity == .low && u.category == .other && u.subject == "acme")
+        #expect(u.detail.contains("4 error-level messages") && u.detail.contains("\"widget exploded at # in <path>\""), "\(u.detail)")
+        #expect(f.filter { $0.ruleID == "unrecognised.errors" }.count == 1)
+        #expect(f.first?.ruleID == "storage.io_error")
+    }
+
     /// What a healthy desktop prints all day: nothing above low.
     static let healthyNoise: [JournalEntry] = [
         logLine("gkr-pam: unable to locate daemon control file", identifier: "gdm-password]", priority: 5),

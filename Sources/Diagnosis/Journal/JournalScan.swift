@@ -77,6 +77,10 @@ final class JournalScan {
     /// several of its matchers (indexed under different keys) match it.
     private var countedAt: [Int]
     private var sequence = 0
+    /// True once a rule matched the entry being consumed.
+    private var matchedCurrent = false
+    /// Error-level entries no rule matched, by template.
+    let unrecognised = ErrorClusters()
 
     /// A scan with empty counters.
     init(rules: [JournalRule], index: MatcherIndex, configuration: DiagnosisConfiguration) {
@@ -91,11 +95,15 @@ final class JournalScan {
     /// Offers one entry to every rule that could match it.
     func consume(_ entry: JournalEntry) {
         sequence += 1
+        matchedCurrent = false
         if let id = entry.identifier, let refs = index.byIdentifier[id] { offer(entry, refs) }
         if let t = entry.transport, let refs = index.byTransport[t] { offer(entry, refs) }
         // Journal MESSAGE_IDs are lower-case hex (sd_id128 formatting), as the loader stores them.
         if let id = entry.messageID, let refs = index.byMessageID[id] { offer(entry, refs) }
         if !index.generic.isEmpty { offer(entry, index.generic) }
+        if !matchedCurrent, let p = entry.priority, p <= ErrorClusters.maxPriority {
+            unrecognised.add(entry, maxSamples: configuration.maxEvidence)
+        }
     }
 
     private func offer(_ entry: JournalEntry, _ refs: [MatcherIndex.Ref]) {
@@ -103,6 +111,7 @@ final class JournalScan {
             if let captures = ref.matcher.match(entry) {
                 record(entry, captures: captures, rule: ref.rule)
                 countedAt[ref.rule] = sequence
+                matchedCurrent = true
             }
         }
     }
@@ -118,13 +127,16 @@ final class JournalScan {
         groups[r][k]!.add(entry, captures: captures, rule: rule, maxEvidence: configuration.maxEvidence)
     }
 
-    /// The findings of every rule whose threshold was met, at most `maxFindingsPerRule` per rule.
+    /// The findings of every rule whose threshold was met, at most `maxFindingsPerRule` per rule,
+    /// then the largest clusters of error-level entries no rule matched (`ErrorClusters`, low).
     func findings() -> [Finding] {
         var out: [Finding] = []
         for (r, rule) in rules.enumerated() {
             let met = groups[r].values.filter(\.thresholdMet).sorted { $0.count > $1.count || ($0.count == $1.count && $0.lastSeen > $1.lastSeen) }
             out += met.prefix(configuration.maxFindingsPerRule).map { finding(rule, $0) }
         }
+        out += unrecognised.findings(limit: configuration.maxUnrecognisedFindings, minimumCount: configuration.unrecognisedMinimumCount,
+                                     maxEvidence: configuration.maxEvidence)
         return out
     }
 

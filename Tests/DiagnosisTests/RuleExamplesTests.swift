@@ -10,10 +10,10 @@ struct RuleExamplesTests {
     /// The rules an entry reaches through the index and matches, by rule index.
     static func matchingRules(_ entry: JournalEntry, engine: DiagnosisEngine) -> Set<Int> {
         let index = MatcherIndex(engine.journalRules)
-        var refs: [MatcherIndex.Ref] = index.generic
-        if let id = entry.identifier { refs += index.byIdentifier[id] ?? [] }
-        if let t = entry.transport { refs += index.byTransport[t] ?? [] }
-        if let m = entry.messageID { refs += index.byMessageID[m] ?? [] }
+        var refs: [MatcherIndex.Ref] = index.generic.refs
+        if let id = entry.identifier { refs += index.byIdentifier[id]?.refs ?? [] }
+        if let t = entry.transport { refs += index.byTransport[t]?.refs ?? [] }
+        if let m = entry.messageID { refs += index.byMessageID[m]?.refs ?? [] }
         return Set(refs.filter { $0.matcher.match(entry) != nil }.map(\.rule))
     }
 
@@ -27,6 +27,27 @@ struct RuleExamplesTests {
         }
         for e in examples.nearMisses {
             #expect(!Self.matchingRules(e, engine: sharedEngine).contains(r), "\(id) matches its near miss \(e.message ?? "")")
+        }
+    }
+
+    @Test func oneNeedlePassFindsWhatOneScanPerNeedleFinds() throws {
+        let index = MatcherIndex(sharedEngine.journalRules)
+        let buckets = [index.generic] + index.byIdentifier.values + index.byTransport.values
+        let withNeedles = buckets.filter { $0.needles != nil }
+        #expect(withNeedles.contains { $0.refs.count >= 20 }, "the kernel bucket searches its needles in one pass")
+        let lines = sharedEngine.journalRules.flatMap { $0.examples.matching + $0.examples.nearMisses }.compactMap(\.message)
+            + ["", "x", "No space left on device", "ab", String(repeating: "certificat", count: 50) + "e"]
+        let flags = UnsafeMutableBufferPointer<Bool>.allocate(capacity: index.largestBucket)
+        defer { flags.deallocate() }
+        for bucket in withNeedles {
+            let set = try #require(bucket.needles)
+            for line in lines {
+                flags.initialize(repeating: false)
+                set.mark(line, flags)
+                for (i, ref) in bucket.refs.enumerated() where ref.matcher.hasNeedles {
+                    #expect(flags[i] == ref.matcher.containsAnyNeedle(line), "needle pass and scan disagree on \(line)")
+                }
+            }
         }
     }
 

@@ -12,6 +12,9 @@ import Shared
 public struct DiagnosisEngine: Sendable {
     /// The thresholds and caps in force.
     public let configuration: DiagnosisConfiguration
+    /// Rule id of the low "unrecognised" findings (clusters of error-level messages no rule
+    /// matched): shown, but never the finding that titles or prioritises a ticket.
+    public static let unrecognisedRuleID = "unrecognised.errors"
     private let metricRules: [any MetricRule]
     /// The journal rules in force (built-in, then the extra folder's).
     let journalRules: [JournalRule]

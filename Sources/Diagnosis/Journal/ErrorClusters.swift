@@ -27,7 +27,7 @@ final class ErrorClusters {
     /// Bytes of a message the template is made from.
     static let templateBytes = 240
     /// Rule id of the findings.
-    static let ruleID = "unrecognised.errors"
+    static let ruleID = DiagnosisEngine.unrecognisedRuleID
 
     private var clusters: [String: Cluster] = [:]
     private(set) var dropped = 0

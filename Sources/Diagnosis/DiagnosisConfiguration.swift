@@ -25,6 +25,11 @@ public struct DiagnosisConfiguration: Sendable, Equatable, Codable {
     public var lowAvailableMemoryPercent: Double
     /// Available memory share (%) of total below which memory is `critical`.
     public var criticalAvailableMemoryPercent: Double
+    /// How many "unrecognised" findings (the largest clusters of error-level messages no rule
+    /// matched) a diagnosis adds at most.
+    public var maxUnrecognisedFindings: Int = 3
+    /// Messages a cluster needs before it is shown (a single error is noise, a repeated one a clue).
+    public var unrecognisedMinimumCount: Int = 2
     /// Swap used % at or above which swap is `high` (only when swap is at least `swapMinimumBytes`).
     public var swapHighPercent: Double
     /// Swap smaller than this is not judged (a token swap file is always full).

@@ -12,8 +12,12 @@ import Shared
 public struct DiagnosisEngine: Sendable {
     /// The thresholds and caps in force.
     public let configuration: DiagnosisConfiguration
+    /// Rule id of the low "unrecognised" findings (clusters of error-level messages no rule
+    /// matched): shown, but never the finding that titles or prioritises a ticket.
+    public static let unrecognisedRuleID = "unrecognised.errors"
     private let metricRules: [any MetricRule]
-    private let journalRules: [JournalRule]
+    /// The journal rules in force (built-in, then the extra folder's).
+    let journalRules: [JournalRule]
     private let index: MatcherIndex
 
     /// Built-in rules plus every `*.yaml` in `extraRulesDirectory` (a technician's own rules, no
@@ -32,7 +36,10 @@ public struct DiagnosisEngine: Sendable {
         let loader = JournalRuleLoader(engine: regexEngine)
         let folder = builtInRulesDirectory ?? ProcessInfo.processInfo.environment["HELPLINE_BUILTIN_RULES"]
         let builtIn = try folder.map { try loader.loadDirectory($0) }
-            ?? BuiltInRules.files.flatMap { try loader.load(yaml: $0.yaml, source: "built-in rule \($0.name)") }
+            ?? BuiltInRules.files.flatMap {
+                try loader.load(yaml: $0.yaml, source: "built-in rule \($0.name)", examples: $0.examples,
+                                examplesSource: "built-in rule \(JournalRuleLoader.examplesName(for: $0.name))")
+            }
         var rules: [JournalRule] = []
         var seen: [String: String] = [:]
         for rule in builtIn {
@@ -68,7 +75,9 @@ public struct DiagnosisEngine: Sendable {
     }
 
     /// Streams the bundle (journal entries are matched as they are read and never all held in
-    /// memory) and returns ranked findings, worst first.
+    /// memory) and returns ranked findings, worst first: generic unit findings folded into a
+    /// specific one about the same subject (`FindingFolding`), and the largest clusters of
+    /// error-level messages no rule matched as low `unrecognised.errors` findings.
     /// - Throws: `DiagnosisError.unreadableBundle` with the reader's reason.
     public func diagnose(bundleAt path: String, limits: BundleLimits = .default) throws -> [Finding] {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
@@ -78,7 +87,7 @@ public struct DiagnosisEngine: Sendable {
         } catch let e as BundleError {
             throw DiagnosisError(.unreadableBundle, "\(path): \(e.message)")
         }
-        return Self.rank(metricFindings(contents) + scan.findings())
+        return Self.rank(FindingFolding.fold(metricFindings(contents) + scan.findings()))
     }
 
     /// Same, from already-read typed members and a journal sequence (for tests and the collector).
@@ -86,14 +95,14 @@ public struct DiagnosisEngine: Sendable {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
         // By index: `for entry in journal` copies (and retains every string of) each entry.
         for i in journal.indices { scan.consume(journal[i]) }
-        return Self.rank(metricFindings(contents) + scan.findings())
+        return Self.rank(FindingFolding.fold(metricFindings(contents) + scan.findings()))
     }
 
     /// Journal rules only, over `journal` (no typed members needed).
     public func diagnose(journal: [JournalEntry]) -> [Finding] {
         let scan = JournalScan(rules: journalRules, index: index, configuration: configuration)
         for i in journal.indices { scan.consume(journal[i]) }
-        return Self.rank(scan.findings())
+        return Self.rank(FindingFolding.fold(scan.findings()))
     }
 
     /// A streaming diagnosis to feed from a `BundleReader` the caller already runs (the
@@ -141,6 +150,6 @@ public final class DiagnosisSession {
     /// The ranked findings of the metric rules over `contents` and the journal rules over
     /// every entry consumed so far.
     public func finish(contents: BundleContents) -> [Finding] {
-        DiagnosisEngine.rank(engine.metricFindings(contents) + scan.findings())
+        DiagnosisEngine.rank(FindingFolding.fold(engine.metricFindings(contents) + scan.findings()))
     }
 }

@@ -9,7 +9,7 @@ import Testing
 @Suite struct IngestTests {
     @Test func enrollUploadAndDuplicate() async throws {
         let finding = Finding(ruleID: "disk.space_low", category: .disk, severity: .high, confidence: 0.9, title: "Disk almost full",
-                              detail: "/home is 97% full", userAdvice: "Empty the trash", technicianAdvice: "Check ~/.cache")
+                              detail: "/home is 97% full", userAdvice: "Empty the trash", technicianAdvice: "Check ~/.cache", subject: "/home")
         let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [finding]))
         defer { Task { await tc.close() } }
         try await tc.app().test(.router) { client in

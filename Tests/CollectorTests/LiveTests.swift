@@ -112,6 +112,14 @@ import Testing
             user_advice: Nothing to do.
             technician_advice: Nothing to do.
             """.write(toFile: rules + "/site.marker.yaml", atomically: true, encoding: .utf8)
+        try """
+            site.marker:
+              match:
+                - {unit: site.service, priority: 3, message: 'HELPLINE-SITE-MARKER seen'}
+                - {identifier: site-tool, message: 'again: HELPLINE-SITE-MARKER'}
+              no_match:
+                - {unit: site.service, message: 'HELPLINE-SITE marker'}
+            """.write(toFile: rules + "/site.marker.examples.yaml", atomically: true, encoding: .utf8)
         let data = dir.file("data")
         let server = try LiveServer.start(dataDir: data, extra: ["--rules-dir", rules, "--limit", "retention_interval_seconds=1",
                                                                  "--limit", "retention_bundles_per_host=1"])

@@ -98,6 +98,14 @@ struct NoteDiagnoser: BundleDiagnoser {
             #expect(t.title == "Disk full — “cannot save files”")
             #expect(t.priority == .high)
         } else { Issue.record("expected a new ticket") }
+        // Nothing recognised: the low "unrecognised" clusters neither title nor lower the ticket.
+        let unrecognised = Finding(ruleID: "unrecognised.errors", category: .other, severity: .low, confidence: 0.3,
+                                   title: "acme logged 4 errors no rule recognises: boom", detail: "", userAdvice: "", technicianAdvice: "", subject: "acme")
+        if case .open(let t) = service.decide(bundle: noted, findings: [unrecognised], openTickets: []) {
+            #expect(t.title == "cannot save files")
+            #expect(t.priority == .normal)
+            #expect(t.topRuleID == nil)
+        } else { Issue.record("expected a new ticket") }
     }
 
     @Test(arguments: [4, 5])

@@ -133,7 +133,7 @@ import Testing
         ruleID: "test.markup", category: .network, severity: .high, confidence: 0.9, title: "<script>alert('title')</script>",
         detail: "detail <img src=x onerror=alert(1)>", userAdvice: "advice \u{1b}[31mred", technicianAdvice: "tech </td></tr>",
         evidence: [Evidence(kind: "journal", label: "evil<b>.service", value: "<svg onload=alert(2)>", time: Date(timeIntervalSince1970: 1_790_000_000),
-                            cursor: "b=x;t=1")])
+                            cursor: "b=x;t=1")], subject: "<img src=x>evil.service")
 
     @Test func pagesRedirectToSignInAndTokensOpenNoPage() async throws {
         let tc = try await TestCollector()
@@ -417,6 +417,7 @@ import Testing
             let page = Self.body(try await client.execute(uri: "/tickets/\(ticket)", method: .get, headers: admin.headers))
             #expect(page.contains("&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;"))
             #expect(page.contains("&lt;svg onload=alert(2)&gt;"))
+            #expect(page.contains("· &lt;img src=x&gt;evil.service ·"), "the finding's subject is shown, as text")
             #expect(page.contains("\\u{1b}[31mred"), "control characters are shown, not obeyed")
             #expect(page.contains("Joined:"), "the repeat says why it joined")
             // A member downloads as an attachment of an inert type, never rendered.

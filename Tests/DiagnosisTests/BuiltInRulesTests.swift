@@ -13,11 +13,13 @@ import Testing
 
     @Test func theCompiledInRulesAreTheRuleFiles() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.rulesFolder)
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+            .filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && !JournalRuleLoader.isExamplesFile($0) }.sorted()
         #expect(BuiltInRules.files.map(\.name) == names, "run scripts/embed-rules.py")
-        for (name, yaml) in BuiltInRules.files {
+        for (name, yaml, examples) in BuiltInRules.files {
             let file = try String(contentsOfFile: Self.rulesFolder + "/" + name, encoding: .utf8)
             #expect(yaml == file, "\(name) differs from its compiled-in copy; run scripts/embed-rules.py")
+            let examplesFile = try String(contentsOfFile: Self.rulesFolder + "/" + JournalRuleLoader.examplesName(for: name), encoding: .utf8)
+            #expect(examples == examplesFile, "the examples of \(name) differ from their compiled-in copy; run scripts/embed-rules.py")
         }
     }
 

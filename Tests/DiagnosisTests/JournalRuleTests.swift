@@ -138,6 +138,63 @@ struct JournalRuleTests {
             logLine("/dev/nvme0n1p2: UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.", identifier: "systemd-fsck", priority: 3)]),
         Case(rule: "load.hung_tasks", severity: .high, entries: [
             kernelEntry("INFO: task jbd2/sda1-8:312 blocked for more than 120 seconds.")]),
+        // Issue 13's families: formats besides the rules' own examples where the programs print several.
+        Case(rule: "auth.account_locked", severity: .high, entries: [
+            logLine("pam_faillock(sudo:auth): Consecutive login failures for user devops account temporarily locked", identifier: "sudo", transport: "syslog", priority: 5)]),
+        Case(rule: "auth.password_expired", severity: .medium, entries: [
+            logLine("pam_sss(login:auth): received for user alice: 12 (Authentication token is no longer valid; new one required)", identifier: "login", transport: "syslog", priority: 5)]),
+        Case(rule: "auth.login_failures", severity: .medium, entries: repeated(5) { _ in
+            logLine("pam_unix(polkit-1:auth): authentication failure; logname=alice uid=1000 euid=0 tty= ruser=alice rhost=  user=alice", identifier: "polkit-agent-helper-1", transport: "syslog", priority: 5) }),
+        Case(rule: "auth.ssh_bruteforce", severity: .medium, entries: repeated(10, every: 5) { i in
+            logLine("Failed password for root from 203.0.113.9 port \(50000 + i) ssh2", identifier: "sshd", transport: "syslog", priority: 5) }),
+        Case(rule: "auth.kerberos_clock_skew", severity: .high, entries: [
+            logLine("Clock skew too great", identifier: "krb5_child", priority: 3)]),
+        Case(rule: "auth.domain_unreachable", severity: .medium, entries: repeated(3) { _ in
+            logLine("Cannot contact any KDC for realm 'AD.EXAMPLE.ORG'", identifier: "krb5_child", priority: 3) }),
+        Case(rule: "auth.certificate_rejected", severity: .medium, entries: repeated(2) { _ in
+            logLine("Error performing TLS handshake: The certificate is NOT trusted. The certificate issuer is unknown.", identifier: "evolution-source-registry", priority: 4) }),
+        Case(rule: "network.vpn_tls_failed", severity: .medium, entries: [
+            logLine("TLS Error: TLS handshake failed", identifier: "nm-openvpn", unit: "NetworkManager.service", priority: 3)]),
+        Case(rule: "network.vpn_auth_failed", severity: .high, entries: [
+            logLine("AUTH: Received control message: AUTH_FAILED", identifier: "nm-openvpn", unit: "NetworkManager.service", priority: 3)]),
+        Case(rule: "network.wireguard_handshake", severity: .medium, entries: repeated(3, every: 5) { i in
+            kernelEntry("wireguard: wg0: Handshake for peer 1 (198.51.100.4:51820) did not complete after 5 seconds, retrying (try \(i + 2))", priority: 7) }),
+        Case(rule: "network.vpn_plugin_failed", severity: .medium, entries: repeated(2) { _ in
+            logLine("<warn>  [1790000000.9300] vpn-connection[0x5650752f63b0,dcff9b1e-1f4e-4516-bb9d-90d483953ba1,\"Office\",13:(tun1)]: VPN plugin: failed: connect-failed (1)", identifier: "NetworkManager", priority: 4) }),
+        Case(rule: "network.nfs_server_not_responding", severity: .high, entries: [
+            kernelEntry("nfs: server 10.20.0.5 not responding, still trying", priority: 5)]),
+        Case(rule: "network.cifs_errors", severity: .high, entries: [
+            kernelEntry("CIFS: VFS: \\\\nas.local Send error in SessSetup = -13")]),
+        Case(rule: "network.automount_failed", severity: .medium, entries: [
+            logLine("mount(nfs): nfs: mount failure nas:/volume1/home on /home/bob", identifier: "automount", priority: 3)]),
+        Case(rule: "printing.queue_stopped", severity: .high, entries: [
+            logLine("[Job 7] Job stopped due to filter errors; please consult the error_log file for details.", identifier: "cupsd", priority: 3)]),
+        Case(rule: "printing.printer_unreachable", severity: .medium, entries: repeated(2) { _ in
+            logLine("[Job 9] The printer is not responding.", identifier: "cupsd", priority: 4) }),
+        Case(rule: "audio.codec_errors", severity: .medium, entries: [
+            kernelEntry("sof-audio-pci-intel-tgl 0000:00:1f.3: ipc tx timed out for 0x30001000 (msg/reply size: 48/0)")]),
+        Case(rule: "audio.device_busy", severity: .medium, entries: repeated(2) { _ in
+            logLine("spa.alsa: 'hw:0,3': playback open failed: Device or resource busy", identifier: "pipewire", priority: 3) }),
+        Case(rule: "bluetooth.adapter_errors", severity: .medium, entries: repeated(2) { _ in
+            kernelEntry("Bluetooth: hci0: command 0x0c03 tx timeout") }),
+        Case(rule: "bluetooth.connect_failed", severity: .medium, entries: repeated(3) { _ in
+            logLine("src/service.c:btd_service_connect() a2dp-sink profile connect failed for 70:BF:92:11:22:33: Device or resource busy", identifier: "bluetoothd", priority: 3) }),
+        Case(rule: "display.link_training_failed", severity: .medium, entries: repeated(2) { _ in
+            kernelEntry("[drm:intel_dp_start_link_train [i915]] *ERROR* failed to train DP, aborting") }),
+        Case(rule: "display.dock_errors", severity: .medium, entries: repeated(2) { _ in
+            kernelEntry("thunderbolt 0000:00:0d.2: 0:3: timeout reading config space 1 from 0x39") }),
+        Case(rule: "software.packages_broken", severity: .high, entries: [
+            logLine("E: Sub-process /usr/bin/dpkg returned an error code (1)", identifier: "unattended-upgrade", priority: 3)]),
+        Case(rule: "software.package_lock_held", severity: .medium, entries: repeated(3, every: 3600) { _ in
+            logLine("E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 982 (apt-get)", identifier: "PackageKit", priority: 3) }),
+        Case(rule: "software.update_failed", severity: .medium, entries: repeated(2, every: 3600) { _ in
+            logLine("refresh-cache transaction /6409_aaeabbad from uid 1000 finished with failed after 2605ms", identifier: "PackageKit") }),
+        Case(rule: "time.clock_offset", severity: .high, entries: [
+            logLine("adjusting local clock by -1834.442957s", identifier: "ntpd", priority: 5)]),
+        Case(rule: "disk.quota_exceeded", severity: .high, entries: [
+            kernelEntry("dm-1: write failed, group block limit reached.", priority: 4)]),
+        Case(rule: "power.hibernate_no_swap", severity: .high, entries: [
+            logLine("Not enough suitable swap space for hibernation available on compatible block devices and file systems", identifier: "systemd-logind", priority: 3)]),
     ]
 
     @Test(arguments: cases) func ruleFiresOnRealMessageFormats(_ c: Case) throws {
@@ -198,6 +255,48 @@ struct JournalRuleTests {
         #expect(journal.count == 5)
         #expect(journal.last?.value.contains("sector 29 ") == true)  // the latest is always shown
         #expect(f.evidence.last?.value == "30 matching entries (5 shown, and 25 more)")
+    }
+
+    @Test func genericUnitFindingsFoldIntoTheSpecificOneWithTheSameSubject() throws {
+        let f = sharedEngine.diagnose(journal: [
+            kernelEntry("PM: Not enough free swap", secondsAgo: 120),
+            logLine("systemd-hibernate.service: Failed with result 'exit-code'.", identifier: "systemd", priority: 4, secondsAgo: 119),
+            logLine("cups.service: Failed with result 'exit-code'.", identifier: "systemd", priority: 4, secondsAgo: 60),
+        ])
+        #expect(f.map(\.ruleID) == ["power.hibernate_no_swap", "service.failed"], "\(f.map(\.ruleID))")
+        let hibernate = f[0]
+        #expect(hibernate.subject == "systemd-hibernate.service")
+        #expect(hibernate.evidence.map(\.label) == ["kernel", "folded.service.failed", "systemd"])
+        #expect(hibernate.evidence[1].value == "The service systemd-hibernate.service failed (exit-code)")
+        #expect(hibernate.lastSeen == Date(timeIntervalSince1970: testNow.timeIntervalSince1970 - 119))
+        // A failure no specific rule explains stays a finding of its own, with its unit as subject.
+        #expect(f[1].subject == "cups.service")
+        // Without the specific finding nothing is folded.
+        let alone = sharedEngine.diagnose(journal: [logLine("systemd-hibernate.service: Failed with result 'exit-code'.", identifier: "systemd", priority: 4)])
+        #expect(alone.map(\.ruleID) == ["service.failed"])
+    }
+
+    @Test func errorTemplatesMaskNumbersIdsHexAndPaths() {
+        #expect(ErrorClusters.template("sync of /home/alice/x-12.dat failed: code 0x1f4 after 3 retries (pid 4242)")
+                == "sync of <path> failed: code # after # retries (pid #)")
+        #expect(ErrorClusters.template("usb 1-2:  device   not accepting address 5, error -71") == "usb #: device not accepting address #, error #")
+        #expect(ErrorClusters.template("Failed to connect to org.freedesktop.UPower") == "Failed to connect to org.freedesktop.UPower")
+        #expect(ErrorClusters.template(String(repeating: "x ", count: 500)).utf8.count <= ErrorClusters.templateBytes)
+    }
+
+    @Test func onlyRepeatedUnexplainedErrorsBecomeLowFindings() throws {
+        let once = sharedEngine.diagnose(journal: [logLine("widget exploded at 0xdead", identifier: "acme", priority: 3)])
+        #expect(once.isEmpty)
+        let lines = (0..<4).map { i in logLine("widget exploded at 0x\(i)beef in /opt/acme/\(i)", identifier: "acme", priority: 3, secondsAgo: Double(100 - i)) }
+            + [logLine("widget is fine", identifier: "acme", priority: 6)]
+            // A matched line is explained, whatever its priority.
+            + [kernelEntry("I/O error, dev sda, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", priority: 3)]
+        let f = sharedEngine.diagnose(journal: lines)
+        let u = try #require(f.first { $0.ruleID == "unrecognised.errors" })
+        #expect(u.severity == .low && u.category == .other && u.subject == "acme")
+        #expect(u.detail.contains("4 error-level messages") && u.detail.contains("\"widget exploded at # in <path>\""), "\(u.detail)")
+        #expect(f.filter { $0.ruleID == "unrecognised.errors" }.count == 1)
+        #expect(f.first?.ruleID == "storage.io_error")
     }
 
     /// What a healthy desktop prints all day: nothing above low.

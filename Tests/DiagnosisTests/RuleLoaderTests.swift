@@ -24,12 +24,24 @@ struct RuleLoaderTests {
         technician_advice: Check the VPN server.
         """
 
-    func error(_ yaml: String) -> DiagnosisError? {
-        do { _ = try loader.load(yaml: yaml, source: "mine.yaml"); return nil } catch let e as DiagnosisError { return e } catch { return nil }
+    /// Real-format lines for `valid` (two that match, one near miss).
+    static let validExamples = """
+        custom.vpn_drop:
+          match:
+            - {identifier: openvpn, message: 'Connection reset, restarting [-1]'}
+            - {identifier: openvpn, message: 'Connection reset, restarting [0]'}
+          no_match:
+            - {identifier: openvpn, message: 'Connection reset by peer'}
+        """
+
+    func error(_ yaml: String, examples: String? = Self.validExamples) -> DiagnosisError? {
+        do { _ = try loader.load(yaml: yaml, source: "mine.yaml", examples: examples, examplesSource: "mine.examples.yaml"); return nil }
+        catch let e as DiagnosisError { return e } catch { return nil }
     }
 
     @Test func validRuleLoadsAndMatches() throws {
-        let rules = try loader.load(yaml: Self.valid, source: "mine.yaml")
+        let rules = try loader.load(yaml: Self.valid, source: "mine.yaml", examples: Self.validExamples, examplesSource: "mine.examples.yaml")
+        #expect(rules[0].examples.matching.count == 2 && rules[0].examples.nearMisses.count == 1)
         #expect(rules.count == 1)
         #expect(rules[0].window == Int64(1_800_000_000))
         #expect(rules[0].matchers[0].regex?.names == ["code"])
@@ -62,12 +74,45 @@ struct RuleLoaderTests {
         #expect(e.message.hasPrefix("mine.yaml"))
     }
 
+    @Test(arguments: [
+        // The file name, the rule and what to write, when the examples are missing.
+        ("mine.yaml: rule 'custom.vpn_drop' has no examples; write mine.examples.yaml beside it", nil as String?),
+        ("mine.examples.yaml:3: rule 'custom.vpn_drop' has 1 `match` lines; give at least 2",
+         Self.validExamples.replacingOccurrences(of: "    - {identifier: openvpn, message: 'Connection reset, restarting [0]'}\n", with: "")),
+        ("rule 'custom.vpn_drop' has no `no_match` line", Self.validExamples.replacingOccurrences(of: "  no_match:\n    - {identifier: openvpn, message: 'Connection reset by peer'}", with: "")),
+        // A line the rule does not match, and a near miss it does: named with their line.
+        ("mine.examples.yaml:3: rule 'custom.vpn_drop' does not match its `match` line \"Connection reset, restarting [x]\"",
+         Self.validExamples.replacingOccurrences(of: "restarting [-1]", with: "restarting [x]")),
+        ("mine.examples.yaml:4: rule 'custom.vpn_drop' does not match its `match` line", Self.validExamples.replacingOccurrences(of: "{identifier: openvpn, message: 'Connection reset, restarting [0]'}", with: "{identifier: openvpn3, message: 'Connection reset, restarting [0]'}")),
+        ("mine.examples.yaml:6: rule 'custom.vpn_drop' matches its `no_match` line", Self.validExamples.replacingOccurrences(of: "Connection reset by peer", with: "Connection reset, restarting [2]")),
+        ("examples for 'custom.other', which is not a rule of mine.yaml", Self.validExamples + "\ncustom.other: {match: [], no_match: []}\n"),
+        ("unknown key 'mesage' in an example line", Self.validExamples.replacingOccurrences(of: "message: 'Connection reset by peer'", with: "mesage: 'Connection reset by peer'")),
+    ]) func examplesAreRequiredAndChecked(_ expected: String, _ examples: String?) throws {
+        let e = try #require(error(Self.valid, examples: examples), "no error for: \(expected)")
+        #expect(e.code == .invalidRule)
+        #expect(e.message.contains(expected), "\(e.message)")
+    }
+
+    @Test func aRuleFolderNeedsExamplesBesideEachRule() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try dir.write("rules/vpn.yaml", Self.valid)
+        do { _ = try DiagnosisEngine(extraRulesDirectory: dir.file("rules")); Issue.record("a rule without examples loaded") } catch let e as DiagnosisError {
+            #expect(e.message.contains(dir.file("rules/vpn.yaml")) && e.message.contains("vpn.examples.yaml"), "\(e.message)")
+        }
+        try dir.write("rules/vpn.examples.yaml", Self.validExamples)
+        // The examples file is not read as a rule.
+        let engine = try DiagnosisEngine(extraRulesDirectory: dir.file("rules"))
+        #expect(engine.rules.filter { $0.id == "custom.vpn_drop" }.count == 1)
+    }
+
     @Test func extraRulesDirectoryAddsAndReplaces() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try dir.write("rules/vpn.yaml", Self.valid)
+        try dir.write("rules/vpn.examples.yaml", Self.validExamples)
         // Same id as a built-in: replaces it (a site turns the degraded-DNS note into info).
-        let builtIn = try #require(BuiltInRules.files.first { $0.name == "dns.resolved_degraded.yaml" }).yaml
-        try dir.write("rules/quiet-dns.yml", builtIn.replacingOccurrences(of: "severity: low", with: "severity: info"))
+        let builtIn = try #require(BuiltInRules.files.first { $0.name == "dns.resolved_degraded.yaml" })
+        try dir.write("rules/quiet-dns.yml", builtIn.yaml.replacingOccurrences(of: "severity: low", with: "severity: info"))
+        try dir.write("rules/quiet-dns.examples.yaml", try #require(builtIn.examples))
         try dir.write("rules/README.txt", "not a rule")
         let engine = try DiagnosisEngine(extraRulesDirectory: dir.file("rules"))
         #expect(engine.rules.contains { $0.id == "custom.vpn_drop" && $0.source.hasSuffix("vpn.yaml") })
@@ -78,8 +123,10 @@ struct RuleLoaderTests {
 
     @Test func duplicateIdsAndBadFoldersAreErrors() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
-        try dir.write("rules/a.yaml", Self.valid)
-        try dir.write("rules/b.yaml", Self.valid)
+        for name in ["a", "b"] {
+            try dir.write("rules/\(name).yaml", Self.valid)
+            try dir.write("rules/\(name).examples.yaml", Self.validExamples)
+        }
         #expect(throws: DiagnosisError.self) { try DiagnosisEngine(extraRulesDirectory: dir.file("rules")) }
         do { _ = try DiagnosisEngine(extraRulesDirectory: dir.file("rules")) } catch let e as DiagnosisError {
             #expect(e.code == .duplicateRule)
@@ -89,6 +136,7 @@ struct RuleLoaderTests {
             #expect(e.code == .rulesUnavailable)
         }
         try dir.write("metric/x.yaml", Self.valid.replacingOccurrences(of: "custom.vpn_drop", with: "disk.space_low"))
+        try dir.write("metric/x.examples.yaml", Self.validExamples.replacingOccurrences(of: "custom.vpn_drop", with: "disk.space_low"))
         #expect(throws: DiagnosisError.self) { try DiagnosisEngine(extraRulesDirectory: dir.file("metric")) }
     }
 
@@ -96,7 +144,9 @@ struct RuleLoaderTests {
         let body = Self.valid.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")
         let second = body.replacingOccurrences(of: "custom.vpn_drop", with: "custom.vpn_drop_two")
         let yaml = "rules:\n  -\n" + body + "\n  -\n" + second + "\n"
-        #expect(try loader.load(yaml: yaml, source: "x.yaml").map(\.id) == ["custom.vpn_drop", "custom.vpn_drop_two"])
+        let examples = Self.validExamples + "\n" + Self.validExamples.replacingOccurrences(of: "custom.vpn_drop", with: "custom.vpn_drop_two")
+        #expect(try loader.load(yaml: yaml, source: "x.yaml", examples: examples, examplesSource: "x.examples.yaml").map(\.id)
+                == ["custom.vpn_drop", "custom.vpn_drop_two"])
     }
 
     @Test func durations() {

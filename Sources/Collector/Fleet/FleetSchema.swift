@@ -142,10 +142,12 @@ public enum FleetSchema {
         View(name: "findings", meaning: "Every diagnosis finding of every stored bundle.", columns: [
             c("ticket_id", "INTEGER", "the ticket it is on"), c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"),
             c("bundle_id", "TEXT", "the bundle it was found in"), c("received_at", "TEXT", "when that bundle arrived"),
-            c("rule_id", "TEXT", "the rule (disk.space_low…)"), c("category", "TEXT", "disk, memory, network…"),
+            c("rule_id", "TEXT", "the rule (disk.space_low…)"), c("category", "TEXT", "disk, memory, network, auth, printing… (docs/diagnosis.md)"),
             c("severity", "TEXT", "critical, high, medium, low, info"), c("confidence", "REAL", "0–1"), c("title", "TEXT", "what was found"),
+            c("subject", "TEXT", "what it is about: unit, device, mount, server, account (NULL when the rule does not say)"),
         ], select: """
-            SELECT f.ticket_id, t.host_id, \(hostname("t")), b.bundle_id, b.received_at, f.rule_id, f.category, f.severity, f.confidence, f.title
+            SELECT f.ticket_id, t.host_id, \(hostname("t")), b.bundle_id, b.received_at, f.rule_id, f.category, f.severity, f.confidence, f.title,
+                   f.subject
             FROM main.findings f JOIN main.tickets t ON t.id = f.ticket_id JOIN main.bundles b ON b.id = f.bundle_row
             """),
         View(name: "tickets", meaning: "Every ticket.", columns: [

@@ -476,6 +476,10 @@ extension SQLiteStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v14_diagnosis_subject") { db in
+            // What a finding is about (unit, device, mount, account), from diagnosis schema 12; NULL before.
+            try db.execute(sql: "ALTER TABLE findings ADD COLUMN subject TEXT")
+        }
         return migrator
     }
 }

@@ -473,10 +473,10 @@ public final class SQLiteStore: CollectorStore {
                 for (rank, f) in receipt.findings.enumerated() {
                     try db.execute(sql: """
                         INSERT INTO findings (ticket_id, bundle_row, rule_id, category, severity, confidence, title, detail, user_advice,
-                                              technician_advice, evidence, last_seen, rank)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              technician_advice, evidence, last_seen, rank, subject)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [ticketID, bundleRow, f.ruleID, f.category.rawValue, f.severity.rawValue, min(max(f.confidence, 0), 1),
-                                         f.title, f.detail, f.userAdvice, f.technicianAdvice, try Self.encode(f.evidence), f.lastSeen, rank])
+                                         f.title, f.detail, f.userAdvice, f.technicianAdvice, try Self.encode(f.evidence), f.lastSeen, rank, f.subject])
                 }
                 try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [bundle.receivedAt, bundle.hostID])
                 try Self.linkIncidents(db, findings: receipt.findings, now: bundle.receivedAt, threshold: policy.incidentThreshold)
@@ -617,7 +617,7 @@ public final class SQLiteStore: CollectorStore {
                     severity: Severity(rawValue: row["severity"]) ?? .info, confidence: row["confidence"], title: row["title"],
                     detail: row["detail"], userAdvice: row["user_advice"], technicianAdvice: row["technician_advice"],
                     evidence: try Self.decode([Evidence].self, row["evidence"], what: "evidence of a finding on ticket \(id)"),
-                    lastSeen: row["last_seen"])
+                    lastSeen: row["last_seen"], subject: row["subject"])
                 return TicketFinding(bundleID: row["bundle_id"], finding: finding)
             }
             return TicketDetail(ticket: summary, note: note, findings: findings,

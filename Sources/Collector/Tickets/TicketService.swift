@@ -1,3 +1,4 @@
+import Diagnosis
 import Foundation
 import Shared
 import Synchronization
@@ -49,10 +50,12 @@ public struct TicketService: TicketPolicy {
     }
 
     /// Joins a repeat to the host's matching open ticket, else opens a ticket titled by the top
-    /// finding and the user's note, with the priority of the worst severity.
+    /// finding and the user's note, with the priority of the worst severity. The "unrecognised"
+    /// clusters never count as the top finding: a ticket with nothing recognised keeps the
+    /// user's note as title and normal priority.
     public func decide(bundle: NewBundle, findings: [Finding], openTickets: [TicketSummary]) -> TicketDecision {
         let ranked = Self.rank(findings)
-        let top = ranked.first
+        let top = ranked.first { $0.ruleID != DiagnosisEngine.unrecognisedRuleID }
         if let top, top.severity >= .medium,
            // A repeat joins only a ticket the same local user opened: on a shared workstation
            // one user's request never lands on (or shows) another's ticket.

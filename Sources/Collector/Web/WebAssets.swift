@@ -108,7 +108,7 @@ enum WebAssets {
         ("finding", #"""
         <div class="finding sev-{{severity}}">
           <h3><span class="badge sev-{{severity}}">{{severity}}</span> {{title}}</h3>
-          <p class="muted small"><code>{{ruleID}}</code> · {{category}} · confidence {{confidence}}{{#lastSeen}} · last seen {{lastSeen}}{{/lastSeen}}</p>
+          <p class="muted small"><code>{{ruleID}}</code> · {{category}}{{#subject}} · {{subject}}{{/subject}} · confidence {{confidence}}{{#lastSeen}} · last seen {{lastSeen}}{{/lastSeen}}</p>
           <p>{{detail}}</p>
           <p><strong>For the technician:</strong> {{technicianAdvice}}</p>
           <p><strong>Told to the user:</strong> {{userAdvice}}</p>

@@ -153,7 +153,8 @@ extension WebController {
     static func findingView(_ f: TicketFinding) -> FindingView {
         let x = f.finding
         return FindingView(title: WebFormat.untrusted(x.title, max: 300), ruleID: WebFormat.untrusted(x.ruleID, max: 200), severity: x.severity.rawValue,
-                           category: x.category.rawValue, confidence: WebFormat.percent(x.confidence * 100),
+                           category: x.category.rawValue, subject: WebFormat.untrusted(x.subject, max: 200),
+                           confidence: WebFormat.percent(x.confidence * 100),
                            detail: WebFormat.untrusted(x.detail), userAdvice: WebFormat.untrusted(x.userAdvice),
                            technicianAdvice: WebFormat.untrusted(x.technicianAdvice), lastSeen: x.lastSeen.map { WebFormat.time($0) } ?? "",
                            bundleID: f.bundleID, evidence: x.evidence.prefix(50).map { evidenceView($0, bundleID: f.bundleID) })

@@ -155,6 +155,8 @@ struct FindingView {
     var ruleID: String
     var severity: String
     var category: String
+    /// What the finding is about (unit, device, account), empty when the rule does not say.
+    var subject: String
     var confidence: String
     var detail: String
     var userAdvice: String

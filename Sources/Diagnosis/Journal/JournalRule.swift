@@ -46,15 +46,19 @@ public struct JournalRule: Sendable {
             needleRanges = ranges
         }
 
-        /// The captures when `entry` matches, else nil.
-        func match(_ entry: JournalEntry) -> [String: String]? {
+        /// True when the matcher has `contains` needles.
+        var hasNeedles: Bool { !needleRanges.isEmpty }
+
+        /// The captures when `entry` matches, else nil. `needlesChecked`: the caller already
+        /// found one of the `contains` needles in the message (`NeedleSet`).
+        func match(_ entry: JournalEntry, needlesChecked: Bool = false) -> [String: String]? {
             if let transports, !transports.contains(entry.transport ?? "") { return nil }
             if let identifiers, !identifiers.contains(entry.identifier ?? "") { return nil }
             if let maxPriority, (entry.priority ?? 6) > maxPriority { return nil }
             if let messageIDs, !messageIDs.contains(entry.messageID ?? "") { return nil }
             if let units, !Self.unitMatches(units, entry.unit) && !Self.unitMatches(units, entry.userUnit) { return nil }
             guard let message = entry.message else { return messageIDs != nil && contains.isEmpty && regex == nil ? [:] : nil }
-            if !needleRanges.isEmpty, !containsAnyNeedle(message) { return nil }
+            if !needlesChecked, !needleRanges.isEmpty, !containsAnyNeedle(message) { return nil }
             /// Captures of the latest match (non-empty values win).
             // Regexes see at most the first `maxRegexBytes` of a message: the facts rules look
             // for come first, and a core dump's stack trace or a hostile line stays cheap.
@@ -149,6 +153,9 @@ public struct JournalRule: Sendable {
     let window: Int64?
     /// Severity steps by match count, ascending.
     let escalations: [Escalation]
+    /// What the finding is about (a unit, device, mount, interface, account), nil when the rule
+    /// does not say; generic unit findings fold into a specific one with the same subject (`FindingFolding`).
+    let subject: Template?
     /// The finding's title for the user.
     let title: Template
     /// The finding's detail for the technician.
@@ -157,6 +164,8 @@ public struct JournalRule: Sendable {
     let userAdvice: Template
     /// What the technician should do.
     let technicianAdvice: Template
+    /// Real-format lines that must and must not match, checked at load.
+    public internal(set) var examples = RuleExamples(matching: [], nearMisses: [])
 
     /// Id, category and summary.
     public var description: RuleDescription {

@@ -10,7 +10,7 @@ struct JournalRuleLoader {
 
     /// Keys a rule mapping may hold.
     static let ruleKeys: [String] = ["id", "category", "summary", "severity", "confidence", "match", "group_by", "threshold",
-                                     "escalate", "title", "detail", "user_advice", "technician_advice"]
+                                     "escalate", "subject", "title", "detail", "user_advice", "technician_advice"]
     /// Keys a `match` mapping may hold.
     static let matchKeys: [String] = ["transport", "identifier", "unit", "message_id", "max_priority", "contains", "regex", "exclude"]
     /// Keys of `threshold`.
@@ -20,34 +20,52 @@ struct JournalRuleLoader {
     /// syslog priority names, by number.
     static let priorityNames = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 
-    /// Every `*.yaml`/`*.yml` file of `directory`, sorted by name.
-    /// - Throws: `DiagnosisError.rulesUnavailable` when the folder cannot be listed.
+    /// Every `*.yaml`/`*.yml` rule file of `directory`, sorted by name, each with its examples
+    /// file (`NAME.examples.yaml` beside it), which is not a rule file itself.
+    /// - Throws: `DiagnosisError.rulesUnavailable` when the folder cannot be listed; the errors of `loadFile`.
     func loadDirectory(_ directory: String) throws -> [JournalRule] {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw DiagnosisError(.rulesUnavailable, "cannot list rules folder \(directory): \(error.localizedDescription); check the path and its permissions")
         }
         var rules: [JournalRule] = []
-        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+        for name in names.sorted() where (name.hasSuffix(".yaml") || name.hasSuffix(".yml")) && !Self.isExamplesFile(name) {
             rules += try loadFile(directory + "/" + name)
         }
         return rules
     }
 
-    /// One rule file.
-    /// - Throws: `DiagnosisError` (`.rulesUnavailable`, `.invalidYAML`, `.invalidRule`).
+    /// One rule file and its examples file beside it.
+    /// - Throws: `DiagnosisError` (`.rulesUnavailable`, `.invalidYAML`, `.invalidRule`, naming the examples
+    ///   file when the examples are missing or misbehave).
     func loadFile(_ path: String) throws -> [JournalRule] {
+        guard let text = try Self.text(path, required: true) else { return [] }
+        let folder = (path as NSString).deletingLastPathComponent
+        let examplesPath = (folder.isEmpty ? "" : folder + "/") + Self.examplesName(for: (path as NSString).lastPathComponent)
+        return try load(yaml: text, source: path, examples: try Self.text(examplesPath, required: false), examplesSource: examplesPath)
+    }
+
+    /// The UTF-8 text of `path`; nil when it does not exist and is not `required`.
+    private static func text(_ path: String, required: Bool) throws -> String? {
         guard let data = FileManager.default.contents(atPath: path) else {
+            if !required && !FileManager.default.fileExists(atPath: path) { return nil }
             throw DiagnosisError(.rulesUnavailable, "cannot read rule file \(path); check it exists and is readable")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw DiagnosisError(.invalidYAML, "\(path) is not UTF-8 text; save it as UTF-8")
         }
-        return try load(yaml: text, source: path)
+        return text
     }
 
-    /// Rules from YAML text: one rule mapping, or a mapping with a `rules:` list.
-    func load(yaml: String, source: String) throws -> [JournalRule] {
+    /// Rules from YAML text (one rule mapping, or a mapping with a `rules:` list) with their
+    /// examples (the text of the examples file, nil when there is none: refused).
+    /// - Throws: `DiagnosisError` naming `source` or `examplesSource`, the line and what to fix.
+    func load(yaml: String, source: String, examples: String?, examplesSource: String) throws -> [JournalRule] {
+        try attachExamples(try rules(yaml: yaml, source: source), yaml: examples, source: source, examplesSource: examplesSource)
+    }
+
+    /// Rules from YAML text without their examples (the caller attaches them).
+    private func rules(yaml: String, source: String) throws -> [JournalRule] {
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch {
             throw DiagnosisError(.invalidYAML, "\(source): not valid YAML: \(error); fix the indentation or quoting")
@@ -128,6 +146,7 @@ struct JournalRuleLoader {
         }
 
         let available = captures.union(JournalFields.names).union(JournalFields.computed).union(groupBy)
+        var subject: Template?
         /// Parses the template under `key` and checks its placeholders resolve.
         func template(_ key: String) throws -> Template {
             guard let n = m[key], let text = n.string, !text.isEmpty else {
@@ -140,8 +159,10 @@ struct JournalRuleLoader {
             }
             return t
         }
+        if m["subject"] != nil { subject = try template("subject") }
         return JournalRule(id: id, category: category, summary: summary, source: source, severity: severity, confidence: confidence,
                            matchers: matchers, groupBy: groupBy, thresholdCount: count, window: window, escalations: escalations,
+                           subject: subject,
                            title: try template("title"), detail: try template("detail"), userAdvice: try template("user_advice"),
                            technicianAdvice: try template("technician_advice"))
     }
@@ -229,7 +250,8 @@ struct JournalRuleLoader {
         return d
     }
 
-    private func fail(_ source: String, _ node: Node, _ message: String) -> DiagnosisError {
+    /// An `invalid_rule` error at `node`'s line of `source`.
+    func fail(_ source: String, _ node: Node, _ message: String) -> DiagnosisError {
         let line = node.mark.map { ":\($0.line)" } ?? ""
         return DiagnosisError(.invalidRule, "\(source)\(line): \(message)")
     }

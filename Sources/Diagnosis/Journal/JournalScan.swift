@@ -9,12 +9,23 @@ struct MatcherIndex: Sendable {
         let rule: Int
         let matcher: JournalRule.Matcher
     }
-    private(set) var byIdentifier: [String: [Ref]] = [:]
+    /// The matchers under one key, and when several of them have `contains` needles, those
+    /// needles as one `NeedleSet` (one pass over the message finds them all).
+    struct Bucket: Sendable {
+        var refs: [Ref] = []
+        var needles: NeedleSet?
+    }
+    private(set) var byIdentifier: [String: Bucket] = [:]
     /// By transport. (A linear scan with `==` measured slower: unequal strings take String's
     /// slow comparison path.)
-    private(set) var byTransport: [String: [Ref]] = [:]
-    private(set) var byMessageID: [String: [Ref]] = [:]
-    private(set) var generic: [Ref] = []
+    private(set) var byTransport: [String: Bucket] = [:]
+    private(set) var byMessageID: [String: Bucket] = [:]
+    private(set) var generic = Bucket()
+    /// Most matchers in one bucket (the size of a scan's per-bucket flags).
+    private(set) var largestBucket = 0
+    /// Matchers with needles a bucket needs before its needles are searched in one pass: below
+    /// that, one `memchr` scan per needle is as cheap.
+    static let needleSetMinimum = 3
 
     /// Indexes every matcher of `rules`.
     init(_ rules: [JournalRule]) {
@@ -22,16 +33,33 @@ struct MatcherIndex: Sendable {
             for matcher in rule.matchers {
                 let ref = Ref(rule: r, matcher: matcher)
                 if let ids = matcher.identifiers {
-                    for id in ids { byIdentifier[id, default: []].append(ref) }
+                    for id in ids { byIdentifier[id, default: Bucket()].refs.append(ref) }
                 } else if let ts = matcher.transports {
-                    for t in ts { byTransport[t, default: []].append(ref) }
+                    for t in ts { byTransport[t, default: Bucket()].refs.append(ref) }
                 } else if let ids = matcher.messageIDs {
-                    for id in ids { byMessageID[id, default: []].append(ref) }
+                    for id in ids { byMessageID[id, default: Bucket()].refs.append(ref) }
                 } else {
-                    generic.append(ref)
+                    generic.refs.append(ref)
                 }
             }
         }
+        // Buckets holding the same matchers (sshd, login, sudo… all hold the PAM rules) share one set.
+        var made: [[ObjectIdentifier]: NeedleSet] = [:]
+        func withNeedles(_ bucket: Bucket) -> Bucket {
+            var b = bucket
+            guard b.refs.filter({ $0.matcher.hasNeedles }).count >= Self.needleSetMinimum else { return b }
+            let key = b.refs.map { ObjectIdentifier($0.matcher) }
+            if let set = made[key] { b.needles = set; return b }
+            let set = NeedleSet(b.refs.map(\.matcher.contains))
+            made[key] = set
+            b.needles = set
+            return b
+        }
+        byIdentifier = byIdentifier.mapValues(withNeedles)
+        byTransport = byTransport.mapValues(withNeedles)
+        byMessageID = byMessageID.mapValues(withNeedles)
+        generic = withNeedles(generic)
+        largestBucket = ([generic.refs.count] + [byIdentifier, byTransport, byMessageID].flatMap { $0.values.map(\.refs.count) }).max() ?? 0
     }
 }
 
@@ -77,6 +105,12 @@ final class JournalScan {
     /// several of its matchers (indexed under different keys) match it.
     private var countedAt: [Int]
     private var sequence = 0
+    /// Per-bucket flags: which matchers' needles the current entry holds (`NeedleSet.mark`).
+    private let found: UnsafeMutableBufferPointer<Bool>
+    /// True once a rule matched the entry being consumed.
+    private var matchedCurrent = false
+    /// Error-level entries no rule matched, by template.
+    let unrecognised = ErrorClusters()
 
     /// A scan with empty counters.
     init(rules: [JournalRule], index: MatcherIndex, configuration: DiagnosisConfiguration) {
@@ -86,23 +120,48 @@ final class JournalScan {
         groups = Array(repeating: [:], count: rules.count)
         droppedGroups = Array(repeating: 0, count: rules.count)
         countedAt = Array(repeating: -1, count: rules.count)
+        found = .allocate(capacity: max(1, index.largestBucket))
+        found.initialize(repeating: false)
     }
+
+    deinit { found.deallocate() }
 
     /// Offers one entry to every rule that could match it.
     func consume(_ entry: JournalEntry) {
         sequence += 1
-        if let id = entry.identifier, let refs = index.byIdentifier[id] { offer(entry, refs) }
-        if let t = entry.transport, let refs = index.byTransport[t] { offer(entry, refs) }
+        matchedCurrent = false
+        if let id = entry.identifier, let bucket = index.byIdentifier[id] { offer(entry, bucket) }
+        if let t = entry.transport, let bucket = index.byTransport[t] { offer(entry, bucket) }
         // Journal MESSAGE_IDs are lower-case hex (sd_id128 formatting), as the loader stores them.
-        if let id = entry.messageID, let refs = index.byMessageID[id] { offer(entry, refs) }
-        if !index.generic.isEmpty { offer(entry, index.generic) }
+        if let id = entry.messageID, let bucket = index.byMessageID[id] { offer(entry, bucket) }
+        if !index.generic.refs.isEmpty { offer(entry, index.generic) }
+        if !matchedCurrent, let p = entry.priority, p <= ErrorClusters.maxPriority {
+            unrecognised.add(entry, maxSamples: configuration.maxEvidence)
+        }
     }
 
-    private func offer(_ entry: JournalEntry, _ refs: [MatcherIndex.Ref]) {
+    private func offer(_ entry: JournalEntry, _ bucket: MatcherIndex.Bucket) {
+        let refs = bucket.refs
+        if let needles = bucket.needles, let message = entry.message {
+            // One pass finds every matcher's needles; a matcher whose needles are absent is skipped.
+            for i in 0..<refs.count { found[i] = false }
+            needles.mark(message, found)
+            for i in 0..<refs.count where countedAt[refs[i].rule] != sequence {
+                let matcher = refs[i].matcher
+                if matcher.hasNeedles && !found[i] { continue }
+                if let captures = matcher.match(entry, needlesChecked: true) {
+                    record(entry, captures: captures, rule: refs[i].rule)
+                    countedAt[refs[i].rule] = sequence
+                    matchedCurrent = true
+                }
+            }
+            return
+        }
         for ref in refs where countedAt[ref.rule] != sequence {
             if let captures = ref.matcher.match(entry) {
                 record(entry, captures: captures, rule: ref.rule)
                 countedAt[ref.rule] = sequence
+                matchedCurrent = true
             }
         }
     }
@@ -118,13 +177,16 @@ final class JournalScan {
         groups[r][k]!.add(entry, captures: captures, rule: rule, maxEvidence: configuration.maxEvidence)
     }
 
-    /// The findings of every rule whose threshold was met, at most `maxFindingsPerRule` per rule.
+    /// The findings of every rule whose threshold was met, at most `maxFindingsPerRule` per rule,
+    /// then the largest clusters of error-level entries no rule matched (`ErrorClusters`, low).
     func findings() -> [Finding] {
         var out: [Finding] = []
         for (r, rule) in rules.enumerated() {
             let met = groups[r].values.filter(\.thresholdMet).sorted { $0.count > $1.count || ($0.count == $1.count && $0.lastSeen > $1.lastSeen) }
             out += met.prefix(configuration.maxFindingsPerRule).map { finding(rule, $0) }
         }
+        out += unrecognised.findings(limit: configuration.maxUnrecognisedFindings, minimumCount: configuration.unrecognisedMinimumCount,
+                                     maxEvidence: configuration.maxEvidence)
         return out
     }
 
@@ -160,7 +222,8 @@ final class JournalScan {
         return Finding(ruleID: rule.id, category: rule.category, severity: severity, confidence: confidence,
                        title: rule.title.render(lookup), detail: rule.detail.render(lookup),
                        userAdvice: rule.userAdvice.render(lookup), technicianAdvice: rule.technicianAdvice.render(lookup),
-                       evidence: evidence, lastSeen: Date(timeIntervalSince1970: Double(g.lastSeen) / 1e6))
+                       evidence: evidence, lastSeen: Date(timeIntervalSince1970: Double(g.lastSeen) / 1e6),
+                       subject: rule.subject.map { $0.render(lookup) }.flatMap { $0.isEmpty || $0 == "?" ? nil : $0 })
     }
 
     /// A journal entry as evidence: unit (or identifier), message, time and cursor.

@@ -33,7 +33,7 @@ struct FailedUnitsRule: MetricRule {
                 technicianAdvice: "`systemctl status \(u.name)` and `journalctl -u \(u.name) -b` for the exit reason; "
                     + "fix the cause, then `systemctl reset-failed \(u.name)` and start it again.",
                 evidence: evidence,
-                lastSeen: u.since ?? contents.manifest.createdAt)
+                lastSeen: u.since ?? contents.manifest.createdAt, subject: u.name)
         }
     }
 }

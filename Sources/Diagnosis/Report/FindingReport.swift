@@ -12,7 +12,7 @@ public enum FindingReport {
         var out = "\(findings.count) finding\(findings.count == 1 ? "" : "s"), worst first.\n"
         for (i, f) in findings.enumerated() {
             out += "\n\(i + 1). [\(f.severity.rawValue.uppercased())] \(f.title)\n"
-            out += "   rule \(f.ruleID) · \(f.category.rawValue) · confidence \(Saturating.percentText(f.confidence * 100)) %"
+            out += "   rule \(f.ruleID) · \(f.category.rawValue)\(f.subject.map { " · \($0)" } ?? "") · confidence \(Saturating.percentText(f.confidence * 100)) %"
             if let t = f.lastSeen { out += " · last seen \(iso.string(from: t))" }
             out += "\n"
             out += "   What happened: \(f.detail)\n"

@@ -1,9 +1,11 @@
 import Foundation
 
 /// What a finding is about. A fixed vocabulary: rules, the agent's output and fleet queries
-/// all use these names.
+/// all use these names (docs/diagnosis.md, "Findings"). `auth` is signing in, accounts and
+/// certificates; `software` is installing and updating it.
 public enum FindingCategory: String, Sendable, Codable, CaseIterable {
-    case disk, memory, service, crash, storage, network, dns, gpu, thermal, time, power, usb, cpu, load, other
+    case disk, memory, service, crash, storage, network, dns, gpu, thermal, time, power, usb, cpu, load
+    case auth, printing, audio, bluetooth, display, software, other
 }
 
 /// How bad a finding is, worst first.
@@ -62,12 +64,16 @@ public struct Finding: Sendable, Codable, Equatable {
     public var evidence: [Evidence]
     /// Time of the latest evidence, for ranking by recency.
     public var lastSeen: Date?
+    /// What the finding is about: a unit (`cups.service`), device, mount, interface, server or
+    /// account; nil when the rule does not say. Optional on the wire (absent before schema 12).
+    public var subject: String?
 
     public init(ruleID: String, category: FindingCategory, severity: Severity, confidence: Double, title: String,
-                detail: String, userAdvice: String, technicianAdvice: String, evidence: [Evidence] = [], lastSeen: Date? = nil) {
+                detail: String, userAdvice: String, technicianAdvice: String, evidence: [Evidence] = [], lastSeen: Date? = nil,
+                subject: String? = nil) {
         self.ruleID = ruleID; self.category = category; self.severity = severity; self.confidence = confidence
         self.title = title; self.detail = detail; self.userAdvice = userAdvice; self.technicianAdvice = technicianAdvice
-        self.evidence = evidence; self.lastSeen = lastSeen
+        self.evidence = evidence; self.lastSeen = lastSeen; self.subject = subject
     }
 }
 

@@ -251,7 +251,10 @@ enum AssignmentScanner {
             if proseWords.contains(where: { value.equalsIgnoringCase($0) }) { return false }
             let key = LineBytes(rebasing: p[keyStart..<keyEnd])
             if directiveWords.contains(where: { key.equalsIgnoringCase($0) }) || isPasswordShaped(value) { return true }
-            return isNetrcLine(p, around: keyStart)
+            // netrc writes `password X` with a blank, after its `machine`/`login` words; a key
+            // glued to its value by `:` on such a line is something else
+            // (`pam_faillock(gdm-password:auth): Consecutive login failures…`).
+            return ASCII.isBlank(p.at(start - 1)) && isNetrcLine(p, before: keyStart)
         }
         return isHighEntropy(value)
     }
@@ -259,15 +262,14 @@ enum AssignmentScanner {
     private static let netrcWords = words(["machine", "login", "default"])
     private static let netrcWindow = 256
 
-    /// Whether the line around `i` holds a `.netrc` keyword (`machine`, `login`, `default`) as
-    /// a word followed by a blank. Only `netrcWindow` bytes either side are read (netrc lines
-    /// are short), so a long line of `password password …` stays linear.
-    private static func isNetrcLine(_ p: LineBytes, around i: Int) -> Bool {
+    /// Whether the line before `i` holds a `.netrc` keyword (`machine`, `login`, `default`) as
+    /// a word followed by a blank (netrc names the machine and login before the password).
+    /// Only `netrcWindow` bytes are read (netrc lines are short), so a long line of
+    /// `password password …` stays linear.
+    private static func isNetrcLine(_ p: LineBytes, before i: Int) -> Bool {
         var lineStart = i
         while lineStart > 0, i - lineStart < netrcWindow, p[lineStart - 1] != 0x0A, p[lineStart - 1] != 0x0D { lineStart -= 1 }
-        var lineEnd = i
-        while lineEnd < p.count, lineEnd - i < netrcWindow, p[lineEnd] != 0x0A, p[lineEnd] != 0x0D { lineEnd += 1 }
-        let line = LineBytes(rebasing: p[lineStart..<lineEnd])
+        let line = LineBytes(rebasing: p[lineStart..<i])
         for word in netrcWords {
             var from = 0
             while let k = line.firstIndex(of: word, from: from) {

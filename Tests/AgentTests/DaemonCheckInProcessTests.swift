@@ -7,7 +7,8 @@ import Testing
 /// in a child `helpline daemon --check-in-once`, as heartbeats do (issue 12, "Small at rest"):
 /// against the real collector, a technician's request is answered with a bundle on its
 /// ticket, while the daemon's own process never maps libcurl, keeps systemd's watchdog fed
-/// through the collection and is the only process that talks to systemd.
+/// through the collection, is the only process that talks to systemd, and gives its binary's
+/// pages back after the work (`RestingMemory`).
 @Suite(.serialized) struct DaemonCheckInProcessTests {
     @Test func aBundleRequestIsAnsweredFromTheChildWhileTheDaemonStaysSmallAndAlive() throws {
         try #require(LiveCollector.available, Comment(rawValue: LiveCollector.missing))
@@ -73,6 +74,16 @@ import Testing
         // never closed, is not in its memory map.
         let maps = try String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)
         #expect(!maps.contains("libcurl"), "libcurl is mapped in the daemon")
+        // And having worked, it gives back its binary's pages (RestingMemory) before it sleeps:
+        // just after the child, so give it a moment.
+        var mappings = try executableMappings(pid: pid)
+        let advised = Date().addingTimeInterval(10)
+        while !(mappings.allSatisfy { $0.flags.contains("rr") }), Date() < advised {
+            usleep(100_000)
+            mappings = try executableMappings(pid: pid)
+        }
+        #expect(!mappings.isEmpty && mappings.allSatisfy { $0.flags.contains("rr") }, "\(mappings)")
+
         // systemd heard only from the daemon, and never longer than the watchdog apart,
         // collection included.
         let messages = notify.receive(within: 2 * watchdog) { _ in false }

@@ -95,21 +95,27 @@ struct DaemonCommand: AsyncParsableCommand {
         while ticks.map({ tick < $0 }) ?? true, !stop.requested {
             tick += 1
             ServiceNotifier.alive()
+            // The first tick follows the start; later ones that did work leave pages behind too.
+            var worked = tick == 1
             if ContinuousClock.now >= nextHeartbeat {
+                worked = true
                 await Self.beat(state: state, config: config, agent: agent, log: log)
                 // ±10 % jitter so a fleet does not beat in step.
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
             }
             if ContinuousClock.now >= nextTicketCheck {
+                worked = true
                 await Self.checkIn(state: state, agent: agent, log: log)
                 nextTicketCheck = ContinuousClock.now + config.replyCheckInterval
             }
             if Self.somethingToSend(state: state), let enrollment = try? state.enrollment() {
+                worked = true
                 let delivery = Delivery(state: state, config: config, enrollment: enrollment)
                 for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
             }
             if let t = ticks, tick >= t { break }
+            if worked { RestingMemory.release() }
             // Sleep until the next heartbeat, waking for the watchdog and the spool's retries.
             var wake = nextHeartbeat - ContinuousClock.now
             wake = min(wake, nextTicketCheck - ContinuousClock.now)
@@ -247,13 +253,17 @@ struct DaemonCommand: AsyncParsableCommand {
     /// Whether the spool or the outgoing folder holds anything: two directory listings, so an
     /// idle tick decodes no JSON and takes no lock. Pages touched once stay resident in the
     /// daemon, and every tick used to touch those (BENCHMARKS.md, "Agent daemon at rest,
-    /// small").
+    /// small"); `readdir` rather than FileManager for the same reason (Foundation's listing,
+    /// and the error it builds for a folder not made yet, run on pages all over the binary).
     static func somethingToSend(state: AgentState) -> Bool {
         // Dot files are the spool's lock; everything else is a bundle or its state.
         for folder in [state.spoolDirectory, state.directory + "/outgoing"] {
-            if let names = try? FileManager.default.contentsOfDirectory(atPath: folder),
-               names.contains(where: { !$0.hasPrefix(".") }) {
-                return true
+            guard let dir = opendir(folder) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let dot = UInt8(ascii: ".")
+                let first = withUnsafeBytes(of: entry.pointee.d_name) { $0.first ?? dot }
+                if first != dot { return true }
             }
         }
         return false
@@ -290,7 +300,11 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     private static func handle(_ client: DaemonSocket.Client, state: AgentState, config: AgentConfig, log: DaemonLog) async {
-        defer { close(client.fd) }
+        defer {
+            close(client.fd)
+            // A status look or a collection ran in this process: give back the pages it touched.
+            RestingMemory.release()
+        }
         guard let line = SocketLines.readLine(from: client.fd),
               let request = try? BundleJSON.decoder().decode(DaemonRequest.self, from: Data(line)) else {
             return

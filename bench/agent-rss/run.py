@@ -10,6 +10,12 @@ heartbeat. Each binary is dropped from the page cache first (see `cold`). Sample
 
     python3 bench/agent-rss/run.py                       # builds with scripts/build-release.sh
     python3 bench/agent-rss/run.py --binary PATH [--baseline [LABEL=]PATH]... [--seconds 15]
+    python3 bench/agent-rss/run.py --binary PATH --seconds 200 --every 30s   # at rest between work
+
+With --every, the enrolled daemon heartbeats (--heartbeat-interval) and checks in
+(reply_check_interval) that often, so the window holds idle ticks (the daemon wakes at least
+once a minute), heartbeat and check-in children and what each leaves behind; the table then
+also gives the last sample beside the largest.
 
 Every wait has a deadline; every process started here is ended here.
 """
@@ -136,15 +142,16 @@ def measure(name, argv, binary, seconds, ready=None, env=None):
         if proc.poll() is not None:
             raise SystemExit(f"{name} exited with {proc.returncode}: {b''.join(lines).decode(errors='replace')}")
         time.sleep(1)   # settle: the first tick's work is done
-        best, best_total, best_dirty = None, -1, 0
+        best, best_total, best_dirty, last = None, -1, 0, 0
         t0, c0 = time.monotonic(), cpu_ticks(proc.pid)
         while time.monotonic() - t0 < seconds:
             rss, dirty = sample(proc.pid, binary)
-            if sum(rss.values()) > best_total:
-                best, best_total, best_dirty = rss, sum(rss.values()), dirty
+            last = sum(rss.values())
+            if last > best_total:
+                best, best_total, best_dirty = rss, last, dirty
             time.sleep(1)
         cpu = (cpu_ticks(proc.pid) - c0) / TICKS / (time.monotonic() - t0) * 100
-        return {"name": name, "rss": best, "total": best_total, "dirty": best_dirty, "cpu": cpu}
+        return {"name": name, "rss": best, "total": best_total, "dirty": best_dirty, "cpu": cpu, "last": last}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -154,13 +161,15 @@ def measure(name, argv, binary, seconds, ready=None, env=None):
             proc.wait(timeout=10)
 
 
-def daemon_rows(label, binary, seconds, port):
+def daemon_rows(label, binary, seconds, port, every=None):
     rows = []
     for enrolled in (False, True):
         state = tempfile.mkdtemp(prefix="helpline-rss-")
         try:
             conf = os.path.join(state, "agent.conf")
-            open(conf, "w").close()
+            with open(conf, "w") as f:
+                if every and enrolled:
+                    f.write(f"reply_check_interval = {every}\n")
             if enrolled:
                 with open(os.path.join(state, "enrollment.json"), "w") as f:
                     json.dump({"server": f"http://127.0.0.1:{port}", "hostID": "bench-host", "hostToken": "t",
@@ -172,6 +181,9 @@ def daemon_rows(label, binary, seconds, port):
             argv = [binary, "daemon", "--state-dir", state, "--socket", os.path.join(state, "agent.sock"),
                     "--config", conf]
             what = "enrolled, after a heartbeat" if enrolled else "not enrolled"
+            if every and enrolled:
+                argv += ["--heartbeat-interval", every]
+                what = f"enrolled, heartbeat and check-in every {every}"
             rows.append(measure(f"{label}, {what}", argv, binary, seconds, ready, env))
         finally:
             shutil.rmtree(state, ignore_errors=True)
@@ -184,6 +196,8 @@ def main():
     ap.add_argument("--baseline", action="append", default=[], metavar="[LABEL=]PATH",
                     help="another helpline to print beside it, e.g. a plain `swift build -c release` (repeatable)")
     ap.add_argument("--seconds", type=float, default=15, help="sampling window per case (default 15)")
+    ap.add_argument("--every", metavar="DURATION",
+                    help="enrolled: heartbeat and check in this often (e.g. 30s; default: the daemon's own, 15m and 5m)")
     args = ap.parse_args()
 
     binary = args.binary
@@ -197,10 +211,10 @@ def main():
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        rows = daemon_rows("helpline daemon", binary, args.seconds, port)
+        rows = daemon_rows("helpline daemon", binary, args.seconds, port, args.every)
         baselines = [b.split("=", 1) if "=" in b else ("baseline", b) for b in args.baseline]
         for label, path in baselines:
-            rows += daemon_rows(label, os.path.abspath(path), args.seconds, port)
+            rows += daemon_rows(label, os.path.abspath(path), args.seconds, port, args.every)
         rows.append(measure("sleep 600 (floor)", ["sleep", "600"], shutil.which("sleep"), min(args.seconds, 3)))
         if shutil.which("journalctl"):
             rows.append(measure("journalctl -f (anchor)", ["journalctl", "-f", "-n", "0"],
@@ -212,12 +226,13 @@ def main():
     for label, path in baselines:
         print(f"{label}: {path}, {os.path.getsize(path) / 1e6:.1f} MB")
     print(f"largest of ~{args.seconds:.0f} one-second samples; MB = 10^6 bytes; CPU = share of one core over the window\n")
-    head = ["case", "total RSS"] + CLASSES + ["Private_Dirty", "CPU"]
+    print(f"heartbeats the stub answered: {StubCollector.beats}\n")
+    head = ["case", "total RSS", "last sample"] + CLASSES + ["Private_Dirty", "CPU"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" + "---:|" * (len(head) - 1))
     mb = lambda kb: f"{kb * 1024 / 1e6:.1f}"
     for r in rows:
-        cells = [r["name"], f"**{mb(r['total'])}**"] + [mb(r["rss"][c]) for c in CLASSES] + [mb(r["dirty"]), f"{r['cpu']:.2f} %"]
+        cells = [r["name"], f"**{mb(r['total'])}**", mb(r["last"])] + [mb(r["rss"][c]) for c in CLASSES] + [mb(r["dirty"]), f"{r['cpu']:.2f} %"]
         print("| " + " | ".join(cells) + " |")
 
 

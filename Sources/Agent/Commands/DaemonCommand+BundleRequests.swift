@@ -9,7 +9,8 @@ extension DaemonCommand {
     /// Collects and sends the fresh bundles technicians asked this computer for: one bundle
     /// per request (reason `technician_request`, the request's id in the manifest so it joins
     /// the request's ticket). A bundle that could only be spooled counts as answered: the
-    /// spool sends it, and it is not collected twice meanwhile.
+    /// spool sends it, and it is not collected twice meanwhile. Runs in the check-in child
+    /// (`--check-in-once`), whose parent keeps systemd's watchdog fed.
     static func answerBundleRequests(state: AgentState, config: AgentConfig, log: DaemonLog) async {
         guard let enrollment = try? state.enrollment() else { return }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
@@ -38,7 +39,6 @@ extension DaemonCommand {
                     log.line("cannot remember answered bundle requests: \(error)")
                 }
             }
-            ServiceNotifier.alive()
         }
     }
 }

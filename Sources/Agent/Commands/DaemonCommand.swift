@@ -5,10 +5,11 @@ import Shared
 /// `helpline daemon`: the long-running side, run by the systemd unit.
 ///
 /// Every `heartbeat_interval` (jittered) it sends a small health snapshot; every
-/// `reply_check_interval` it looks at this computer's tickets and shows their users a desktop
-/// notification of new replies and status changes (`notify_replies`); it retries the spool
-/// with backoff; it answers ordinary users' requests on its socket; between ticks it sleeps
-/// and does nothing.
+/// `reply_check_interval` it checks in: collects the fresh bundles technicians asked for, then
+/// looks at this computer's tickets and shows their users a desktop notification of new
+/// replies and status changes (`notify_replies`). Heartbeats and check-ins each run in a
+/// short-lived child (`DaemonChild`). It retries the spool with backoff; it answers ordinary
+/// users' requests on its socket; between ticks it sleeps and does nothing.
 struct DaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "daemon",
@@ -31,6 +32,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Flag(name: .customLong("heartbeat-once"), help: ArgumentHelp("Send one heartbeat and exit (the daemon runs each heartbeat so, in a child process).", visibility: .hidden))
     var heartbeatOnce = false
 
+    @Flag(name: .customLong("check-in-once"), help: ArgumentHelp("Check in once (bundle requests, reply notifications) and exit (the daemon runs each check-in so, in a child process).", visibility: .hidden))
+    var checkInOnce = false
+
     /// `--ticks`, checked by `validate()`.
     var ticks: Int? { ticksText.flatMap { try? WholeNumberText.parse($0, for: "--ticks", in: InputLimits.ticks) } }
 
@@ -47,7 +51,12 @@ struct DaemonCommand: AsyncParsableCommand {
         if heartbeatOnce {
             let (state, config) = try agent.load()
             let sent = await Self.beatInThisProcess(state: state, config: config, log: DaemonLog())
-            throw ExitCode(sent ? HeartbeatProcess.delivered : HeartbeatProcess.notDelivered)
+            throw ExitCode(sent ? DaemonChild.delivered : DaemonChild.notDelivered)
+        }
+        if checkInOnce {
+            let (state, config) = try agent.load()
+            await Self.checkInInThisProcess(state: state, config: config, log: DaemonLog())
+            return
         }
         let (state, baseConfig) = try agent.load()
         var config = baseConfig
@@ -83,27 +92,30 @@ struct DaemonCommand: AsyncParsableCommand {
         var tick = 0
         var nextHeartbeat = ContinuousClock.now
         var nextTicketCheck = ContinuousClock.now
-        let notifier = SessionNotifier.forThisMachine()
         while ticks.map({ tick < $0 }) ?? true, !stop.requested {
             tick += 1
             ServiceNotifier.alive()
+            // The first tick follows the start; later ones that did work leave pages behind too.
+            var worked = tick == 1
             if ContinuousClock.now >= nextHeartbeat {
+                worked = true
                 await Self.beat(state: state, config: config, agent: agent, log: log)
                 // ±10 % jitter so a fleet does not beat in step.
                 let jitter = Double.random(in: 0.9...1.1)
                 nextHeartbeat = ContinuousClock.now + config.heartbeatInterval * jitter
             }
             if ContinuousClock.now >= nextTicketCheck {
-                // Check-in: technicians' requests for fresh bundles, then replies for users.
-                await Self.answerBundleRequests(state: state, config: config, log: log)
-                if config.notifyReplies { await Self.tellUsersAboutTickets(state: state, config: config, notifier: notifier, log: log) }
+                worked = true
+                await Self.checkIn(state: state, agent: agent, log: log)
                 nextTicketCheck = ContinuousClock.now + config.replyCheckInterval
             }
             if Self.somethingToSend(state: state), let enrollment = try? state.enrollment() {
+                worked = true
                 let delivery = Delivery(state: state, config: config, enrollment: enrollment)
                 for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
             }
             if let t = ticks, tick >= t { break }
+            if worked { RestingMemory.release() }
             // Sleep until the next heartbeat, waking for the watchdog and the spool's retries.
             var wake = nextHeartbeat - ContinuousClock.now
             wake = min(wake, nextTicketCheck - ContinuousClock.now)
@@ -116,8 +128,26 @@ struct DaemonCommand: AsyncParsableCommand {
         _ = listener
     }
 
+    /// Longest a heartbeat may take (probes ~1 s, one upload attempt with libcurl's own
+    /// timeouts); past it the child is killed so the daemon's loop goes on.
+    static let heartbeatDeadline: Duration = .seconds(300)
+
+    /// Longest a check-in may take: up to five bundles collected and sent for technicians'
+    /// requests, then one notification per user with news (each `SessionNotifier.deadline`).
+    static let checkInDeadline: Duration = .seconds(30 * 60)
+
+    /// The arguments of a child `helpline daemon --ONCE`: it resolves settings as this
+    /// process did (the same flags, the same environment, the state folder already resolved).
+    static func childArguments(_ once: String, state: AgentState, agent: AgentFlags) -> [String] {
+        var arguments = ["daemon", once, "--state-dir", state.directory]
+        if let c = agent.configFile { arguments += ["--config", c] }
+        if let s = agent.server { arguments += ["--server", s] }
+        if let c = agent.caFile { arguments += ["--ca-file", c] }
+        return arguments
+    }
+
     /// Sends one heartbeat, if enrolled, from a child `helpline daemon --heartbeat-once`
-    /// (`HeartbeatProcess` says why), and shows its time in the unit's status.
+    /// (`DaemonChild` says why), and shows its time in the unit's status.
     static func beat(state: AgentState, config: AgentConfig, agent: AgentFlags, log: DaemonLog) async {
         // Whether the file is there, not what it says: decoding it here would keep JSON's
         // pages resident in the daemon. The child reads it, and says if it is damaged.
@@ -125,13 +155,9 @@ struct DaemonCommand: AsyncParsableCommand {
             log.line("not enrolled; no heartbeat (run helpline enroll)")
             return
         }
-        // The child resolves settings as this process did: the same flags, the same
-        // environment, and the state folder already resolved.
-        var arguments = ["daemon", "--heartbeat-once", "--state-dir", state.directory]
-        if let c = agent.configFile { arguments += ["--config", c] }
-        if let s = agent.server { arguments += ["--server", s] }
-        if let c = agent.caFile { arguments += ["--ca-file", c] }
-        switch await HeartbeatProcess.run(arguments: arguments) {
+        let child = DaemonChild(what: "heartbeat", arguments: childArguments("--heartbeat-once", state: state, agent: agent),
+                                deadline: heartbeatDeadline)
+        switch await child.run() {
         case .delivered:
             // Only the main process may talk to systemd (NotifyAccess=main), so the status is set here.
             let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
@@ -140,6 +166,25 @@ struct DaemonCommand: AsyncParsableCommand {
             break
         case .failed(let why):
             log.line("heartbeat not delivered: \(why)")
+        }
+    }
+
+    /// Checks in, if enrolled, from a child `helpline daemon --check-in-once`
+    /// (`checkInInThisProcess` says what it does; `DaemonChild` why in a child).
+    static func checkIn(state: AgentState, agent: AgentFlags, log: DaemonLog) async {
+        // Not enrolled: nothing to ask, and the heartbeat already said so.
+        guard FileManager.default.fileExists(atPath: state.enrollmentPath) else { return }
+        let child = DaemonChild(what: "check-in", arguments: childArguments("--check-in-once", state: state, agent: agent),
+                                deadline: checkInDeadline)
+        if case .failed(let why) = await child.run() { log.line("check-in not finished: \(why)") }
+    }
+
+    /// The check-in itself, which `--check-in-once` runs in the child: technicians' requests
+    /// for fresh bundles, then, with `notify_replies`, replies and status changes for users.
+    static func checkInInThisProcess(state: AgentState, config: AgentConfig, log: DaemonLog) async {
+        await answerBundleRequests(state: state, config: config, log: log)
+        if config.notifyReplies {
+            await tellUsersAboutTickets(state: state, config: config, notifier: SessionNotifier.forThisMachine(), log: log)
         }
     }
 
@@ -177,6 +222,7 @@ struct DaemonCommand: AsyncParsableCommand {
     /// Looks at this computer's tickets and shows each user a notification of new replies and
     /// status changes on the tickets their requests opened (`ReplyNotices`), remembering what
     /// was told (`NoticeLedger`). A user without a session now is told at a later check-in.
+    /// Runs in the check-in child (`--check-in-once`).
     static func tellUsersAboutTickets(state: AgentState, config: AgentConfig, notifier: SessionNotifier, log: DaemonLog) async {
         guard let enrollment = try? state.enrollment() else { return }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
@@ -198,7 +244,6 @@ struct DaemonCommand: AsyncParsableCommand {
             case .noSession: pending.append(notice)
             case .failed(let why): log.line("could not tell \(notice.user) about their ticket: \(why)")
             }
-            ServiceNotifier.alive()  // a slow session bus may take up to SessionNotifier.deadline
         }
         if let before, !pending.isEmpty { seen = ReplyNotices.keepPending(pending, in: seen, before: before) }
         guard seen != before else { return }
@@ -208,13 +253,17 @@ struct DaemonCommand: AsyncParsableCommand {
     /// Whether the spool or the outgoing folder holds anything: two directory listings, so an
     /// idle tick decodes no JSON and takes no lock. Pages touched once stay resident in the
     /// daemon, and every tick used to touch those (BENCHMARKS.md, "Agent daemon at rest,
-    /// small").
+    /// small"); `readdir` rather than FileManager for the same reason (Foundation's listing,
+    /// and the error it builds for a folder not made yet, run on pages all over the binary).
     static func somethingToSend(state: AgentState) -> Bool {
         // Dot files are the spool's lock; everything else is a bundle or its state.
         for folder in [state.spoolDirectory, state.directory + "/outgoing"] {
-            if let names = try? FileManager.default.contentsOfDirectory(atPath: folder),
-               names.contains(where: { !$0.hasPrefix(".") }) {
-                return true
+            guard let dir = opendir(folder) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let dot = UInt8(ascii: ".")
+                let first = withUnsafeBytes(of: entry.pointee.d_name) { $0.first ?? dot }
+                if first != dot { return true }
             }
         }
         return false
@@ -251,7 +300,11 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     private static func handle(_ client: DaemonSocket.Client, state: AgentState, config: AgentConfig, log: DaemonLog) async {
-        defer { close(client.fd) }
+        defer {
+            close(client.fd)
+            // A status look or a collection ran in this process: give back the pages it touched.
+            RestingMemory.release()
+        }
         guard let line = SocketLines.readLine(from: client.fd),
               let request = try? BundleJSON.decoder().decode(DaemonRequest.self, from: Data(line)) else {
             return

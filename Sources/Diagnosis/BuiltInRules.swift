@@ -1491,15 +1491,25 @@ summary: Suspend failed (devices failed to suspend, tasks refused to freeze, sys
 severity: high
 confidence: 0.85
 match:
+  # One matcher per line shape, so each names the device and error with the same captures.
   - transport: kernel
-    contains: ["failed to suspend", "dpm_run_callback", "Freezing of tasks failed", "Freezing user space processes failed", "refusing to freeze"]
-    regex: '(?:(?<device>\S+ \S+): PM: failed to suspend(?: async)?: error (?<error>-?\d+)|PM: Some devices failed to suspend|PM: Device (?<device2>\S+) failed to suspend|dpm_run_callback\(\): (?<callback>\S+) returns (?<error2>-?\d+)|Freezing (?:of tasks|user space processes) failed)'
+    contains: ["PM: failed to suspend"]
+    regex: '(?<device>\S+ \S+): PM: failed to suspend(?: async)?: error (?<error>-?\d+)'
+  - transport: kernel
+    contains: ["PM: Device "]
+    regex: 'PM: Device (?<device>\S+) failed to suspend(?: async)?(?:: error (?<error>-?\d+))?'
+  - transport: kernel
+    contains: ["dpm_run_callback"]
+    regex: '(?:(?<device>\S+ \S+): PM: )?dpm_run_callback\(\): (?<callback>\S+) returns (?<error>-?\d+)'
+  - transport: kernel
+    contains: ["Some devices failed to suspend", "Freezing of tasks failed", "Freezing user space processes failed"]
+    regex: 'PM: Some devices failed to suspend|Freezing (?:of tasks|user space processes) failed'
   - identifier: [systemd-sleep]
     contains: ["Failed to put system to sleep", "Failed to suspend system", "Failed to sleep"]
     regex: '(?:Failed to put system to sleep|Failed to suspend system)\.? ?(?:System resumed again: (?<reason>.+))?'
 title: The computer could not go to sleep
 detail: >-
-  {{count}} suspend failure lines, latest at {{last_seen}} (device {{device|}}{{device2|not named}}, error {{error|}}{{error2|}},
+  {{count}} suspend failure lines, latest at {{last_seen}} (device {{device|not named}}, error {{error|not given}},
   systemd-sleep: {{reason|no reason given}}). A laptop that does not sleep drains its battery and heats up in a bag.
 user_advice: Save your work before closing the lid and check the computer really went to sleep; tell your technician.
 technician_advice: >-
@@ -1514,6 +1524,8 @@ power.suspend_failure:
     - {transport: kernel, message: 'PM: Some devices failed to suspend, or early wake event detected'}
     - {transport: kernel, message: 'xhci_hcd 0000:00:14.0: PM: failed to suspend async: error -16'}
     - {transport: kernel, message: 'xhci_hcd 0000:00:14.0: PM: dpm_run_callback(): pci_pm_suspend+0x0/0x160 returns -16'}
+    - {transport: kernel, message: 'PM: Device 0000:00:1f.3 failed to suspend async: error -5'}
+    - {transport: kernel, message: 'Freezing of tasks failed after 20.007 seconds (1 tasks refusing to freeze, wq_busy=0):'}
     - {identifier: systemd-sleep, unit: systemd-suspend.service, priority: 3, message: 'Failed to put system to sleep. System resumed again: Device or resource busy'}
   no_match:
     - {transport: kernel, message: 'PM: suspend entry (deep)'}

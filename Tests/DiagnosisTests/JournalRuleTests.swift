@@ -222,6 +222,18 @@ struct JournalRuleTests {
         #expect(sdb.detail.contains("latest sector 3"))
     }
 
+    /// Each line shape names its device and error through the same captures, so the detail
+    /// shows the one the latest line named (it used to print "not named" after a real name).
+    @Test func suspendFailureNamesTheDeviceOnce() throws {
+        for (line, device, error) in [("xhci_hcd 0000:00:14.0: PM: failed to suspend async: error -16", "xhci_hcd 0000:00:14.0", "-16"),
+                                      ("xhci_hcd 0000:00:14.0: PM: dpm_run_callback(): pci_pm_suspend+0x0/0x160 returns -16", "xhci_hcd 0000:00:14.0", "-16"),
+                                      ("PM: Device 0000:00:1f.3 failed to suspend async: error -5", "0000:00:1f.3", "-5"),
+                                      ("PM: Some devices failed to suspend, or early wake event detected", "not named", "not given")] {
+            let f = try #require(sharedEngine.diagnose(journal: [kernelEntry(line)]).first { $0.ruleID == "power.suspend_failure" }, "\(line)")
+            #expect(f.detail.contains("(device \(device), error \(error),"), "\(line): \(f.detail)")
+        }
+    }
+
     @Test func thresholdWindowIsSliding() {
         // Three Wi-Fi drops spread over three hours do not make a pattern; three within an hour do.
         let spread = Self.repeated(3, every: 3600) { _ in

@@ -8,18 +8,11 @@ Steps (each printed with its command):
      10 top processes, 4 filesystems, full meminfo and PSI) and on any FILE given.
 Usage: bench/heartbeat/run.py [FILE.json …] [--runs 7] [--no-build]
 """
-import argparse, json, os, shlex, subprocess, sys
+import argparse, os, sys
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCRATCH = os.path.join(ROOT, ".build-agent-rel")
-DATA = os.path.join(ROOT, ".bench-data", "heartbeat")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from swift_harness import ROOT, build_harness, sh  # noqa: E402
 
-def sh(cmd, env=None, **kw):
-    print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-    r = subprocess.run(cmd, env=dict(os.environ, **(env or {})), **kw)
-    if r.returncode != 0:
-        sys.exit(f"failed ({r.returncode}): {cmd[0]}")
-    return r
 
 def main():
     ap = argparse.ArgumentParser()
@@ -27,20 +20,10 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
-    if not a.no_build:
-        sh(["swift", "build", "--scratch-path", SCRATCH, "-c", "release", "--target", "Shared"],
-           env={"HELPLINE_AGENT_ONLY": "1"}, cwd=ROOT)
-    rel = os.path.join(SCRATCH, "release")
-    os.makedirs(DATA, exist_ok=True)
-    harness = os.path.join(DATA, "heartbeat-bench")
-    with open(os.path.join(rel, "Shared.build", "output-file-map.json")) as f:
-        fmap = json.load(f)
-    objects = sorted(v["object"] for k, v in fmap.items() if k and os.path.exists(k))
-    sh(["swiftc", "-O", "-swift-version", "6", os.path.join(ROOT, "bench/heartbeat/main.swift"), "-o", harness,
-        "-I", os.path.join(rel, "Modules"), "-Xcc", "-fmodule-map-file=" + os.path.join(ROOT, "Sources/CZlib/module.modulemap")]
-       + objects + ["-lz"])
+    harness = build_harness(os.path.join(ROOT, "bench/heartbeat/main.swift"), "heartbeat", build=not a.no_build)
     for path in a.files:
         sh([harness, path, str(a.runs)])
+
 
 if __name__ == "__main__":
     main()

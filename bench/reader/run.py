@@ -10,18 +10,11 @@ Steps (each printed with its command):
      then run: inflate alone, inflate + tar, the whole reader, and line parsing alone.
 Usage: bench/reader/run.py [BUNDLE] [--runs 7] [--no-build]
 """
-import argparse, json, os, shlex, statistics, subprocess, sys, time
+import argparse, os, shlex, statistics, subprocess, sys, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SCRATCH = os.path.join(ROOT, ".build-agent-rel")
-DATA = os.path.join(ROOT, ".bench-data", "reader")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from swift_harness import ROOT, build_harness, sh  # noqa: E402
 
-def sh(cmd, env=None, **kw):
-    print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-    r = subprocess.run(cmd, env=dict(os.environ, **(env or {})), **kw)
-    if r.returncode != 0:
-        sys.exit(f"failed ({r.returncode}): {cmd[0]}")
-    return r
 
 def main():
     ap = argparse.ArgumentParser()
@@ -31,10 +24,7 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(a.bundle):
         sys.exit(f"no bundle at {a.bundle}: run bench/diagnosis/run.py first, or pass one")
-    if not a.no_build:
-        sh(["swift", "build", "--scratch-path", SCRATCH, "-c", "release", "--target", "Shared"],
-           env={"HELPLINE_AGENT_ONLY": "1"}, cwd=ROOT)
-    rel = os.path.join(SCRATCH, "release")
+    harness = build_harness(os.path.join(ROOT, "bench/reader/main.swift"), "reader", build=not a.no_build)
 
     baseline = f"gzip -dc {shlex.quote(a.bundle)} | wc -l"
     print(f"$ {baseline}   (x{a.runs})", flush=True)
@@ -44,16 +34,8 @@ def main():
         out = subprocess.run(["sh", "-c", baseline], capture_output=True, text=True, check=True).stdout.strip()
         times.append((time.perf_counter() - t0) * 1000)
     print(f"{'baseline gzip -dc | wc -l:':52} median {statistics.median(times):7.1f} ms wall (min {min(times):7.1f}); {out} lines")
-
-    os.makedirs(DATA, exist_ok=True)
-    harness = os.path.join(DATA, "reader-bench")
-    with open(os.path.join(rel, "Shared.build", "output-file-map.json")) as f:
-        fmap = json.load(f)
-    objects = sorted(v["object"] for k, v in fmap.items() if k and os.path.exists(k))
-    sh(["swiftc", "-O", "-swift-version", "6", os.path.join(ROOT, "bench/reader/main.swift"), "-o", harness,
-        "-I", os.path.join(rel, "Modules"), "-Xcc", "-fmodule-map-file=" + os.path.join(ROOT, "Sources/CZlib/module.modulemap")]
-       + objects + ["-lz"])
     sh([harness, a.bundle, str(a.runs)])
+
 
 if __name__ == "__main__":
     main()

@@ -90,13 +90,7 @@ extension Request {
     /// Reads and decodes a JSON body of at most `limit` bytes with the wire contract's coders.
     /// - Throws: `APIError` 413 when too large, 415 when not JSON, 400 when malformed.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
-        try await decodeJSONKeepingBody(type, limit: limit).value
-    }
-
-    /// `decodeJSON`, also answering the body's bytes (valid JSON for `T`, as it was sent).
-    func decodeJSONKeepingBody<T: Decodable>(_ type: T.Type, limit: Int) async throws -> (value: T, body: Data) {
-        let data = Data(buffer: try await collectJSON(limit: limit))
-        return (try Self.decodeJSON(T.self, from: data), data)
+        try Self.decodeJSON(type, from: Data(buffer: try await collectJSON(limit: limit)))
     }
 
     /// The body of a JSON request, at most `limit` bytes, not yet decoded.

@@ -101,6 +101,62 @@ import Testing
         #expect(history.rows == [[.integer(2)]])
     }
 
+    /// The heartbeat writer binds through SQLite's C API: every kind of value lands as GRDB
+    /// would have stored it (dates as its text, rounded to the millisecond; nil as NULL, ''
+    /// as text; huge counters clamped), and what changes only with an upgrade (kernel,
+    /// agent) is still updated.
+    @Test func heartbeatRowsHoldWhatWasSentAndFollowUpgrades() async throws {
+        let (tc, ids) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let q = Self.sandbox(tc)
+        let sent = Date(timeIntervalSince1970: 1_796_000_000.4567)
+        var beat = Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 12.5, failed: ["x.service"], at: sent)
+        beat.agentVersion = "0.2.0"
+        beat.system?.kernel?.release = "6.12.9-amd64"
+        beat.system?.loadAverage = [2.25, 1.5]
+        beat.memory?.oomKills = UInt64.max
+        beat.failedUnits[0].since = Date(timeIntervalSince1970: 0.9996)
+        beat.failedUnits[0].restarts = 3
+        beat.topProcesses[0].user = nil
+        beat.topProcesses[0].commandLine = ""
+        let received = Date(timeIntervalSince1970: 1_796_000_001.0004)
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: received, heartbeat: beat)])
+        let health = try q.run("""
+            SELECT agent_version, kernel, received_at, load1, load5, load15, oom_kills, max_disk_used_percent, failed_unit_count
+            FROM health WHERE host_id = '\(ids[0])'
+            """, deadline: .now + .seconds(5))
+        #expect(health.rows == [[.text("0.2.0"), .text("6.12.9-amd64"), .text("2026-11-30 00:53:21.000"), .real(2.25), .real(1.5), .null,
+                                 .integer(Int64.max), .real(12.5), .integer(1)]])
+        let unit = try q.run("SELECT since, restarts FROM failed_units WHERE host_id = '\(ids[0])'", deadline: .now + .seconds(5))
+        #expect(unit.rows == [[.text("1970-01-01 00:00:01.000"), .integer(3)]])
+        let process = try q.run("SELECT user, command FROM processes WHERE host_id = '\(ids[0])'", deadline: .now + .seconds(5))
+        #expect(process.rows == [[.null, .text("")]])
+        let history = try q.run("SELECT at, load1 FROM health_history WHERE host_id = '\(ids[0])' ORDER BY at LIMIT 1", deadline: .now + .seconds(5))
+        #expect(history.rows == [[.text("2026-11-30 00:53:21.000"), .real(2.25)]])
+        let hosts = try q.run("SELECT last_seen_at, kernel FROM hosts WHERE host_id = '\(ids[0])'", deadline: .now + .seconds(5))
+        #expect(hosts.rows == [[.text("2026-11-30 00:53:21.000"), .text("6.12.9-amd64")]])
+        // Stored dates read back as the same Date through GRDB (the store's own reads).
+        let latest = try #require(try await tc.store.latestHeartbeat(hostID: ids[0]))
+        #expect(abs(latest.receivedAt.timeIntervalSince(received)) < 0.001)
+        let kernels = try q.run(try #require(WebController.dashboard.first { $0.title == "Kernels" }).sql, deadline: .now + .seconds(5))
+        #expect(kernels.rows == [[.text("6.1.0-18-amd64"), .integer(2)], [.text("6.12.9-amd64"), .integer(1)]])
+    }
+
+    /// The dashboard's disk and memory questions read the partial indexes that keep
+    /// heartbeats from moving index entries (v16_lean_heartbeat_writes): a change to their SQL
+    /// or to the views that loses the index shows here, not as a slow page at 100,000 hosts.
+    @Test func dashboardReadsThePartialIndexes() async throws {
+        let (tc, _) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let q = Self.sandbox(tc)
+        for (title, index) in [("Disks over 90 %", "host_disks_full"), ("Memory pressure", "host_health_memory_pressure")] {
+            let sql = try #require(WebController.dashboard.first { $0.title == title }).sql
+            let plan = try q.run("EXPLAIN QUERY PLAN " + sql, deadline: .now + .seconds(5))
+            let text = plan.rows.flatMap { $0 }.map { "\($0)" }.joined(separator: " ")
+            #expect(text.contains(index), "\(title): \(text)")
+        }
+    }
+
     @Test func everyRefusedConstructSaysWhatAndWhy() async throws {
         let (tc, _) = try await Self.fleet()
         defer { Task { await tc.close() } }

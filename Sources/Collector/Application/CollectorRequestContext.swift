@@ -146,8 +146,23 @@ public struct JSONResponse<Value: Encodable & Sendable>: ResponseGenerator, Send
         self.headers = headers
     }
 
+    /// The body already encoded (as `BundleJSON.encoder()` would), for hot routes that build
+    /// their answer by hand.
+    private var encoded: [UInt8]?
+
+    /// Creates the response from `value` already encoded as `encoded`.
+    public init(_ value: Value, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], encoded: [UInt8]) {
+        self.init(value, status: status, headers: headers)
+        self.encoded = encoded
+    }
+
     /// Encodes the body.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
+        if let encoded {
+            var fields = headers
+            fields[.contentType] = "application/json; charset=utf-8"
+            return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: encoded)))
+        }
         let data = try BundleJSON.encoder().encode(value)
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"

@@ -3,14 +3,76 @@ import GRDB
 import Shared
 
 extension SQLiteStore {
-    /// Writes a heartbeat's typed rows: the host's latest health, disks, top processes and
-    /// failed units (replacing the previous ones), and a history row. Runs inside the
-    /// heartbeat batch's transaction; statements are cached per writer connection.
-    static func insertFleetRows(_ db: Database, _ row: HeartbeatRow, received: DatabaseValue) throws {
+    /// The statements of a heartbeat batch, looked up in GRDB's cache once per batch (the
+    /// lookup hashes the SQL text) and bound through SQLite's C API.
+    struct HeartbeatStatements {
+        var latest, health, identity, deleteDisks, disk, deleteProcesses, process, deleteUnits, unit, history, seen: SQLiteRawStatement
+
+        init(_ db: Database) throws {
+            // The JSON is kept for the latest heartbeat only: history is typed
+            // (`health_history`), a hundred bytes a beat instead of the 5 KiB JSON.
+            latest = try SQLiteRawStatement(db, sql: """
+                INSERT INTO heartbeats_latest (host_id, received_at, sent_at, body) VALUES (?, ?, ?, ?)
+                ON CONFLICT (host_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, body = excluded.body
+                """)
+            // The figures that change with every heartbeat are an upsert; what changes only
+            // with an upgrade (agent, OS, kernel, CPU) is written only when it differs, so the
+            // indexes on agent version and kernel are not rewritten by every heartbeat
+            // (v16_lean_heartbeat_writes).
+            health = try SQLiteRawStatement(db, sql: """
+                INSERT INTO host_health (host_id, received_at, sent_at, agent_version, os_id, os_version, os_name, kernel, cpu_model,
+                    cpu_count, uptime_seconds, load1, load5, load15, memory_total_bytes, memory_available_bytes, memory_used_percent,
+                    swap_total_bytes, swap_used_percent, psi_cpu_some_avg10, psi_memory_some_avg10, psi_memory_full_avg10,
+                    psi_io_some_avg10, psi_io_full_avg10, oom_kills, max_disk_used_percent, failed_unit_count, spooled_bundles)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (host_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at,
+                    uptime_seconds = excluded.uptime_seconds, load1 = excluded.load1, load5 = excluded.load5, load15 = excluded.load15,
+                    memory_total_bytes = excluded.memory_total_bytes, memory_available_bytes = excluded.memory_available_bytes,
+                    memory_used_percent = excluded.memory_used_percent, swap_total_bytes = excluded.swap_total_bytes,
+                    swap_used_percent = excluded.swap_used_percent, psi_cpu_some_avg10 = excluded.psi_cpu_some_avg10,
+                    psi_memory_some_avg10 = excluded.psi_memory_some_avg10, psi_memory_full_avg10 = excluded.psi_memory_full_avg10,
+                    psi_io_some_avg10 = excluded.psi_io_some_avg10, psi_io_full_avg10 = excluded.psi_io_full_avg10,
+                    oom_kills = excluded.oom_kills, max_disk_used_percent = excluded.max_disk_used_percent,
+                    failed_unit_count = excluded.failed_unit_count, spooled_bundles = excluded.spooled_bundles
+                """)
+            identity = try SQLiteRawStatement(db, sql: """
+                UPDATE host_health SET agent_version = ?2, os_id = ?3, os_version = ?4, os_name = ?5, kernel = ?6, cpu_model = ?7, cpu_count = ?8
+                WHERE host_id = ?1 AND (agent_version IS NOT ?2 OR os_id IS NOT ?3 OR os_version IS NOT ?4 OR os_name IS NOT ?5
+                    OR kernel IS NOT ?6 OR cpu_model IS NOT ?7 OR cpu_count IS NOT ?8)
+                """)
+            deleteDisks = try SQLiteRawStatement(db, sql: "DELETE FROM host_disks WHERE host_id = ?")
+            disk = try SQLiteRawStatement(db, sql: """
+                INSERT OR REPLACE INTO host_disks (host_id, mount_point, device, fs_type, read_only, size_bytes, used_bytes, available_bytes,
+                    used_percent, inodes_used_percent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            deleteProcesses = try SQLiteRawStatement(db, sql: "DELETE FROM host_processes WHERE host_id = ?")
+            process = try SQLiteRawStatement(db, sql: """
+                INSERT OR REPLACE INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            deleteUnits = try SQLiteRawStatement(db, sql: "DELETE FROM host_failed_units WHERE host_id = ?")
+            unit = try SQLiteRawStatement(db, sql: """
+                INSERT OR REPLACE INTO host_failed_units (host_id, unit, description, active_state, sub_state, result, since, restarts)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            history = try SQLiteRawStatement(db, sql: """
+                INSERT INTO health_history (host_id, at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
+                    psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            seen = try SQLiteRawStatement(db, sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?")
+        }
+    }
+
+    /// Writes one heartbeat: the latest JSON, the host's health, disks, top processes and
+    /// failed units (replacing the previous ones), a history row, and the host's last-seen
+    /// time. Runs inside the heartbeat batch's transaction.
+    static func insertHeartbeat(_ s: inout HeartbeatStatements, _ row: HeartbeatRow, body: String) throws {
         let h = row.heartbeat
         let host = row.hostID
-        func finite(_ d: Double?) -> Double? { d.flatMap { $0.isFinite ? $0 : nil } }
+        let received = databaseDate(row.receivedAt)
+        let sent = databaseDate(h.sentAt)
         func int(_ n: UInt64?) -> Int64? { n.map { Int64(clamping: $0) } }
+        func finite(_ d: Double) -> Double { d.isFinite ? d : 0 }
         var memoryUsed: Double?
         var swapUsed: Double?
         if let m = h.memory, m.totalBytes > 0 {
@@ -20,64 +82,75 @@ extension SQLiteStore {
             }
         }
         let psi = h.memory?.pressure ?? [:]
-        let maxDisk = h.filesystems.compactMap { finite($0.usedPercent) }.max()
+        let maxDisk = h.filesystems.lazy.map(\.usedPercent).filter(\.isFinite).max()
         let load = h.system?.loadAverage ?? []
-        let health = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO host_health (host_id, received_at, sent_at, agent_version, os_id, os_version, os_name, kernel, cpu_model,
-                cpu_count, uptime_seconds, load1, load5, load15, memory_total_bytes, memory_available_bytes, memory_used_percent,
-                swap_total_bytes, swap_used_percent, psi_cpu_some_avg10, psi_memory_some_avg10, psi_memory_full_avg10,
-                psi_io_some_avg10, psi_io_full_avg10, oom_kills, max_disk_used_percent, failed_unit_count, spooled_bundles)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let healthValues: [(any DatabaseValueConvertible)?] = [
-            host, received, h.sentAt, String(h.agentVersion.prefix(64)),
-            h.system?.osRelease?.id.map { String($0.prefix(64)) }, h.system?.osRelease?.versionID.map { String($0.prefix(64)) },
-            h.system?.osRelease?.prettyName.map { String($0.prefix(200)) }, h.system?.kernel.map { String($0.release.prefix(200)) },
-            h.system?.cpuModel.map { String($0.prefix(200)) }, h.system?.cpuCount,
-            finite(h.system?.uptimeSeconds), finite(load.count > 0 ? load[0] : nil), finite(load.count > 1 ? load[1] : nil),
-            finite(load.count > 2 ? load[2] : nil),
-            int(h.memory?.totalBytes), int(h.memory?.availableBytes), memoryUsed,
-            int(h.memory?.swapTotalBytes), swapUsed,
-            finite(psi["cpu"]?.some?.avg10), finite(psi["memory"]?.some?.avg10), finite(psi["memory"]?.full?.avg10),
-            finite(psi["io"]?.some?.avg10), finite(psi["io"]?.full?.avg10),
-            int(h.memory?.oomKills), maxDisk, h.failedUnits.count, max(0, h.spooledBundles),
-        ]
-        try health.execute(arguments: StatementArguments(healthValues))
+        let agentVersion = String(h.agentVersion.prefix(64))
+        let osID = h.system?.osRelease?.id.map { String($0.prefix(64)) }
+        let osVersion = h.system?.osRelease?.versionID.map { String($0.prefix(64)) }
+        let osName = h.system?.osRelease?.prettyName.map { String($0.prefix(200)) }
+        let kernel = h.system?.kernel.map { String($0.release.prefix(200)) }
+        let cpuModel = h.system?.cpuModel.map { String($0.prefix(200)) }
+        let cpuCount = h.system?.cpuCount
 
-        try db.cachedStatement(sql: "DELETE FROM host_disks WHERE host_id = ?").execute(arguments: [host])
-        let disk = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO host_disks (host_id, mount_point, device, fs_type, read_only, size_bytes, used_bytes, available_bytes,
-                used_percent, inodes_used_percent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        s.latest.reset()
+        s.latest.bind(host); s.latest.bind(received); s.latest.bind(sent); s.latest.bind(body)
+        try s.latest.run()
+
+        s.health.reset()
+        s.health.bind(host); s.health.bind(received); s.health.bind(sent)
+        s.health.bind(agentVersion); s.health.bind(osID); s.health.bind(osVersion); s.health.bind(osName); s.health.bind(kernel)
+        s.health.bind(cpuModel); s.health.bind(cpuCount)
+        s.health.bind(h.system?.uptimeSeconds)
+        s.health.bind(load.count > 0 ? load[0] : nil); s.health.bind(load.count > 1 ? load[1] : nil); s.health.bind(load.count > 2 ? load[2] : nil)
+        s.health.bind(int(h.memory?.totalBytes)); s.health.bind(int(h.memory?.availableBytes)); s.health.bind(memoryUsed)
+        s.health.bind(int(h.memory?.swapTotalBytes)); s.health.bind(swapUsed)
+        s.health.bind(psi["cpu"]?.some?.avg10); s.health.bind(psi["memory"]?.some?.avg10); s.health.bind(psi["memory"]?.full?.avg10)
+        s.health.bind(psi["io"]?.some?.avg10); s.health.bind(psi["io"]?.full?.avg10)
+        s.health.bind(int(h.memory?.oomKills)); s.health.bind(maxDisk); s.health.bind(h.failedUnits.count); s.health.bind(max(0, h.spooledBundles))
+        try s.health.run()
+
+        s.identity.reset()
+        s.identity.bind(host); s.identity.bind(agentVersion); s.identity.bind(osID); s.identity.bind(osVersion); s.identity.bind(osName)
+        s.identity.bind(kernel); s.identity.bind(cpuModel); s.identity.bind(cpuCount)
+        try s.identity.run()
+
+        s.deleteDisks.reset(); s.deleteDisks.bind(host); try s.deleteDisks.run()
         for f in h.filesystems.prefix(Self.fleetRowsPerHost) {
-            try disk.execute(arguments: [host, String(f.mountPoint.prefix(512)), String(f.device.prefix(512)), String(f.fsType.prefix(64)),
-                                         f.readOnly, Int64(clamping: f.sizeBytes), Int64(clamping: f.usedBytes),
-                                         Int64(clamping: f.availableBytes), finite(f.usedPercent) ?? 0, finite(f.inodesUsedPercent) ?? 0])
+            s.disk.reset()
+            s.disk.bind(host); s.disk.bind(String(f.mountPoint.prefix(512))); s.disk.bind(String(f.device.prefix(512)))
+            s.disk.bind(String(f.fsType.prefix(64))); s.disk.bind(f.readOnly); s.disk.bind(Int64(clamping: f.sizeBytes))
+            s.disk.bind(Int64(clamping: f.usedBytes)); s.disk.bind(Int64(clamping: f.availableBytes))
+            s.disk.bind(finite(f.usedPercent)); s.disk.bind(finite(f.inodesUsedPercent))
+            try s.disk.run()
         }
-        try db.cachedStatement(sql: "DELETE FROM host_processes WHERE host_id = ?").execute(arguments: [host])
-        let process = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        s.deleteProcesses.reset(); s.deleteProcesses.bind(host); try s.deleteProcesses.run()
         for p in h.topProcesses.prefix(Self.fleetRowsPerHost) {
-            try process.execute(arguments: [host, p.pid, String(p.name.prefix(64)), p.user.map { String($0.prefix(64)) }, p.uid,
-                                            String(p.state.prefix(8)), finite(p.cpuPercent) ?? 0, Int64(clamping: p.rssBytes), p.threads,
-                                            String(p.commandLine.prefix(1024))])
+            s.process.reset()
+            s.process.bind(host); s.process.bind(p.pid); s.process.bind(String(p.name.prefix(64))); s.process.bind(p.user.map { String($0.prefix(64)) })
+            s.process.bind(p.uid); s.process.bind(String(p.state.prefix(8))); s.process.bind(finite(p.cpuPercent))
+            s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(String(p.commandLine.prefix(1024)))
+            try s.process.run()
         }
-        try db.cachedStatement(sql: "DELETE FROM host_failed_units WHERE host_id = ?").execute(arguments: [host])
-        let unit = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO host_failed_units (host_id, unit, description, active_state, sub_state, result, since, restarts)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+        s.deleteUnits.reset(); s.deleteUnits.bind(host); try s.deleteUnits.run()
         for u in h.failedUnits.prefix(Self.fleetRowsPerHost) {
-            try unit.execute(arguments: [host, String(u.name.prefix(256)), String(u.description.prefix(512)), String(u.activeState.prefix(32)),
-                                         String(u.subState.prefix(32)), u.result.map { String($0.prefix(64)) }, u.since, u.restarts])
+            s.unit.reset()
+            s.unit.bind(host); s.unit.bind(String(u.name.prefix(256))); s.unit.bind(String(u.description.prefix(512)))
+            s.unit.bind(String(u.activeState.prefix(32))); s.unit.bind(String(u.subState.prefix(32))); s.unit.bind(u.result.map { String($0.prefix(64)) })
+            s.unit.bind(u.since.map(databaseDate)); s.unit.bind(u.restarts)
+            try s.unit.run()
         }
-        try db.cachedStatement(sql: """
-            INSERT INTO health_history (host_id, at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
-                psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [host, received, h.sentAt, memoryUsed, swapUsed, maxDisk, finite(load.first),
-                                     finite(psi["memory"]?.some?.avg10), finite(psi["io"]?.some?.avg10), h.failedUnits.count])
+        s.history.reset()
+        s.history.bind(host); s.history.bind(received); s.history.bind(sent); s.history.bind(memoryUsed); s.history.bind(swapUsed)
+        s.history.bind(maxDisk); s.history.bind(load.first); s.history.bind(psi["memory"]?.some?.avg10); s.history.bind(psi["io"]?.some?.avg10)
+        s.history.bind(h.failedUnits.count)
+        try s.history.run()
+
+        s.seen.reset(); s.seen.bind(received); s.seen.bind(host); try s.seen.run()
+    }
+
+    /// `date` as GRDB stores it, without its `DateFormatter` (ICU) for the usual dates.
+    static func databaseDate(_ date: Date) -> String {
+        UTCTimestamp(date)?.sqlite ?? String.fromDatabaseValue(date.databaseValue) ?? ""
     }
 
     /// Most disks, processes or failed units kept per host (a heartbeat is bounded in bytes,

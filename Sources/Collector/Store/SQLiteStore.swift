@@ -794,21 +794,9 @@ public final class SQLiteStore: CollectorStore {
     }
 
     private static func insertHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)]) throws {
-        // Cached statements: prepared once per writer connection, not once per row. The JSON
-        // is kept for the latest heartbeat only: history is typed (`health_history`), a
-        // hundred bytes a beat instead of the 5 KiB JSON (288 of those per host came to
-        // ~150 GB at 100,000 hosts).
-        let latest = try db.cachedStatement(sql: """
-            INSERT INTO heartbeats_latest (host_id, received_at, sent_at, body) VALUES (?, ?, ?, ?)
-            ON CONFLICT (host_id) DO UPDATE SET received_at = excluded.received_at, sent_at = excluded.sent_at, body = excluded.body
-            """)
-        let seen = try db.cachedStatement(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?")
+        var statements = try HeartbeatStatements(db)
         for (row, body) in encoded {
-            // Formatting a Date for SQLite showed in the profile: once per row, not three times.
-            let received = row.receivedAt.databaseValue
-            try latest.execute(arguments: [row.hostID, received, row.heartbeat.sentAt, body])
-            try insertFleetRows(db, row, received: received)
-            try seen.execute(arguments: [received, row.hostID])
+            try insertHeartbeat(&statements, row, body: body)
         }
     }
 

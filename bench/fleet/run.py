@@ -396,6 +396,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def written_bytes(pid):
+    """Bytes the process dirtied in the page cache for files (/proc/PID/io write_bytes): WAL
+    frames and checkpoints, not sockets."""
+    with open(f"/proc/{pid}/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("write_bytes:"))
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
@@ -542,7 +549,7 @@ def main():
             if args.perf_record:
                 perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", args.perf_record, "-p", str(server.pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cpu0, l0 = cpu_seconds(server.pid), os.getloadavg()[0]
+            cpu0, l0, written0 = cpu_seconds(server.pid), os.getloadavg()[0], written_bytes(server.pid)
             if shutil.which("wrk"):
                 requests_file = os.path.join(work, "heartbeats.tsv")
                 with open(requests_file, "w") as f:
@@ -575,12 +582,14 @@ def main():
                 rate = ok / el
                 client, latency = f"{n} Python processes (wrk not installed)", ""
             cpu = cpu_seconds(server.pid) - cpu0
+            written = written_bytes(server.pid) - written0
             if perf:
                 perf.send_signal(2)
                 perf.wait(timeout=120)
             load.append(os.getloadavg()[0])
             print(f"ingest: {rate:.0f}/s ({ok} ok, {bad} refused, {el:.1f} s, {client}, {avg_bytes / 1024:.1f} KiB each; {latency}); "
-                  f"collector CPU {cpu:.1f} s = {cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat; load {l0:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
+                  f"collector CPU {cpu:.1f} s = {cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat; {written / max(ok, 1) / 1024:.1f} KiB written to files "
+                  f"per heartbeat; load {l0:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
             rows.append(("heartbeat ingest", f"{rate:,.0f} /s", f"{cpu / max(ok, 1) * 1e6:.0f} µs collector CPU each", "≥ 5,000 /s",
                          "yes" if rate >= 5000 else "no"))
 

@@ -292,7 +292,9 @@ import Testing
             var latestHeartbeat: Latest?
         }
         var beat: Heartbeat?
-        for _ in 0..<60 where beat == nil {
+        // Up to 60 s: the heartbeat child samples CPU and processes, slow when the whole suite
+        // runs in parallel on 2 cores (it once took over 15 s there).
+        for _ in 0..<240 where beat == nil {
             beat = try? collector.get("/api/v1/hosts/\(hostID)", as: Detail.self).latestHeartbeat?.heartbeat
             if beat == nil { Thread.sleep(forTimeInterval: 0.25) }
         }

@@ -52,6 +52,14 @@ DROPPED = {
             "(UTF-8, ASCII and Latin-1 converters are code, not data)",
 }
 
+# Items the trace saw opened (in the C/English locale; other locales open their own too),
+# and unames.icu for \N{NAME} in rules: each must be in the subset.
+OPENED = ["root.res", "en.res", "en_001.res", "en_US.res", "en_US_POSIX.res", "pool.res",
+          "supplementalData.res", "likelySubtags.res", "keyTypeData.res", "numberingSystems.res",
+          "zoneinfo64.res", "timezoneTypes.res", "metaZones.res", "unames.icu",
+          "curr/root.res", "curr/en.res", "curr/pool.res", "curr/supplementalData.res",
+          "zone/root.res", "zone/en.res", "zone/pool.res"]
+
 
 def fail(message):
     sys.exit(f"icu-subset.py: {message}")
@@ -191,6 +199,10 @@ def main():
         for key in DROPPED:
             if not any(dropped_by(n, prefix) == key for n, _ in items):
                 fail(f"no item of {symbol} matches dropped entry {key!r}: the package changed, review DROPPED")
+        kept_names = {n[len(prefix):] for n, _ in kept}
+        missing = [n for n in OPENED if n not in kept_names]
+        if missing and not args.empty:
+            fail(f"the subset lacks items the agent opens: {missing} (is {symbol} laid out differently now?)")
         if args.list:
             for n, d in items:
                 why = dropped_by(n, prefix)
@@ -205,7 +217,7 @@ def main():
         with open(blob_path, "wb") as f:
             f.write(package)
         asm = os.path.join(work, "icu-subset.s")
-        local = "helpline_" + symbol  # see LINK_FLAGS
+        local = "helpline_" + symbol  # its own name, for --defsym (see the top)
         with open(asm, "w") as f:
             f.write(f'\t.section .rodata.{local},"a",@progbits\n\t.balign 16\n\t.globl {local}\n'
                     f'\t.type {local}, @object\n\t.size {local}, {len(package)}\n{local}:\n'

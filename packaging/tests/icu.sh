@@ -105,4 +105,4 @@ for env in "LANG=en_US.UTF-8 TZ=Asia/Kolkata" "LANG=de_DE.UTF-8 TZ=America/New_Y
     >>"$work/status.txt" 2>&1 || true
 done
 expect expected-status.txt "$work/status.txt" "what helpline status printed"
-echo "icu: $(wc -l <"$work/findings.tsv") local findings, $(wc -l <"$work/redacted.txt") redacted lines and status in 2 locales as expected" >&2
+echo "icu: $(wc -l <"$work/findings.tsv") local findings, $(wc -l <"$work/redacted.txt") redacted lines and status in 2 time zones as expected" >&2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fast checks of packaging/ on the debug build, for scripts/test.sh (about half a minute):
+# Fast checks of packaging/ on the debug build, for scripts/test.sh (under a minute):
 #  - shellcheck of every packaging script and maintainer script;
 #  - desktop-file-validate of the "Get Help" launcher;
 #  - systemd-analyze verify of both units (any warning fails) and `security --offline`

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds helpline-agent and helpline-collector .deb files into packaging/out/ from a clean
 # checkout: release binaries with the Swift standard library and Foundation linked
-# statically, checked to run without the Swift toolchain, stripped; man pages and shell
+# statically (the agent with only the part of ICU's data it opens: scripts/icu-subset.py),
+# checked to run without the Swift toolchain, stripped; man pages and shell
 # completions generated from the argument parser; `dpkg-deb --build --root-owner-group`.
 #
 # The version is HelplineVersion.current (Sources/Shared/Model/HelplineVersion.swift), read
@@ -27,9 +28,12 @@ stage=$out/stage
 fail() { echo "build.sh: $*" >&2; exit 1; }
 umask 022
 mkdir -p "$out"
-for tool in swift dpkg-deb dpkg-shlibdeps dpkg-architecture strip readelf ldd gzip unshare timeout; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install dpkg-dev binutils util-linux coreutils)"
+for tool in swift dpkg-deb dpkg-shlibdeps dpkg-architecture strip readelf ldd gzip unshare timeout \
+  ar as nm objcopy python3 jq; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (apt-get install dpkg-dev binutils util-linux coreutils python3 jq)"
 done
+[ -x /lib/systemd/systemd-journal-remote ] ||
+  fail "systemd-journal-remote is missing (apt-get install systemd-journal-remote; packaging/tests/icu.sh writes journals with it)"
 
 # --- binaries ---------------------------------------------------------------------------
 echo "== release build (static Swift standard library and Foundation; $scratch)" >&2
@@ -39,6 +43,17 @@ timeout -k 30 5400 "${build[@]}" >"$out/build.log" 2>&1 || {
   fail "release build failed; full log: $out/build.log"
 }
 bin=$("${build[@]}" --show-bin-path)
+# The agent again, with the subset of ICU's data (the collector keeps all of it). SwiftPM does
+# not relink when only -Xlinker flags changed, hence the rm.
+icu_link=$(scripts/icu-subset.py --out "$scratch/icu-subset") || fail "scripts/icu-subset.py failed (above)"
+agent_build=("${build[@]}")
+while read -r arg; do agent_build+=(-Xlinker "$arg"); done <<<"$icu_link"
+rm -f "$bin/helpline"
+timeout -k 30 1800 "${agent_build[@]}" --product helpline >>"$out/build.log" 2>&1 || {
+  grep -E 'error:' "$out/build.log" | head -40 >&2 || tail -40 "$out/build.log" >&2
+  fail "linking the agent with the subset of ICU's data failed; full log: $out/build.log"
+}
+scripts/icu-subset.py --check-binary "$bin/helpline" || fail "the agent does not use the subset of ICU's data (above)"
 
 echo "== generate-manual (swift-argument-parser's tool, built from the resolved checkout)" >&2
 tools_scratch="$scratch-tools"
@@ -79,7 +94,8 @@ hidden_check=$(
     env -i '$stage/bin/helpline' --version && env -i '$stage/bin/helpline-collector' --version" 2>&1
 ) || fail "a binary does not run with $toolchain hidden: $hidden_check"
 [ "$hidden_check" = "$version"$'\n'"$version" ] || fail "unexpected output with the toolchain hidden: $hidden_check"
-# Copied elsewhere, with the toolchain hidden: collect, diagnose with the built-in rules, serve.
+# Copied elsewhere, with the toolchain hidden: collect, diagnose with the built-in rules, serve,
+# and the agent's output that needs ICU's data (packaging/tests/icu.sh).
 unshare -m sh -c "mount -t tmpfs none '$toolchain' && env -i PATH=/usr/bin:/bin '$root/packaging/smoke.sh' '$stage/bin'" ||
   fail "the smoke test of the stripped binaries failed with $toolchain hidden (above)"
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Fast checks of packaging/ on the debug build, for scripts/test.sh (about half a minute):
+# Fast checks of packaging/ on the debug build, for scripts/test.sh (under a minute):
 #  - shellcheck of every packaging script and maintainer script;
 #  - desktop-file-validate of the "Get Help" launcher;
 #  - systemd-analyze verify of both units (any warning fails) and `security --offline`
 #    with an exposure ceiling, so hardening cannot silently go;
 #  - agent.conf and collector.conf document exactly the settings the code reads, and the
 #    real binaries accept every documented default, uncommented;
-#  - binaries copied to another folder collect, diagnose with the built-in rules and serve
-#    (packaging/smoke.sh; build.sh repeats it on the static release binaries with the
-#    toolchain hidden, and checks their ldd);
+#  - binaries copied to another folder collect, diagnose with the built-in rules and serve,
+#    and the agent's regex, date and redaction output matches packaging/tests/icu/
+#    (packaging/smoke.sh, packaging/tests/icu.sh; build.sh repeats it on the static release
+#    binaries with the toolchain hidden, the agent's with its subset of ICU's data, and checks
+#    their ldd);
 #  - the launcher's dialog path under Xvfb, screenshots in test-artifacts/packaging/.
 # The .deb files, lintian and the install into a fresh Debian root are the slow suite:
 # packaging/build.sh, then packaging/test-install.sh.
@@ -71,7 +73,7 @@ mkdir -m 0700 "$work/collector-data"
 out=$(timeout 60 "$bin/helpline-collector" admin secret list --config "$work/collector.conf" 2>&1) ||
   fail "helpline-collector refused collector.conf: $out"
 
-echo "-- copied binaries: collect, diagnose with the built-in rules, serve" >&2
+echo "-- copied binaries: collect, diagnose with the built-in rules, serve; ICU's output" >&2
 packaging/smoke.sh "$bin"
 
 echo "-- the Get Help dialog under Xvfb" >&2

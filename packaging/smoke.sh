@@ -2,13 +2,15 @@
 # Copies helpline and helpline-collector from BIN_DIR into an empty folder elsewhere and
 # checks they carry what they need: `helpline collect` writes a bundle there,
 # `helpline-collector diagnose` runs the built-in rules on it (no resource folder beside
-# the binary), and `helpline-collector serve` starts and answers /healthz.
+# the binary), and `helpline-collector serve` starts and answers /healthz; then
+# packaging/tests/icu.sh checks the agent's output that needs ICU's data.
 #
 #   packaging/smoke.sh BIN_DIR
 # Used by packaging/build.sh (release binaries, toolchain hidden) and packaging/check.sh.
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: packaging/smoke.sh BIN_DIR" >&2; exit 2; }
 src=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 for tool in curl timeout; do
   command -v "$tool" >/dev/null || { echo "smoke.sh: $tool is missing" >&2; exit 1; }
 done
@@ -48,3 +50,5 @@ grep -q '^first-start credentials: ' serve.out || fail "serve did not name the f
 [ "$(stat -c %a "$work/data/first-start-credentials")" = 600 ] || fail "first-start-credentials is not mode 0600"
 if grep -q 'hle_' serve.out serve.log; then fail "the enrollment secret reached the output"; fi
 echo "smoke: serve started on 127.0.0.1:$port, /healthz answered, credentials only in a 0600 file" >&2
+
+"$here/tests/icu.sh" "$work/bin/helpline"

@@ -535,7 +535,7 @@ enum WebAssets {
         </form>
         {{#fix}}<form method="post" action="{{formAction}}/delete" class="inline" id="remove-fix-form">
           <input type="hidden" name="csrf" value="{{chrome.csrf}}">
-          <button type="submit" class="link" id="remove-fix">Remove the known fix</button>
+          <button type="submit" class="remove-fix" id="remove-fix">Remove the known fix</button>
         </form>{{/fix}}
       </section>
     </div>
@@ -888,6 +888,9 @@ tr.needs-work-row { background: #fff7f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.kv th { text-align: left; font-weight: normal; color: var(--muted); padding-right: 1rem; }
 table.kv td { font-variant-numeric: tabular-nums; }
+#fix-form textarea, #fix-form input { font-weight: normal; }
+#remove-fix-form { display: block; margin-top: 0.7rem; }
+button.remove-fix { background: #fff; color: #7a1712; border-color: #f3b7b3; }
 
 """#),
     ]

@@ -36,10 +36,13 @@ extension SQLiteStore {
     public func ruleStats() async throws -> [String: RuleStats] {
         try await read { db in
             var out: [String: RuleStats] = [:]
-            // Grouped counts, each over an index (findings_rule_bundle, tickets_top_rule, rule_events_rule).
+            // Grouped counts, each answered from an index alone (findings_rule_bundle,
+            // tickets_top_rule, rule_events_rule): no pass over the findings' text. Bundle rows
+            // are numbered in the order they arrive, so a rule's newest bundle row is its last hit.
             for row in try Row.fetchAll(db, sql: """
-                SELECT f.rule_id, count(*) AS n, max(b.received_at) AS last FROM findings f JOIN bundles b ON b.id = f.bundle_row
-                GROUP BY f.rule_id
+                SELECT g.rule_id, g.n, b.received_at AS last
+                FROM (SELECT rule_id, count(*) AS n, max(bundle_row) AS last_row FROM findings GROUP BY rule_id) g
+                LEFT JOIN bundles b ON b.id = g.last_row
                 """) {
                 out[row["rule_id"], default: RuleStats()].findings = row["n"]
                 out[row["rule_id"], default: RuleStats()].lastHitAt = row["last"]

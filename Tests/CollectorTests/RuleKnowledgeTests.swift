@@ -189,6 +189,8 @@ import Testing
                 (#"{"text":"ok","link":"https://wiki.example/a b"}"#, 400, "invalid_fix_link"),
                 (#"{"text":"ok","link":"https://wiki.example/\#(String(repeating: "x", count: 20))"}"#, 400, "invalid_fix_link"),
                 (#"{"text":"ok","link":"http:wiki.example"}"#, 400, "invalid_fix_link"),
+                (#"{"text":"ok","link":"https://wiki.example/\"><script>"}"#, 400, "invalid_fix_link"),
+                (#"{"text":"ok","link":"https://wiki.example/día"}"#, 400, "invalid_fix_link"),
                 (#"{"text":5}"#, 400, "invalid_json"),
                 (#"{"link":"https://x.example"}"#, 400, "invalid_json"),
             ]
@@ -244,6 +246,50 @@ import Testing
             #expect(list.rules.contains { $0.id == "disk.space_low" && $0.kind == .metric })
             #expect(list.rules.allSatisfy { $0.stats == RuleStats() && $0.knownFix == nil })
             #expect(list.rules.map(\.id) == list.rules.map(\.id).sorted(), "with no figures, by id")
+        }
+    }
+}
+
+/// The rules pages: the fix form needs the session's form token, what a technician writes and
+/// what a rule file says render as text, and a refused fix shows the form again unchanged.
+@Suite struct RulePagesTests {
+    @Test func theFixFormIsCheckedAndEverythingRendersAsText() async throws {
+        let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [WebAccessTests.hostileFinding]))
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let tina = try await WebAccessTests.session(tc, user: "tina", role: .technician)
+            let headers = WebAccessTests.merge(tina.headers, WebAccessTests.formType)
+            let text = "<img src=x onerror=alert(1)> restart \"cups\""
+            let link = "https://wiki.example/kb?a=1&b=<2>"
+            // Without the form token: 403, nothing stored.
+            let forged = try await client.execute(uri: "/rules/test.markup/fix", method: .post, headers: headers,
+                                                  body: WebAccessTests.form(["text": text]))
+            #expect(forged.status == .forbidden)
+            #expect(try await tc.store.ruleFixes().isEmpty)
+            // A link the browser would not even send as typed: refused, the form comes back with it, escaped.
+            let refused = try await client.execute(uri: "/rules/test.markup/fix", method: .post, headers: headers,
+                                                   body: WebAccessTests.form(["csrf": tina.csrf, "text": text, "link": link]))
+            #expect(refused.status == .badRequest)
+            let again = WebAccessTests.body(refused)
+            #expect(again.contains("id=\"fix-error\"") && !again.contains("<img src=x") && again.contains("&lt;img src=x"))
+            #expect(try await tc.store.ruleFixes().isEmpty)
+            let saved = try await client.execute(uri: "/rules/test.markup/fix", method: .post, headers: headers,
+                                                 body: WebAccessTests.form(["csrf": tina.csrf, "text": text, "link": "https://wiki.example/kb?a=1&b=2"]))
+            #expect(saved.status == .seeOther && saved.headers[.location] == "/rules/test.markup")
+            let page = WebAccessTests.body(try await client.execute(uri: "/rules/test.markup", method: .get, headers: tina.headers))
+            #expect(!page.contains("<img src=x") && !page.contains("<script>alert"), "the fix and the rule's summary are escaped")
+            #expect(page.contains("href=\"https://wiki.example/kb?a=1&amp;b=2\""))
+            let list = WebAccessTests.body(try await client.execute(uri: "/rules", method: .get, headers: tina.headers))
+            #expect(list.contains("href=\"/rules/test.markup\"") && !list.contains("<script>alert"))
+            let audit = try await tc.store.auditLog(limit: 10, offset: 0).first { $0.action == "rule_fix_set" }
+            #expect(audit?.actor == "tina" && audit?.detail.hasPrefix("web") == true)
+            // Removing needs the token too.
+            let unsigned = try await client.execute(uri: "/rules/test.markup/fix/delete", method: .post, headers: headers, body: WebAccessTests.form([:]))
+            #expect(unsigned.status == .forbidden)
+            #expect(try await tc.store.ruleFixes().count == 1)
+            // An unknown rule is a 404 page.
+            let unknown = try await client.execute(uri: "/rules/..%2F..%2Fetc", method: .get, headers: tina.headers)
+            #expect(unknown.status == .notFound)
         }
     }
 }

@@ -130,14 +130,17 @@ public struct RuleKnowledge: Sendable {
         return t
     }
 
-    /// An absolute `http`/`https` link with a host, at most `max` bytes; nil for none (absent or empty).
+    /// An absolute `http`/`https` link with a host, only URL characters, at most `max` bytes;
+    /// nil for none (absent or empty).
     static func checkedLink(_ link: String?, max: Int) throws -> String? {
         guard let raw = link?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
         guard raw.utf8.count <= max else {
             throw APIError.badRequest("invalid_fix_link", "a known fix's link is at most \(max) bytes (rule_fix_link_max_bytes)")
         }
-        guard !raw.unicodeScalars.contains(where: { Self.refused($0) || $0.properties.isWhitespace }),
-              let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+        guard raw.unicodeScalars.allSatisfy({ Self.urlCharacters.contains($0) }) else {
+            throw APIError.badRequest("invalid_fix_link", "a known fix's link may hold only the characters of a URL (RFC 3986); percent-encode spaces, quotes, angle brackets and non-ASCII letters")
+        }
+        guard let url = URLComponents(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty, url.user == nil, url.password == nil,
               raw.lowercased().hasPrefix(scheme + "://") else {
             throw APIError.badRequest("invalid_fix_link", "a known fix's link must be an absolute http:// or https:// address with a host and no user or password, such as https://wiki.example.com/fix")
@@ -145,6 +148,9 @@ public struct RuleKnowledge: Sendable {
         // The scheme in lower case: the schema's CHECK and every reader expect `http://`/`https://`.
         return scheme + String(raw.dropFirst(scheme.count))
     }
+
+    /// What RFC 3986 allows in a URI: unreserved, reserved and `%`.
+    static let urlCharacters = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
 
     private static func refused(_ s: Unicode.Scalar) -> Bool {
         s.properties.generalCategory == .control || (0x202A...0x202E).contains(s.value) || (0x2066...0x2069).contains(s.value)

@@ -7,6 +7,7 @@ import Shared
 public struct RuleSummary: Sendable, Codable, Equatable {
     /// Stable id, also the findings' `ruleID`.
     public var id: String
+    /// What its findings are about.
     public var category: FindingCategory
     /// `metric` or `journal`.
     public var kind: RuleDescription.Kind
@@ -16,6 +17,7 @@ public struct RuleSummary: Sendable, Codable, Equatable {
     public var source: String
     /// The fix technicians attached, if any.
     public var knownFix: RuleFix?
+    /// Findings, tickets topped, splits, reclassifications, last hit.
     public var stats: RuleStats
     /// (splits + reclassified) / tickets topped: the share of its tickets technicians corrected.
     public var correctionRate: Double
@@ -23,11 +25,13 @@ public struct RuleSummary: Sendable, Codable, Equatable {
 
 /// `GET /api/v1/rules`: every rule, those technicians corrected most first.
 public struct RuleList: Sendable, Codable, Equatable {
+    /// Most corrected first, then most tickets, most findings, id.
     public var rules: [RuleSummary]
 }
 
 /// `GET /api/v1/rules/{id}`: a rule and its newest corrections.
 public struct RuleDetail: Sendable, Codable, Equatable {
+    /// The rule, its fix and figures.
     public var rule: RuleSummary
     /// Newest first, at most 50.
     public var events: [RuleEvent]

@@ -71,10 +71,16 @@ public struct RuleStats: Sendable, Codable, Equatable {
 public struct RuleEvent: Sendable, Codable, Equatable {
     /// `split` or `reclassified`.
     public enum Kind: String, Sendable, Codable, CaseIterable {
-        case split, reclassified
+        /// A bundle moved off the ticket to a ticket of its own.
+        case split
+        /// The ticket put in another category than its top finding's.
+        case reclassified
     }
+    /// Row id, increasing.
     public var id: Int64
+    /// The rule that topped the corrected ticket.
     public var ruleID: String
+    /// Split or reclassified.
     public var kind: Kind
     /// The ticket corrected (nil once it is gone).
     public var ticketID: Int64?
@@ -82,5 +88,6 @@ public struct RuleEvent: Sendable, Codable, Equatable {
     public var actor: String
     /// What changed (`bundle … → ticket #12`, `disk → network`).
     public var detail: String?
+    /// When.
     public var createdAt: Date
 }

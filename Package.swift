@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "CollectorTests",
             dependencies: [
-                "Collector", "Shared",
+                "Collector", "Shared", "Diagnosis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 // Tests read the SQLite file directly (the journal index's rows after expiry).
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -59,6 +59,10 @@ import Testing
         "GET /api/v1/integrations/deliveries": .admin,
         "POST /api/v1/integrations/deliveries/{deliveryID}/retry": .admin,
         "POST /api/v1/integrations/{backend}/inbound": .signed,
+        "GET /api/v1/rules": .technician,
+        "GET /api/v1/rules/{ruleID}": .technician,
+        "PUT /api/v1/rules/{ruleID}/fix": .technician,
+        "DELETE /api/v1/rules/{ruleID}/fix": .technician,
     ]
 
     /// A kind of credential and the audiences it belongs to.
@@ -140,6 +144,7 @@ import Testing
                     .replacingOccurrences(of: "**", with: BundleMember.system)
                     .replacingOccurrences(of: "{deliveryID}", with: "1")
                     .replacingOccurrences(of: "{backend}", with: "webhook")
+                    .replacingOccurrences(of: "{ruleID}", with: "disk.space_low")
             }
             for (route, audience) in Self.table.sorted(by: { $0.key < $1.key }) {
                 let parts = route.split(separator: " ", maxSplits: 1)

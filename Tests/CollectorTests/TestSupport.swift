@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+import Diagnosis
 @testable import Collector
 @testable import Shared
 
@@ -111,6 +112,12 @@ struct FixedDiagnoser: BundleDiagnoser {
     var findings: [Finding]
     var gate: AsyncGate?
     func startPass() -> any DiagnosisPass { Pass(findings: findings, gate: gate) }
+    /// One journal rule per rule id of `findings`, so the rules pages and API know them.
+    var rules: [RuleDescription] {
+        var seen = Set<String>()
+        return findings.filter { seen.insert($0.ruleID).inserted }
+            .map { RuleDescription(id: $0.ruleID, category: $0.category, kind: .journal, summary: $0.title, source: "test") }
+    }
 
     final class Pass: DiagnosisPass {
         // Immutable.

@@ -78,6 +78,10 @@ import Testing
         "GET /query.csv": .technician,
         "POST /query/saved": .technician,
         "POST /query/saved/{queryID}/delete": .technician,
+        "GET /rules": .technician,
+        "GET /rules/{ruleID}": .technician,
+        "POST /rules/{ruleID}/fix": .technician,
+        "POST /rules/{ruleID}/fix/delete": .technician,
     ]
 
     static let origin = "https://helpline.test"
@@ -165,7 +169,7 @@ import Testing
                 path.replacingOccurrences(of: "{id}", with: String(ticket)).replacingOccurrences(of: "{bundleID}", with: bundles[1])
                     .replacingOccurrences(of: "{hostID}", with: hostID).replacingOccurrences(of: "{incidentID}", with: "1")
                     .replacingOccurrences(of: "{file}", with: "style.css").replacingOccurrences(of: "**", with: BundleMember.system)
-                    .replacingOccurrences(of: "{queryID}", with: "1").replacingOccurrences(of: "{deliveryID}", with: "1").replacingOccurrences(of: "query.csv", with: "query.csv?sql=SELECT%201")
+                    .replacingOccurrences(of: "{queryID}", with: "1").replacingOccurrences(of: "{deliveryID}", with: "1").replacingOccurrences(of: "{ruleID}", with: "test.markup").replacingOccurrences(of: "query.csv", with: "query.csv?sql=SELECT%201")
             }
             for (route, audience) in Self.table.sorted(by: { $0.key < $1.key }) where route != "POST /logout" && route != "POST /login" {
                 let parts = route.split(separator: " ", maxSplits: 1)
@@ -173,7 +177,8 @@ import Testing
                 let uri = concrete(String(parts[1]))
                 for (who, browser, role) in [("technician", tech, Audience.technician), ("admin", admin, Audience.admin)] {
                     let fields = ["csrf": browser.csrf, "body": "a reply", "status": "in_progress", "bundle": bundles[1],
-                                  "current": "wrong", "new": "x", "repeat": "y", "name": "q-\(who)", "sql": "SELECT 1"]
+                                  "current": "wrong", "new": "x", "repeat": "y", "name": "q-\(who)", "sql": "SELECT 1",
+                                  "text": "Restart <b>cups</b>", "link": "https://wiki.example.com/cups"]
                     let r = try await client.execute(uri: uri, method: method, headers: Self.merge(browser.headers, Self.formType),
                                                      body: method == .post ? Self.form(fields) : nil)
                     let allowed = audience != .admin || role == .admin

@@ -7,7 +7,10 @@ carrying script and markup), then headless chromium through selenium: sign in fr
 ticket link, change the generated password, find the ticket in the queue with the keyboard,
 open a finding's evidence in the journal view, filter and search the journal, reply to the
 user and read the reply with `helpline status`, change the status, split a repeat, look at
-the bundle, host, incidents and audit pages, sign out; a technician is refused admin pages,
+the bundle, host, incidents and audit pages; attach a known fix to the ticket's rule (a
+javascript: link refused), see it on the next bundle's finding and in the agent's receipt,
+reclassify the ticket and find the rule first on the rules page with the split and the
+reclassification counted; sign out; a technician is refused admin pages,
 and repeated wrong passwords are slowed down. The collector also posts signed ticket events to
 a webhook receiver here (its signatures checked with Python's own hmac) and an admin sees the
 deliveries on the integrations page. A screenshot of every page is saved under
@@ -492,6 +495,77 @@ def main():
             driver.get(f"{collector.url}/tickets/{ticket}")
             check("the old ticket keeps one bundle", len(driver.find_elements(By.CSS_SELECTOR, "#bundles ul.bundles > li")) == 1)
 
+        # --- knowledge from technicians: a known fix on the rule, shown on new findings; the
+        # split above and a reclassification counted against the rule on the rules page
+        driver.get(f"{collector.url}/tickets/{ticket}")
+        # The top finding's rule (the unrecognised-errors clusters never top a ticket).
+        rule_links = [a for a in wait_for(driver, By.ID, "findings").find_elements(By.CSS_SELECTOR, "#findings > .finding a.rule-link")
+                      if not a.get_attribute("href").endswith("/unrecognised.errors")]
+        check("each finding links to its rule's page", len(rule_links) >= 1)
+        rule_href = urllib.parse.urlparse(rule_links[0].get_attribute("href")).path
+        rule_id = urllib.parse.unquote(rule_href.rsplit("/", 1)[1])
+        check("the findings carry no known fix yet", not driver.find_elements(By.CSS_SELECTOR, "#findings .known-fix"))
+        rule_links[0].click()
+        wait_for(driver, By.ID, "fix-form")
+        check("the rule page counts the split", driver.find_element(By.ID, "stat-splits").text == "1"
+              and driver.find_element(By.ID, "stat-reclassified").text == "0", driver.find_element(By.ID, "rule-stats").text)
+        check("the rule page says there is no known fix", len(driver.find_elements(By.ID, "no-fix")) == 1)
+        fix_text = "Close the tabs of the memory-hungry site; if it recurs, add swap:\nsudo fallocate -l 4G /swapfile <b>not bold</b>"
+        driver.find_element(By.ID, "fix-text").send_keys(fix_text)
+        driver.find_element(By.ID, "fix-link").send_keys("https://wiki.example.com/kb/oom?from=helpline")
+        submit(driver, driver.find_element(By.ID, "save-fix"))
+        current = wait_for(driver, By.ID, "current-fix")
+        check("the known fix is saved and shown as text", "sudo fallocate -l 4G /swapfile <b>not bold</b>" in current.text, current.text)
+        check("the fix's link is a link", driver.find_element(By.ID, "current-fix-link").get_attribute("href") == "https://wiki.example.com/kb/oom?from=helpline")
+        shot(driver, "19-rule")
+        box = driver.find_element(By.ID, "fix-link")
+        box.clear()
+        box.send_keys("javascript:alert(document.cookie)")
+        # The browser's own url check would stop the form; the server must refuse it as well.
+        driver.execute_script("document.getElementById('fix-link').type = 'text'")
+        submit(driver, driver.find_element(By.ID, "save-fix"))
+        error = wait_for(driver, By.ID, "fix-error").text
+        check("a javascript: link is refused with the reason", "http://" in error and "https://" in error, error)
+        check("the refused link changed nothing", driver.find_element(By.ID, "current-fix-link").get_attribute("href").startswith("https://wiki.example.com/"))
+        check("no script ran on the rule page", no_script_ran(driver))
+        shot(driver, "19b-rule-refused")
+        r, answer = agent.request("Firefox closed again after the fix was written")
+        third = (answer or {}).get("receipt") or {}
+        top = next((f for f in third.get("findings", []) if f.get("ruleID") == rule_id), {})
+        check("the agent's receipt carries the known fix in the technician's advice",
+              "Known fix (help desk, " in top.get("technicianAdvice", "") and "wiki.example.com/kb/oom" in top.get("technicianAdvice", ""),
+              str(top)[:400])
+        check("the user's advice does not carry it", "Known fix" not in top.get("userAdvice", "x"))
+        driver.get(f"{collector.url}/tickets/{third.get('ticketID', ticket)}")
+        wait_for(driver, By.ID, "findings")
+        fixes = driver.find_elements(By.CSS_SELECTOR, "#findings > .finding .known-fix")
+        check("the new bundle's finding shows the known fix", len(fixes) == 1 and "sudo fallocate" in fixes[0].text,
+              driver.find_element(By.ID, "findings").text[:400])
+        fix_links = driver.find_elements(By.CSS_SELECTOR, "#findings .known-fix a.fix-link")
+        check("with its link", len(fix_links) == 1 and fix_links[0].get_attribute("href") == "https://wiki.example.com/kb/oom?from=helpline")
+        shot(driver, "04c-ticket-known-fix")
+        Select(driver.find_element(By.ID, "category-select")).select_by_value("software")
+        submit(driver, driver.find_element(By.ID, "save-ticket"))
+        category = wait_for(driver, By.ID, "ticket-category").text
+        check("the ticket is reclassified", category == "software", category)
+        driver.find_element(By.LINK_TEXT, "Rules").click()
+        wait_for(driver, By.ID, "rules-table")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#rules-table tbody tr")
+        check("the rules page lists every rule", len(rows) >= 20, str(len(rows)))
+        first_row = rows[0] if rows else None
+        check("the most corrected rule comes first, marked as needing work",
+              first_row is not None and first_row.get_attribute("data-rule") == rule_id and "needs work" in first_row.text, first_row.text if first_row else "")
+        if first_row is not None:
+            check("its row counts one split and one reclassification",
+                  first_row.find_element(By.CSS_SELECTOR, "td.splits").text == "1" and first_row.find_element(By.CSS_SELECTOR, "td.reclassified").text == "1",
+                  first_row.text)
+        check("no Content-Security-Policy violations on the rules pages", not csp_errors(driver))
+        shot(driver, "20-rules")
+        driver.get(collector.url + rule_href)
+        events = wait_for(driver, By.ID, "rule-events").text
+        check("the rule page lists its corrections", "split" in events and "reclassified" in events and "→ software" in events, events)
+        shot(driver, "19c-rule-corrected")
+
         # --- bundle, host, hosts, incidents, audit
         driver.get(f"{collector.url}/bundles/{bundle_id}")
         wait_for(driver, By.ID, "probes")
@@ -518,7 +592,7 @@ def main():
         wait_for(driver, By.ID, "audit")
         audit = driver.find_element(By.ID, "audit").text
         check("the audit log records sign-in, bundle views and changes",
-              all(a in audit for a in ("sign_in", "password_changed", "bundle_viewed", "journal_viewed", "comment_added", "ticket_updated", "bundle_split")),
+              all(a in audit for a in ("sign_in", "password_changed", "bundle_viewed", "journal_viewed", "comment_added", "ticket_updated", "bundle_split", "rule_fix_set")),
               audit[:500])
         shot(driver, "13-audit")
         # --- integrations: the webhook got signed events, the admin page lists them delivered
@@ -607,6 +681,13 @@ def main():
         wait_for(driver, By.TAG_NAME, "h1")
         check("a technician is refused the audit log", driver.find_element(By.TAG_NAME, "h1").text.startswith("403"))
         shot(driver, "14-forbidden")
+        driver.get(collector.url + rule_href)
+        box = wait_for(driver, By.ID, "fix-text")
+        box.clear()
+        box.send_keys("Ask purchasing for more RAM (ticket template RAM-1).")
+        submit(driver, driver.find_element(By.ID, "save-fix"))
+        current = wait_for(driver, By.ID, "rule-fix").text
+        check("a technician may change a known fix", "RAM-1" in current and "Set by tina" in current, current)
         driver.find_element(By.ID, "sign-out").click()
         wait_for(driver, By.ID, "sign-in")
 

@@ -49,10 +49,11 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     let health = HealthController(store: store, metrics: dependencies.metrics, dataDirectory: configuration.dataDirectory,
                                   limits: limits, freeSpace: dependencies.freeSpace)
 
+    let knowledge = RuleKnowledge(store: store, limits: limits, rules: dependencies.diagnoser.rules)
     let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
     let web = WebController(store: store, blobs: blobs, limits: limits, reads: technician.reads, templates: WebTemplates.compiledIn,
                             fleet: fleet, indexer: indexer, publicURL: configuration.publicURL, tls: configuration.tls != nil,
-                            integrations: configuration.integrations)
+                            integrations: configuration.integrations, knowledge: knowledge)
 
     let router = Router(context: CollectorRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
@@ -63,6 +64,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(agent.enrollRoutes, atPath: "/api/v1")
     router.addRoutes(agent.hostRoutes, atPath: "/api/v1")
     router.addRoutes(technician.routes, atPath: "/api/v1")
+    router.addRoutes(RuleController(knowledge: knowledge, store: store, limits: limits, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
     router.addRoutes(HostAdminController(store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
     router.addRoutes(FleetController(queries: fleet, store: store, publicURL: configuration.publicURL).routes, atPath: "/api/v1")
     let integrations = IntegrationController(store: store, backends: configuration.integrations, limits: limits, publicURL: configuration.publicURL)

@@ -135,6 +135,11 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Longest wait between sign-in attempts after repeated failures, in seconds
     /// (`sign_in_max_delay_seconds`); the wait doubles from 5 s per failure up to it.
     public var signInMaxDelaySeconds = 900
+    /// Longest known fix a technician may attach to a rule, in bytes of UTF-8
+    /// (`rule_fix_max_bytes`); longer answers 400 `invalid_fix`.
+    public var ruleFixMaxBytes = 4096
+    /// Longest link of a known fix, in bytes (`rule_fix_link_max_bytes`); longer answers 400 `invalid_fix_link`.
+    public var ruleFixLinkMaxBytes = 2048
 
     // Ticket integrations (docs/integrations.md).
 
@@ -242,6 +247,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "session_hours": Entry(path: \.sessionHours, range: 1...8760),
         "sign_in_failures_before_delay": Entry(path: \.signInFailuresBeforeDelay, range: 1...1000),
         "sign_in_max_delay_seconds": Entry(path: \.signInMaxDelaySeconds, range: 1...86_400),
+        "rule_fix_max_bytes": Entry(path: \.ruleFixMaxBytes, range: 16...65_536),
+        "rule_fix_link_max_bytes": Entry(path: \.ruleFixLinkMaxBytes, range: 16...8192),
         "integration_max_attempts": Entry(path: \.integrationMaxAttempts, range: 1...1000),
         "integration_backoff_base_ms": Entry(path: \.integrationBackoffBaseMS, range: 1...86_400_000),
         "integration_backoff_max_seconds": Entry(path: \.integrationBackoffMaxSeconds, range: 1...604_800),

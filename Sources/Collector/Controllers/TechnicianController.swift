@@ -94,6 +94,9 @@ public struct TicketUpdate: Codable, Sendable, Equatable {
     public var priority: TicketPriority?
     /// Empty string clears it.
     public var assignee: String?
+    /// Reclassify: the category the ticket really belongs in, when its top finding's rule had
+    /// it wrong. Counted against that rule (`GET /rules`), noted on the ticket and audited.
+    public var category: FindingCategory?
 }
 
 /// The technician API: tickets, hosts, bundles and their members. Behind
@@ -171,6 +174,18 @@ public struct TechnicianController: Sendable {
     @Sendable func updateTicket(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<TicketSummary> {
         let id = try ticketID(context)
         let update = try await request.decodeJSON(TicketUpdate.self, limit: limits.maxJSONBodyBytes)
+        if let category = update.category {
+            let user = try context.requireUser()
+            guard let before = try await store.ticket(id: id) else { throw APIError.notFound("ticket \(id)") }
+            guard let after = try await store.reclassifyTicket(id: id, category: category, by: user.name, now: Date()) else {
+                throw APIError.notFound("ticket \(id)")
+            }
+            if after.category != before.ticket.category {
+                try await store.recordAudit(AuditEntry(at: Date(), actor: user.name, action: "ticket_reclassified", target: "ticket \(id)",
+                                                       detail: "API · category \(category.rawValue)" + (before.ticket.topRuleID.map { " · top rule \($0)" } ?? "")
+                                                           + (context.clientAddress.map { " · from \($0)" } ?? "")))
+            }
+        }
         guard let summary = try await store.updateTicket(id: id, status: update.status, priority: update.priority,
                                                          assignee: update.assignee.map { String($0.prefix(64)) }, now: Date()) else {
             throw APIError.notFound("ticket \(id)")

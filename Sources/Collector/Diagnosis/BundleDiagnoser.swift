@@ -1,3 +1,4 @@
+import Diagnosis
 import Shared
 
 /// Diagnoses uploads: the hook the rules engine plugs into.
@@ -10,6 +11,13 @@ import Shared
 public protocol BundleDiagnoser: Sendable {
     /// A fresh pass for one upload.
     func startPass() -> any DiagnosisPass
+    /// The rules it applies (id, category, kind, summary), for the rules page and API.
+    var rules: [RuleDescription] { get }
+}
+
+extension BundleDiagnoser {
+    /// No rules to list (a diagnoser without a catalogue).
+    public var rules: [RuleDescription] { [] }
 }
 
 /// One bundle's diagnosis in progress. Used by one upload at a time: fed while the body

@@ -13,6 +13,9 @@ public struct RuleDiagnoser: BundleDiagnoser {
         engine = try DiagnosisEngine(extraRulesDirectory: extraRulesDirectory)
     }
 
+    /// The engine's rules: built-in and the rules folder's.
+    public var rules: [RuleDescription] { engine.rules }
+
     /// A pass feeding the engine's session.
     public func startPass() -> any DiagnosisPass { Pass(session: engine.session()) }
 

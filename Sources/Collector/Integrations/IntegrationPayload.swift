@@ -34,7 +34,7 @@ public struct IntegrationContext: Sendable {
     /// The newest finding of each rule, worst first.
     public var findings: [Finding] {
         var latest: [String: Finding] = [:]
-        for f in ticket?.findings ?? [] { latest[f.finding.ruleID] = f.finding }
+        for f in ticket?.findings ?? [] { latest[f.finding.ruleID] = f.adviceFinding }  // with the known fix it was stored with
         return TicketService.rank(Array(latest.values))
     }
 

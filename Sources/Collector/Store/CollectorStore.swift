@@ -236,6 +236,26 @@ public protocol CollectorStore: IntegrationOutbox, Sendable {
     /// When the host's inventory last arrived.
     func inventoryReceivedAt(hostID: String) async throws -> Date?
 
+    // MARK: Rule knowledge
+
+    /// Every rule's known fix, by rule id.
+    func ruleFixes() async throws -> [String: RuleFix]
+    /// Sets or replaces a rule's known fix and appends `audit`, in one transaction. Findings
+    /// stored from then on carry it; earlier ones keep what they had.
+    func setRuleFix(_ fix: RuleFix, audit: AuditEntry) async throws
+    /// Removes a rule's known fix and appends `audit`, in one transaction; false (and nothing
+    /// written) when the rule had none.
+    func deleteRuleFix(ruleID: String, audit: AuditEntry) async throws -> Bool
+    /// Per rule id: findings, tickets it topped, splits and reclassifications of those tickets.
+    func ruleStats() async throws -> [String: RuleStats]
+    /// A rule's newest corrections (splits, reclassifications), newest first.
+    func ruleEvents(ruleID: String, limit: Int) async throws -> [RuleEvent]
+    /// A technician puts a ticket in another category than its top finding's (the rule had it
+    /// wrong): kept on the ticket, counted against the top rule, noted internally and sent to
+    /// ticket integrations, in one transaction. Setting the category it already has changes
+    /// nothing. Nil when there is no such ticket.
+    func reclassifyTicket(id: Int64, category: FindingCategory, by actor: String, now: Date) async throws -> TicketSummary?
+
     // MARK: Figures
 
     /// Counts for gauges and `/readyz`.

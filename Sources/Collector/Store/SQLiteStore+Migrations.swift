@@ -480,6 +480,42 @@ extension SQLiteStore {
             // What a finding is about (unit, device, mount, account), from diagnosis schema 12; NULL before.
             try db.execute(sql: "ALTER TABLE findings ADD COLUMN subject TEXT")
         }
+        migrator.registerMigration("v15_rule_knowledge") { db in
+            // Knowledge from technicians (#13): a known fix per rule, copied onto the findings
+            // stored after it was set (earlier findings keep what they had); the ticket's
+            // category when a technician reclassified it; and the corrections (splits,
+            // reclassifications) counted per rule. Sizes are checked by the API too; these
+            // bounds hold whatever the limits say.
+            try db.execute(sql: """
+                CREATE TABLE rule_fixes (
+                    rule_id TEXT PRIMARY KEY NOT NULL CHECK (length(CAST(rule_id AS BLOB)) BETWEEN 1 AND 200),
+                    text TEXT NOT NULL CHECK (length(CAST(text AS BLOB)) BETWEEN 1 AND 65536),
+                    link TEXT CHECK (link IS NULL OR (length(CAST(link AS BLOB)) BETWEEN 10 AND 8192
+                                                      AND (substr(link, 1, 7) = 'http://' OR substr(link, 1, 8) = 'https://'))),
+                    updated_by TEXT NOT NULL CHECK (length(updated_by) BETWEEN 1 AND 128),
+                    updated_at DATETIME NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE rule_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    rule_id TEXT NOT NULL CHECK (length(CAST(rule_id AS BLOB)) BETWEEN 1 AND 200),
+                    kind TEXT NOT NULL CHECK (kind IN ('split', 'reclassified')),
+                    ticket_id INTEGER REFERENCES tickets(id) ON DELETE SET NULL,
+                    actor TEXT NOT NULL CHECK (length(actor) BETWEEN 1 AND 128),
+                    detail TEXT CHECK (detail IS NULL OR length(detail) <= 500),
+                    created_at DATETIME NOT NULL
+                );
+                CREATE INDEX rule_events_rule ON rule_events(rule_id, kind, ticket_id);
+
+                ALTER TABLE tickets ADD COLUMN category TEXT CHECK (category IS NULL OR length(category) BETWEEN 1 AND 32);
+                CREATE INDEX tickets_top_rule ON tickets(top_rule_id);
+
+                ALTER TABLE findings ADD COLUMN known_fix TEXT;
+                ALTER TABLE findings ADD COLUMN known_fix_link TEXT;
+                ALTER TABLE findings ADD COLUMN known_fix_by TEXT;
+                ALTER TABLE findings ADD COLUMN known_fix_at DATETIME;
+                """)
+        }
         migrator.registerMigration("v16_lean_heartbeat_writes") { db in
             // Fewer pages written per heartbeat (BENCHMARKS.md, "heartbeat ingest"): 17 → 9 on
             // a realistic fleet, where every heartbeat comes from a host the batch has not seen.

@@ -41,12 +41,7 @@ extension SQLiteStore {
     // MARK: Audit
 
     public func recordAudit(_ entry: AuditEntry) async throws {
-        try await write { db in
-            try db.execute(sql: "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)", arguments: [
-                entry.at, String(entry.actor.prefix(128)).nonEmpty ?? "?", String(entry.action.prefix(64)),
-                String(entry.target.prefix(256)), String(entry.detail.prefix(1024)),
-            ])
-        }
+        try await write { db in try Self.insertAudit(db, entry) }
     }
 
     public func pruneAuditLog(before: Date) async throws -> Int {
@@ -80,7 +75,8 @@ extension SQLiteStore {
                 arguments += [p.rawValue]
             }
             if let c = query.category {
-                conditions.append("(SELECT f.category FROM findings f WHERE f.ticket_id = t.id ORDER BY f.bundle_row, f.rank LIMIT 1) = ?")
+                // A technician's reclassification wins over the top finding's category.
+                conditions.append("coalesce(t.category, (SELECT f.category FROM findings f WHERE f.ticket_id = t.id ORDER BY f.bundle_row, f.rank LIMIT 1)) = ?")
                 arguments += [c.rawValue]
             }
             if let h = query.host, !h.isEmpty {
@@ -117,9 +113,7 @@ extension SQLiteStore {
             var rows: [QueueRow] = []
             for id in ids {
                 guard let summary = try Self.ticketSummaries(db, where: "t.id = ?", arguments: [id], limit: 1, offset: 0).first else { continue }
-                let category = try String.fetchOne(db, sql: """
-                    SELECT category FROM findings WHERE ticket_id = ? ORDER BY bundle_row, rank LIMIT 1
-                    """, arguments: [id]).flatMap(FindingCategory.init(rawValue:))
+                let category = try summary.category ?? Self.topCategory(db, ticketID: id)
                 let incident = try Int64.fetchOne(db, sql: """
                     SELECT i.id FROM incidents i JOIN incident_tickets it ON it.incident_id = i.id
                     WHERE it.ticket_id = ? AND i.status = 'open' ORDER BY i.id DESC LIMIT 1

@@ -459,7 +459,11 @@ public final class SQLiteStore: CollectorStore {
                     joinReason = reason
                     try Self.recordEvent(db, .ticketJoined, ticketID: id, bundleID: bundle.bundleID, detail: reason, now: bundle.receivedAt)
                 }
-                let receipt = policy.receipt(bundle: bundle, ticketID: ticketID, joined: joined, findings: findings)
+                // Known fixes technicians attached to these rules: the receipt carries them in the
+                // technician advice; the finding rows keep the rule's advice and the fix apart.
+                let fixes = try Self.ruleFixes(db, ruleIDs: Set(findings.map(\.ruleID)))
+                let receipt = policy.receipt(bundle: bundle, ticketID: ticketID, joined: joined,
+                                             findings: findings.map { f in fixes[f.ruleID].map { $0.applied(to: f) } ?? f })
                 try db.execute(sql: """
                     INSERT INTO bundles (bundle_id, host_id, sha256, compressed_bytes, uncompressed_bytes, journal_entries, reason,
                                          created_at, received_at, manifest, members, receipt)
@@ -471,12 +475,17 @@ public final class SQLiteStore: CollectorStore {
                 try db.execute(sql: "INSERT INTO ticket_bundles (ticket_id, bundle_row, joined_at, join_reason) VALUES (?, ?, ?, ?)",
                                arguments: [ticketID, bundleRow, bundle.receivedAt, joinReason])
                 for (rank, f) in receipt.findings.enumerated() {
+                    let fix = fixes[f.ruleID]
+                    let advice = fix?.ruleAdvice(from: f.technicianAdvice) ?? f.technicianAdvice
+                    var arguments: StatementArguments = [ticketID, bundleRow, f.ruleID, f.category.rawValue, f.severity.rawValue,
+                                                         min(max(f.confidence, 0), 1), f.title, f.detail, f.userAdvice, advice,
+                                                         try Self.encode(f.evidence), f.lastSeen, rank, f.subject]
+                    arguments += [fix?.text, fix?.link, fix?.updatedBy, fix?.updatedAt]
                     try db.execute(sql: """
                         INSERT INTO findings (ticket_id, bundle_row, rule_id, category, severity, confidence, title, detail, user_advice,
-                                              technician_advice, evidence, last_seen, rank, subject)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [ticketID, bundleRow, f.ruleID, f.category.rawValue, f.severity.rawValue, min(max(f.confidence, 0), 1),
-                                         f.title, f.detail, f.userAdvice, f.technicianAdvice, try Self.encode(f.evidence), f.lastSeen, rank, f.subject])
+                                              technician_advice, evidence, last_seen, rank, subject, known_fix, known_fix_link, known_fix_by, known_fix_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: arguments)
                 }
                 try db.execute(sql: "UPDATE hosts SET last_seen_at = ? WHERE id = ?", arguments: [bundle.receivedAt, bundle.hostID])
                 try Self.linkIncidents(db, findings: receipt.findings, now: bundle.receivedAt, threshold: policy.incidentThreshold)
@@ -561,7 +570,7 @@ public final class SQLiteStore: CollectorStore {
         // `condition` is always a constant written in this file; values go through `arguments`.
         let sql = """
             SELECT t.id, t.host_id, h.hostname, t.status, t.priority, t.title, t.assignee, t.top_rule_id, t.created_at,
-                   t.updated_at, t.first_response_at, t.resolved_at, t.requested_by,
+                   t.updated_at, t.first_response_at, t.resolved_at, t.requested_by, t.category,
                    (SELECT count(*) FROM ticket_bundles tb WHERE tb.ticket_id = t.id) AS bundle_count
             FROM tickets t JOIN hosts h ON h.id = t.host_id
             WHERE \(condition) ORDER BY t.updated_at DESC, t.id DESC LIMIT ? OFFSET ?
@@ -575,7 +584,8 @@ public final class SQLiteStore: CollectorStore {
             return TicketSummary(id: row["id"], hostID: row["host_id"], hostname: row["hostname"], status: status, priority: priority,
                                  title: row["title"], assignee: row["assignee"], topRuleID: row["top_rule_id"],
                                  createdAt: row["created_at"], updatedAt: row["updated_at"], firstResponseAt: row["first_response_at"],
-                                 resolvedAt: row["resolved_at"], bundleCount: row["bundle_count"], requestedBy: row["requested_by"])
+                                 resolvedAt: row["resolved_at"], bundleCount: row["bundle_count"], requestedBy: row["requested_by"],
+                                 category: (row["category"] as String?).flatMap(FindingCategory.init(rawValue:)))
         }
     }
 
@@ -618,7 +628,11 @@ public final class SQLiteStore: CollectorStore {
                     detail: row["detail"], userAdvice: row["user_advice"], technicianAdvice: row["technician_advice"],
                     evidence: try Self.decode([Evidence].self, row["evidence"], what: "evidence of a finding on ticket \(id)"),
                     lastSeen: row["last_seen"], subject: row["subject"])
-                return TicketFinding(bundleID: row["bundle_id"], finding: finding)
+                let fix = (row["known_fix"] as String?).map {
+                    RuleFix(ruleID: finding.ruleID, text: $0, link: row["known_fix_link"], updatedBy: (row["known_fix_by"] as String?) ?? "?",
+                            updatedAt: (row["known_fix_at"] as Date?) ?? Date(timeIntervalSince1970: 0))
+                }
+                return TicketFinding(bundleID: row["bundle_id"], finding: finding, knownFix: fix)
             }
             return TicketDetail(ticket: summary, note: note, findings: findings,
                                 comments: try Self.comments(db, ticketID: id, visibleOnly: false),
@@ -691,7 +705,7 @@ public final class SQLiteStore: CollectorStore {
 
     public func splitBundle(ticketID: Int64, bundleID: String, author: String, now: Date) async throws -> Int64? {
         try await write { db in
-            guard let ticket = try Row.fetchOne(db, sql: "SELECT host_id, priority FROM tickets WHERE id = ?", arguments: [ticketID]),
+            guard let ticket = try Row.fetchOne(db, sql: "SELECT host_id, priority, requested_by FROM tickets WHERE id = ?", arguments: [ticketID]),
                   let bundleRow = try Int64.fetchOne(db, sql: """
                       SELECT b.id FROM bundles b JOIN ticket_bundles tb ON tb.bundle_row = b.id
                       WHERE b.bundle_id = ? AND tb.ticket_id = ?
@@ -716,6 +730,7 @@ public final class SQLiteStore: CollectorStore {
             try db.execute(sql: "INSERT INTO ticket_comments (ticket_id, author, body, visible_to_user, created_at) VALUES (?, ?, ?, 0, ?)",
                            arguments: [newID, author, "Split off from ticket #\(ticketID) (bundle \(bundleID)).", now])
             try db.execute(sql: "UPDATE tickets SET updated_at = ? WHERE id = ?", arguments: [now, ticketID])
+            try Self.recordSplit(db, ticketID: ticketID, bundleID: bundleID.lowercased(), newTicketID: newID, actor: author, now: now)
             try Self.recordEvent(db, .ticketOpened, ticketID: newID, bundleID: bundleID.lowercased(), detail: "split off from ticket #\(ticketID)", now: now)
             return newID
         }

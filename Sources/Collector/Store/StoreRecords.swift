@@ -235,13 +235,22 @@ public struct TicketSummary: Sendable, Codable, Equatable {
     public var bundleCount: Int
     /// The local user whose request opened the ticket (nil: root or unknown).
     public var requestedBy: String?
+    /// The category a technician put the ticket in (reclassified); nil: as its top finding says.
+    public var category: FindingCategory? = nil
 }
 
 /// A finding as stored on a ticket.
 public struct TicketFinding: Sendable, Codable, Equatable {
     /// The bundle it was found in.
     public var bundleID: String
+    /// As the rule found it; its technician advice is the rule's own.
     public var finding: Finding
+    /// The rule's known fix when this finding was stored (a fix set later is not here).
+    public var knownFix: RuleFix? = nil
+
+    /// The finding as the agent's receipt carried it: the known fix appended to its
+    /// technician advice.
+    public var adviceFinding: Finding { knownFix.map { $0.applied(to: finding) } ?? finding }
 }
 
 /// A ticket with everything on it.

@@ -108,9 +108,12 @@ enum WebAssets {
         ("finding", #"""
         <div class="finding sev-{{severity}}">
           <h3><span class="badge sev-{{severity}}">{{severity}}</span> {{title}}</h3>
-          <p class="muted small"><code>{{ruleID}}</code> · {{category}}{{#subject}} · {{subject}}{{/subject}} · confidence {{confidence}}{{#lastSeen}} · last seen {{lastSeen}}{{/lastSeen}}</p>
+          <p class="muted small"><a href="{{ruleHref}}" class="rule-link"><code>{{ruleID}}</code></a> · {{category}}{{#subject}} · {{subject}}{{/subject}} · confidence {{confidence}}{{#lastSeen}} · last seen {{lastSeen}}{{/lastSeen}}</p>
           <p>{{detail}}</p>
           <p><strong>For the technician:</strong> {{technicianAdvice}}</p>
+          {{#knownFix}}<div class="known-fix"><strong>Known fix</strong> <span class="muted small">(set by {{by}}, {{at}})</span>
+            <p class="fix-text">{{text}}</p>
+            {{#link}}<p><a href="{{link}}" rel="noreferrer noopener" class="fix-link">{{link}}</a></p>{{/link}}</div>{{/knownFix}}
           <p><strong>Told to the user:</strong> {{userAdvice}}</p>
           <table class="evidence">
             <tbody>
@@ -180,6 +183,7 @@ enum WebAssets {
     <a href="/incidents" {{#chrome.incidentsActive}}class="active"{{/chrome.incidentsActive}}>Incidents</a>
     <a href="/hosts" {{#chrome.hostsActive}}class="active"{{/chrome.hostsActive}}>Hosts</a>
     <a href="/fleet" {{#chrome.fleetActive}}class="active"{{/chrome.fleetActive}}>Fleet</a>
+    <a href="/rules" {{#chrome.rulesActive}}class="active"{{/chrome.rulesActive}}>Rules</a>
     {{#chrome.isAdmin}}<a href="/admin/audit" {{#chrome.auditActive}}class="active"{{/chrome.auditActive}}>Audit log</a>{{/chrome.isAdmin}}
     {{#chrome.isAdmin}}<a href="/admin/integrations" {{#chrome.integrationsActive}}class="active"{{/chrome.integrationsActive}}>Integrations</a>{{/chrome.isAdmin}}
   </nav>
@@ -507,6 +511,75 @@ enum WebAssets {
 <p class="muted small">{{count}} rows{{#truncated}}, cut at the row limit{{/truncated}} · {{elapsedMS}} ms</p>
 
 """#),
+        ("rule", #"""
+{{> header}}
+<article id="rule">
+  <h1>Rule <code>{{id}}</code></h1>
+  <p class="meta"><span class="badge">{{category}}</span> · {{kind}} rule · <span class="muted">{{source}}</span></p>
+  <p>{{summary}}</p>
+  <div class="columns">
+    <div class="main-col">
+      <section id="rule-fix">
+        <h2>Known fix</h2>
+        {{#fix}}<div class="known-fix"><p class="fix-text" id="current-fix">{{text}}</p>
+          {{#link}}<p><a href="{{link}}" rel="noreferrer noopener" class="fix-link" id="current-fix-link">{{link}}</a></p>{{/link}}
+          <p class="muted small">Set by {{by}}, {{at}}. Findings of this rule stored from then on carry it; earlier ones keep what they had.</p></div>{{/fix}}
+        {{^fix}}<p class="muted" id="no-fix">No known fix yet. What worked for this problem? Technicians see it on every new finding of this rule (users are not shown it).</p>{{/fix}}
+        {{#error}}<p class="alert" id="fix-error">{{error}}</p>{{/error}}
+        <form method="post" action="{{formAction}}" class="stack" id="fix-form">
+          <input type="hidden" name="csrf" value="{{chrome.csrf}}">
+          <label>What to do <textarea name="text" id="fix-text" rows="5" required>{{formText}}</textarea></label>
+          <p class="muted small">At most {{maxBytes}} bytes of plain text.</p>
+          <label>Link (http or https, optional) <input name="link" id="fix-link" type="url" value="{{formLink}}" placeholder="https://wiki.example.com/…"></label>
+          <button type="submit" id="save-fix">Save the known fix</button>
+        </form>
+        {{#fix}}<form method="post" action="{{formAction}}/delete" class="inline" id="remove-fix-form">
+          <input type="hidden" name="csrf" value="{{chrome.csrf}}">
+          <button type="submit" class="remove-fix" id="remove-fix">Remove the known fix</button>
+        </form>{{/fix}}
+      </section>
+    </div>
+    <aside class="side-col">
+      <section id="rule-stats">
+        <h2>How it fares</h2>
+        <table class="kv">
+          <tr><th>Findings</th><td id="stat-findings">{{findings}}</td></tr>
+          <tr><th>Tickets it topped</th><td id="stat-tickets">{{tickets}}</td></tr>
+          <tr><th>Bundles split off them</th><td id="stat-splits">{{splits}}</td></tr>
+          <tr><th>Tickets reclassified</th><td id="stat-reclassified">{{reclassified}}</td></tr>
+          <tr><th>Corrected</th><td id="stat-rate">{{rate}}</td></tr>
+          <tr><th>Last hit</th><td>{{lastHit}}</td></tr>
+        </table>
+      </section>
+      <section id="rule-events">
+        <h2>Corrections</h2>
+        <ul>{{#events}}<li><span class="badge">{{kind}}</span> {{#ticketHref}}<a href="{{ticketHref}}">#{{ticketID}}</a>{{/ticketHref}} {{detail}} <span class="muted small">— {{actor}}, {{time}}</span></li>{{/events}}</ul>
+        {{^events}}<p class="muted">No technician has corrected this rule's tickets.</p>{{/events}}
+      </section>
+    </aside>
+  </div>
+</article>
+{{> footer}}
+
+"""#),
+        ("rules", #"""
+{{> header}}
+<section>
+  <h1>Rules</h1>
+  <p class="muted">Every diagnosis rule in force: how often it fires, how often technicians had to correct its tickets (a bundle split off, a ticket put in another category), and the known fix technicians attached. The most corrected come first; <span class="badge needs-work">needs work</span> marks rules corrected on a quarter or more of their tickets. {{withFix}} with a known fix, {{needingWork}} needing work.</p>
+  <table class="list" data-nav id="rules-table">
+    <thead><tr><th>Rule</th><th>Category</th><th>Findings</th><th>Tickets</th><th>Splits</th><th>Reclassified</th><th>Corrected</th><th>Known fix</th><th>Last hit</th></tr></thead>
+    <tbody>{{#rows}}<tr data-href="{{href}}" class="rule-row{{#needsWork}} needs-work-row{{/needsWork}}" data-rule="{{id}}">
+      <td><a href="{{href}}"><code>{{id}}</code></a>{{#needsWork}} <span class="badge needs-work">needs work</span>{{/needsWork}}<br><span class="muted small">{{summary}}</span></td>
+      <td>{{category}}</td><td class="num">{{findings}}</td><td class="num">{{tickets}}</td><td class="num splits">{{splits}}</td>
+      <td class="num reclassified">{{reclassified}}</td><td class="num">{{rate}}</td><td>{{#hasFix}}<span class="badge has-fix">yes</span>{{/hasFix}}{{^hasFix}}<span class="muted">—</span>{{/hasFix}}</td><td>{{lastHit}}</td>
+    </tr>{{/rows}}</tbody>
+  </table>
+  {{^rows}}<p class="empty">No rules are loaded.</p>{{/rows}}
+</section>
+{{> footer}}
+
+"""#),
         ("summary", #"""
 <div class="summary">
   <dl class="facts">
@@ -538,6 +611,7 @@ enum WebAssets {
       {{#requestedBy}}· asked by <strong>{{requestedBy}}</strong>{{/requestedBy}}
       · opened {{created}} ({{age}} ago)
       · assignee <strong id="ticket-assignee">{{assignee}}</strong>
+      {{#reclassifiedAs}}· reclassified as <strong id="ticket-category">{{reclassifiedAs}}</strong>{{/reclassifiedAs}}
     </p>
     {{#remoteLinks}}<p class="meta remote-link">In {{backend}}: {{#href}}<a href="{{href}}" rel="noreferrer noopener">{{key}}</a>{{/href}}{{^href}}<strong>{{key}}</strong>{{/href}}{{#remoteStatus}} ({{remoteStatus}}){{/remoteStatus}}</p>{{/remoteLinks}}
     {{#incidents}}<p class="notice">Part of <a href="{{href}}">{{title}}</a> ({{hosts}} hosts, since {{since}}).</p>{{/incidents}}
@@ -592,6 +666,8 @@ enum WebAssets {
           <label>Status <select name="status" id="status-select">{{#statusOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/statusOptions}}</select></label>
           <label>Priority <select name="priority" id="priority-select">{{#priorityOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/priorityOptions}}</select></label>
           <label>Assignee <select name="assignee" id="assignee-select">{{#assigneeOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/assigneeOptions}}</select></label>
+          <label>Category <select name="category" id="category-select">{{#categoryOptions}}<option value="{{value}}" {{#selected}}selected{{/selected}}>{{label}}</option>{{/categoryOptions}}</select></label>
+          <p class="muted small">A category other than the top finding's tells the rule it was wrong (counted on the <a href="/rules">rules page</a>).</p>
           <button type="submit" id="save-ticket">Save</button>
         </form>
       </section>
@@ -802,6 +878,19 @@ textarea#sql { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-si
 table.schema td { padding: 0.1rem 0.4rem; vertical-align: top; }
 #schema details { margin: 0.3rem 0; }
 table.result td { font-family: ui-monospace, monospace; font-size: 0.85rem; }
+/* Rules: knowledge from technicians */
+.known-fix { border-left: 4px solid #2e7d32; background: #eef7ee; padding: 0.3rem 0.8rem; margin: 0.5rem 0; border-radius: 0 5px 5px 0; }
+.fix-text { white-space: pre-wrap; }
+.fix-link { word-break: break-all; }
+.badge.needs-work { background: #fde8e7; color: #7a1712; }
+.badge.has-fix { background: #e3f3e4; color: #1d5e21; }
+tr.needs-work-row { background: #fff7f6; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.kv th { text-align: left; font-weight: normal; color: var(--muted); padding-right: 1rem; }
+table.kv td { font-variant-numeric: tabular-nums; }
+#fix-form textarea, #fix-form input { font-weight: normal; }
+#remove-fix-form { display: block; margin-top: 0.7rem; }
+button.remove-fix { background: #fff; color: #7a1712; border-color: #f3b7b3; }
 
 """#),
     ]

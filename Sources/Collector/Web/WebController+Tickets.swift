@@ -157,7 +157,8 @@ extension WebController {
                            confidence: WebFormat.percent(x.confidence * 100),
                            detail: WebFormat.untrusted(x.detail), userAdvice: WebFormat.untrusted(x.userAdvice),
                            technicianAdvice: WebFormat.untrusted(x.technicianAdvice), lastSeen: x.lastSeen.map { WebFormat.time($0) } ?? "",
-                           bundleID: f.bundleID, evidence: x.evidence.prefix(50).map { evidenceView($0, bundleID: f.bundleID) })
+                           bundleID: f.bundleID, evidence: x.evidence.prefix(50).map { evidenceView($0, bundleID: f.bundleID) },
+                           ruleHref: "/rules/\(WebLinks.encode(x.ruleID))", knownFix: f.knownFix.map(KnownFixView.init))
     }
 
     /// Error-level journal messages (priority err or worse) of `bundle` that `previous` did not
@@ -277,6 +278,10 @@ extension WebController {
             priorityOptions: Self.options(TicketPriority.allCases, selected: t.priority, any: nil),
             assigneeOptions: [SelectOption(value: "", label: "unassigned", selected: t.assignee == nil)]
                 + users.map { SelectOption(value: $0.name, label: $0.name, selected: $0.name == t.assignee) },
+            categoryOptions: [SelectOption(value: "", label: "as diagnosed" + (detail.findings.first.map { " (\($0.finding.category.rawValue))" } ?? ""),
+                                           selected: t.category == nil)]
+                + FindingCategory.allCases.map { SelectOption(value: $0.rawValue, label: $0.rawValue, selected: $0 == t.category) },
+            reclassifiedAs: t.category?.rawValue,
             formAction: "/tickets/\(t.id)", summaryProblem: problem,
             bundleRequests: try await store.bundleRequests(hostID: nil, ticketID: t.id, limit: 20).map { BundleRequestView($0, now: now) },
             remoteLinks: detail.remoteLinks.map(RemoteLinkView.init))
@@ -310,6 +315,10 @@ extension WebController {
             guard let p = TicketPriority(rawValue: text) else { throw APIError.badRequest("invalid_priority", "unknown priority \(text.prefix(40))") }
             return p
         }
+        let category = try form["category"].flatMap { $0.isEmpty ? nil : $0 }.map { text -> FindingCategory in
+            guard let c = FindingCategory(rawValue: text) else { throw APIError.badRequest("invalid_category", "unknown category \(text.prefix(40))") }
+            return c
+        }
         let assignee = form["assignee"]
         if let a = assignee, !a.isEmpty {
             guard try await store.users().contains(where: { $0.name == a }) else {
@@ -317,10 +326,13 @@ extension WebController {
             }
         }
         guard let before = try await store.ticket(id: id)?.ticket else { throw APIError.notFound("ticket \(id)") }
+        var changed: [String] = []
+        if let category, try await store.reclassifyTicket(id: id, category: category, by: try user(context).name, now: Date())?.category != before.category {
+            changed.append("reclassified \(before.category?.rawValue ?? "as diagnosed") → \(category.rawValue)" + (before.topRuleID.map { " (top rule \($0))" } ?? ""))
+        }
         guard try await store.updateTicket(id: id, status: status, priority: priority, assignee: assignee, now: Date()) != nil else {
             throw APIError.notFound("ticket \(id)")
         }
-        var changed: [String] = []
         if let status, status != before.status { changed.append("status \(before.status.rawValue) → \(status.rawValue)") }
         if let priority, priority != before.priority { changed.append("priority \(before.priority.rawValue) → \(priority.rawValue)") }
         if let assignee, assignee != (before.assignee ?? "") { changed.append("assignee \(before.assignee ?? "none") → \(assignee.isEmpty ? "none" : assignee)") }

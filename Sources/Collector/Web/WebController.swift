@@ -25,6 +25,8 @@ public struct WebController: Sendable {
     let integrations: [IntegrationBackend]
     /// Whether the session cookie carries `Secure`.
     let secureCookies: Bool
+    /// Rules, their known fixes and figures.
+    let knowledge: RuleKnowledge
 
     /// Shortest password a user may choose.
     static let minPasswordLength = 12
@@ -39,8 +41,9 @@ public struct WebController: Sendable {
     /// Creates the controller.
     public init(store: any CollectorStore, blobs: BlobStore, limits: CollectorLimits, reads: BlobReadPool,
                 templates: WebTemplates, fleet: FleetQueries, indexer: JournalIndexer, publicURL: String?, tls: Bool,
-                integrations: [IntegrationBackend] = []) {
+                integrations: [IntegrationBackend] = [], knowledge: RuleKnowledge? = nil) {
         self.integrations = integrations
+        self.knowledge = knowledge ?? RuleKnowledge(store: store, limits: limits, rules: [])
         self.fleet = fleet
         self.indexer = indexer
         self.store = store
@@ -96,6 +99,10 @@ public struct WebController: Sendable {
         routes.get("admin/audit", use: auditPage)
         routes.get("admin/integrations", use: integrationsPage)
         routes.post("admin/integrations/deliveries/{deliveryID}/retry", use: retryDeliveryFromPage)
+        routes.get("rules", use: rulesPage)
+        routes.get("rules/{ruleID}", use: rulePage)
+        routes.post("rules/{ruleID}/fix", use: saveRuleFix)
+        routes.post("rules/{ruleID}/fix/delete", use: deleteRuleFix)
         routes.get("fleet", use: fleetPage)
         routes.get("query", use: queryPage)
         routes.get("query.csv", use: queryCSV)

@@ -19,6 +19,7 @@ struct PageChrome {
     var auditActive: Bool
     var fleetActive: Bool
     var integrationsActive: Bool
+    var rulesActive: Bool
 
     init(context: CollectorRequestContext, title: String, section: String = "") {
         self.title = title
@@ -38,6 +39,7 @@ struct PageChrome {
         auditActive = section == "audit"
         fleetActive = section == "fleet"
         integrationsActive = section == "integrations"
+        rulesActive = section == "rules"
     }
 }
 
@@ -164,6 +166,82 @@ struct FindingView {
     var lastSeen: String
     var bundleID: String
     var evidence: [EvidenceView]
+    /// The rule's page (its figures and known fix).
+    var ruleHref: String
+    /// The known fix the finding was stored with, if any.
+    var knownFix: KnownFixView?
+}
+
+/// A known fix as a finding or the rule page shows it.
+struct KnownFixView {
+    var text: String
+    /// Only ever an http/https address (checked when it was set).
+    var link: String?
+    var by: String
+    var at: String
+
+    init(_ fix: RuleFix) {
+        text = WebFormat.untrusted(fix.text, max: 65_536)
+        link = fix.link.map { WebFormat.untrusted($0, max: 8192) }
+        by = WebFormat.untrusted(fix.updatedBy, max: 128)
+        at = WebFormat.time(fix.updatedAt)
+    }
+}
+
+/// `/rules`: every rule with its known fix and figures, most corrected first.
+struct RulesPage {
+    struct Row {
+        var href: String
+        var id: String
+        var category: String
+        var kind: String
+        var summary: String
+        var findings: Int64
+        var tickets: Int64
+        var splits: Int64
+        var reclassified: Int64
+        var rate: String
+        /// Corrected on at least a quarter of its tickets (and at least two corrections).
+        var needsWork: Bool
+        var hasFix: Bool
+        var lastHit: String
+    }
+    var chrome: PageChrome
+    var rows: [Row]
+    var withFix: Int
+    var needingWork: Int
+}
+
+/// `/rules/ID`: one rule, its known fix (with the form to change it) and its corrections.
+struct RulePage {
+    struct EventView {
+        var kind: String
+        var ticketHref: String?
+        var ticketID: Int64?
+        var actor: String
+        var detail: String
+        var time: String
+    }
+    var chrome: PageChrome
+    var id: String
+    var category: String
+    var kind: String
+    var summary: String
+    var source: String
+    var findings: Int64
+    var tickets: Int64
+    var splits: Int64
+    var reclassified: Int64
+    var rate: String
+    var lastHit: String
+    var fix: KnownFixView?
+    /// The form's current values (the fix, or what was sent when it was refused).
+    var formText: String
+    var formLink: String
+    var error: String?
+    var formAction: String
+    var maxBytes: Int
+    var events: [EventView]
 }
 
 struct JournalLineView {
@@ -270,6 +348,10 @@ struct TicketPage {
     var statusOptions: [SelectOption]
     var priorityOptions: [SelectOption]
     var assigneeOptions: [SelectOption]
+    /// "as diagnosed" and every category: reclassifying counts against the top finding's rule.
+    var categoryOptions: [SelectOption]
+    /// The category a technician set, or nil when the ticket is as diagnosed.
+    var reclassifiedAs: String?
     var formAction: String
     var summaryProblem: String?
     var bundleRequests: [BundleRequestView]

@@ -178,3 +178,26 @@ import Testing
         #expect(accepted > 100, "so few damaged documents were still inside the subset (\(accepted)) that the check says little")
     }
 }
+
+/// What a heartbeat carries of the processes probe.
+@Suite struct HeartbeatProcessesTests {
+    static func process(_ pid: Int, command: String, top: Bool) -> ProcessRecord {
+        ProcessRecord(pid: pid, ppid: 1, uid: 1000, user: "dev", state: "R", name: "swift-frontend", commandLine: command,
+                      threads: 4, rssBytes: 1 << 30, cpuPercent: 95, topCPU: top, topMemory: false)
+    }
+
+    /// Ten compilers with 40 KiB command lines made a real heartbeat 77 KB, over the
+    /// collector's 64 KiB `max_heartbeat_bytes`: the heartbeat was refused whole.
+    @Test func commandLinesAreCutAndOnlyTopProcessesGo() throws {
+        let long = String(repeating: "-Xfrontend -o /tmp/x/é.o ", count: 1_700)
+        let all = (0..<10).map { Self.process($0, command: long, top: true) } + [Self.process(99, command: "idle", top: false)]
+        let top = Heartbeat.topProcesses(of: all)
+        #expect(top.map(\.pid) == Array(0..<10))
+        #expect(top.allSatisfy { $0.commandLine == String(long.prefix(Heartbeat.commandLineCharacters)) })
+        let beat = Heartbeat(host: HostIdentity(hostID: "h", hostname: "dev"), sentAt: Date(timeIntervalSince1970: 1_800_000_000),
+                             agentVersion: "1", topProcesses: top)
+        let bytes = try BundleJSON.encoder().encode(beat).count
+        #expect(bytes < 20_000, "\(bytes) bytes")
+        #expect(Heartbeat.topProcesses(of: [Self.process(1, command: "short", top: true)]).first?.commandLine == "short")
+    }
+}

@@ -383,7 +383,7 @@ enum HeartbeatSnapshot {
         func decode<T: Decodable>(_ type: T.Type, _ name: String) -> T? {
             outputs[name].flatMap { try? decoder.decode(T.self, from: Data($0)) }
         }
-        let processes = decode(ProcessList.self, "processes")?.processes.filter { $0.topCPU || $0.topMemory } ?? []
+        let processes = Heartbeat.topProcesses(of: decode(ProcessList.self, "processes")?.processes ?? [])
         return Heartbeat(host: HostIdentity.read(context: context, hostID: hostID), sentAt: Date(), agentVersion: AgentVersion.current,
                          system: decode(SystemInfo.self, "system"), memory: decode(MemoryInfo.self, "memory"),
                          filesystems: decode(DiskInfo.self, "disks")?.filesystems ?? [], topProcesses: processes,

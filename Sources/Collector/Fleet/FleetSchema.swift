@@ -109,7 +109,7 @@ public enum FleetSchema {
             c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("pid", "INTEGER", "process id"), c("name", "TEXT", "comm"),
             c("user", "TEXT", "owner"), c("uid", "INTEGER", "owner's uid"), c("state", "TEXT", "R, S, D, Z…"),
             c("cpu_percent", "REAL", "% of one core over the sample"), c("rss_bytes", "INTEGER", "resident memory"),
-            c("threads", "INTEGER", "threads"), c("command", "TEXT", "command line (redacted on the workstation)"),
+            c("threads", "INTEGER", "threads"), c("command", "TEXT", "command line, its first 1,024 characters (redacted on the workstation)"),
         ], select: """
             SELECT p.host_id, h.hostname, p.pid, p.name, p.user, p.uid, p.state, p.cpu_percent, p.rss_bytes, p.threads, p.command
             FROM main.host_processes p JOIN main.hosts h ON h.id = p.host_id

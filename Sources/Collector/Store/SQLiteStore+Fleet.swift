@@ -128,7 +128,7 @@ extension SQLiteStore {
             s.process.reset()
             s.process.bind(host); s.process.bind(p.pid); s.process.bind(String(p.name.prefix(64))); s.process.bind(p.user.map { String($0.prefix(64)) })
             s.process.bind(p.uid); s.process.bind(String(p.state.prefix(8))); s.process.bind(finite(p.cpuPercent))
-            s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(String(p.commandLine.prefix(1024)))
+            s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(String(p.commandLine.prefix(Heartbeat.commandLineCharacters)))
             try s.process.run()
         }
         s.deleteUnits.reset(); s.deleteUnits.bind(host); try s.deleteUnits.run()

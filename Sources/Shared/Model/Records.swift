@@ -273,6 +273,23 @@ public struct Heartbeat: Sendable, Codable, Equatable {
     /// Bundles waiting in the agent's spool.
     public var spooledBundles: Int
 
+    /// Characters of a process's command line a heartbeat carries and the collector keeps
+    /// (the bundle has them whole). A compiler's or a Java program's command line runs to tens
+    /// of KiB, and ten of those once took a heartbeat over the collector's 64 KiB limit.
+    public static let commandLineCharacters = 1024
+
+    /// The processes a heartbeat carries: the top consumers by CPU or memory, their command
+    /// lines cut to `commandLineCharacters`.
+    public static func topProcesses(of processes: [ProcessRecord]) -> [ProcessRecord] {
+        processes.filter { $0.topCPU || $0.topMemory }.map { process in
+            var process = process
+            if process.commandLine.utf8.count > commandLineCharacters {
+                process.commandLine = String(process.commandLine.prefix(commandLineCharacters))
+            }
+            return process
+        }
+    }
+
     public init(schemaVersion: Int = BundleSchema.current, host: HostIdentity, sentAt: Date, agentVersion: String,
                 system: SystemInfo? = nil, memory: MemoryInfo? = nil, filesystems: [FilesystemUsage] = [],
                 topProcesses: [ProcessRecord] = [], failedUnits: [UnitRecord] = [], spooledBundles: Int = 0) {

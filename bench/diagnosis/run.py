@@ -9,6 +9,8 @@ Steps (each printed with its command):
   4. bench/diagnosis/main.swift compiled with swiftc -O against the release-built modules, then run:
      it prints engine load time, bundle read time alone, diagnose(bundleAt:) with both regex engines,
      the rules alone over in-memory entries, and a regex-vs-literal micro-benchmark.
+Harness environment: BENCH_REPORT=1 prints the report, BENCH_FINDINGS_JSON=1 every finding as JSON (to
+  compare binaries), BENCH_DIAGNOSE_ONLY=1 times diagnose(bundleAt:) alone (for perf and callgrind).
 Usage: bench/diagnosis/run.py [--entries 200000] [--runs 7] [--no-build]
 """
 import argparse, glob, json, os, shlex, struct, subprocess, sys, time

@@ -51,7 +51,7 @@ import Testing
     @Test func manyBatchesArriveWholeAndInOrder() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         // Not a multiple of the batch size, and more batches than the queue holds.
-        let (entries, lines) = journal(JournalEntryHandOff.batchSize * (JournalEntryHandOff.maxBatches + 3) + 7)
+        let (entries, lines) = journal(BundleReader.journalBatchSize * (BundleReader.journalBatchesWaiting + 3) + 7)
         let gz = try gzip(craftTar([RawMember(name: "manifest.json", data: try manifestBytes()),
                                     RawMember(name: "journal.jsonl", data: lines),
                                     RawMember(name: "note.txt", data: Array("after the journal".utf8))]))
@@ -67,7 +67,7 @@ import Testing
 
     @Test func aDamagedLineGivesTheSameErrorAfterTheSameEntries() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
-        let (_, good) = journal(JournalEntryHandOff.batchSize * 2 + 100)
+        let (_, good) = journal(BundleReader.journalBatchSize * 2 + 100)
         var lines = good
         lines += Array(#"{"ts":1,"msg":"unterminated}"#.utf8) + [0x0A]
         lines += journal(10).bytes
@@ -81,9 +81,9 @@ import Testing
         }
         #expect(error == fedError)
         #expect(error.code == .invalidJSON)
-        #expect(error.message.contains("line \(JournalEntryHandOff.batchSize * 2 + 101)"), "\(error)")
+        #expect(error.message.contains("line \(BundleReader.journalBatchSize * 2 + 101)"), "\(error)")
         #expect(seen == fedSeen)
-        #expect(seen.count == JournalEntryHandOff.batchSize * 2 + 100)
+        #expect(seen.count == BundleReader.journalBatchSize * 2 + 100)
     }
 
     @Test func aCutFileAndLimitsGiveTheSameErrors() throws {
@@ -117,7 +117,7 @@ import Testing
     @Test func anErrorFromTheCallerStopsTheReadAndIsRethrown() throws {
         struct Enough: Error, Equatable {}
         let dir = try TempDir(); defer { dir.cleanup() }
-        let (_, lines) = journal(JournalEntryHandOff.batchSize * (JournalEntryHandOff.maxBatches + 4))
+        let (_, lines) = journal(BundleReader.journalBatchSize * (BundleReader.journalBatchesWaiting + 4))
         try write(try gzip(craftTar([RawMember(name: "manifest.json", data: try manifestBytes()),
                                      RawMember(name: "journal.jsonl", data: lines)])), to: dir.file("b.tar.gz"))
         // The reader thread is blocked on a full queue when the caller gives up: it must be
@@ -133,7 +133,7 @@ import Testing
         // Later reads still work (nothing left locked).
         var again = 0
         _ = try BundleReader.read(path: dir.file("b.tar.gz")) { _ in again += 1 }
-        #expect(again == JournalEntryHandOff.batchSize * (JournalEntryHandOff.maxBatches + 4))
+        #expect(again == BundleReader.journalBatchSize * (BundleReader.journalBatchesWaiting + 4))
     }
 
     @Test func aMissingFileIsAnIOError() {

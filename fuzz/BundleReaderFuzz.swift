@@ -10,7 +10,10 @@
 // - only `BundleError`s are thrown;
 // - an accepted bundle respects every limit: compressed and uncompressed totals, member count,
 //   member sizes, safe unique names, `manifest.json` first;
-// - every journal entry handed to `onJournalEntry` re-encodes and parses back equal.
+// - every journal entry handed to `onJournalEntry` re-encodes and parses back equal;
+// - `BundleReader.read(path:)`, which reads, inflates and parses on threads of its own, gives
+//   the same entries and the same error or contents as `feed` on one thread given the file's
+//   bytes in one piece (as it reads them: the chunking decides where zlib reports an error).
 
 /// Small limits so every input stays fast; the same values as `FuzzRegressionTests`.
 let fuzzBundleLimits = BundleLimits(
@@ -18,6 +21,10 @@ let fuzzBundleLimits = BundleLimits(
     compressionRatioAllowance: 64 << 10, maxMembers: 32, maxMemberBytes: 256 << 10,
     maxJSONMemberBytes: 64 << 10, maxManifestBytes: 16 << 10, maxNoteBytes: 4 << 10,
     maxJournalLineBytes: 8 << 10, maxUnknownMemberBytes: 16 << 10)
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -41,6 +48,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 /// Reads `gz` in chunks whose size depends on the input, so chunk boundaries move around.
 func checkBundle(_ gz: UnsafeRawBufferPointer) {
     let limits = fuzzBundleLimits
+    defer { checkThreadedRead(gz, limits: limits) }
     var entries = 0
     let contents: BundleContents
     do {
@@ -74,4 +82,53 @@ func checkBundle(_ gz: UnsafeRawBufferPointer) {
         require(member.bytes >= 0 && member.bytes <= limits.maxMemberBytes, "member \(member.name) of \(member.bytes)")
     }
     if let note = contents.note { require(note.utf8.count <= limits.maxNoteBytes, "note of \(note.utf8.count) bytes") }
+}
+
+/// One read of `gz`: the entries delivered, then the contents or the error.
+func readOutcome(_ body: (_ onJournalEntry: @escaping (JournalEntry) -> Void) throws -> BundleContents)
+    -> (entries: [JournalEntry], result: Result<BundleContents, BundleError>) {
+    final class Seen { var entries: [JournalEntry] = [] }
+    let seen = Seen()
+    do {
+        let contents = try body { seen.entries.append($0) }
+        return (seen.entries, .success(contents))
+    } catch let error as BundleError {
+        return (seen.entries, .failure(error))
+    } catch {
+        failCheck("BundleReader threw a non-BundleError: \(error)")
+    }
+}
+
+/// Writes `gz` to a file and reads it with `BundleReader.read(path:)` (three threads): it must
+/// deliver the entries `feed` delivers on one thread, and end with the same error or contents.
+func checkThreadedRead(_ gz: UnsafeRawBufferPointer, limits: BundleLimits) {
+    let path = "/tmp/helpline-fuzz-bundle-reader-\(getpid()).tar.gz"
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    require(fd >= 0, "could not create \(path)")
+    var written = 0
+    while written < gz.count {
+        let n = write(fd, gz.baseAddress! + written, gz.count - written)
+        require(n > 0, "could not write \(path)")
+        written += n
+    }
+    close(fd)
+    defer { unlink(path) }
+    // Inputs are at most 64 KB (-max_len): read(path:) reads them in one piece, and so does this.
+    let oneThread = readOutcome { onEntry in
+        let reader = try BundleReader(limits: limits, onJournalEntry: onEntry)
+        try reader.feed(gz)
+        return try reader.finish()
+    }
+    let threaded = readOutcome { onEntry in try BundleReader.read(path: path, limits: limits, onJournalEntry: onEntry) }
+    require(threaded.entries == oneThread.entries, "read(path:) delivered \(threaded.entries.count) entries, feed \(oneThread.entries.count)")
+    switch (threaded.result, oneThread.result) {
+    case (.failure(let a), .failure(let b)):
+        require(a == b, "read(path:) failed with \(a), feed with \(b)")
+    case (.success(let a), .success(let b)):
+        require(a.members == b.members && a.journalEntries == b.journalEntries && a.compressedBytes == b.compressedBytes
+                && a.uncompressedBytes == b.uncompressedBytes && a.note == b.note && a.manifest == b.manifest,
+                "read(path:) and feed read different contents")
+    default:
+        failCheck("read(path:) gave \(threaded.result), feed \(oneThread.result)")
+    }
 }

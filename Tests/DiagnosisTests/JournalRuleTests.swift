@@ -296,6 +296,68 @@ struct JournalRuleTests {
         #expect(ErrorClusters.template(String(repeating: "x ", count: 500)).utf8.count <= ErrorClusters.templateBytes)
     }
 
+    /// The template as first written (a token copied byte by byte): the scanner over the
+    /// message's own bytes must give the same text for every message.
+    static func referenceTemplate(_ message: String) -> String {
+        var out: [UInt8] = []
+        var token: [UInt8] = []
+        var digit = false, slash = false
+        func flush() {
+            guard !token.isEmpty else { return }
+            if slash || digit {
+                var end = token.count
+                while end > 0, [UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "-")].contains(token[end - 1]) { end -= 1 }
+                out += Array((slash ? "<path>" : "#").utf8)
+                out += token[end...]
+            } else {
+                out += token
+            }
+            token.removeAll(keepingCapacity: true)
+            digit = false; slash = false
+        }
+        var n = 0
+        for b in message.utf8 {
+            n += 1
+            if n > ErrorClusters.templateBytes { break }
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): token.append(b); digit = true
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                 UInt8(ascii: ":"), UInt8(ascii: "-"), 0x80...0xFF:
+                token.append(b)
+            case UInt8(ascii: "/"): token.append(b); slash = true
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                flush()
+                if out.last != UInt8(ascii: " ") && !out.isEmpty { out.append(UInt8(ascii: " ")) }
+            default:
+                flush()
+                out.append(b)
+            }
+        }
+        flush()
+        while out.last == UInt8(ascii: " ") { out.removeLast() }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func errorTemplatesAgreeWithTheReferenceOnRandomMessages() {
+        // Seeded: the same messages every run. Pieces chosen to hit every branch: tokens with
+        // digits, paths, trailing punctuation, whitespace runs, other bytes, non-ASCII, the 240-byte cut.
+        let pieces = ["sda2:", "/dev/sda", "0x1f4.", "retries.", "-71", "a-b-", " ", "  ", "\t", "\n", "(", ")", ",", "é", "日本",
+                      "err", "x", "1", "/", ":", ".", "-", "usb 1-2:", "=", "\"q\"", String(repeating: "z", count: 120)]
+        var state: UInt64 = 13
+        func next() -> UInt64 {  // SplitMix64
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        for _ in 0..<3000 {
+            var m = ""
+            for _ in 0..<Int(next() % 40) { m += pieces[Int(next() % UInt64(pieces.count))] }
+            #expect(ErrorClusters.template(m) == Self.referenceTemplate(m), "\(m.debugDescription)")
+        }
+    }
+
     @Test func onlyRepeatedUnexplainedErrorsBecomeLowFindings() throws {
         let once = sharedEngine.diagnose(journal: [logLine("widget exploded at 0xdead", identifier: "acme", priority: 3)])
         #expect(once.isEmpty)

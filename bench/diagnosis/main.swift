@@ -7,29 +7,36 @@ import Diagnosis
 import Shared
 
 /// CPU time of this thread, in ms: stable when other processes share the cores (wall time is not).
-func threadCPUms() -> Double {
+func threadCPUms() -> Double { cpuMilliseconds(CLOCK_THREAD_CPUTIME_ID) }
+
+/// CPU time of the whole process (every thread: the reader's inflate thread too), in ms.
+func processCPUms() -> Double { cpuMilliseconds(CLOCK_PROCESS_CPUTIME_ID) }
+
+func cpuMilliseconds(_ clock: clockid_t) -> Double {
     var t = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    clock_gettime(clock, &t)
     return Double(t.tv_sec) * 1000 + Double(t.tv_nsec) / 1e6
 }
 
-/// Wall-clock ms of `body`; its thread CPU ms goes to `lastCPU`.
-// The harness is single-threaded: only `milliseconds` writes this and its caller reads it.
+/// Wall-clock ms of `body`; its thread CPU ms goes to `lastCPU`, the process's to `lastProcessCPU`.
+// The harness is single-threaded: only `milliseconds` writes these and its caller reads them.
 nonisolated(unsafe) var lastCPU = 0.0
+nonisolated(unsafe) var lastProcessCPU = 0.0
 func milliseconds(_ body: () throws -> Void) rethrows -> Double {
-    let cpu0 = threadCPUms()
+    let cpu0 = threadCPUms(), all0 = processCPUms()
     let start = ContinuousClock.now
     try body()
     let d = ContinuousClock.now - start
     lastCPU = threadCPUms() - cpu0
+    lastProcessCPU = processCPUms() - all0
     return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
 }
 
-/// Runs `body` `runs` times: (median wall ms, median CPU ms, min wall ms).
-func measure(_ runs: Int, _ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, min: Double) {
-    var wall: [Double] = [], cpu: [Double] = []
-    for _ in 0..<runs { wall.append(try milliseconds(body)); cpu.append(lastCPU) }
-    return (median(wall), median(cpu), wall.min() ?? 0)
+/// Runs `body` `runs` times: median wall ms, median CPU ms of this thread and of the process, min wall ms.
+func measure(_ runs: Int, _ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, processCPU: Double, min: Double) {
+    var wall: [Double] = [], cpu: [Double] = [], all: [Double] = []
+    for _ in 0..<runs { wall.append(try milliseconds(body)); cpu.append(lastCPU); all.append(lastProcessCPU) }
+    return (median(wall), median(cpu), median(all), wall.min() ?? 0)
 }
 
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
@@ -53,6 +60,22 @@ do {
         print(FindingReport.text(try engine.diagnose(bundleAt: path)))
         exit(0)
     }
+    // Every field of every finding, as JSON: before and after binaries must print the same bytes.
+    if ProcessInfo.processInfo.environment["BENCH_FINDINGS_JSON"] != nil {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        print(String(decoding: try encoder.encode(try engine.diagnose(bundleAt: path)), as: UTF8.self))
+        exit(0)
+    }
+    // `runs` calls of diagnose(bundleAt:) and nothing else, for profilers (perf, callgrind).
+    if ProcessInfo.processInfo.environment["BENCH_DIAGNOSE_ONLY"] != nil {
+        var findings = 0
+        let d = try measure(runs) { findings = try engine.diagnose(bundleAt: path).count }
+        print(String(format: "diagnose(bundleAt:): median %.1f ms wall (min %.1f), %.1f ms CPU of the calling thread, %.1f ms process CPU; %d findings",
+                     d.wall, d.min, d.cpu, d.processCPU, findings))
+        exit(0)
+    }
 
     // Baseline: read and parse the bundle with no rules at all.
     var entries = 0
@@ -61,14 +84,15 @@ do {
         _ = try BundleReader.read(path: path) { _ in entries += 1 }
     }
     print("journal entries in bundle: \(entries)")
-    print(String(format: "read bundle only (gunzip + tar + JSON lines, Shared.BundleReader): median %.1f ms wall, %.1f ms CPU", read.wall, read.cpu))
+    print(String(format: "read bundle only (gunzip + tar + JSON lines, Shared.BundleReader): median %.1f ms wall, %.1f ms CPU (%.1f ms process CPU)",
+                 read.wall, read.cpu, read.processCPU))
 
     for regex in RegexEngine.allCases {
         let e = try DiagnosisEngine(regexEngine: regex)
         var findings: [Finding] = []
         let d = try measure(runs) { findings = try e.diagnose(bundleAt: path) }
-        print(String(format: "diagnose(bundleAt:) with %@ regex: median %.1f ms wall (min %.1f), %.1f ms CPU; %d findings (top: %@)",
-                     regex.rawValue as NSString, d.wall, d.min, d.cpu, findings.count, (findings.first?.ruleID ?? "none") as NSString))
+        print(String(format: "diagnose(bundleAt:) with %@ regex: median %.1f ms wall (min %.1f), %.1f ms CPU (%.1f ms process CPU); %d findings (top: %@)",
+                     regex.rawValue as NSString, d.wall, d.min, d.cpu, d.processCPU, findings.count, (findings.first?.ruleID ?? "none") as NSString))
     }
 
     // The rules alone, over entries already in memory (what the collector pays on top of reading).

@@ -9,7 +9,11 @@ Steps (each printed with its command):
   4. bench/diagnosis/main.swift compiled with swiftc -O against the release-built modules, then run:
      it prints engine load time, bundle read time alone, diagnose(bundleAt:) with both regex engines,
      the rules alone over in-memory entries, and a regex-vs-literal micro-benchmark.
-Usage: bench/diagnosis/run.py [--entries 200000] [--runs 7] [--no-build]
+Harness environment: BENCH_REPORT=1 prints the report, BENCH_FINDINGS_JSON=1 every finding as JSON (to
+  compare binaries), BENCH_DIAGNOSE_ONLY=1 times diagnose(bundleAt:) alone (for perf and callgrind).
+--compare OLD: instead of the full run, time diagnose(bundleAt:) alone with the harness OLD (a copy of
+  .bench-data/diagnosis/diagnosis-bench built earlier) and the new one, alternated for --rounds rounds.
+Usage: bench/diagnosis/run.py [--entries 200000] [--runs 7] [--no-build] [--compare OLD [--rounds 3]]
 """
 import argparse, glob, json, os, shlex, struct, subprocess, sys, time
 
@@ -65,6 +69,8 @@ def main():
     ap.add_argument("--entries", type=int, default=200_000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--compare", metavar="OLD", help="an older harness binary to alternate with this one")
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     env = {"HELPLINE_AGENT_ONLY": "1"}
     if not a.no_build:
@@ -100,6 +106,15 @@ def main():
     sh(cmd)
     rules = os.path.join(ROOT, "Sources", "Diagnosis", "Rules")
     print(f"HELPLINE_BUILTIN_RULES={rules}")
+    if a.compare:
+        # Alternated, so both binaries meet the same load; the load average is printed with each round.
+        for r in range(a.rounds):
+            print(f"round {r + 1}, load average {os.getloadavg()[0]:.1f}", flush=True)
+            for name, binary in (("old", a.compare), ("new", harness)):
+                print(f"{name}: ", end="", flush=True)
+                subprocess.run([binary, bundle, str(a.runs)], env=dict(os.environ, HELPLINE_BUILTIN_RULES=rules, BENCH_DIAGNOSE_ONLY="1"),
+                               check=True)
+        return
     sh([harness, bundle, str(a.runs)], env={"HELPLINE_BUILTIN_RULES": rules})
 
 if __name__ == "__main__":

@@ -76,34 +76,48 @@ final class ErrorClusters {
     /// keeping trailing `:.-`; whitespace runs become one space; at most `templateBytes` are read.
     /// A byte scanner, no regex: it runs on every error-level entry no rule matched.
     static func template(_ message: String) -> String {
+        if let t = message.utf8.withContiguousStorageIfAvailable({ template(bytes: $0) }) { return t }
+        var copy = message
+        return copy.withUTF8 { template(bytes: $0) }
+    }
+
+    /// The same over the message's UTF-8 bytes. A token is a run of the message's own bytes, so
+    /// it is kept as a range, not copied (no allocation but the output's).
+    private static func template(bytes message: UnsafeBufferPointer<UInt8>) -> String {
+        let n = min(message.count, templateBytes)
         var out: [UInt8] = []
-        out.reserveCapacity(min(message.utf8.count, templateBytes))
-        var token: [UInt8] = []
+        out.reserveCapacity(n)
+        var tokenStart = 0, tokenEnd = 0
         var digit = false, slash = false
         func flush() {
-            guard !token.isEmpty else { return }
+            guard tokenEnd > tokenStart else { return }
             if slash || digit {
                 // Trailing punctuation ("sda2:", "retries.") stays: it belongs to the sentence, not the value.
-                var end = token.count
-                while end > 0, [UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "-")].contains(token[end - 1]) { end -= 1 }
-                out += Array((slash ? "<path>" : "#").utf8)
-                out += token[end...]
+                var end = tokenEnd
+                while end > tokenStart, message[end - 1] == UInt8(ascii: ":") || message[end - 1] == UInt8(ascii: ".")
+                        || message[end - 1] == UInt8(ascii: "-") { end -= 1 }
+                if slash {
+                    out.append(contentsOf: [UInt8(ascii: "<"), UInt8(ascii: "p"), UInt8(ascii: "a"), UInt8(ascii: "t"),
+                                            UInt8(ascii: "h"), UInt8(ascii: ">")])
+                } else {
+                    out.append(UInt8(ascii: "#"))
+                }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: message[end..<tokenEnd]))
             } else {
-                out += token
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: message[tokenStart..<tokenEnd]))
             }
-            token.removeAll(keepingCapacity: true)
             digit = false; slash = false
         }
-        var n = 0
-        for b in message.utf8 {
-            n += 1
-            if n > templateBytes { break }
+        for i in 0..<n {
+            let b = message[i]
             switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): token.append(b); digit = true
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                 UInt8(ascii: ":"), UInt8(ascii: "-"), 0x80...0xFF:
-                token.append(b)
-            case UInt8(ascii: "/"): token.append(b); slash = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "/"), 0x80...0xFF:
+                if tokenEnd == tokenStart { tokenStart = i }
+                tokenEnd = i + 1
+                if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") { digit = true }
+                if b == UInt8(ascii: "/") { slash = true }
+                continue
             case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 flush()
                 if out.last != UInt8(ascii: " ") && !out.isEmpty { out.append(UInt8(ascii: " ")) }
@@ -111,6 +125,7 @@ final class ErrorClusters {
                 flush()
                 out.append(b)
             }
+            tokenStart = i + 1; tokenEnd = i + 1
         }
         flush()
         while out.last == UInt8(ascii: " ") { out.removeLast() }

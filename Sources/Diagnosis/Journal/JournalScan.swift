@@ -21,6 +21,10 @@ struct MatcherIndex: Sendable {
     private(set) var byTransport: [String: Bucket] = [:]
     private(set) var byMessageID: [String: Bucket] = [:]
     private(set) var generic = Bucket()
+    /// The three maps above as tables for the hot path (`BucketTable`: a cheaper hash).
+    private(set) var identifierTable = BucketTable([:])
+    private(set) var transportTable = BucketTable([:])
+    private(set) var messageIDTable = BucketTable([:])
     /// Most matchers in one bucket (the size of a scan's per-bucket flags).
     private(set) var largestBucket = 0
     /// Matchers with needles a bucket needs before its needles are searched in one pass: below
@@ -59,6 +63,9 @@ struct MatcherIndex: Sendable {
         byTransport = byTransport.mapValues(withNeedles)
         byMessageID = byMessageID.mapValues(withNeedles)
         generic = withNeedles(generic)
+        identifierTable = BucketTable(byIdentifier)
+        transportTable = BucketTable(byTransport)
+        messageIDTable = BucketTable(byMessageID)
         largestBucket = ([generic.refs.count] + [byIdentifier, byTransport, byMessageID].flatMap { $0.values.map(\.refs.count) }).max() ?? 0
     }
 }
@@ -130,10 +137,10 @@ final class JournalScan {
     func consume(_ entry: JournalEntry) {
         sequence += 1
         matchedCurrent = false
-        if let id = entry.identifier, let bucket = index.byIdentifier[id] { offer(entry, bucket) }
-        if let t = entry.transport, let bucket = index.byTransport[t] { offer(entry, bucket) }
+        if let id = entry.identifier, let bucket = index.identifierTable.bucket(id) { offer(entry, bucket) }
+        if let t = entry.transport, let bucket = index.transportTable.bucket(t) { offer(entry, bucket) }
         // Journal MESSAGE_IDs are lower-case hex (sd_id128 formatting), as the loader stores them.
-        if let id = entry.messageID, let bucket = index.byMessageID[id] { offer(entry, bucket) }
+        if let id = entry.messageID, let bucket = index.messageIDTable.bucket(id) { offer(entry, bucket) }
         if !index.generic.refs.isEmpty { offer(entry, index.generic) }
         if !matchedCurrent, let p = entry.priority, p <= ErrorClusters.maxPriority {
             unrecognised.add(entry, maxSamples: configuration.maxEvidence)

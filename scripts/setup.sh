@@ -22,7 +22,7 @@ packages=(
   # tar/gzip interop tests
   tar gzip
   # bench/run (its --quick run is a step of scripts/test.sh): wrk sends the heartbeat load;
-  # sosreport is the full run's anchor for collection (--quick leaves it out)
+  # sosreport is the anchor for collection (`sos report`, left out by --quick) and binary size
   wrk sosreport
 )
 

@@ -3,7 +3,8 @@
 # runs the Swift tests (unit + integration against real journal files, the real binaries,
 # libcurl on 127.0.0.1, SQLite), then against the live collector: the API contract checks,
 # the web UI in headless chromium, the hostile-input suite, the fault suite (needs root: it mounts a tmpfs), a 30-second load
-# test, and short fuzzing runs. Every part fails the run when it fails.
+# test, short fuzzing runs, and bench/run --quick (every benchmark figure measured once, no timing
+# asserted). Every part fails the run when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,5 +54,8 @@ HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/load/run.sh --agents 500 
 
 echo "== fuzzing: bundle reader, journal codec, redactor, heartbeat reader, 15 s each (scripts/fuzz.sh; longer runs: --seconds N)" >&2
 scripts/fuzz.sh --seconds 15
+
+echo "== benchmarks: bench/run --quick, every figure beside its anchor at the smallest sizes, no timing asserted (the full run: BENCHMARKS.md)" >&2
+timeout -k 10 600 bench/run --quick --bin-dir "$bin"
 
 echo "== all tests passed" >&2

@@ -49,24 +49,26 @@ public struct UTCTimestamp: Sendable, Equatable {
 
     /// `YYYY-MM-DDTHH:MM:SSZ`, as `JSONEncoder`'s `.iso8601` writes it.
     public var iso8601: String {
-        var out = [UInt8]()
-        out.reserveCapacity(20)
-        digits(year, 4, &out); out.append(0x2D); digits(month, 2, &out); out.append(0x2D); digits(day, 2, &out)
-        out.append(0x54)
-        digits(hour, 2, &out); out.append(0x3A); digits(minute, 2, &out); out.append(0x3A); digits(second, 2, &out)
+        var out = dateAndTime(separator: 0x54, capacity: 20)
         out.append(0x5A)
         return String(decoding: out, as: UTF8.self)
     }
 
     /// `YYYY-MM-DD HH:MM:SS.SSS`, as GRDB stores a `Date` in SQLite.
     public var sqlite: String {
-        var out = [UInt8]()
-        out.reserveCapacity(23)
-        digits(year, 4, &out); out.append(0x2D); digits(month, 2, &out); out.append(0x2D); digits(day, 2, &out)
-        out.append(0x20)
-        digits(hour, 2, &out); out.append(0x3A); digits(minute, 2, &out); out.append(0x3A); digits(second, 2, &out)
+        var out = dateAndTime(separator: 0x20, capacity: 23)
         out.append(0x2E); digits(millisecond, 3, &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `YYYY-MM-DD` `separator` `HH:MM:SS`.
+    private func dateAndTime(separator: UInt8, capacity: Int) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(capacity)
+        digits(year, 4, &out); out.append(0x2D); digits(month, 2, &out); out.append(0x2D); digits(day, 2, &out)
+        out.append(separator)
+        digits(hour, 2, &out); out.append(0x3A); digits(minute, 2, &out); out.append(0x3A); digits(second, 2, &out)
+        return out
     }
 
     private func digits(_ value: Int, _ width: Int, _ out: inout [UInt8]) {

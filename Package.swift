@@ -33,6 +33,8 @@ let package = Package(
         // Ticket integrations' outbound HTTP (timeouts, no redirects, bounded bodies). Already
         // built for HummingbirdTesting's live tests, so it adds little to a build.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // The PostgreSQL store (`--database postgres://…`): several collectors on one database.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C libraries the product is built on. Each is a system library found with
@@ -98,6 +100,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             // Templates and static files are compiled in (WebAssets.swift, scripts/embed-web.py).
             exclude: ["Web/Templates", "Web/Static"],
@@ -125,6 +128,8 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 // Tests read the SQLite file directly (the journal index's rows after expiry).
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // Tests create a database of their own on the test PostgreSQL server.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict),
     ],

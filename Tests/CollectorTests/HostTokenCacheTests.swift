@@ -20,7 +20,7 @@ import Testing
             // Used twice, so the second answer comes from the cache.
             #expect(try await ownTickets(client, token: a.hostToken) == .ok)
             #expect(try await ownTickets(client, token: a.hostToken) == .ok)
-            #expect(tc.store.tokenCache.count == 1)
+            #expect(tc.tokenCacheCount == 1)
 
             let b = try await enroll(client, secret: tc.enrollmentSecret, currentHostToken: a.hostToken)
             #expect(b.hostID == a.hostID)

@@ -80,7 +80,7 @@ import Testing
             let (id, path) = try await Self.ingest(tc, client, entries: Self.journal(count: 300), machineID: "again")
             let before = try #require(try await tc.store.journalPage(bundleID: id, filter: .init(text: "link"), offset: 0, limit: 50))
             // A crash after the rows but before the mark: the rows are there, the mark is not.
-            let db = try DatabaseQueue(path: tc.store.path)
+            let db = try DatabaseQueue(path: try tc.sqliteStore.path)
             try await db.write { try $0.execute(sql: "DELETE FROM journal_indexes") }
             try db.close()
             #expect(try await tc.store.journalPage(bundleID: id, filter: .init(), offset: 0, limit: 10) == nil)
@@ -248,7 +248,7 @@ import Testing
         try await tc.app().test(.router) { client in
             let gone = try await Self.ingest(tc, client, entries: Self.journal(count: 120), machineID: "machine-a")
             let kept = try await Self.ingest(tc, client, entries: Self.journal(count: 80), machineID: "machine-b")
-            let db = try DatabaseQueue(path: tc.store.path)
+            let db = try DatabaseQueue(path: try tc.sqliteStore.path)
             func count(_ sql: String, _ arguments: StatementArguments = []) throws -> Int {
                 try db.read { try Int.fetchOne($0, sql: sql, arguments: arguments)! }
             }
@@ -292,7 +292,7 @@ import Testing
             let retention = RetentionService(store: tc.store, blobs: try BlobStore(dataDirectory: tc.configuration.dataDirectory),
                                              limits: tc.configuration.limits, metrics: tc.metrics, logger: .init(label: "test"))
             #expect(try await retention.runOnce(now: Date()) == [ids[0]])
-            let db = try DatabaseQueue(path: tc.store.path)
+            let db = try DatabaseQueue(path: try tc.sqliteStore.path)
             #expect(try await db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM journal_entries") } == 20)
             try await db.write { try $0.execute(sql: "INSERT INTO journal_text (journal_text, rank) VALUES ('integrity-check', 1)") }
             try db.close()

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PostgresNIO
 import Testing
 import Diagnosis
 @testable import Collector
@@ -159,10 +160,66 @@ final class FakeFreeSpace: FreeSpaceProbe, @unchecked Sendable {
     func availableBytes(at path: String) -> Int64? { lock.withLock { bytes } }
 }
 
-/// A collector on a temp data directory and SQLite file, for `app.test(.router)`.
+/// The PostgreSQL server the test command started (`scripts/postgres.sh`, whose admin URL is
+/// in `HELPLINE_TEST_POSTGRES_URL`). `HELPLINE_TEST_STORE=postgres` runs every
+/// `TestCollector` on a database of its own there instead of a SQLite file.
+enum TestPostgres {
+    /// Whether `TestCollector`s use PostgreSQL.
+    static var isSelected: Bool { ProcessInfo.processInfo.environment["HELPLINE_TEST_STORE"] == "postgres" }
+
+    /// The admin URL; a test that needs PostgreSQL fails (it never skips) without one.
+    static func adminURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["HELPLINE_TEST_POSTGRES_URL"], !url.isEmpty else {
+            throw TestPostgresError("HELPLINE_TEST_POSTGRES_URL is not set: start a server with `scripts/postgres.sh start DIR` and export the URL it prints (scripts/test.sh does)")
+        }
+        return url
+    }
+
+    /// A new empty database on the test server; its URL. `drop` removes it.
+    static func freshDatabase() async throws -> String {
+        let admin = try adminURL()
+        let name = "helpline_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try await run(admin, "CREATE DATABASE \(name)")
+        guard var c = URLComponents(string: admin) else { throw TestPostgresError("unreadable URL \(admin)") }
+        c.path = "/" + name
+        return c.string!
+    }
+
+    /// Drops the database `url` names (connections still open to it are ended).
+    static func drop(_ url: String) async {
+        guard let name = URLComponents(string: url)?.path.dropFirst(), name.hasPrefix("helpline_t_"), let admin = try? adminURL() else { return }
+        try? await run(admin, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// Runs one statement as the admin role.
+    static func run(_ url: String, _ sql: String) async throws {
+        let parsed = try PostgresURL(url)
+        let client = PostgresClient(configuration: try parsed.configuration(), backgroundLogger: Logger(label: "test-postgres"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await client.query(PostgresQuery(unsafeSQL: sql))
+        }
+    }
+}
+
+struct TestPostgresError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A collector on a temp data directory and SQLite file (or, with `HELPLINE_TEST_STORE=postgres`,
+/// a fresh PostgreSQL database), for `app.test(.router)`.
 struct TestCollector {
     let dir: TempDir
-    let store: SQLiteStore
+    let store: any CollectorStore
+    /// The SQLite store, for tests that read its file; fails the test on PostgreSQL.
+    var sqliteStore: SQLiteStore {
+        get throws {
+            guard let s = store as? SQLiteStore else { throw TestPostgresError("this test reads the SQLite file; it runs on SQLite only") }
+            return s
+        }
+    }
     let configuration: CollectorConfiguration
     let metrics = CollectorMetrics()
     let diagnoser: any BundleDiagnoser
@@ -172,7 +229,8 @@ struct TestCollector {
     init(limits: [String: Int] = [:], diagnoser: any BundleDiagnoser = EmptyDiagnoser(),
          freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40), integrations: [IntegrationSettings]? = nil) async throws {
         dir = try TempDir()
-        configuration = try CollectorConfiguration(CollectorSettings(listen: "127.0.0.1:0", dataDir: dir.file("data"),
+        let database = TestPostgres.isSelected ? try await TestPostgres.freshDatabase() : nil
+        configuration = try CollectorConfiguration(CollectorSettings(listen: "127.0.0.1:0", dataDir: dir.file("data"), database: database,
                                                                      publicURL: "https://helpline.test", limits: limits,
                                                                      integrations: integrations))
         store = try await openStore(configuration)
@@ -197,11 +255,17 @@ struct TestCollector {
         return token
     }
 
+    /// Host tokens in the store's cache.
+    var tokenCacheCount: Int {
+        (store as? SQLiteStore)?.tokenCache.count ?? (store as? PostgresStore)?.tokenCache.count ?? -1
+    }
+
     var blobFiles: [String] { filesUnder(configuration.dataDirectory + "/blobs") }
     var tempFiles: [String] { filesUnder(configuration.dataDirectory + "/tmp") }
 
     func close() async {
         try? await store.close()
+        if let url = configuration.postgresURL { await TestPostgres.drop(url) }
         dir.cleanup()
     }
 }

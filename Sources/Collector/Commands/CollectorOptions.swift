@@ -17,7 +17,7 @@ public struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "Data directory for blobs, temp files and the default database (default ./helpline-data).")
     var dataDir: String?
 
-    @Option(name: .long, help: "Database: sqlite:PATH or a file path (default: collector.sqlite in the data directory).")
+    @Option(name: .long, help: "Database: sqlite:PATH, a file path (default: collector.sqlite in the data directory), or postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=require&sslrootcert=CA.pem] (env HELPLINE_COLLECTOR_DATABASE keeps the password out of `ps`).")
     var database: String?
 
     /// Creates empty options (ArgumentParser fills them).
@@ -42,11 +42,25 @@ public struct StoreOptions: ParsableArguments {
 }
 
 /// Opens the store of a configuration: creates the data directory and applies migrations.
+/// PostgreSQL when `configuration.postgresURL` is set, else the SQLite file.
 /// Both folders are made private (`DataDirectory.prepare`) and the database files 0600,
 /// whatever the umask (`@main` also sets umask 077 for the whole process; this function does
 /// not, so that it changes nothing process-wide); notes about tightened modes go to `logger`.
-func openStore(_ configuration: CollectorConfiguration, logger: Logger? = nil) async throws -> SQLiteStore {
+func openStore(_ configuration: CollectorConfiguration, logger: Logger? = nil) async throws -> any CollectorStore {
     if let note = try DataDirectory.prepare(configuration.dataDirectory) { logger?.notice("\(note)") }
+    if let url = configuration.postgresURL {
+        let store = try PostgresStore(url: url, maxConnections: configuration.limits.postgresMaxConnections,
+                                      tokenCacheCapacity: configuration.limits.hostTokenCacheEntries,
+                                      tokenCacheMaxAge: .seconds(configuration.limits.hostTokenCacheSeconds),
+                                      logger: logger ?? Logger(label: "helpline.postgres"))
+        do {
+            try await store.migrate()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        return store
+    }
     // A database outside the data directory lives in a folder the admin chose: created
     // private when missing, left as it is otherwise (its files are made 0600 below).
     let dbDir = (configuration.databasePath as NSString).deletingLastPathComponent

@@ -117,7 +117,7 @@ public struct ServeCommand: AsyncParsableCommand {
                           metadata: ["path": "\(path)"])
         }
         logger.info("starting", metadata: ["version": "\(CollectorVersion.version)", "data_dir": "\(configuration.dataDirectory)",
-                                            "database": "\(configuration.databasePath)"])
+                                            "database": "\(configuration.postgresURL.map(PostgresURL.redact) ?? configuration.databasePath)"])
         let diagnoser: RuleDiagnoser
         do { diagnoser = try RuleDiagnoser(extraRulesDirectory: configuration.rulesDirectory) } catch {
             try? await store.close()

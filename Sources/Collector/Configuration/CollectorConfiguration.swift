@@ -117,8 +117,10 @@ public struct CollectorConfiguration: Sendable {
     public var port: Int
     /// Data folder (absolute).
     public var dataDirectory: String
-    /// SQLite database file (absolute).
+    /// SQLite database file (absolute). Unused when `postgresURL` is set.
     public var databasePath: String
+    /// The PostgreSQL database (`--database postgres://…`), when the store is PostgreSQL.
+    public var postgresURL: String?
     /// Base URL for ticket links, without a trailing slash.
     public var publicURL: String
     /// TLS certificate and key, both or neither.
@@ -156,8 +158,12 @@ public struct CollectorConfiguration: Sendable {
                 var path = String(db.dropFirst("sqlite:".count))
                 if path.hasPrefix("//") { path = String(path.dropFirst(2)) }
                 databasePath = Self.absolute(path)
+            } else if db.hasPrefix("postgres://") || db.hasPrefix("postgresql://") {
+                do { _ = try PostgresURL(db) } catch let error as StoreError { throw ConfigurationError("--database: \(error.message)") }
+                postgresURL = db
+                databasePath = dataDirectory + "/collector.sqlite"
             } else if db.contains("://") {
-                throw ConfigurationError("--database \(db): only SQLite is supported in this version (sqlite:PATH); PostgreSQL comes later")
+                throw ConfigurationError("--database \(PostgresURL.redact(db)): use sqlite:PATH, a file path, or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
             } else {
                 databasePath = Self.absolute(db)
             }

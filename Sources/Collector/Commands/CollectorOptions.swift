@@ -52,7 +52,7 @@ func openStore(_ configuration: CollectorConfiguration, logger: Logger? = nil) a
         let store = try PostgresStore(url: url, maxConnections: configuration.limits.postgresMaxConnections,
                                       tokenCacheCapacity: configuration.limits.hostTokenCacheEntries,
                                       tokenCacheMaxAge: .seconds(configuration.limits.hostTokenCacheSeconds),
-                                      logger: logger ?? Logger(label: "helpline.postgres"))
+                                      logger: PostgresStore.quietLogger)
         do {
             try await store.migrate()
         } catch {

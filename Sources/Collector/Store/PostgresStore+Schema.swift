@@ -433,6 +433,7 @@ extension PostgresStore {
     /// Applies the migrations not yet applied, each in its own transaction, under
     /// `migrationLock` so that collectors starting together migrate once.
     public func migrate() async throws {
+        try await reachable(within: .seconds(15))
         try await wrap {
             try await client.withConnection { connection in
                 let c = PGConnection(connection: connection, logger: logger)
@@ -481,6 +482,20 @@ extension PostgresStore {
         let rest = current.trimmingCharacters(in: .whitespacesAndNewlines)
         if !rest.isEmpty { out.append(rest) }
         return out
+    }
+
+    /// Throws `StoreError.unavailable` when the server does not answer in time (the pool
+    /// would otherwise retry for about a minute before it gives up).
+    func reachable(within limit: Duration) async throws {
+        let answered = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await self.ping(); return true }
+            group.addTask { try await Task.sleep(for: limit); return false }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        guard answered else {
+            throw StoreError(.unavailable, "PostgreSQL database \(location) did not answer within \(limit); check that the server is running, listening there, and that the URL is right")
+        }
     }
 
     public func appliedMigrations() async throws -> [String] {

@@ -45,7 +45,7 @@ public final class PostgresStore: CollectorStore {
     ///   - tokenCacheCapacity, tokenCacheMaxAge: as for `SQLiteStore`.
     /// - Throws: `StoreError.unavailable` when the URL cannot be used.
     public init(url: String, maxConnections: Int = 16, tokenCacheCapacity: Int = 100_000,
-                tokenCacheMaxAge: Duration = .seconds(60), logger: Logger = Logger(label: "helpline.postgres")) throws {
+                tokenCacheMaxAge: Duration = .seconds(60), logger: Logger = PostgresStore.quietLogger) throws {
         let parsed = try PostgresURL(url)
         location = parsed.redacted
         self.logger = logger
@@ -60,6 +60,13 @@ public final class PostgresStore: CollectorStore {
     }
 
     deinit { runner.cancel() }
+
+    /// PostgresNIO logs every failed connection attempt at info; warnings and worse only.
+    public static var quietLogger: Logger {
+        var logger = Logger(label: "helpline.postgres")
+        logger.logLevel = .warning
+        return logger
+    }
 
     public func close() async throws {
         runner.cancel()
@@ -121,7 +128,28 @@ public final class PostgresStore: CollectorStore {
         } catch let error as PSQLError {
             if PGConnection.isUniqueViolation(error) { throw error }
             throw StoreError(.unavailable, "PostgreSQL database \(location): \(PGConnection.describe(error))")
+        } catch {
+            // The pool's own errors (the server is unreachable, the pool is closed).
+            throw StoreError(.unavailable, "PostgreSQL database \(location): \(error); check that the server is running and the URL is right")
         }
+    }
+
+    /// Appends an outbox row in the caller's transaction: the event exists exactly when the
+    /// change it reports was committed (as `SQLiteStore.recordEvent`).
+    static func recordEvent(_ c: PGConnection, _ kind: IntegrationEventKind, ticketID: Int64? = nil, incidentID: Int64? = nil,
+                            commentID: Int64? = nil, bundleID: String? = nil, origin: String? = nil, detail: String? = nil,
+                            now: Date) async throws {
+        try await c.execute("""
+            INSERT INTO integration_events (event_uuid, kind, ticket_id, incident_id, comment_id, bundle_id, origin, detail, created_at)
+            VALUES (\(UUID().uuidString.lowercased()), \(kind.rawValue), \(ticketID), \(incidentID), \(commentID), \(bundleID), \(origin),
+                    \(text(detail.map { String($0.prefix(2000)) })), \(now))
+            """)
+    }
+
+    /// Sets a ticket's status and its resolved time (shared by `updateTicket` and inbound changes).
+    static func setStatus(_ c: PGConnection, ticketID: Int64, _ status: TicketStatus, now: Date) async throws {
+        let resolved: Date? = (status == .resolved || status == .closed) ? now : nil
+        try await c.execute("UPDATE tickets SET status = \(status.rawValue), updated_at = \(now), resolved_at = \(resolved) WHERE id = \(ticketID)")
     }
 
     /// STUB marker while the groups are being built; must be gone before this lands.

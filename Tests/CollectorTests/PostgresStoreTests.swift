@@ -60,7 +60,60 @@ import Testing
             -- a comment; with a semicolon
             CREATE TABLE a (x text CHECK (x <> ';'));
             CREATE INDEX a_x ON a(x);
+            CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM 1;
+                RETURN NULL;
+            END
+            $$;
             """)
-        #expect(parts == ["CREATE TABLE a (x text CHECK (x <> ';'))", "CREATE INDEX a_x ON a(x)"])
+        #expect(parts.count == 3)
+        #expect(parts.prefix(2) == ["CREATE TABLE a (x text CHECK (x <> ';'))", "CREATE INDEX a_x ON a(x)"])
+        #expect(parts.last?.hasSuffix("END\n$$") == true)
+    }
+
+    @Test func aTokenChangedThroughOneCollectorLeavesEveryCacheAtOnce() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let here = try PostgresStore(url: url, tokenCacheMaxAge: .seconds(3600))
+        let there = try PostgresStore(url: url)
+        try await here.migrate()
+        let old = String(repeating: "a", count: 64), new = String(repeating: "b", count: 64)
+        try await there.write { c in
+            try await c.execute("""
+                INSERT INTO hosts (id, machine_id, hostname, token_hash, enrolled_at) VALUES ('h1', 'm1', 'laptop', \(old), now()),
+                    ('h2', 'm2', 'desk', \(String(repeating: "c", count: 64)), now())
+                """)
+        }
+        // The cache is suspended until the listener runs; then entries stay (an hour's max age).
+        try await waitFor { !here.tokenCache.isSuspended }
+        let host = HostRecord(id: "h1", machineID: "m1", hostname: "laptop", agentVersion: nil, enrolledAt: Date(), lastSeenAt: nil, revokedAt: nil)
+        here.tokenCache.insert(tokenHash: old, host: host, ticket: here.tokenCache.ticket())
+        var other = host; other.id = "h2"
+        here.tokenCache.insert(tokenHash: String(repeating: "c", count: 64), host: other, ticket: here.tokenCache.ticket())
+        #expect(here.tokenCache.count == 2)
+
+        // Replaced through the other collector: gone here, the other host's entry kept.
+        try await there.write { c in try await c.execute("UPDATE hosts SET token_hash = \(new) WHERE id = 'h1'") }
+        try await waitFor { here.tokenCache.host(tokenHash: old) == nil }
+        #expect(here.tokenCache.count == 1)
+        // A change that does not touch the token (last seen) announces nothing.
+        try await there.write { c in try await c.execute("UPDATE hosts SET last_seen_at = now() WHERE id = 'h2'") }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(here.tokenCache.count == 1)
+        // Revoked through the other collector: gone too.
+        try await there.write { c in try await c.execute("UPDATE hosts SET revoked_at = now() WHERE id = 'h2'") }
+        try await waitFor { here.tokenCache.count == 0 }
+
+        try await here.close(); try await there.close()
+        await TestPostgres.drop(url)
+    }
+
+    /// Polls `condition` for up to 10 s.
+    private func waitFor(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { Issue.record("condition not met within 10 s"); return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 }

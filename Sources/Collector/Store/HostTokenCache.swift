@@ -34,6 +34,7 @@ final class HostTokenCache: @unchecked Sendable {
     private var entries: [String: Entry] = [:]
     private var hashByHost: [String: String] = [:]
     private var generation: UInt64 = 0
+    private var suspended = false
     /// Most entries kept.
     let capacity: Int
     /// Longest life of an entry, in nanoseconds.
@@ -77,7 +78,7 @@ final class HostTokenCache: @unchecked Sendable {
     func insert(tokenHash: String, host: HostRecord, ticket: Ticket, now: UInt64 = HostTokenCache.now()) {
         guard capacity > 0 else { return }
         lock.withLock {
-            guard ticket.generation == generation else { return }
+            guard ticket.generation == generation, !suspended else { return }
             if let old = hashByHost[host.id], old != tokenHash {
                 // The database says this host now holds `tokenHash`: its old token is gone.
                 entries[old] = nil
@@ -100,6 +101,31 @@ final class HostTokenCache: @unchecked Sendable {
             }
         }
     }
+
+    /// Forgets every entry and answers nothing until `resume()`: for a store whose change
+    /// notifications stopped (PostgreSQL's listener lost its connection), so that no entry
+    /// outlives a change it could not hear about.
+    func suspend() {
+        lock.withLock {
+            suspended = true
+            generation &+= 1
+            entries.removeAll()
+            hashByHost.removeAll()
+        }
+    }
+
+    /// Starts caching again, from empty (call once notifications flow again).
+    func resume() {
+        lock.withLock {
+            suspended = false
+            generation &+= 1
+            entries.removeAll()
+            hashByHost.removeAll()
+        }
+    }
+
+    /// Whether `suspend()` is in force.
+    var isSuspended: Bool { lock.withLock { suspended } }
 
     /// Entries now (for tests).
     var count: Int { lock.withLock { entries.count } }

@@ -44,6 +44,20 @@ extension PostgresStore {
         );
         CREATE INDEX hosts_last_seen ON hosts(last_seen_at);
 
+        -- Every collector caches host tokens; a token replaced, revoked or deleted through any
+        -- of them is announced to all (PostgresStore's listener drops the cached entry).
+        CREATE FUNCTION helpline_host_token_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('helpline_host_tokens', OLD.id);
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER hosts_token_changed AFTER UPDATE ON hosts FOR EACH ROW
+            WHEN (OLD.token_hash IS DISTINCT FROM NEW.token_hash OR OLD.revoked_at IS DISTINCT FROM NEW.revoked_at)
+            EXECUTE FUNCTION helpline_host_token_changed();
+        CREATE TRIGGER hosts_deleted AFTER DELETE ON hosts FOR EACH ROW
+            EXECUTE FUNCTION helpline_host_token_changed();
+
         CREATE TABLE pending_enrollments (
             host_id text PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,
             key_hash text NOT NULL CHECK (length(key_hash) = 64),
@@ -467,14 +481,17 @@ extension PostgresStore {
     }
 
     /// A migration's statements: PostgresNIO speaks only the extended protocol, one statement
-    /// at a time. Statements end with `;` at the end of a line; `--` lines are comments.
+    /// at a time. Statements end with `;` at the end of a line, outside `$$` bodies; `--`
+    /// lines are comments.
     static func statements(_ sql: String) -> [String] {
         var out: [String] = [], current = ""
+        var inBody = false
         for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("--") { continue }
+            if trimmed.hasPrefix("--") && !inBody { continue }
             current += line + "\n"
-            if trimmed.hasSuffix(";") {
+            if line.components(separatedBy: "$$").count % 2 == 0 { inBody.toggle() }
+            if !inBody && trimmed.hasSuffix(";") {
                 out.append(String(current.trimmingCharacters(in: .whitespacesAndNewlines).dropLast()))
                 current = ""
             }

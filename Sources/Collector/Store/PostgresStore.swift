@@ -22,6 +22,8 @@ public final class PostgresStore: CollectorStore {
     let client: PostgresClient
     /// Runs `client.run()` until `close`.
     private let runner: Task<Void, Never>
+    /// Listens for host-token changes made through any collector (`listenForTokenChanges`).
+    private let listener: Task<Void, Never>
     let logger: Logger
     /// Where the database is, without its password (for messages).
     public let location: String
@@ -49,7 +51,10 @@ public final class PostgresStore: CollectorStore {
         let parsed = try PostgresURL(url)
         location = parsed.redacted
         self.logger = logger
-        tokenCache = HostTokenCache(capacity: tokenCacheCapacity, maxAge: tokenCacheMaxAge)
+        let tokenCache = HostTokenCache(capacity: tokenCacheCapacity, maxAge: tokenCacheMaxAge)
+        // Nothing is cached until the listener hears changes.
+        tokenCache.suspend()
+        self.tokenCache = tokenCache
         var configuration = try parsed.configuration()
         configuration.options.maximumConnections = max(1, maxConnections)
         configuration.options.minimumConnections = 0
@@ -57,9 +62,42 @@ public final class PostgresStore: CollectorStore {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         runner = Task { await client.run() }
+        listener = Task { await Self.listenForTokenChanges(client: client, cache: tokenCache, logger: logger) }
     }
 
-    deinit { runner.cancel() }
+    deinit { runner.cancel(); listener.cancel() }
+
+    /// The channel the `hosts` triggers notify with a host id when its token is replaced,
+    /// revoked or deleted (schema `pg1_schema`).
+    static let tokenChannel = "helpline_host_tokens"
+
+    /// Holds one connection that LISTENs on `tokenChannel` and drops the cached token of every
+    /// host named, so a token replaced or revoked through any collector is refused by all at
+    /// once. While the connection is down the cache is suspended (every lookup reads the
+    /// database); it resumes, empty, once LISTEN is in force again.
+    private static func listenForTokenChanges(client: PostgresClient, cache: HostTokenCache, logger: Logger) async {
+        var delay: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    let notifications = try await connection.listen(tokenChannel)
+                    cache.resume()
+                    delay = .milliseconds(100)
+                    for try await notification in notifications {
+                        cache.invalidate(hostID: notification.payload)
+                    }
+                }
+            } catch {
+                if !Task.isCancelled {
+                    logger.warning("host-token change listener stopped; tokens are read from the database until it is back",
+                                   metadata: ["error": "\(error)"])
+                }
+            }
+            cache.suspend()
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
 
     /// PostgresNIO logs every failed connection attempt at info; warnings and worse only.
     public static var quietLogger: Logger {
@@ -69,6 +107,8 @@ public final class PostgresStore: CollectorStore {
     }
 
     public func close() async throws {
+        listener.cancel()
+        _ = await listener.value
         runner.cancel()
         _ = await runner.value
     }

@@ -108,6 +108,51 @@ import Testing
         await TestPostgres.drop(url)
     }
 
+    @Test func aJobRunsOnOneCollectorAtATime() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let a = try PostgresStore(url: url), b = try PostgresStore(url: url)
+        try await a.migrate()
+        let gate = AsyncGate()
+        // a holds "retention" while b tries it (skipped) and another job (runs).
+        async let first = a.runExclusively("retention") { await gate.wait() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await b.runExclusively("retention") {} == false)
+        #expect(try await b.runExclusively("policies") {} == true)
+        await gate.open()
+        #expect(try await first == true)
+        // Released, also after a pass that failed.
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) { try await b.runExclusively("retention") { throw Boom() } }
+        #expect(try await a.runExclusively("retention") {} == true)
+        try await a.close(); try await b.close()
+        await TestPostgres.drop(url)
+    }
+
+    @Test func aSharedDataDirectoryKeepsWhatAnotherCollectorIsWriting() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let shared = try BlobStore(dataDirectory: dir.path, shared: true)
+        let digests = ["aa" + String(repeating: "1", count: 62), "bb" + String(repeating: "2", count: 62), "cc" + String(repeating: "3", count: 62)]
+        for d in digests {
+            try FileManager.default.createDirectory(atPath: shared.root + "/" + d.prefix(2), withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: shared.path(for: d), contents: Data("x".utf8))
+        }
+        FileManager.default.createFile(atPath: shared.temporary + "/upload-fresh", contents: Data())
+        FileManager.default.createFile(atPath: shared.temporary + "/upload-old", contents: Data())
+        let old = Date().addingTimeInterval(-BlobStore.sharedOrphanAge - 60)
+        for path in [shared.path(for: digests[1]), shared.temporary + "/upload-old"] {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path)
+        }
+        // digests[0] is live; [1] is an old orphan; [2] is fresh (another collector's, not committed yet).
+        #expect(shared.removeOrphans(liveDigests: [digests[0]]) == (temporary: 1, blobs: 1))
+        #expect(Set(shared.digests()) == [digests[0], digests[2]])
+        #expect(FileManager.default.fileExists(atPath: shared.temporary + "/upload-fresh"))
+        // One collector alone (SQLite) removes every orphan at once.
+        let own = try BlobStore(dataDirectory: dir.path)
+        #expect(own.removeOrphans(liveDigests: [digests[0]]) == (temporary: 1, blobs: 1))
+        #expect(own.digests() == [digests[0]])
+    }
+
     /// Polls `condition` for up to 10 s.
     private func waitFor(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)

@@ -91,7 +91,7 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
                              onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> some ApplicationProtocol {
     let logger = dependencies.logger
     if let note = try DataDirectory.prepare(configuration.dataDirectory) { logger.notice("\(note)") }
-    let blobs = try BlobStore(dataDirectory: configuration.dataDirectory)
+    let blobs = try BlobStore(dataDirectory: configuration.dataDirectory, shared: configuration.postgresURL != nil)
     let removed = blobs.removeOrphans(liveDigests: try await dependencies.store.liveBlobDigests())
     if removed.temporary + removed.blobs > 0 {
         logger.notice("removed what an interrupted run left behind", metadata: [

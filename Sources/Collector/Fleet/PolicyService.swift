@@ -24,7 +24,8 @@ public struct PolicyService: Service {
         do {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
-                    do { try await runDue(now: Date()) } catch is CancellationError { return } catch {
+                    // With several collectors on one database, one of them runs each pass.
+                    do { _ = try await store.runExclusively("policies") { _ = try await runDue(now: Date()) } } catch is CancellationError { return } catch {
                         logger.error("policy pass failed; will retry", metadata: ["error": "\(error)"])
                     }
                     try await Task.sleep(for: .seconds(60))

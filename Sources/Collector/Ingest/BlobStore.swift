@@ -28,15 +28,28 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
 /// into `blobs/` (rename is atomic within one filesystem; both folders are under the data
 /// directory). So a crash leaves a stray temp file or an unreferenced blob, never half a
 /// blob; `removeOrphans` cleans both at startup.
+///
+/// Several collectors on one PostgreSQL database share one data directory (a network
+/// filesystem that every collector mounts: docs/postgres.md). Then `shared` is set: another
+/// collector's upload in progress, or its blob whose row is not committed yet, looks like
+/// what a crash leaves behind, so only temp files and orphan blobs older than
+/// `sharedOrphanAge` are removed, and an ingest that fails leaves its blob to that sweep.
 public struct BlobStore: Sendable {
     /// `<data>/blobs`.
     public let root: String
     /// `<data>/tmp`.
     public let temporary: String
+    /// Other collectors write here too.
+    public let shared: Bool
+    /// Age past which a shared folder's temp file or unreferenced blob is an orphan: longer
+    /// than any upload may take (`upload_time_limit_seconds` is at most an hour) plus a commit.
+    public static let sharedOrphanAge: TimeInterval = 2 * 3600
 
     /// Uses (and creates) `blobs/` and `tmp/` under `dataDirectory`.
+    /// - Parameter shared: other collectors use the same folder (PostgreSQL store).
     /// - Throws: `BlobStoreError` when they cannot be created.
-    public init(dataDirectory: String) throws {
+    public init(dataDirectory: String, shared: Bool = false) throws {
+        self.shared = shared
         root = dataDirectory + "/blobs"
         temporary = dataDirectory + "/tmp"
         for dir in [root, temporary] {
@@ -95,16 +108,24 @@ public struct BlobStore: Sendable {
         return out
     }
 
-    /// Removes temp files left by a crash, and blobs no live bundle row names.
+    /// Removes temp files left by a crash, and blobs no live bundle row names; in a `shared`
+    /// folder only those older than `sharedOrphanAge` (others may be another collector's).
     /// - Returns: how many temp files and blobs were removed.
     @discardableResult
-    public func removeOrphans(liveDigests: Set<String>) -> (temporary: Int, blobs: Int) {
+    public func removeOrphans(liveDigests: Set<String>, now: Date = Date()) -> (temporary: Int, blobs: Int) {
+        let cutoff = now.timeIntervalSince1970 - Self.sharedOrphanAge
+        func old(_ path: String) -> Bool {
+            guard shared else { return true }
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return false }
+            return Double(st.st_mtim.tv_sec) < cutoff
+        }
         var temps = 0
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where old(temporary + "/" + name) {
             if unlink(temporary + "/" + name) == 0 { temps += 1 }
         }
         var blobs = 0
-        for digest in digests() where !liveDigests.contains(digest) {
+        for digest in digests() where !liveDigests.contains(digest) && old(path(for: digest)) {
             remove(digest)
             blobs += 1
         }

@@ -223,6 +223,9 @@ public struct BundleIngestor: Sendable {
     }
 
     private func removeBlobIfUnreferenced(_ digest: String) async throws {
+        // In a shared folder another collector may be committing a row for the same content
+        // right now; the orphan sweep removes it later if nobody does.
+        guard !blobs.shared else { return }
         if try await !store.isBlobReferenced(sha256: digest) {
             blobs.remove(digest)
         }

@@ -27,7 +27,8 @@ public struct RetentionService: Service {
         do {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
-                    do { try await runOnce(now: Date()) } catch is CancellationError {
+                    // With several collectors on one database, one of them runs each pass.
+                    do { _ = try await store.runExclusively("retention") { _ = try await runOnce(now: Date()) } } catch is CancellationError {
                         return
                     } catch {
                         logger.error("retention pass failed; will retry", metadata: ["error": "\(error)"])
@@ -63,6 +64,14 @@ public struct RetentionService: Service {
         let rows = try await store.purgeJournalIndexes()
         if !expired.isEmpty || rows > 0 {
             logger.info("retention expired bundles", metadata: ["count": "\(expired.count)", "journal_index_rows": "\(rows)"])
+        }
+        // In a folder shared by several collectors a failed ingest leaves its blob to this sweep.
+        if blobs.shared {
+            let swept = blobs.removeOrphans(liveDigests: try await store.liveBlobDigests(), now: now)
+            if swept.temporary + swept.blobs > 0 {
+                logger.info("retention removed orphans from the shared data directory",
+                            metadata: ["temp_files": "\(swept.temporary)", "blobs": "\(swept.blobs)"])
+            }
         }
         // The audit log and ended sessions are bounded in time too.
         let auditCutoff = now.addingTimeInterval(-Double(limits.auditRetentionDays) * 86_400)

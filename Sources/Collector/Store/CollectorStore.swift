@@ -21,6 +21,11 @@ public protocol CollectorStore: IntegrationOutbox, Sendable {
     /// Closes the database; the store is unusable afterwards.
     func close() async throws
 
+    /// Runs `body` unless another collector sharing this database runs the job `name` right
+    /// now (retention and policy passes: one runner at a time). Answers whether it ran.
+    /// On SQLite, one process owns the file, so `body` always runs.
+    func runExclusively(_ name: String, _ body: @Sendable () async throws -> Void) async throws -> Bool
+
     // MARK: First start
 
     /// Whether first-start credentials were ever issued (so they are printed only once).

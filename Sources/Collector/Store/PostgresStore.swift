@@ -113,6 +113,39 @@ public final class PostgresStore: CollectorStore {
         _ = await runner.value
     }
 
+    /// Holds a session-level advisory lock named after the job on one connection while `body`
+    /// runs (on other connections); a collector that cannot take it at once skips the pass.
+    public func runExclusively(_ name: String, _ body: @Sendable () async throws -> Void) async throws -> Bool {
+        let key = Self.lockKey(name)
+        // The body's own error (cancellation, a failed pass) comes out as it was thrown.
+        var failure: (any Error)?
+        let ran: Bool = try await wrap {
+            try await client.withConnection { connection in
+                let c = PGConnection(connection: connection, logger: logger)
+                guard let row = try await c.one("SELECT pg_try_advisory_lock(\(key)) AS locked"), try row["locked"] as Bool else { return false }
+                do { try await body() } catch { failure = error }
+                do {
+                    _ = try await c.one("SELECT pg_advisory_unlock(\(key)) AS unlocked")
+                } catch {
+                    // A session lock left on a pooled connection would stop the job everywhere:
+                    // closing the connection releases it.
+                    try? await connection.close()
+                }
+                return true
+            }
+        }
+        if let failure { throw failure }
+        return ran
+    }
+
+    /// A job's advisory-lock key: FNV-1a of its name, kept apart from `writerLock` and
+    /// `migrationLock`.
+    static func lockKey(_ name: String) -> Int64 {
+        var hash: UInt64 = 0xcbf29ce484222325
+        for byte in ("helpline-job:" + name).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+        return Int64(bitPattern: hash)
+    }
+
     public func ping() async throws {
         _ = try await read { c in try await c.one("SELECT 1 AS one") }
     }

@@ -84,6 +84,11 @@ public final class SQLiteStore: CollectorStore {
         try pool.close()
     }
 
+    public func runExclusively(_ name: String, _ body: @Sendable () async throws -> Void) async throws -> Bool {
+        try await body()
+        return true
+    }
+
     // MARK: First start
 
     public func isInitialized() async throws -> Bool {

@@ -21,6 +21,9 @@ packages=(
   shellcheck desktop-file-utils xvfb xauth zenity xdotool imagemagick jq lintian mmdebstrap dpkg-dev binutils
   # tar/gzip interop tests
   tar gzip
+  # the PostgreSQL store's tests: scripts/postgres.sh runs a throwaway server (pg_trgm is in
+  # postgresql-15 itself)
+  postgresql
   # bench/run (its --quick run is a step of scripts/test.sh): wrk sends the heartbeat load;
   # sosreport is the anchor for collection (`sos report`, left out by --quick) and binary size
   wrk sosreport

@@ -568,10 +568,14 @@ class SlowProxy:
                 self.cond.notify_all()
             threading.Thread(target=self._serve, args=(client, conn), daemon=True).start()
 
+    def _connect_upstream(self, conn):
+        """The socket to the collector for a new connection (a balancer overrides this)."""
+        return socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+
     def _serve(self, client, conn):
         client.settimeout(30)
         try:
-            upstream = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            upstream = self._connect_upstream(conn)
         except OSError:
             client.close()
             conn.closed.set()

@@ -44,7 +44,8 @@ import Testing
 
     @Test func mistakesAreExplained() throws {
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(listen: "8470")) }
-        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(database: "postgres://db/helpline")) }
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(database: "mysql://db/helpline")) }
+        #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(database: "postgres://db/helpline?sslmode=maybe")) }
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(tlsCertificate: "/c.pem")) }
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(limits: ["no_such_limit": 1])) }
         #expect(throws: ConfigurationError.self) { try CollectorSettings.fromEnvironment(["HELPLINE_COLLECTOR_MAX_MEMBERS": "many"]) }

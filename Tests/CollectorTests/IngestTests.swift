@@ -187,7 +187,7 @@ import Testing
             // Two uploads hold both slots (they wait in diagnosis)…
             async let first = upload(client, token: host.hostToken, try makeBundle(manifest: sampleManifest(hostID: host.hostID)))
             async let second = upload(client, token: host.hostToken, try makeBundle(manifest: sampleManifest(hostID: host.hostID)))
-            while await gate.entered < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            try await gate.waitForEntered(2)
             // …so the third is refused at once.
             let third = try await upload(client, token: host.hostToken, try makeBundle(manifest: sampleManifest(hostID: host.hostID)))
             #expect(third.status == .tooManyRequests)

@@ -243,7 +243,7 @@ import Testing
             let held = [try bundle(a, "host-a"), try bundle(a, "host-a")]
             try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for bytes in held { group.addTask { try await upload(client, token: a.hostToken, bytes).status } }
-                while await gate.entered < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                try await gate.waitForEntered(2)
                 let third = try await upload(client, token: a.hostToken, try bundle(a, "host-a"))
                 #expect(third.status == .tooManyRequests)
                 #expect(errorCode(third) == "too_many_uploads_from_host")
@@ -251,7 +251,7 @@ import Testing
                 // Host B still gets a slot.
                 let bBytes = try bundle(b, "host-b")
                 group.addTask { try await upload(client, token: b.hostToken, bBytes).status }
-                while await gate.entered < 3 { try await Task.sleep(for: .milliseconds(10)) }
+                try await gate.waitForEntered(3)
                 await gate.open()
                 for try await status in group { #expect(status == .created) }
             }

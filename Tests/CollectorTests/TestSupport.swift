@@ -135,6 +135,20 @@ struct FixedDiagnoser: BundleDiagnoser {
 
 /// A one-shot gate: `wait()` suspends until `open()`; `entered` counts waiters.
 actor AsyncGate {
+    /// Waits until `count` callers are waiting, for at most `seconds`; then opens the gate (so
+    /// nothing stays parked on it) and throws: a test whose requests fail before they reach
+    /// the gate fails here instead of hanging.
+    func waitForEntered(_ count: Int, seconds: Int = 30) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while entered < count {
+            guard ContinuousClock.now < deadline else {
+                open()
+                throw TestPostgresError("only \(entered) of \(count) callers reached the gate within \(seconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     private var isOpen = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private(set) var entered = 0

@@ -1,0 +1,120 @@
+import Foundation
+import PostgresNIO
+import Shared
+import Testing
+@testable import Collector
+
+/// Tickets on PostgreSQL where SQLite cannot go: several collectors committing bundles to one
+/// database at once, and agent text PostgreSQL's `text` cannot hold. Everything else is the
+/// shared suites' run with `HELPLINE_TEST_STORE=postgres`.
+@Suite struct PostgresTicketsTests {
+    /// Two collectors (two stores, two pools) on one fresh, migrated database with `hosts`
+    /// hosts `host-0`… enrolled by plain SQL.
+    private func twoCollectors(hosts: Int) async throws -> (url: String, a: PostgresStore, b: PostgresStore) {
+        let url = try await TestPostgres.freshDatabase()
+        let a = try PostgresStore(url: url), b = try PostgresStore(url: url)
+        try await a.migrate()
+        for i in 0..<hosts {
+            let token = String(repeating: String(i % 10), count: 60) + String(format: "%04d", i)
+            try await TestPostgres.run(url, """
+                INSERT INTO hosts (id, machine_id, hostname, token_hash, enrolled_at)
+                VALUES ('host-\(i)', 'machine-\(i)', 'laptop-\(i)', '\(token)', now())
+                """)
+        }
+        return (url, a, b)
+    }
+
+    private func bundle(_ id: String = UUID().uuidString.lowercased(), host: Int, at date: Date) -> NewBundle {
+        let manifest = sampleManifest(id: id, hostID: "host-\(host)", machineID: "machine-\(host)")
+        return NewBundle(hostID: "host-\(host)", hostname: "laptop-\(host)", sha256: String(repeating: "a", count: 64), receivedAt: date,
+                         contents: BundleContents(manifest: manifest, journalEntries: 3, members: [],
+                                                  compressedBytes: 100, uncompressedBytes: 300))
+    }
+
+    private func finding(_ rule: String = "net.dns_failure", severity: Severity = .high, title: String = "DNS lookups fail") -> Finding {
+        Finding(ruleID: rule, category: .network, severity: severity, confidence: 0.9, title: title, detail: "resolver timed out",
+                userAdvice: "Restart the computer.", technicianAdvice: "Check the resolver.")
+    }
+
+    private func scalar(_ store: PostgresStore, _ sql: String) async throws -> Int {
+        try await store.read { c in try await c.one(PostgresQuery(unsafeSQL: sql))?["n"] ?? -1 }
+    }
+
+    @Test func theSameBundleFromTwoCollectorsAtOnceIsStoredOnce() async throws {
+        let rounds = 8
+        let (url, a, b) = try await twoCollectors(hosts: rounds)
+        let policy = TicketService(publicURL: "https://helpline.example", incidentHosts: 100)
+        let now = Date(timeIntervalSince1970: 1_790_000_100)
+        for round in 0..<rounds {
+            let nb = bundle(host: round, at: now.addingTimeInterval(Double(round)))
+            async let first = a.commitBundle(nb, findings: [finding()], policy: policy)
+            async let second = b.commitBundle(nb, findings: [finding()], policy: policy)
+            let results = try await [first, second]
+            var stored: [BundleReceipt] = [], duplicates: [(String, BundleReceipt)] = []
+            for result in results {
+                switch result {
+                case .stored(let receipt): stored.append(receipt)
+                case .duplicate(let host, let receipt): duplicates.append((host, receipt))
+                }
+            }
+            #expect(stored.count == 1 && duplicates.count == 1, "round \(round): \(results)")
+            #expect(duplicates.first?.0 == "host-\(round)")
+            #expect(duplicates.first?.1 == stored.first, "the duplicate answers with the first receipt")
+            #expect(stored.first?.bundleID == nb.bundleID)
+        }
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM bundles") == rounds)
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM tickets") == rounds)
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM ticket_bundles") == rounds)
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM findings") == rounds)
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM integration_events WHERE kind = 'ticket.opened'") == rounds)
+        // Both collectors read the same tickets.
+        #expect(try await a.tickets(TicketFilter(limit: 100)) == b.tickets(TicketFilter(limit: 100)))
+        try await a.close(); try await b.close()
+        await TestPostgres.drop(url)
+    }
+
+    @Test func oneRuleOnManyHostsAtOnceOpensOneIncident() async throws {
+        let hosts = 8
+        let (url, a, b) = try await twoCollectors(hosts: hosts)
+        let policy = TicketService(publicURL: "https://helpline.example", incidentHosts: 3, incidentWindow: 3600)
+        let now = Date(timeIntervalSince1970: 1_790_000_100)
+        let results = try await withThrowingTaskGroup(of: BundleCommitResult.self) { group in
+            for host in 0..<hosts {
+                let store = host.isMultiple(of: 2) ? a : b
+                let nb = bundle(host: host, at: now.addingTimeInterval(Double(host % 3)))
+                let f = finding()
+                group.addTask { try await store.commitBundle(nb, findings: [f], policy: policy) }
+            }
+            return try await group.reduce(into: [BundleCommitResult]()) { $0.append($1) }
+        }
+        var tickets: [Int64] = []
+        for result in results {
+            guard case .stored(let receipt) = result else { Issue.record("not stored: \(result)"); continue }
+            tickets.append(receipt.ticketID)
+        }
+        #expect(Set(tickets).count == hosts)
+        let incidents = try await b.incidents(limit: 10)
+        #expect(incidents.count == 1)
+        #expect(incidents.first?.status == "open" && incidents.first?.ruleID == "net.dns_failure")
+        #expect(incidents.first?.hostCount == hosts)
+        #expect(incidents.first?.ticketIDs == tickets.sorted(), "every ticket of the rule joins the one incident")
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM incidents WHERE status = 'open'") == 1)
+        #expect(try await scalar(a, "SELECT count(*) AS n FROM integration_events WHERE kind = 'incident.opened'") == 1)
+        for id in tickets { #expect(try await a.incidentsOf(ticketID: id).map(\.id) == incidents.map(\.id)) }
+        try await a.close(); try await b.close()
+        await TestPostgres.drop(url)
+    }
+
+    @Test func agentTextWithNULIsStoredWithAReplacement() async throws {
+        let (url, a, b) = try await twoCollectors(hosts: 1)
+        let policy = TicketService(publicURL: "https://helpline.example")
+        let f = finding(title: "unit cups\u{0}.service failed")
+        let result = try await a.commitBundle(bundle(host: 0, at: Date(timeIntervalSince1970: 1_790_000_100)), findings: [f], policy: policy)
+        guard case .stored(let receipt) = result else { throw TestPostgresError("not stored: \(result)") }
+        let detail = try #require(try await b.ticket(id: receipt.ticketID))
+        #expect(detail.findings.map(\.finding.title) == ["unit cups\u{FFFD}.service failed"])
+        #expect(detail.ticket.title.contains("\u{FFFD}") && !detail.ticket.title.contains("\u{0}"))
+        try await a.close(); try await b.close()
+        await TestPostgres.drop(url)
+    }
+}

@@ -14,13 +14,10 @@ import Testing
         let url = try await TestPostgres.freshDatabase()
         let a = try PostgresStore(url: url), b = try PostgresStore(url: url)
         try await a.migrate()
-        for i in 0..<hosts {
-            let token = String(repeating: String(i % 10), count: 60) + String(format: "%04d", i)
-            try await TestPostgres.run(url, """
-                INSERT INTO hosts (id, machine_id, hostname, token_hash, enrolled_at)
-                VALUES ('host-\(i)', 'machine-\(i)', 'laptop-\(i)', '\(token)', now())
-                """)
+        let rows = (0..<hosts).map { i in
+            "('host-\(i)', 'machine-\(i)', 'laptop-\(i)', '\(String(repeating: "0", count: 60) + String(format: "%04d", i))', now())"
         }
+        try await TestPostgres.run(url, "INSERT INTO hosts (id, machine_id, hostname, token_hash, enrolled_at) VALUES " + rows.joined(separator: ", "))
         return (url, a, b)
     }
 

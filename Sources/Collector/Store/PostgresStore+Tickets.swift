@@ -639,14 +639,14 @@ extension PostgresStore {
                 ON CONFLICT (rule_id) DO UPDATE SET text = excluded.text, link = excluded.link,
                     updated_by = excluded.updated_by, updated_at = excluded.updated_at
                 """)
-            try await Self.insertRuleAudit(c, audit)
+            try await Self.insertAudit(c, audit)
         }
     }
 
     public func deleteRuleFix(ruleID: String, audit: AuditEntry) async throws -> Bool {
         try await write { c in
             guard try await c.count("DELETE FROM rule_fixes WHERE rule_id = \(ruleID) RETURNING 1") > 0 else { return false }
-            try await Self.insertRuleAudit(c, audit)
+            try await Self.insertAudit(c, audit)
             return true
         }
     }
@@ -745,16 +745,6 @@ extension PostgresStore {
 
     static func ruleFix(_ row: PGRow) throws -> RuleFix {
         RuleFix(ruleID: try row["rule_id"], text: try row["text"], link: try row["link"], updatedBy: try row["updated_by"], updatedAt: try row["updated_at"])
-    }
-
-    /// One audit row in the caller's transaction, fields cut to the column limits (as
-    /// `SQLiteStore.insertAudit`).
-    private static func insertRuleAudit(_ c: PGConnection, _ entry: AuditEntry) async throws {
-        try await c.execute("""
-            INSERT INTO audit_log (at, actor, action, target, detail)
-            VALUES (\(entry.at), \(Self.text(String(entry.actor.prefix(128)).nonEmpty ?? "?")), \(Self.text(String(entry.action.prefix(64)))),
-                    \(Self.text(String(entry.target.prefix(256)))), \(Self.text(String(entry.detail.prefix(1024)))))
-            """)
     }
 }
 

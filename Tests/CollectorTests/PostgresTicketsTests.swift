@@ -114,4 +114,59 @@ import Testing
         try await a.close(); try await b.close()
         await TestPostgres.drop(url)
     }
+
+    /// On a database whose collation is not byte order (ICU en-US), the queue sorts by host
+    /// and filters by host and text exactly as SQLite does: byte order, ASCII-only folding.
+    @Test func theQueueSortsAndFiltersAsSQLiteWhateverTheCollation() async throws {
+        let admin = try TestPostgres.adminURL()
+        let name = "helpline_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try await TestPostgres.run(admin, "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+        var components = URLComponents(string: admin)!
+        components.path = "/" + name
+        let url = components.string!
+        let pg = try PostgresStore(url: url)
+        try await pg.migrate()
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let lite = try SQLiteStore(path: dir.file("db.sqlite"))
+        try await lite.migrate()
+        let names = ["b-host", "B-host", "a-host", "Ä-host", "a_host", "a-Host"]
+        let policy = TicketService(publicURL: "https://helpline.example", incidentHosts: 100)
+        let at = Date(timeIntervalSince1970: 1_790_000_100)
+        for store in [pg, lite] as [any CollectorStore] {
+            let secret = try await store.createEnrollmentSecret(hash: Secrets.hash(Secrets.generate(.enrollmentSecret)), label: nil,
+                                                                expiresAt: nil, maxUses: nil, now: at)
+            for (i, n) in names.enumerated() {
+                _ = try await store.enrollHost(id: "host-\(i)", machineID: "machine-\(i)", hostname: n, agentVersion: nil,
+                                               tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: secret.id, now: at)
+                var nb = bundle(UUID().uuidString.lowercased(), host: i, at: at)
+                nb.hostname = n
+                let title = i.isMultiple(of: 2) ? "Printer ÄRGER on \(n)" : "printer ärger on \(n)"
+                _ = try await store.commitBundle(nb, findings: [finding("print.cups_\(i)", title: title)], policy: policy)
+            }
+        }
+        func queue(_ store: any CollectorStore, _ change: (inout TicketQuery) -> Void) async throws -> [String] {
+            var q = TicketQuery()
+            q.sort = .host
+            change(&q)
+            let page = try await store.ticketQueue(q)
+            return page.rows.map(\.ticket.hostname) + ["total \(page.total)"]
+        }
+        let byHost = try await queue(lite) { _ in }
+        #expect(byHost == ["B-host", "a-Host", "a-host", "a_host", "b-host", "Ä-host", "total 6"])
+        #expect(try await queue(pg) { _ in } == byHost)
+        for filter in ["A-HOST", "ä", "Ä", "-host"] {
+            let expected = try await queue(lite) { $0.host = filter }
+            #expect(try await queue(pg) { $0.host = filter } == expected, "host filter \(filter)")
+        }
+        for text in ["ärger", "ÄRGER", "PRINTER", "a-host"] {
+            let expected = try await queue(lite) { $0.text = text }
+            #expect(try await queue(pg) { $0.text = text } == expected, "text filter \(text)")
+        }
+        #expect(try await queue(pg) { $0.host = "A-HOST" } == ["a-Host", "a-host", "total 2"])
+        // SQLite folds ASCII only: "ärger" finds the lower-case titles, not "ÄRGER".
+        #expect(try await queue(pg) { $0.text = "ärger" } == ["B-host", "a-Host", "Ä-host", "total 3"])
+        try await pg.close(); try await lite.close()
+        await TestPostgres.drop(url)
+    }
 }

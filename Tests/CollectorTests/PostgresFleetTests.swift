@@ -151,4 +151,64 @@ import Shared
         #expect(try await db.a.healthHistory(hostID: host, limit: 1000).count == 2 * rounds)
         #expect(try await db.a.healthHistory(hostID: bystander, limit: 1000).count == 2 * rounds)
     }
+
+    /// Saved queries, policy runs, bundle requests and inventory straight on the store
+    /// (their shared suites need groups built elsewhere to start an app).
+    @Test func policiesBundleRequestsAndInventoryOnTheStore() async throws {
+        let db = try await Databases()
+        defer { Task { await db.close() } }
+        let h1 = try await db.host(), h2 = try await db.host(), h3 = try await db.host()
+        let s = db.a
+        let now = Date(timeIntervalSince1970: 1_790_000_000)
+        let policy = try await s.saveQuery(name: "b disk", sql: "SELECT 1", owner: "ann", shared: false,
+                                           policy: PolicySettings(intervalMinutes: 5, advice: "Free space.", priority: .high), now: now)
+        _ = try await s.saveQuery(name: "A", sql: "SELECT 2", owner: "bob", shared: true, policy: nil, now: now)
+        await #expect { try await s.saveQuery(name: "b disk", sql: "x", owner: "ann", shared: true, policy: nil, now: now) } throws: { error in
+            (error as? StoreError)?.kind == .conflict
+        }
+        #expect(try await s.savedQueries(visibleTo: "ann").map(\.name) == ["A", "b disk"])
+        #expect(try await s.savedQueries(visibleTo: "carl").map(\.name) == ["A"])
+        #expect(try await s.duePolicies(now: now).map(\.id) == [policy.id])
+        let opened = try await s.recordPolicyRun(policy, matches: [(h1, "95%"), (h2, ""), (h1, "dup"), (h3, "")], summary: "", maxNewTickets: 2, now: now)
+        #expect(opened.count == 2)
+        #expect(try await s.duePolicies(now: now.addingTimeInterval(299)).isEmpty)
+        #expect(try await s.duePolicies(now: now.addingTimeInterval(300)).map(\.id) == [policy.id])
+        #expect(try await s.savedQueries(visibleTo: "ann").first { $0.id == policy.id }?.policyLastResult == "3 hosts match, 2 new tickets")
+        // Next run: h1 and h2 are old matches, h3 gets the budget it lacked; h2 leaves.
+        let second = try await s.recordPolicyRun(policy, matches: [(h1, ""), (h3, "")], summary: "", maxNewTickets: 5, now: now.addingTimeInterval(300))
+        #expect(second.count == 1)
+        let matches = try await s.read { c in try await c.all("SELECT host_id FROM policy_matches WHERE query_id = \(policy.id) ORDER BY host_id") }
+        #expect(try matches.map { try $0["host_id"] as String } == [h1, h3].sorted())
+        #expect(try await s.recordPolicyRun(policy, matches: nil, summary: "boom", maxNewTickets: 5, now: now).isEmpty)
+        #expect(try await s.deleteSavedQuery(id: policy.id, by: "carl", isAdmin: false) == false)
+        #expect(try await s.deleteSavedQuery(id: policy.id, by: "carl", isAdmin: true))
+
+        await #expect { try await s.createBundleRequest(hostID: "nope", ticketID: nil, requestedBy: "t", note: nil, now: now,
+                                                       expiresAt: now.addingTimeInterval(60), maxPending: 2) } throws: { error in
+            (error as? StoreError)?.kind == .notFound
+        }
+        let r1 = try await s.createBundleRequest(hostID: h1, ticketID: opened[0], requestedBy: "t", note: "n", now: now,
+                                                 expiresAt: now.addingTimeInterval(60), maxPending: 2)
+        _ = try await s.createBundleRequest(hostID: h1, ticketID: nil, requestedBy: "t", note: nil, now: now,
+                                            expiresAt: now.addingTimeInterval(60), maxPending: 2)
+        await #expect { try await s.createBundleRequest(hostID: h1, ticketID: nil, requestedBy: "t", note: nil, now: now,
+                                                       expiresAt: now.addingTimeInterval(60), maxPending: 2) } throws: { error in
+            (error as? StoreError)?.message.contains("already has 2 bundle requests waiting") == true
+        }
+        #expect(try await s.pendingBundleRequests(hostID: h1, now: now).count == 2)
+        #expect(try await s.pendingBundleRequests(hostID: h1, now: now.addingTimeInterval(60)).isEmpty)
+        #expect(try await s.bundleRequests(hostID: nil, ticketID: opened[0], limit: 10) == [r1])
+        #expect(try await s.bundleRequests(hostID: h1, ticketID: nil, limit: 1).count == 1)
+
+        #expect(try await s.inventoryReceivedAt(hostID: h1) == nil)
+        try await s.recordInventory(hostID: h1, Inventory(collectedAt: now, kernel: "6.1", packages: [
+            InstalledPackage(name: "bash", version: "5.1", architecture: "amd64"), InstalledPackage(name: "bash", version: "5.2", architecture: "amd64"),
+        ]), now: now)
+        try await s.recordInventory(hostID: h1, Inventory(collectedAt: now, kernel: "6.2", packages: [
+            InstalledPackage(name: "zsh", version: "5.9", architecture: "amd64"), InstalledPackage(name: "zsh", version: "6.0", architecture: "amd64"),
+        ]), now: now.addingTimeInterval(1))
+        #expect(try await s.inventoryReceivedAt(hostID: h1) == now.addingTimeInterval(1))
+        let packages = try await s.read { c in try await c.all("SELECT name, version FROM host_packages WHERE host_id = \(h1)") }
+        #expect(try packages.map { "\(try $0["name"] as String) \(try $0["version"] as String)" } == ["zsh 6.0"])
+    }
 }

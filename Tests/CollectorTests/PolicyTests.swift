@@ -12,7 +12,7 @@ import Testing
         var limits = tc.configuration.limits
         limits.policyMaxNewTickets = maxNew
         let reads = BlobReadPool(limit: 1, budget: .seconds(10), retryAfter: 1)
-        return PolicyService(queries: FleetQueries(databasePath: tc.configuration.databasePath, reads: reads, limits: limits, store: tc.store),
+        return PolicyService(queries: FleetQueries(configuration: tc.configuration, reads: reads, store: tc.store),
                              store: tc.store, limits: limits, logger: .init(label: "test"))
     }
 

@@ -50,7 +50,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
                                   limits: limits, freeSpace: dependencies.freeSpace)
 
     let knowledge = RuleKnowledge(store: store, limits: limits, rules: dependencies.diagnoser.rules)
-    let fleet = FleetQueries(databasePath: configuration.databasePath, reads: technician.reads, limits: limits, store: store)
+    let fleet = FleetQueries(configuration: configuration, reads: technician.reads, store: store)
     let web = WebController(store: store, blobs: blobs, limits: limits, reads: technician.reads, templates: WebTemplates.compiledIn,
                             fleet: fleet, indexer: indexer, publicURL: configuration.publicURL, tls: configuration.tls != nil,
                             integrations: configuration.integrations, knowledge: knowledge)
@@ -138,8 +138,7 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
                                      metrics: dependencies.metrics, logger: logger))
     let policyReads = BlobReadPool(limit: 1, budget: .seconds(configuration.limits.readTimeBudgetSeconds),
                                    retryAfter: configuration.limits.retryAfterSeconds, metrics: dependencies.metrics)
-    app.addServices(PolicyService(queries: FleetQueries(databasePath: configuration.databasePath, reads: policyReads,
-                                                        limits: configuration.limits, store: dependencies.store),
+    app.addServices(PolicyService(queries: FleetQueries(configuration: configuration, reads: policyReads, store: dependencies.store),
                                   store: dependencies.store, limits: configuration.limits, logger: logger))
     // Always runs: with no backends it only marks events routed, so a backend added later
     // starts from its own start, not from the whole history.

@@ -36,15 +36,16 @@ struct QueryCommand: AsyncParsableCommand {
             return
         }
         let configuration = try store.resolve(flags: store.flagSettings)
-        // Opening the store applies pending migrations, so the views' tables exist.
+        // Opening the store applies pending migrations, so the views' tables exist; on
+        // PostgreSQL the query runs on its pool (the same engine as the API's, FleetQueries).
         let db = try await openStore(configuration)
+        let queries = FleetQueries(configuration: configuration, reads: BlobReadPool(limit: 1, budget: .seconds(3600), retryAfter: 1), store: db)
+        let outcome = await queries.answer(sql ?? "", deadline: .now + .milliseconds(configuration.limits.queryTimeLimitMS))
         try await db.close()
-        let sandbox = QuerySandbox(databasePath: configuration.databasePath, maxRows: configuration.limits.queryMaxRows,
-                                   maxSQLBytes: configuration.limits.queryMaxSQLBytes)
         let result: QueryResult
-        do {
-            result = try sandbox.run(sql ?? "", deadline: .now + .milliseconds(configuration.limits.queryTimeLimitMS))
-        } catch {
+        switch outcome {
+        case .success(let r): result = r
+        case .failure(let error):
             Console.err("helpline-collector query: \(error.message)")
             throw ExitCode(error.code == .unavailable ? 2 : 1)
         }

@@ -57,30 +57,69 @@ public struct FleetController: Sendable {
 }
 
 /// Runs fleet queries off the request threads, under the time and row limits, and writes
-/// each to the audit log. Shared by the API, the query page and the dashboard.
+/// each to the audit log. Shared by the API, the query page, the dashboard and policies.
+///
+/// The engine follows the store: `QuerySandbox` on the SQLite file, or, when
+/// `postgresURL` is set, `PostgresQuerySandbox` on the `PostgresStore`'s pool. Both answer
+/// the same views with the same refusals and limits (docs/fleet.md).
 public struct FleetQueries: Sendable {
-    let sandbox: QuerySandbox
+    enum Engine: Sendable {
+        case sqlite(QuerySandbox)
+        case postgres(PostgresQuerySandbox)
+        /// Misconfigured: every query answers `query_unavailable` with this.
+        case unavailable(String)
+    }
+    let engine: Engine
     let reads: BlobReadPool
     let limits: CollectorLimits
     let store: any CollectorStore
 
-    /// Creates the runner for the store at `databasePath`.
-    public init(databasePath: String, reads: BlobReadPool, limits: CollectorLimits, store: any CollectorStore) {
-        sandbox = QuerySandbox(databasePath: databasePath, maxRows: limits.queryMaxRows, maxSQLBytes: limits.queryMaxSQLBytes)
+    /// Creates the runner for the configured store: PostgreSQL when
+    /// `configuration.postgresURL` is set (then `store` is that `PostgresStore`, whose pool
+    /// the queries use), else the SQLite file `configuration.databasePath`.
+    public init(configuration: CollectorConfiguration, reads: BlobReadPool, store: any CollectorStore) {
+        let limits = configuration.limits
+        if configuration.postgresURL != nil {
+            if let postgres = store as? PostgresStore {
+                engine = .postgres(PostgresQuerySandbox(store: postgres, maxRows: limits.queryMaxRows, maxSQLBytes: limits.queryMaxSQLBytes))
+            } else {
+                engine = .unavailable("the collector is configured for PostgreSQL, but its store is \(type(of: store)); fleet queries need the PostgresStore")
+            }
+        } else {
+            engine = .sqlite(QuerySandbox(databasePath: configuration.databasePath, maxRows: limits.queryMaxRows, maxSQLBytes: limits.queryMaxSQLBytes))
+        }
         self.reads = reads
         self.limits = limits
         self.store = store
+    }
+
+    /// Runs `sql` on the engine now, on the caller's task, with no reader slot and no audit
+    /// (`helpline-collector query`, tests).
+    public func answer(_ sql: String, deadline: ContinuousClock.Instant) async -> Result<QueryResult, QueryError> {
+        switch engine {
+        case .sqlite(let sandbox):
+            do throws(QueryError) { return .success(try sandbox.run(sql, deadline: deadline)) } catch { return .failure(error) }
+        case .postgres(let sandbox): return await sandbox.run(sql, deadline: deadline)
+        case .unavailable(let message): return .failure(QueryError(code: .unavailable, message: message))
+        }
     }
 
     /// Runs `sql` for `user`.
     /// - Throws: `APIError` 400 with the sandbox's code (`query_refused`, `query_invalid`,
     ///   `query_timeout`) and its message; 503 when every reader is busy.
     public func run(_ sql: String, by user: String, clientAddress: String?, audit: Bool = true) async throws -> QueryResult {
-        let sandbox = self.sandbox
+        let engine = self.engine
         let limit = Duration.milliseconds(limits.queryTimeLimitMS)
+        // PostgreSQL's query is asynchronous; it still takes a reader slot (so that
+        // `max_concurrent_reads` bounds it too), whose thread waits for the answer.
         let outcome: Result<QueryResult, QueryError> = try await reads.run { poolDeadline in
             let deadline = min(poolDeadline, ContinuousClock.now + limit)
-            do throws(QueryError) { return .success(try sandbox.run(sql, deadline: deadline)) } catch { return .failure(error) }
+            switch engine {
+            case .sqlite(let sandbox):
+                do throws(QueryError) { return .success(try sandbox.run(sql, deadline: deadline)) } catch { return .failure(error) }
+            case .postgres(let sandbox): return sandbox.runBlocking(sql, deadline: deadline)
+            case .unavailable(let message): return .failure(QueryError(code: .unavailable, message: message))
+            }
         }
         if audit {
             let detail = String(sql.replacingOccurrences(of: "\n", with: " ").prefix(600))

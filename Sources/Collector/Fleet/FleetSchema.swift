@@ -180,3 +180,134 @@ public enum FleetSchema {
         views.map { "CREATE TEMP VIEW \($0.name) AS \($0.select);" }.joined(separator: "\n")
     }
 }
+
+// MARK: PostgreSQL
+
+extension FleetSchema {
+    /// The schema holding the views on PostgreSQL; queries run with `search_path` set to it.
+    public static let postgresSchema = "fleet"
+
+    /// The `pg2_fleet_views` migration (`PostgresStore.migrations`): the same views as
+    /// `views`, in schema `fleet`, answering what the SQLite views answer.
+    ///
+    /// - Times are UTC text `YYYY-MM-DD HH:MM:SS.SSS` (`fleet.utc`), as GRDB stores them;
+    ///   rounded to the millisecond as GRDB rounds; flags are 0/1 integers; every text column is `COLLATE "C"`, so comparisons and
+    ///   `ORDER BY` follow byte order like SQLite's BINARY collation, whatever the
+    ///   database's collation.
+    /// - A few SQLite functions the dashboard and saved queries use are defined here with
+    ///   SQLite's meaning: `datetime` and `date` (`'now'` or a time, then modifiers PostgreSQL
+    ///   reads as intervals: `'-7 days'`, `'+3 hours'`), `round` (half away from zero,
+    ///   answering a real), `ifnull`, `iif`, `instr`; and `LIKE` (operator `~~` and `!~~` on
+    ///   text) is ASCII case-insensitive like SQLite's. They come first on the queries'
+    ///   `search_path` (`fleet, pg_catalog`).
+    /// - Written once, like every migration: a later change to a view is a new migration
+    ///   (`CREATE OR REPLACE VIEW`), and `PostgresQuerySandbox.roleSetup` grants SELECT on
+    ///   every view of the schema to the query role at each start.
+    ///
+    /// Lines end in `;` only where a statement ends (`PostgresStore.statements`).
+    static let postgresMigration = """
+        CREATE SCHEMA fleet;
+
+        CREATE FUNCTION fleet.utc(t timestamptz) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.to_char(pg_catalog.date_trunc('milliseconds', (t AT TIME ZONE 'UTC') + interval '500 microseconds'), 'YYYY-MM-DD HH24:MI:SS.MS') $$;
+        CREATE FUNCTION fleet.datetime(t text, m1 text DEFAULT '0 seconds', m2 text DEFAULT '0 seconds') RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.to_char((CASE WHEN pg_catalog.lower(t) = 'now' THEN pg_catalog.now() AT TIME ZONE 'UTC' ELSE t::timestamp END) + m1::interval + m2::interval, 'YYYY-MM-DD HH24:MI:SS') $$;
+        CREATE FUNCTION fleet.date(t text, m1 text DEFAULT '0 seconds', m2 text DEFAULT '0 seconds') RETURNS text LANGUAGE sql STABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.to_char((CASE WHEN pg_catalog.lower(t) = 'now' THEN pg_catalog.now() AT TIME ZONE 'UTC' ELSE t::timestamp END) + m1::interval + m2::interval, 'YYYY-MM-DD') $$;
+        CREATE FUNCTION fleet.round(x double precision) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.round(x::numeric)::double precision $$;
+        CREATE FUNCTION fleet.round(x double precision, n integer) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.round(x::numeric, greatest(n, 0))::double precision $$;
+        CREATE FUNCTION fleet.round(x numeric) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.round(x)::double precision $$;
+        CREATE FUNCTION fleet.round(x numeric, n integer) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.round(x, greatest(n, 0))::double precision $$;
+        CREATE FUNCTION fleet.ifnull(a anycompatible, b anycompatible) RETURNS anycompatible LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT coalesce(a, b) $$;
+        CREATE FUNCTION fleet.iif(c boolean, a anycompatible, b anycompatible) RETURNS anycompatible LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT CASE WHEN c THEN a ELSE b END $$;
+        CREATE FUNCTION fleet.instr(s text, t text) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.strpos(s, t) $$;
+        CREATE FUNCTION fleet.like_ascii(s text, p text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.lower(s COLLATE "C") OPERATOR(pg_catalog.~~) pg_catalog.lower(p COLLATE "C") $$;
+        CREATE FUNCTION fleet.not_like_ascii(s text, p text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT pg_catalog.lower(s COLLATE "C") OPERATOR(pg_catalog.!~~) pg_catalog.lower(p COLLATE "C") $$;
+        CREATE OPERATOR fleet.~~ (LEFTARG = text, RIGHTARG = text, FUNCTION = fleet.like_ascii);
+        CREATE OPERATOR fleet.!~~ (LEFTARG = text, RIGHTARG = text, FUNCTION = fleet.not_like_ascii);
+
+        CREATE VIEW fleet.hosts AS
+            SELECT h.id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, h.machine_id COLLATE "C" AS machine_id,
+                   h.agent_version COLLATE "C" AS agent_version, fleet.utc(h.enrolled_at) COLLATE "C" AS enrolled_at,
+                   fleet.utc(h.last_seen_at) COLLATE "C" AS last_seen_at, (h.revoked_at IS NOT NULL)::int AS revoked,
+                   hh.os_id COLLATE "C" AS os_id, hh.os_version COLLATE "C" AS os_version, hh.os_name COLLATE "C" AS os_name,
+                   hh.kernel COLLATE "C" AS kernel, hh.cpu_model COLLATE "C" AS cpu_model, hh.cpu_count,
+                   fleet.utc(hh.received_at) COLLATE "C" AS last_heartbeat_at
+            FROM hosts h LEFT JOIN host_health hh ON hh.host_id = h.id;
+
+        CREATE VIEW fleet.health AS
+            SELECT hh.host_id COLLATE "C" AS host_id, (SELECT h.hostname FROM hosts h WHERE h.id = hh.host_id) COLLATE "C" AS hostname,
+                   fleet.utc(hh.received_at) COLLATE "C" AS received_at, hh.agent_version COLLATE "C" AS agent_version,
+                   hh.os_id COLLATE "C" AS os_id, hh.os_version COLLATE "C" AS os_version, hh.kernel COLLATE "C" AS kernel,
+                   hh.uptime_seconds, hh.load1, hh.load5, hh.load15,
+                   hh.memory_total_bytes, hh.memory_available_bytes, hh.memory_used_percent, hh.swap_total_bytes, hh.swap_used_percent,
+                   hh.psi_cpu_some_avg10, hh.psi_memory_some_avg10, hh.psi_memory_full_avg10, hh.psi_io_some_avg10, hh.psi_io_full_avg10,
+                   hh.oom_kills, hh.max_disk_used_percent, hh.failed_unit_count, hh.spooled_bundles
+            FROM host_health hh;
+
+        CREATE VIEW fleet.health_history AS
+            SELECT hi.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, fleet.utc(hi.at) COLLATE "C" AS at,
+                   hi.memory_used_percent, hi.swap_used_percent, hi.max_disk_used_percent, hi.load1,
+                   hi.psi_memory_some_avg10, hi.psi_io_some_avg10, hi.failed_unit_count
+            FROM health_history hi JOIN hosts h ON h.id = hi.host_id;
+
+        CREATE VIEW fleet.disks AS
+            SELECT d.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, d.mount_point COLLATE "C" AS mount_point,
+                   d.device COLLATE "C" AS device, d.fs_type COLLATE "C" AS fs_type, d.read_only::int AS read_only,
+                   d.size_bytes, d.used_bytes, d.available_bytes, d.used_percent, d.inodes_used_percent
+            FROM host_disks d JOIN hosts h ON h.id = d.host_id;
+
+        CREATE VIEW fleet.processes AS
+            SELECT p.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, p.pid, p.name COLLATE "C" AS name,
+                   p."user" COLLATE "C" AS "user", p.uid, p.state COLLATE "C" AS state, p.cpu_percent, p.rss_bytes, p.threads,
+                   p.command COLLATE "C" AS command
+            FROM host_processes p JOIN hosts h ON h.id = p.host_id;
+
+        CREATE VIEW fleet.failed_units AS
+            SELECT u.host_id COLLATE "C" AS host_id, (SELECT h.hostname FROM hosts h WHERE h.id = u.host_id) COLLATE "C" AS hostname,
+                   u.unit COLLATE "C" AS unit, u.description COLLATE "C" AS description, u.active_state COLLATE "C" AS active_state,
+                   u.sub_state COLLATE "C" AS sub_state, u.result COLLATE "C" AS result, fleet.utc(u.since) COLLATE "C" AS since, u.restarts
+            FROM host_failed_units u;
+
+        CREATE VIEW fleet.packages AS
+            SELECT p.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, p.name COLLATE "C" AS name,
+                   p.version COLLATE "C" AS version, p.architecture COLLATE "C" AS architecture
+            FROM host_packages p JOIN hosts h ON h.id = p.host_id;
+
+        CREATE VIEW fleet.inventory AS
+            SELECT i.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, fleet.utc(i.received_at) COLLATE "C" AS received_at,
+                   i.kernel COLLATE "C" AS kernel, i.system_vendor COLLATE "C" AS system_vendor, i.product_name COLLATE "C" AS product_name,
+                   i.bios_vendor COLLATE "C" AS bios_vendor, i.bios_version COLLATE "C" AS bios_version, i.package_count
+            FROM host_inventory i JOIN hosts h ON h.id = i.host_id;
+
+        CREATE VIEW fleet.findings AS
+            SELECT f.ticket_id, t.host_id COLLATE "C" AS host_id, (SELECT h.hostname FROM hosts h WHERE h.id = t.host_id) COLLATE "C" AS hostname,
+                   b.bundle_id COLLATE "C" AS bundle_id, fleet.utc(b.received_at) COLLATE "C" AS received_at, f.rule_id COLLATE "C" AS rule_id,
+                   f.category COLLATE "C" AS category, f.severity COLLATE "C" AS severity, f.confidence, f.title COLLATE "C" AS title,
+                   f.subject COLLATE "C" AS subject
+            FROM findings f JOIN tickets t ON t.id = f.ticket_id JOIN bundles b ON b.id = f.bundle_row;
+
+        CREATE VIEW fleet.tickets AS
+            SELECT t.id AS ticket_id, t.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, t.status COLLATE "C" AS status,
+                   t.priority COLLATE "C" AS priority, t.title COLLATE "C" AS title, t.assignee COLLATE "C" AS assignee,
+                   t.top_rule_id COLLATE "C" AS top_rule_id, fleet.utc(t.created_at) COLLATE "C" AS created_at,
+                   fleet.utc(t.updated_at) COLLATE "C" AS updated_at, fleet.utc(t.first_response_at) COLLATE "C" AS first_response_at,
+                   fleet.utc(t.resolved_at) COLLATE "C" AS resolved_at, t.requested_by COLLATE "C" AS requested_by,
+                   (SELECT count(*) FROM ticket_bundles tb WHERE tb.ticket_id = t.id) AS bundle_count
+            FROM tickets t JOIN hosts h ON h.id = t.host_id;
+
+        CREATE VIEW fleet.incidents AS
+            SELECT id AS incident_id, rule_id COLLATE "C" AS rule_id, title COLLATE "C" AS title, status COLLATE "C" AS status, host_count,
+                   fleet.utc(created_at) COLLATE "C" AS created_at, fleet.utc(updated_at) COLLATE "C" AS updated_at
+            FROM incidents;
+        """
+}

@@ -120,64 +120,14 @@ public struct QuerySandbox: Sendable {
     /// Runs `sql` and answers its rows.
     /// - Throws: `QueryError` naming what was refused, the SQL error, or the time limit.
     public func run(_ sql: String, deadline: ContinuousClock.Instant) throws(QueryError) -> QueryResult {
-        let text = sql.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { throw QueryError(code: .invalid, message: "the query is empty; send one SELECT") }
-        guard text.utf8.count <= maxSQLBytes else {
-            throw QueryError(code: .refused, message: "the query is \(text.utf8.count) bytes; the limit is \(maxSQLBytes) (query_max_sql_bytes)")
-        }
-        guard !text.utf8.contains(0) else { throw QueryError(code: .refused, message: "the query contains a NUL byte") }
+        let text = try Self.screen(sql, maxSQLBytes: maxSQLBytes)
         let started = ContinuousClock.now
         let connection = try open()
         defer { sqlite3_close_v2(connection) }
         let guardState = Guard()
         guardState.deadline = deadline
-        let context = Unmanaged.passUnretained(guardState).toOpaque()
-        // The views exist before the authorizer is installed: creating them is ours.
-        if sqlite3_exec(connection, FleetSchema.createStatements, nil, nil, nil) != SQLITE_OK {
-            throw QueryError(code: .unavailable, message: "could not prepare the query views: \(Self.message(connection))")
-        }
-        // From here nothing may change, not even the temp schema.
-        sqlite3_exec(connection, "PRAGMA query_only = 1;", nil, nil, nil)
-        sqlite3_set_authorizer(connection, { context, action, a, b, c, d in
-            let state = Unmanaged<Guard>.fromOpaque(context!).takeUnretainedValue()
-            let verdict = QuerySandbox.authorize(action: action, a.map { String(cString: $0) }, b.map { String(cString: $0) },
-                                                 c.map { String(cString: $0) }, d.map { String(cString: $0) })
-            if let refusal = verdict, state.refusal == nil { state.refusal = refusal }
-            return verdict == nil ? SQLITE_OK : SQLITE_DENY
-        }, context)
-        sqlite3_progress_handler(connection, 2000, { context in
-            let state = Unmanaged<Guard>.fromOpaque(context!).takeUnretainedValue()
-            if ContinuousClock.now >= state.deadline {
-                state.timedOut = true
-                return 1
-            }
-            return 0
-        }, context)
-
-        var statement: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let prepared = text.withCString { sqlite3_prepare_v2(connection, $0, -1, &statement, &tail) }
+        let statement = try Self.prepareConfined(connection, text, guardState)
         defer { sqlite3_finalize(statement) }
-        if prepared != SQLITE_OK {
-            if let refusal = guardState.refusal {
-                throw QueryError(code: .refused, message: refusal)
-            }
-            if guardState.timedOut { throw QueryError(code: .timeout, message: "the query took longer than its time limit to prepare") }
-            throw QueryError(code: .invalid, message: Self.message(connection))
-        }
-        guard let statement else { throw QueryError(code: .invalid, message: "the query has no statement, only comments; send one SELECT") }
-        // Stacked statements: whatever SQLite did not parse must hold no statement.
-        if let tail, tail.pointee != 0 {
-            var next: OpaquePointer?
-            let code = sqlite3_prepare_v2(connection, tail, -1, &next, nil)
-            sqlite3_finalize(next)
-            if code != SQLITE_OK || next != nil {
-                throw QueryError(code: .refused, message: "send one statement: a second one follows the first (\(String(cString: tail).prefix(60))…)")
-            }
-        }
-        guard sqlite3_stmt_readonly(statement) != 0 else {
-            throw QueryError(code: .refused, message: "only SELECT queries are allowed")
-        }
         let columnCount = Int(sqlite3_column_count(statement))
         let columns = (0..<columnCount).map { String(cString: sqlite3_column_name(statement, Int32($0))) }
         var rows: [[QueryValue]] = []
@@ -223,6 +173,75 @@ public struct QuerySandbox: Sendable {
                            elapsedMS: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000))
     }
 
+    /// The checks made before any database sees `sql`: not empty, not longer than
+    /// `maxSQLBytes`, no NUL. Answers the trimmed text.
+    static func screen(_ sql: String, maxSQLBytes: Int) throws(QueryError) -> String {
+        let text = sql.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw QueryError(code: .invalid, message: "the query is empty; send one SELECT") }
+        guard text.utf8.count <= maxSQLBytes else {
+            throw QueryError(code: .refused, message: "the query is \(text.utf8.count) bytes; the limit is \(maxSQLBytes) (query_max_sql_bytes)")
+        }
+        guard !text.utf8.contains(0) else { throw QueryError(code: .refused, message: "the query contains a NUL byte") }
+        return text
+    }
+
+    /// Creates the views on `connection` (whose `main` holds the store's tables), confines it
+    /// (`query_only`, the authorizer, the deadline), and prepares `text`: one read-only
+    /// statement over the views, or the refusal. Shared with `PostgresQuerySandbox`, which
+    /// prepares on an empty copy of the schema to authorize a query before PostgreSQL runs it.
+    static func prepareConfined(_ connection: OpaquePointer, _ text: String, _ guardState: Guard) throws(QueryError) -> OpaquePointer {
+        let context = Unmanaged.passUnretained(guardState).toOpaque()
+        // The views exist before the authorizer is installed: creating them is ours.
+        if sqlite3_exec(connection, FleetSchema.createStatements, nil, nil, nil) != SQLITE_OK {
+            throw QueryError(code: .unavailable, message: "could not prepare the query views: \(Self.message(connection))")
+        }
+        // From here nothing may change, not even the temp schema.
+        sqlite3_exec(connection, "PRAGMA query_only = 1;", nil, nil, nil)
+        sqlite3_set_authorizer(connection, { context, action, a, b, c, d in
+            let state = Unmanaged<Guard>.fromOpaque(context!).takeUnretainedValue()
+            let verdict = QuerySandbox.authorize(action: action, a.map { String(cString: $0) }, b.map { String(cString: $0) },
+                                                 c.map { String(cString: $0) }, d.map { String(cString: $0) })
+            if let refusal = verdict, state.refusal == nil { state.refusal = refusal }
+            return verdict == nil ? SQLITE_OK : SQLITE_DENY
+        }, context)
+        sqlite3_progress_handler(connection, 2000, { context in
+            let state = Unmanaged<Guard>.fromOpaque(context!).takeUnretainedValue()
+            if ContinuousClock.now >= state.deadline {
+                state.timedOut = true
+                return 1
+            }
+            return 0
+        }, context)
+
+        var statement: OpaquePointer?
+        var tail: UnsafePointer<CChar>?
+        let prepared = text.withCString { sqlite3_prepare_v2(connection, $0, -1, &statement, &tail) }
+        if prepared != SQLITE_OK {
+            sqlite3_finalize(statement)
+            if let refusal = guardState.refusal {
+                throw QueryError(code: .refused, message: refusal)
+            }
+            if guardState.timedOut { throw QueryError(code: .timeout, message: "the query took longer than its time limit to prepare") }
+            throw QueryError(code: .invalid, message: Self.message(connection))
+        }
+        guard let statement else { throw QueryError(code: .invalid, message: "the query has no statement, only comments; send one SELECT") }
+        // Stacked statements: whatever SQLite did not parse must hold no statement.
+        if let tail, tail.pointee != 0 {
+            var next: OpaquePointer?
+            let code = sqlite3_prepare_v2(connection, tail, -1, &next, nil)
+            sqlite3_finalize(next)
+            if code != SQLITE_OK || next != nil {
+                sqlite3_finalize(statement)
+                throw QueryError(code: .refused, message: "send one statement: a second one follows the first (\(String(cString: tail).prefix(60))…)")
+            }
+        }
+        guard sqlite3_stmt_readonly(statement) != 0 else {
+            sqlite3_finalize(statement)
+            throw QueryError(code: .refused, message: "only SELECT queries are allowed")
+        }
+        return statement
+    }
+
     /// The authorizer's verdict: nil allows, a text says what was refused and why.
     static func authorize(action: Int32, _ a: String?, _ b: String?, _ c: String?, _ d: String?) -> String? {
         switch action {
@@ -264,6 +283,12 @@ public struct QuerySandbox: Sendable {
             throw QueryError(code: .unavailable, message: "could not open the store read-only: \(message)")
         }
         sqlite3_busy_timeout(connection, 2000)
+        Self.limit(connection, maxSQLBytes: maxSQLBytes, maxValueBytes: maxValueBytes)
+        return connection
+    }
+
+    /// The limits every query connection gets (also `PostgresQuerySandbox`'s check).
+    static func limit(_ connection: OpaquePointer, maxSQLBytes: Int, maxValueBytes: Int32) {
         sqlite3_extended_result_codes(connection, 1)
         _ = CSQLite_disable_extensions(connection)
         sqlite3_limit(connection, SQLITE_LIMIT_LENGTH, maxValueBytes)
@@ -274,7 +299,6 @@ public struct QuerySandbox: Sendable {
         sqlite3_limit(connection, SQLITE_LIMIT_FUNCTION_ARG, 32)
         sqlite3_limit(connection, SQLITE_LIMIT_VARIABLE_NUMBER, 0)
         sqlite3_exec(connection, "PRAGMA temp_store = MEMORY;", nil, nil, nil)
-        return connection
     }
 
     static func message(_ connection: OpaquePointer) -> String {

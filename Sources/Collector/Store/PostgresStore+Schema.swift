@@ -442,6 +442,8 @@ extension PostgresStore {
         );
         CREATE INDEX rule_events_rule ON rule_events(rule_id, kind, ticket_id);
         """),
+        // The fleet query views (FleetSchema.postgresMigration, docs/fleet.md).
+        ("pg2_fleet_views", FleetSchema.postgresMigration),
     ]
 
     /// Applies the migrations not yet applied, each in its own transaction, under

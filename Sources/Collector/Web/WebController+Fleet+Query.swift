@@ -94,7 +94,10 @@ struct QueryPage {
 }
 
 extension WebController {
-    /// The fleet dashboard's built-in questions.
+    /// The fleet dashboard's built-in questions. Each text runs on both stores with the
+    /// same answer: SQLite's `datetime` and `round` exist in PostgreSQL's `fleet` schema
+    /// (FleetSchema.postgresMigration), NULLs are placed with `NULLS FIRST/LAST` (the two
+    /// engines' defaults differ), and every selected column is grouped or aggregated.
     static let dashboard: [(title: String, meaning: String, sql: String)] = [
         // `ORDER BY disks.used_percent`, not the rounded output column of the same name, so
         // that the index answers the order and the query stops after 50 rows; read-only
@@ -102,13 +105,13 @@ extension WebController {
         ("Disks over 90 %", "Writable filesystems about to fill, fullest first.",
          "SELECT hostname, mount_point, round(used_percent, 1) AS used_percent, available_bytes FROM disks WHERE used_percent > 90 AND read_only = 0 ORDER BY disks.used_percent DESC LIMIT 50"),
         ("Memory pressure", "Hosts whose tasks wait for memory (PSI over 10 % in the last 10 s) or with RAM over 90 % used.",
-         "SELECT hostname, round(memory_used_percent, 1) AS memory_used_percent, round(psi_memory_some_avg10, 1) AS psi_memory, round(swap_used_percent, 1) AS swap_used_percent FROM health WHERE psi_memory_some_avg10 >= 10 OR memory_used_percent >= 90 ORDER BY psi_memory_some_avg10 DESC LIMIT 50"),
+         "SELECT hostname, round(memory_used_percent, 1) AS memory_used_percent, round(psi_memory_some_avg10, 1) AS psi_memory, round(swap_used_percent, 1) AS swap_used_percent FROM health WHERE psi_memory_some_avg10 >= 10 OR memory_used_percent >= 90 ORDER BY psi_memory_some_avg10 DESC NULLS LAST LIMIT 50"),
         ("Failed units", "systemd units failed on the most hosts.",
          "SELECT unit, count(*) AS hosts FROM failed_units GROUP BY unit ORDER BY hosts DESC, unit LIMIT 20"),
         // Two index ranges (never seen, seen before the cutoff) instead of one OR, which
         // SQLite answered by walking the whole last_seen_at index in order, host by host.
         ("Not seen for 7 days", "Enrolled hosts that sent nothing for a week.",
-         "SELECT hostname, last_seen_at FROM hosts WHERE revoked = 0 AND last_seen_at IS NULL UNION ALL SELECT hostname, last_seen_at FROM hosts WHERE revoked = 0 AND last_seen_at < datetime('now', '-7 days') ORDER BY last_seen_at LIMIT 50"),
+         "SELECT hostname, last_seen_at FROM hosts WHERE revoked = 0 AND last_seen_at IS NULL UNION ALL SELECT hostname, last_seen_at FROM hosts WHERE revoked = 0 AND last_seen_at < datetime('now', '-7 days') ORDER BY last_seen_at NULLS FIRST LIMIT 50"),
         ("Agent versions", "Which agent versions the fleet runs.",
          "SELECT agent_version, count(*) AS hosts FROM health GROUP BY agent_version ORDER BY hosts DESC LIMIT 20"),
         // From `health` (hosts that sent a heartbeat) grouped by the column, not by the
@@ -116,7 +119,7 @@ extension WebController {
         ("Kernels", "Running kernel releases across the fleet (hosts that sent a heartbeat).",
          "SELECT coalesce(kernel, 'unknown') AS kernel, count(*) AS hosts FROM health GROUP BY health.kernel ORDER BY hosts DESC LIMIT 20"),
         ("Top findings this week", "Problems found on the most hosts in the last 7 days.",
-         "SELECT title, count(DISTINCT host_id) AS hosts FROM findings WHERE received_at >= datetime('now', '-7 days') GROUP BY rule_id ORDER BY hosts DESC LIMIT 10"),
+         "SELECT min(title) AS title, count(DISTINCT host_id) AS hosts FROM findings WHERE received_at >= datetime('now', '-7 days') GROUP BY rule_id ORDER BY hosts DESC, title LIMIT 10"),
     ]
 
     /// The dashboard's package card: one package's versions across the fleet (`?package=`).

@@ -8,6 +8,8 @@
 #
 # The admin URL names the role `helpline` (CREATEDB, not superuser) and the `postgres`
 # database; tests create a database of their own each (TestPostgres in the Swift tests).
+# `helpline` is a member of `helpline_fleet_query`, the role fleet queries run under: the
+# one-time step docs/fleet.md asks of an admin, so the collector needs no CREATEROLE.
 # Runs the server as the `postgres` user when started as root (initdb refuses root).
 set -euo pipefail
 
@@ -50,7 +52,10 @@ start)
     || { tail -20 "$dir/server.log" >&2; exit 1; }
   PGPASSWORD="$(cat "$dir/superuser-password")" "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'helpline') THEN
-          CREATE ROLE helpline LOGIN CREATEDB PASSWORD '$(cat "$password_file")'; END IF; END \$\$;" >/dev/null
+          CREATE ROLE helpline LOGIN CREATEDB PASSWORD '$(cat "$password_file")'; END IF; END \$\$;" \
+    -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'helpline_fleet_query') THEN
+          CREATE ROLE helpline_fleet_query NOLOGIN; END IF; END \$\$;" \
+    -c "GRANT helpline_fleet_query TO helpline;" >/dev/null
   url
   ;;
 stop)

@@ -46,7 +46,7 @@ import Diagnosis
     static func contents(_ path: String) throws -> (header: TransferHeader, rows: [String: [[String: TransferValue]]]) {
         let reader = try TransferReader(path: path)
         var rows: [String: [[String: TransferValue]]] = [:]
-        while let (table, values) = try reader.next() { rows[table, default: []].append(values) }
+        while let row = try reader.next() { rows[row.table, default: []].append(row.values) }
         return (reader.header, rows)
     }
 
@@ -117,13 +117,13 @@ import Diagnosis
         #expect(try await pg.hosts() == tc.store.hosts())
         #expect(try await sqlite.users() == tc.store.users())
         // The journal text index was rebuilt on SQLite.
-        let bundleID = try #require(ra["bundles"]?.first?["bundle_id"]).text
+        let bundleID = try #require(ra["bundles"]?.first?["bundle_id"]).textValue
         let page = try await sqlite.journalPage(bundleID: bundleID, filter: BundleArchive.JournalFilter(text: "link down"), offset: 0, limit: 50)
         #expect(page?.entries.count == 3)
 
         // A new ticket continues the numbering on both.
-        let maxTicket = try #require(ra["tickets"]?.compactMap { $0["id"]?.integer }.max())
-        let hostID = try #require(ra["hosts"]?.first?["id"]).text
+        let maxTicket = try #require(ra["tickets"]?.compactMap { $0["id"]?.integerValue }.max())
+        let hostID = try #require(ra["hosts"]?.first?["id"]).textValue
         let nextPG = try await pg.write { c in
             try await c.one("INSERT INTO tickets (host_id, priority, title, created_at, updated_at) VALUES (\(hostID), 'normal', 't', now(), now()) RETURNING id")!["id"] as Int64
         }
@@ -243,10 +243,11 @@ import Diagnosis
         defer { Task { await TestPostgres.drop(url) } }
         let pgConfiguration = try CollectorConfiguration(CollectorSettings(dataDir: dir.file("data2"), database: url))
         // Two at once: each migration is applied once.
+        // Two at once both succeed (PostgresStore.migrate holds an advisory lock).
         async let x = MigrateCommand.migrate(pgConfiguration)
         async let y = MigrateCommand.migrate(pgConfiguration)
         let (rx, ry) = try await (x, y)
-        #expect((rx.applied + ry.applied).sorted() == PostgresStore.migrations.map(\.name).sorted())
+        #expect(Set(rx.applied + ry.applied) == Set(PostgresStore.migrations.map(\.name)))
         let again = try await MigrateCommand.migrate(pgConfiguration)
         #expect(again.applied.isEmpty && again.already == PostgresStore.migrations.map(\.name))
 
@@ -266,6 +267,6 @@ import Diagnosis
 }
 
 extension TransferValue {
-    var integer: Int64? { if case .integer(let v) = self { return v }; return nil }
-    var text: String { if case .text(let s) = self { return s }; return "" }
+    var integerValue: Int64? { if case .integer(let v) = self { return v }; return nil }
+    var textValue: String { if case .text(let s) = self { return s }; return "" }
 }

@@ -43,7 +43,7 @@ extension PostgresStore: StoreTransfer {
             SELECT cl.relname::text AS t, a.attname::text AS c
             FROM pg_index i JOIN pg_class cl ON cl.oid = i.indrelid
             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-            WHERE i.indisprimary AND cl.relnamespace = current_schema()::regnamespace
+            WHERE i.indisprimary AND cl.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
             ORDER BY cl.relname, array_position(i.indkey::int2[], a.attnum)
             """) {
             let table: String = try row["t"], column: String = try row["c"]
@@ -52,7 +52,7 @@ extension PostgresStore: StoreTransfer {
         for row in try await c.all("""
             SELECT child.relname::text AS t, parent.relname::text AS p
             FROM pg_constraint k JOIN pg_class child ON child.oid = k.conrelid JOIN pg_class parent ON parent.oid = k.confrelid
-            WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace
+            WHERE k.contype = 'f' AND k.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
             """) {
             let table: String = try row["t"], parent: String = try row["p"]
             tables[table]?.parents.insert(parent)
@@ -72,7 +72,7 @@ extension PostgresStore: StoreTransfer {
         return out
     }
 
-    public func exportRows(to path: String, collectorVersion: String) async throws -> TransferHeader {
+    func exportRows(to path: String, collectorVersion: String) async throws -> TransferHeader {
         try await read { c in
             let tables = try await Self.transferTables(c)
             let counts = try await Self.transferCounts(c, tables)
@@ -120,7 +120,7 @@ extension PostgresStore: StoreTransfer {
     /// Rows per INSERT statement (PostgreSQL takes at most 65535 parameters).
     static let transferBatchParameters = 30_000
 
-    public func importRows(from path: String) async throws -> TransferHeader {
+    func importRows(from path: String) async throws -> TransferHeader {
         let reader = try TransferReader(path: path)
         let header = reader.header!
         return try await write { c in
@@ -139,7 +139,8 @@ extension PostgresStore: StoreTransfer {
                 bindings = PostgresBindings()
                 batchRows = 0
             }
-            while let (name, values) = try reader.next() {
+            while let row = try reader.next() {
+                let (name, values) = row
                 guard let table = byName[name] else {
                     throw StoreError(.corrupt, "\(path): line \(reader.lineNumber) names table \(name), which is not in the header; nothing was imported")
                 }

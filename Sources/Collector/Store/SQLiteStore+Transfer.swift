@@ -41,7 +41,7 @@ extension SQLiteStore: StoreTransfer {
 
     static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    public func exportRows(to path: String, collectorVersion: String) async throws -> TransferHeader {
+    func exportRows(to path: String, collectorVersion: String) async throws -> TransferHeader {
         try await read { db in
             let tables = try Self.transferTables(db)
             var header = TransferHeader(collectorVersion: collectorVersion, schema: try Self.transferSchema(db), source: "sqlite",
@@ -86,7 +86,7 @@ extension SQLiteStore: StoreTransfer {
         }
     }
 
-    public func importRows(from path: String) async throws -> TransferHeader {
+    func importRows(from path: String) async throws -> TransferHeader {
         try await write { db in
             let reader = try TransferReader(path: path)
             let header = reader.header!
@@ -96,7 +96,8 @@ extension SQLiteStore: StoreTransfer {
             // Rows come in the exporter's order; foreign keys are checked at commit.
             try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
             var statements: [String: Statement] = [:]
-            while let (name, values) = try reader.next() {
+            while let row = try reader.next() {
+                let (name, values) = row
                 guard let table = byName[name] else {
                     throw StoreError(.corrupt, "\(path): line \(reader.lineNumber) names table \(name), which is not in the header; nothing was imported")
                 }
@@ -110,7 +111,7 @@ extension SQLiteStore: StoreTransfer {
                     statement = try db.makeStatement(sql: "INSERT INTO \(Self.quoted(name)) (\(columns)) VALUES (\(marks))")
                     statements[name] = statement
                 }
-                var arguments: [DatabaseValue] = []
+                var arguments: [(any DatabaseValueConvertible)?] = []
                 arguments.reserveCapacity(table.columns.count)
                 for column in table.columns {
                     guard let value = values[column.name] else {

@@ -51,7 +51,7 @@ import Testing
     /// collector that replaced it refuses it at once.
     @Test func aTokenReplacedThroughAnotherCollectorIsRefusedOnceItsCacheEntryExpires() async throws {
         let url = try await TestPostgres.freshDatabase()
-        let here = try PostgresStore(url: url, tokenCacheMaxAge: .milliseconds(300)), there = try PostgresStore(url: url)
+        let here = try PostgresStore(url: url, tokenCacheMaxAge: .milliseconds(1500)), there = try PostgresStore(url: url)
         try await here.migrate()
         let secret = try await Self.newSecret(here, maxUses: nil)
         let old = Secrets.hash(Secrets.generate(.hostToken)), new = Secrets.hash(Secrets.generate(.hostToken))
@@ -60,9 +60,10 @@ import Testing
         #expect(here.tokenCache.count == 1)
         _ = try await there.enrollHost(id: "ignored", machineID: "m1", hostname: "h", agentVersion: nil, tokenHash: new, secretID: secret.id, now: Date())
         #expect(try await there.host(tokenHash: old) == nil)
-        // Not seen here yet: the entry is still alive (this is what `tokenCacheMaxAge` bounds).
+        // Not seen here yet: the entry is still alive (this is what `tokenCacheMaxAge` bounds;
+        // 1.5 s leaves room for a slow re-enrollment on a busy machine).
         #expect(try await here.host(tokenHash: old)?.id == "h1")
-        try await Task.sleep(for: .milliseconds(450))
+        try await Task.sleep(for: .milliseconds(1700))
         #expect(try await here.host(tokenHash: old) == nil)
         #expect(try await here.host(tokenHash: new)?.id == "h1")
         try await here.close(); try await there.close()

@@ -108,7 +108,7 @@ extension PostgresStore {
                     buffer.writeInteger(UInt8(0x09))
                     Self.copyField(Self.text(message), to: &buffer)
                     buffer.writeInteger(UInt8(0x09))
-                    Self.copyField(Self.text(entries[seq].locator), to: &buffer)
+                    Self.copyField(Self.text(entries[seq].locator) as String, to: &buffer)
                     buffer.writeInteger(UInt8(0x09))
                     Self.copyField(String(decoding: line, as: UTF8.self), to: &buffer)
                     buffer.writeInteger(UInt8(0x0A))
@@ -542,7 +542,7 @@ extension PostgresStore {
     }
 
     static func remoteLinks(_ c: PGConnection, ticketID: Int64) async throws -> [TicketRemoteLink] {
-        try await c.all("SELECT * FROM ticket_remote_links WHERE ticket_id = \(ticketID) ORDER BY backend").map {
+        try await c.all("SELECT * FROM ticket_remote_links WHERE ticket_id = \(ticketID) ORDER BY backend COLLATE \"C\"").map {
             TicketRemoteLink(backend: try $0["backend"], remoteKey: try $0["remote_key"], remoteURL: try $0["remote_url"],
                              remoteStatus: try $0["remote_status"], createdAt: try $0["created_at"], updatedAt: try $0["updated_at"])
         }

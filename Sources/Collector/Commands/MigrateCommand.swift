@@ -33,7 +33,8 @@ struct MigrateCommand: AsyncParsableCommand {
         let before: [String]
         if let url = configuration.postgresURL {
             // What was there before; a new database has no migration table yet.
-            let probe = try PostgresStore(url: url, maxConnections: 1, logger: PostgresStore.quietLogger)
+            // Two connections: the token listener holds one for as long as the store is open.
+            let probe = try PostgresStore(url: url, maxConnections: 2, logger: PostgresStore.quietLogger)
             do {
                 try await probe.reachable(within: .seconds(15))
                 before = (try? await probe.appliedMigrations()) ?? []

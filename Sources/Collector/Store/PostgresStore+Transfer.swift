@@ -134,7 +134,10 @@ extension PostgresStore: StoreTransfer {
                 guard let table = batchTable, batchRows > 0 else { return }
                 let width = table.columns.count
                 var sql = "INSERT INTO \(Self.quoted(table.name)) (\(table.columns.map { Self.quoted($0.name) }.joined(separator: ", "))) VALUES "
-                sql += (0..<batchRows).map { r in "(" + (1...width).map { "$\(r * width + $0)" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
+                // Times go as UTC text cast by the server: a bound Date would lose a microsecond to
+                // binary rounding (….679 becoming ….678999).
+                let casts = table.columns.map { $0.kind == .time ? "::timestamptz" : "" }
+                sql += (0..<batchRows).map { r in "(" + (1...width).map { "$\(r * width + $0)\(casts[$0 - 1])" }.joined(separator: ", ") + ")" }.joined(separator: ", ")
                 try await c.execute(PostgresQuery(unsafeSQL: sql, binds: bindings))
                 bindings = PostgresBindings()
                 batchRows = 0
@@ -184,7 +187,7 @@ extension PostgresStore: StoreTransfer {
         case (.null, .integer): b.append(Int64?.none)
         case (.null, .real): b.append(Double?.none)
         case (.null, .text): b.append(String?.none)
-        case (.null, .time): b.append(Date?.none)
+        case (.null, .time): b.append(String?.none)
         case (.null, .flag): b.append(Bool?.none)
         case (.integer(let v), .integer): b.append(v)
         case (.real(let v), .integer) where v == v.rounded() && abs(v) < 9.0e18: b.append(Int64(v))
@@ -192,7 +195,7 @@ extension PostgresStore: StoreTransfer {
         case (.integer(let v), .real): b.append(Double(v))
         case (.real(let v), .real): b.append(v)
         case (.text(let s), .text): b.append(text(s))
-        case (.text(let s), .time) where TransferTime.parse(s) != nil: b.append(TransferTime.parse(s)!)
+        case (.text(let s), .time) where TransferTime.parse(s) != nil: b.append(s + "+00")
         default: throw StoreError(.corrupt, "\(place): \(value) does not fit the column; nothing was imported")
         }
     }

@@ -13,7 +13,7 @@ struct HelplineCollector: AsyncParsableCommand {
         abstract: "The Helpline collector: receives bundles from agents, opens tickets, serves the technician API.",
         version: CollectorVersion.version,
         // Add a subcommand here (one file under Commands/).
-        subcommands: [ServeCommand.self, AdminCommand.self, DiagnoseCommand.self, QueryCommand.self])
+        subcommands: [ServeCommand.self, AdminCommand.self, DiagnoseCommand.self, QueryCommand.self, MigrateCommand.self, ExportCommand.self, ImportCommand.self])
 
     static func main() async {
         // Before any file exists: the data directory, database and blobs are this user's only.

@@ -41,11 +41,12 @@ if grep -E "^.{0,4}Test .* skipped|^Test Case .* skipped| [1-9][0-9]* tests? ski
 fi
 
 echo "== swift tests again, every collector suite on PostgreSQL (HELPLINE_TEST_STORE=postgres)" >&2
-# The suites that reach the store through TestCollector; tests that read the SQLite file
-# itself (and the SQLite-only ones: pragmas, GRDB's date format, the live binaries) are left
-# out here, having run above.
+# The suites that reach the store through TestCollector. Left out here, having run above:
+# tests that read the SQLite file itself or test SQLite's own confinement and query plans
+# (PostgresFleetQueryTests, PostgresJournalTests… test PostgreSQL's), and the SQLite-only
+# suites (pragmas, GRDB's date format, the live binaries).
 pg_suites='CollectorTests\.(APITests|AccessControlTests|BundleRequestTests|FleetQueryTests|HostTokenCacheTests|IngestTests|IntegrationTests|JournalIndexTests|PolicyTests|RuleKnowledgeTests|SecurityTests|TicketRepeatsTests|TicketRequesterTests|WebTests)'
-pg_sqlite_only='JournalIndexTests/(expiredBundlesLoseTheirIndexRows|SQLITEONLY)'
+pg_sqlite_only='JournalIndexTests/(indexingAgainAfterAnInterruptedRunOrTwiceIsHarmless|expiryStopsTheIndexAtOnceAndRetentionRemovesItsRows|retentionRemovesExpiredIndexes)|IntegrationTests/retentionRemovesFinishedDeliveriesAfterTheirDaysAndKeepsWaitingOnes|FleetQueryTests/(dashboardReadsThePartialIndexes|everyRefusedConstructSaysWhatAndWhy|timeAndRowLimitsAtTheirEdges)'
 set +e
 HELPLINE_TEST_STORE=postgres timeout -k 10 1500 swift test --skip-build --filter "$pg_suites" --skip "$pg_sqlite_only" 2>&1 | tee /tmp/helpline-swift-test-postgres.log
 status=${PIPESTATUS[0]}

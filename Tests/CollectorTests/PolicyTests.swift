@@ -66,7 +66,7 @@ import Testing
         #expect(try await service.runDue(now: now.addingTimeInterval(600)).isEmpty)
         let results = Dictionary(uniqueKeysWithValues: try await tc.store.savedQueries(visibleTo: "tina").map { ($0.name, $0.policyLastResult ?? "") })
         #expect(results["No hosts"]?.contains("host_id column") == true)
-        #expect(results["Refused"]?.hasPrefix("failed: reading sessions is not allowed") == true, "\(results)")
+        #expect(results["Refused"]?.hasPrefix("failed: reading main.sessions is not allowed") == true, "\(results)")
         #expect(results["Everyone"] == "3 hosts match, 0 new tickets")
         _ = ids
     }

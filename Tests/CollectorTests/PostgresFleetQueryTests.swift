@@ -147,7 +147,7 @@ import Testing
                                arguments: StatementArguments(values))
             }
         }
-        try await queue.close()
+        try queue.close()
     }
 
     static func deadline(_ ms: Int = 5000) -> ContinuousClock.Instant { .now + .milliseconds(ms) }
@@ -349,6 +349,18 @@ import Testing
         await #expect(throws: APIError.self) { try await queries.run("SELECT * FROM pg_roles", by: "tech", clientAddress: nil, audit: false) }
         let wrong = FleetQueries(configuration: configuration, reads: BlobReadPool(limit: 1, budget: .seconds(10), retryAfter: 1), store: pair.sqlite)
         #expect(await wrong.answer("SELECT 1", deadline: Self.deadline()).error?.code == .unavailable)
+    }
+
+    /// `processes.user` is `current_user` to PostgreSQL unless quoted.
+    @Test func bareKeywordColumnsAreQuotedOutsideStringsAndComments() {
+        let rewritten = PostgresQuerySandbox.quotingKeywordColumns("""
+            SELECT user, p.USER, 'user' AS "user", "user" FROM processes p -- user
+            WHERE user_name = 'x' /* user */ AND userx = 1 AND user = 'root'
+            """)
+        #expect(rewritten == """
+            SELECT "user", p."user", 'user' AS "user", "user" FROM processes p -- user
+            WHERE user_name = 'x' /* user */ AND userx = 1 AND "user" = 'root'
+            """)
     }
 }
 

@@ -179,6 +179,26 @@ public enum FleetSchema {
     static var createStatements: String {
         views.map { "CREATE TEMP VIEW \($0.name) AS \($0.select);" }.joined(separator: "\n")
     }
+
+    /// Empty TEMP tables with each view's name and columns: what a query is first prepared
+    /// against (`QuerySandbox.checkNamesOnlyViews`), where nothing but the views exists.
+    static let shapeStatements: String = views.map { view in
+        "CREATE TEMP TABLE \(view.name) (" + view.columns.map { "\($0.name) \($0.type)" }.joined(separator: ", ") + ");"
+    }.joined(separator: "\n")
+
+    /// The store tables the views read (`main.X` in their SELECTs).
+    static let baseTables: Set<String> = {
+        var out: Set<String> = []
+        for view in views {
+            var rest = view.select[...]
+            while let r = rest.range(of: "main.") {
+                let name = rest[r.upperBound...].prefix { $0.isLetter || $0 == "_" }
+                out.insert(String(name))
+                rest = rest[r.upperBound...]
+            }
+        }
+        return out
+    }()
 }
 
 // MARK: PostgreSQL

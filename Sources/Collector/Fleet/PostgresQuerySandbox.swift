@@ -1,7 +1,6 @@
 import CSQLite
 import Dispatch
 import Foundation
-import GRDB
 import Logging
 import PostgresNIO
 import Shared
@@ -74,7 +73,7 @@ public struct PostgresQuerySandbox: Sendable {
             let text = try QuerySandbox.screen(sql, maxSQLBytes: maxSQLBytes)
             try Self.sameTokensInBoth(text)
             try Self.authorize(text, maxSQLBytes: maxSQLBytes, deadline: deadline)
-            return .success(try await execute(text, deadline: deadline))
+            return .success(try await execute(Self.quotingKeywordColumns(text), deadline: deadline))
         } catch {
             return .failure(error)
         }
@@ -155,64 +154,69 @@ public struct PostgresQuerySandbox: Sendable {
         }
     }
 
-    /// The store's schema, migrated once into memory: the tables `authorize` prepares
-    /// queries against (empty; only their names and columns matter).
-    static let schemaTemplate: Result<DatabaseQueue, QueryError> = {
-        do {
-            let queue = try DatabaseQueue()
-            try SQLiteStore.migrator.migrate(queue)
-            return .success(queue)
-        } catch {
-            return .failure(QueryError(code: .unavailable, message: "could not build the schema fleet queries are checked against: \(error)"))
-        }
-    }()
+    /// Words that are plain identifiers in SQLite but keywords in PostgreSQL, where a view has
+    /// a column of that name: `processes.user` (bare `user` is `current_user` in PostgreSQL).
+    static let keywordColumns: Set<String> = ["user"]
 
-    /// Prepares `text` with `QuerySandbox`'s views and authorizer on an in-memory copy of
-    /// the schema: the same refusals, codes and messages as on SQLite. What SQLite does not
-    /// know but PostgreSQL would run is refused too: a function SQLite lacks, a `pg_*`
-    /// relation, anything schema-qualified (`pg_catalog.…`, `information_schema.…`).
-    static func authorize(_ text: String, maxSQLBytes: Int, deadline: ContinuousClock.Instant) throws(QueryError) {
-        let template = try schemaTemplate.get()
-        var opened: OpaquePointer?
-        guard sqlite3_open_v2(":memory:", &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK,
-              let connection = opened else {
-            sqlite3_close_v2(opened)
-            throw QueryError(code: .unavailable, message: "could not open the schema fleet queries are checked against")
-        }
-        defer { sqlite3_close_v2(connection) }
-        let copied: Int32
-        do {
-            copied = try template.read { db -> Int32 in
-                guard let backup = sqlite3_backup_init(connection, "main", db.sqliteConnection, "main") else { return SQLITE_ERROR }
-                let step = sqlite3_backup_step(backup, -1)
-                sqlite3_backup_finish(backup)
-                return step == SQLITE_DONE ? SQLITE_OK : step
-            }
-        } catch {
-            throw QueryError(code: .unavailable, message: "could not copy the schema fleet queries are checked against: \(error)")
-        }
-        guard copied == SQLITE_OK else {
-            throw QueryError(code: .unavailable, message: "could not copy the schema fleet queries are checked against: \(QuerySandbox.message(connection))")
-        }
-        _ = CSQLite_disable_extensions(connection)
-        QuerySandbox.limit(connection, maxSQLBytes: maxSQLBytes, maxValueBytes: 1 << 20)
-        let guardState = QuerySandbox.Guard()
-        guardState.deadline = deadline
-        do {
-            let statement = try QuerySandbox.prepareConfined(connection, text, guardState)
-            sqlite3_finalize(statement)
-        } catch where error.code == .invalid {
-            if error.message.hasPrefix("no such function: ") {
-                let name = error.message.dropFirst("no such function: ".count)
-                throw QueryError(code: .refused, message: "the function \(name)() is not allowed in fleet queries")
-            }
-            if error.message.hasPrefix("no such table: ") {
-                let name = String(error.message.dropFirst("no such table: ".count))
-                if name.lowercased().hasPrefix("pg_") || name.contains(".") {
-                    throw QueryError(code: .refused, message: "reading \(name) is not allowed: query the documented views (\(FleetSchema.names.sorted().joined(separator: ", ")))")
+    /// `text` with every bare word in `keywordColumns` double-quoted, outside strings,
+    /// comments and quoted identifiers, so PostgreSQL reads the column SQLite authorized.
+    /// Call after `sameTokensInBoth` (whose tokenizing it follows).
+    static func quotingKeywordColumns(_ text: String) -> String {
+        let b = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count + 8)
+        var i = 0
+        func isWord(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c >= 0x80 }
+        func copy(until end: Int) { out.append(contentsOf: b[i..<min(end, b.count)]); i = min(end, b.count) }
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "-"), i + 1 < b.count, b[i + 1] == UInt8(ascii: "-") {
+                var j = i
+                while j < b.count && b[j] != UInt8(ascii: "\n") { j += 1 }
+                copy(until: j)
+            } else if c == UInt8(ascii: "/"), i + 1 < b.count, b[i + 1] == UInt8(ascii: "*") {
+                var j = i + 2
+                while j < b.count && !(b[j] == UInt8(ascii: "*") && j + 1 < b.count && b[j + 1] == UInt8(ascii: "/")) { j += 1 }
+                copy(until: j + 2)
+            } else if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") {
+                var j = i + 1
+                while j < b.count {
+                    if b[j] == c {
+                        if j + 1 < b.count && b[j + 1] == c { j += 2; continue }
+                        break
+                    }
+                    j += 1
                 }
+                copy(until: j + 1)
+            } else if isWord(c) {
+                var j = i
+                while j < b.count && isWord(b[j]) { j += 1 }
+                let word = String(decoding: b[i..<j], as: UTF8.self)
+                if keywordColumns.contains(word.lowercased()) {
+                    out.append(UInt8(ascii: "\"")); out.append(contentsOf: word.lowercased().utf8); out.append(UInt8(ascii: "\""))
+                    i = j
+                } else {
+                    copy(until: j)
+                }
+            } else {
+                out.append(c)
+                i += 1
             }
-            throw error
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Authorizes `text` as `QuerySandbox` does (`checkNamesOnlyViews`: prepared by SQLite
+    /// where only the views exist, as tables, under the same authorizer): the same refusals,
+    /// codes and messages as on SQLite; a name that is not a view (`pg_roles`,
+    /// `pg_catalog.…`, `information_schema.…`) is refused there. A function SQLite lacks,
+    /// which PostgreSQL might run, is refused here.
+    static func authorize(_ text: String, maxSQLBytes: Int, deadline: ContinuousClock.Instant) throws(QueryError) {
+        do {
+            try QuerySandbox.checkNamesOnlyViews(text, maxSQLBytes: maxSQLBytes, deadline: deadline)
+        } catch where error.code == .invalid && error.message.hasPrefix("no such function: ") {
+            let name = error.message.dropFirst("no such function: ".count)
+            throw QueryError(code: .refused, message: "the function \(name)() is not allowed in fleet queries")
         }
     }
 

@@ -113,6 +113,8 @@ public struct QuerySandbox: Sendable {
     /// What the authorizer saw: the first thing it refused.
     final class Guard {
         var refusal: String?
+        /// `main` is the store (reads of `FleetSchema.baseTables` admitted) rather than empty.
+        var mainIsStore = false
         var deadline: ContinuousClock.Instant = .now
         var timedOut = false
     }
@@ -122,6 +124,7 @@ public struct QuerySandbox: Sendable {
     public func run(_ sql: String, deadline: ContinuousClock.Instant) throws(QueryError) -> QueryResult {
         let text = try Self.screen(sql, maxSQLBytes: maxSQLBytes)
         let started = ContinuousClock.now
+        try Self.checkNamesOnlyViews(text, maxSQLBytes: maxSQLBytes, deadline: deadline)
         let connection = try open()
         defer { sqlite3_close_v2(connection) }
         let guardState = Guard()
@@ -185,22 +188,82 @@ public struct QuerySandbox: Sendable {
         return text
     }
 
+    /// Prepares `text` where only the views exist, as plain tables: an empty in-memory
+    /// database with TEMP tables shaped like the views (`FleetSchema.shapeStatements`),
+    /// confined like the real connection. A query that names anything but a view is refused
+    /// here. This is the check that a query reads only the
+    /// views; the real connection cannot make it alone, because when SQLite flattens a view
+    /// into the query (`SELECT hostname FROM findings`) its authorizer reports some of the
+    /// view's reads (the join keys) without naming the view. Shared with
+    /// `PostgresQuerySandbox`, which runs the query on PostgreSQL once this passes.
+    static func checkNamesOnlyViews(_ text: String, maxSQLBytes: Int, deadline: ContinuousClock.Instant) throws(QueryError) {
+        var opened: OpaquePointer?
+        guard sqlite3_open_v2(":memory:", &opened, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK,
+              let connection = opened else {
+            sqlite3_close_v2(opened)
+            throw QueryError(code: .unavailable, message: "could not open the schema fleet queries are checked against")
+        }
+        defer { sqlite3_close_v2(connection) }
+        limit(connection, maxSQLBytes: maxSQLBytes, maxValueBytes: 1 << 20)
+        if sqlite3_exec(connection, FleetSchema.shapeStatements, nil, nil, nil) != SQLITE_OK {
+            throw QueryError(code: .unavailable, message: "could not prepare the schema fleet queries are checked against: \(message(connection))")
+        }
+        let guardState = Guard()
+        guardState.deadline = deadline
+        do {
+            sqlite3_finalize(try prepareOne(connection, text, guardState, mainIsStore: false))
+        } catch where error.code == .invalid && error.message.hasPrefix("no such table: ") {
+            // Only the views exist here, so any other name is a table the query may not touch
+            // (a store table, `main.…`, `pg_catalog.…`), even by `count(*)`, which reads no
+            // column and so never reaches the authorizer.
+            let name = String(error.message.dropFirst("no such table: ".count))
+            let views = FleetSchema.names.sorted().joined(separator: ", ")
+            switch firstWord(text) {
+            case "select", "with", "values":
+                throw QueryError(code: .refused, message: "reading \(name) is not allowed: query the documented views (\(views))")
+            case "insert", "update", "delete", "replace":
+                throw QueryError(code: .refused, message: "writing (\(name)) is not allowed: fleet queries are read-only")
+            default:
+                throw QueryError(code: .refused, message: "only SELECT over the documented views is allowed (this query would create, drop, alter or change something)")
+            }
+        }
+    }
+
+    /// The first word of `text` after comments, lower-cased.
+    static func firstWord(_ text: String) -> String {
+        var rest = text[...]
+        while true {
+            rest = rest.drop { $0.isWhitespace }
+            if rest.hasPrefix("--") { rest = rest.drop { $0 != "\n" }; continue }
+            if rest.hasPrefix("/*"), let end = rest.range(of: "*/") { rest = rest[end.upperBound...]; continue }
+            break
+        }
+        return rest.prefix { $0.isLetter }.lowercased()
+    }
+
     /// Creates the views on `connection` (whose `main` holds the store's tables), confines it
     /// (`query_only`, the authorizer, the deadline), and prepares `text`: one read-only
-    /// statement over the views, or the refusal. Shared with `PostgresQuerySandbox`, which
-    /// prepares on an empty copy of the schema to authorize a query before PostgreSQL runs it.
+    /// statement over the views, or the refusal. Call `checkNamesOnlyViews` first: here the
+    /// authorizer admits reads of the store tables behind the views (`FleetSchema.baseTables`)
+    /// whichever way SQLite reports them.
     static func prepareConfined(_ connection: OpaquePointer, _ text: String, _ guardState: Guard) throws(QueryError) -> OpaquePointer {
-        let context = Unmanaged.passUnretained(guardState).toOpaque()
         // The views exist before the authorizer is installed: creating them is ours.
         if sqlite3_exec(connection, FleetSchema.createStatements, nil, nil, nil) != SQLITE_OK {
             throw QueryError(code: .unavailable, message: "could not prepare the query views: \(Self.message(connection))")
         }
+        return try prepareOne(connection, text, guardState, mainIsStore: true)
+    }
+
+    /// Confines `connection` (`query_only`, the authorizer, the deadline) and prepares `text`.
+    private static func prepareOne(_ connection: OpaquePointer, _ text: String, _ guardState: Guard, mainIsStore: Bool) throws(QueryError) -> OpaquePointer {
+        guardState.mainIsStore = mainIsStore
+        let context = Unmanaged.passUnretained(guardState).toOpaque()
         // From here nothing may change, not even the temp schema.
         sqlite3_exec(connection, "PRAGMA query_only = 1;", nil, nil, nil)
         sqlite3_set_authorizer(connection, { context, action, a, b, c, d in
             let state = Unmanaged<Guard>.fromOpaque(context!).takeUnretainedValue()
             let verdict = QuerySandbox.authorize(action: action, a.map { String(cString: $0) }, b.map { String(cString: $0) },
-                                                 c.map { String(cString: $0) }, d.map { String(cString: $0) })
+                                                 c.map { String(cString: $0) }, d.map { String(cString: $0) }, mainIsStore: state.mainIsStore)
             if let refusal = verdict, state.refusal == nil { state.refusal = refusal }
             return verdict == nil ? SQLITE_OK : SQLITE_DENY
         }, context)
@@ -243,7 +306,10 @@ public struct QuerySandbox: Sendable {
     }
 
     /// The authorizer's verdict: nil allows, a text says what was refused and why.
-    static func authorize(action: Int32, _ a: String?, _ b: String?, _ c: String?, _ d: String?) -> String? {
+    /// - Parameter mainIsStore: the query already passed `checkNamesOnlyViews`, and `main`
+    ///   is the store: its tables behind the views may be read (SQLite reports some reads of a
+    ///   flattened view without the view's name); never the others (users, sessions, tokens).
+    static func authorize(action: Int32, _ a: String?, _ b: String?, _ c: String?, _ d: String?, mainIsStore: Bool = false) -> String? {
         switch action {
         case SQLITE_SELECT, SQLITE_RECURSIVE:
             return nil
@@ -251,6 +317,7 @@ public struct QuerySandbox: Sendable {
             // a = table, b = column, c = schema, d = the innermost view making the access.
             if let view = d, FleetSchema.names.contains(view) { return nil }
             if c == "temp", let table = a, FleetSchema.names.contains(table) { return nil }
+            if mainIsStore, c == "main", let table = a, FleetSchema.baseTables.contains(table) { return nil }
             // No schema: a common table expression or subquery of the query itself.
             if c == nil { return nil }
             return "reading \(a ?? "?") is not allowed: query the documented views (\(FleetSchema.names.sorted().joined(separator: ", ")))"

@@ -225,11 +225,6 @@ public final class PostgresStore: CollectorStore {
         try await c.execute("UPDATE tickets SET status = \(status.rawValue), updated_at = \(now), resolved_at = \(resolved) WHERE id = \(ticketID)")
     }
 
-    /// STUB marker while the groups are being built; must be gone before this lands.
-    static func notBuilt(_ function: String) -> StoreError {
-        StoreError(.unavailable, "PostgresStore.\(function) is not built yet")
-    }
-
     static func encode<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try BundleJSON.encoder().encode(value), as: UTF8.self)
     }

@@ -58,7 +58,8 @@ public struct CollectorLimits: Sendable, Equatable {
     /// re-enrollments take effect at once).
     public var hostTokenCacheSeconds = 60
     /// Most connections this collector opens to PostgreSQL (`postgres_max_connections`);
-    /// several collectors share the server's `max_connections` between them.
+    /// several collectors share the server's `max_connections` between them. One is held by
+    /// the listener for host-token changes, so at least 2.
     public var postgresMaxConnections = 16
     /// Page cache of the SQLite connection that writes, in MiB (`sqlite_cache_mib`): every
     /// heartbeat touches a handful of its host's pages, and what is not cached is read again.
@@ -220,7 +221,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "max_member_download_bytes": Entry(path: \.maxMemberDownloadBytes, range: 1...maxBytes),
         "host_token_cache_entries": Entry(path: \.hostTokenCacheEntries, range: 0...100_000_000),
         "host_token_cache_seconds": Entry(path: \.hostTokenCacheSeconds, range: 0...86_400),
-        "postgres_max_connections": Entry(path: \.postgresMaxConnections, range: 1...1000),
+        "postgres_max_connections": Entry(path: \.postgresMaxConnections, range: 2...1000),
         "sqlite_cache_mib": Entry(path: \.sqliteCacheMiB, range: 1...65_536),
         "sqlite_checkpoint_pages": Entry(path: \.sqliteCheckpointPages, range: 100...1_000_000),
         "header_timeout_seconds": Entry(path: \.headerTimeoutSeconds, range: 1...3600),

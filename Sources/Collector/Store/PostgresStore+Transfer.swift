@@ -8,6 +8,8 @@ extension PostgresStore: StoreTransfer {
     /// schema name in transfer files (`TransferSchema.current`). A `pg2_…` gets its line here.
     static let transferSchemaNames: [String: String] = [
         "pg1_schema": "v16_lean_heartbeat_writes",
+        // The fleet views (schema `fleet`): no table changes, SQLite's views are per query.
+        "pg2_fleet_views": "v16_lean_heartbeat_writes",
     ]
 
     /// The schema this store has, by name.

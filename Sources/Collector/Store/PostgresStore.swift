@@ -43,7 +43,8 @@ public final class PostgresStore: CollectorStore {
     ///     `postgres:///database?host=/run/postgresql` (a Unix socket). `sslmode` is
     ///     `disable`, `prefer` (the default over TCP) or `require`; `sslrootcert=PATH` names
     ///     the CA file that `require` verifies the server against.
-    ///   - maxConnections: most connections this collector holds.
+    ///   - maxConnections: most connections this collector holds, at least 2 (the listener
+    ///     for host-token changes holds one).
     ///   - tokenCacheCapacity, tokenCacheMaxAge: as for `SQLiteStore`.
     /// - Throws: `StoreError.unavailable` when the URL cannot be used.
     public init(url: String, maxConnections: Int = 16, tokenCacheCapacity: Int = 100_000,
@@ -56,7 +57,7 @@ public final class PostgresStore: CollectorStore {
         tokenCache.suspend()
         self.tokenCache = tokenCache
         var configuration = try parsed.configuration()
-        configuration.options.maximumConnections = max(1, maxConnections)
+        configuration.options.maximumConnections = max(2, maxConnections)
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(10)
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)

@@ -161,6 +161,87 @@ import Testing
         #expect(kernels.rows == [[.text("6.1.0-18-amd64"), .integer(2)], [.text("6.12.9-amd64"), .integer(1)]])
     }
 
+    /// A host's disks, processes and failed units are written as a difference from its previous
+    /// heartbeat (upsert what changed, delete what is gone): after any sequence of heartbeats the
+    /// rows are exactly those a host sending only the last one gets — a process that
+    /// disappeared, one whose values changed, one unchanged, a new one, a pid sent twice (the
+    /// last wins, as before), and mount points that differ only in Unicode normalization
+    /// (distinct keys for SQLite, equal strings for Swift).
+    @Test func heartbeatRowsFollowWhatChangedAndWhatWentAway() async throws {
+        let (tc, ids) = try await Self.fleet()
+        defer { Task { await tc.close() } }
+        let q = Self.sandbox(tc)
+        let fresh = UUID().uuidString.lowercased()
+        _ = try await tc.store.enrollHost(id: fresh, machineID: "m-delta", hostname: "delta", agentVersion: "0.1.0",
+                                          tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: 1, now: Date())
+        let gib: UInt64 = 1 << 30
+        func process(_ pid: Int, _ name: String, cpu: Double, rss: UInt64, state: String = "S", user: String? = "alice") -> ProcessRecord {
+            ProcessRecord(pid: pid, ppid: 1, uid: 1000, user: user, state: state, name: name, commandLine: "/usr/bin/\(name) --flag", threads: 4,
+                          rssBytes: rss, cpuPercent: cpu)
+        }
+        func disk(_ mount: String, used: Double, readOnly: Bool = false) -> FilesystemUsage {
+            FilesystemUsage(mountPoint: mount, device: "/dev/sdb1", fsType: "exfat", readOnly: readOnly, sizeBytes: 64 * gib,
+                            usedBytes: UInt64(Double(64 * gib) * used / 100), availableBytes: UInt64(Double(64 * gib) * (100 - used) / 100),
+                            usedPercent: used, inodesTotal: 0, inodesUsed: 0, inodesUsedPercent: 0)
+        }
+        func unit(_ name: String, restarts: Int?, result: String? = "exit-code") -> UnitRecord {
+            var u = UnitRecord(name: name, description: "the \(name)", loadState: "loaded", activeState: "failed", subState: "failed", result: result)
+            u.restarts = restarts
+            u.since = Date(timeIntervalSince1970: 1_796_000_000)
+            return u
+        }
+        var first = Self.heartbeat(ids[0], hostname: "alpha", rootUsed: 40)
+        first.topProcesses = [process(42, "firefox", cpu: 12.5, rss: gib), process(43, "slack", cpu: 3, rss: gib / 2),
+                              process(44, "java", cpu: 80, rss: 3 * gib), process(45, "code", cpu: 1, rss: gib / 4)]
+        first.filesystems += [disk("/media/usb", used: 30), disk("/media/caf\u{E9}", used: 5), disk("/media/cafe\u{301}", used: 6)]
+        first.failedUnits = [unit("a.service", restarts: 1), unit("b.service", restarts: nil), unit("c.service", restarts: 0)]
+        var second = first
+        second.topProcesses = [process(42, "firefox", cpu: 12.5, rss: gib),                       // unchanged
+                               process(43, "slack", cpu: 7.5, rss: gib / 3, state: "R", user: nil), // changed
+                               process(46, "node", cpu: 20, rss: gib),                              // new; 44 and 45 gone
+                               process(47, "first", cpu: 1, rss: 1), process(47, "second", cpu: 2, rss: 2)]  // the last wins
+        second.filesystems = [first.filesystems[0], disk("/media/cafe\u{301}", used: 7, readOnly: true),  // é precomposed gone
+                              disk("/media/new", used: 50)]
+        second.failedUnits = [unit("b.service", restarts: 2, result: nil), unit("d.service", restarts: 0)]  // a, c gone
+        for beat in [first, second] {
+            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: Date(), heartbeat: beat)])
+        }
+        var only = second
+        only.host.hostID = fresh
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: fresh, receivedAt: Date(), heartbeat: only)])
+
+        for (view, key) in [("processes", "pid"), ("disks", "mount_point"), ("failed_units", "unit")] {
+            func rows(_ host: String) throws -> [[QueryValue]] {
+                try q.run("SELECT * FROM \(view) WHERE host_id = '\(host)' ORDER BY \(key)", deadline: .now + .seconds(5)).rows.map { Array($0.dropFirst(2)) }
+            }
+            #expect(try rows(ids[0]) == rows(fresh), "\(view)")
+        }
+        let processes = try q.run("SELECT pid, name, user, state, cpu_percent, rss_bytes FROM processes WHERE host_id = '\(ids[0])' ORDER BY pid",
+                                  deadline: .now + .seconds(5))
+        #expect(processes.rows == [
+            [.integer(42), .text("firefox"), .text("alice"), .text("S"), .real(12.5), .integer(1 << 30)],
+            [.integer(43), .text("slack"), .null, .text("R"), .real(7.5), .integer(Int64(gib / 3))],
+            [.integer(46), .text("node"), .text("alice"), .text("S"), .real(20), .integer(1 << 30)],
+            [.integer(47), .text("second"), .text("alice"), .text("S"), .real(2), .integer(2)],
+        ])
+        let disks = try q.run("SELECT mount_point, read_only, used_percent FROM disks WHERE host_id = '\(ids[0])' ORDER BY mount_point",
+                              deadline: .now + .seconds(5))
+        #expect(disks.rows == [[.text("/"), .integer(0), .real(40)], [.text("/media/cafe\u{301}"), .integer(1), .real(7)],
+                               [.text("/media/new"), .integer(0), .real(50)]])
+        let units = try q.run("SELECT unit, result, restarts FROM failed_units WHERE host_id = '\(ids[0])' ORDER BY unit",
+                              deadline: .now + .seconds(5))
+        #expect(units.rows == [[.text("b.service"), .null, .integer(2)], [.text("d.service"), .text("exit-code"), .integer(0)]])
+        // A heartbeat without any of them leaves none.
+        var empty = second
+        (empty.topProcesses, empty.filesystems, empty.failedUnits) = ([], [], [])
+        try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: Date(), heartbeat: empty)])
+        let left = try q.run("""
+            SELECT (SELECT count(*) FROM processes WHERE host_id = '\(ids[0])'), (SELECT count(*) FROM disks WHERE host_id = '\(ids[0])'),
+                   (SELECT count(*) FROM failed_units WHERE host_id = '\(ids[0])')
+            """, deadline: .now + .seconds(5))
+        #expect(left.rows == [[.integer(0), .integer(0), .integer(0)]])
+    }
+
     /// The dashboard's disk and memory questions read the partial indexes that keep
     /// heartbeats from moving index entries (v16_lean_heartbeat_writes): a change to their SQL
     /// or to the views that loses the index shows here, not as a slow page at 100,000 hosts.

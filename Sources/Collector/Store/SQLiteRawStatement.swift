@@ -64,16 +64,40 @@ struct SQLiteRawStatement {
         sqlite3_bind_double(handle, index, value)
     }
 
+    /// Steps to the next row: true when there is one (read it with `int64(at:)`, `bytes(at:)`),
+    /// false when the statement is done.
+    /// - Throws: GRDB's `DatabaseError`, as `run()`.
+    mutating func next() throws -> Bool {
+        let code = sqlite3_step(handle)
+        if code == SQLITE_ROW { return true }
+        guard code == SQLITE_DONE else { throw failure(code) }
+        return false
+    }
+
+    /// Column `column` (from 0) of the current row as an integer.
+    func int64(at column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    /// Column `column` (from 0) of the current row as its text's bytes (empty for NULL): keys
+    /// are compared byte for byte, as SQLite's BINARY collation does, not as Swift strings
+    /// (which equate canonically equivalent Unicode).
+    func bytes(at column: Int32) -> [UInt8] {
+        guard let text = sqlite3_column_text(handle, column) else { return [] }
+        return Array(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column))))
+    }
+
     /// Runs the statement to its end.
     /// - Throws: GRDB's `DatabaseError` with SQLite's code and message (a constraint, a full
     ///   disk), as GRDB's own `execute` would.
     mutating func run() throws {
         var code = sqlite3_step(handle)
         while code == SQLITE_ROW { code = sqlite3_step(handle) }
-        guard code == SQLITE_DONE else {
-            let message = String(cString: sqlite3_errmsg(connection))
-            sqlite3_reset(handle)
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: String(cString: sqlite3_sql(handle)))
-        }
+        guard code == SQLITE_DONE else { throw failure(code) }
+    }
+
+    /// The error for a step that answered `code`; resets the statement.
+    private func failure(_ code: Int32) -> DatabaseError {
+        let message = String(cString: sqlite3_errmsg(connection))
+        sqlite3_reset(handle)
+        return DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: String(cString: sqlite3_sql(handle)))
     }
 }

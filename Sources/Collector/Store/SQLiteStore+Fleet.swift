@@ -6,7 +6,8 @@ extension SQLiteStore {
     /// The statements of a heartbeat batch, looked up in GRDB's cache once per batch (the
     /// lookup hashes the SQL text) and bound through SQLite's C API.
     struct HeartbeatStatements {
-        var latest, health, identity, deleteDisks, disk, deleteProcesses, process, deleteUnits, unit, history, seen: SQLiteRawStatement
+        var latest, health, identity, history, seen: SQLiteRawStatement
+        var disks, deleteDisk, disk, processes, deleteProcess, process, units, deleteUnit, unit: SQLiteRawStatement
 
         init(_ db: Database) throws {
             // The JSON is kept for the latest heartbeat only: history is typed
@@ -40,20 +41,48 @@ extension SQLiteStore {
                 WHERE host_id = ?1 AND (agent_version IS NOT ?2 OR os_id IS NOT ?3 OR os_version IS NOT ?4 OR os_name IS NOT ?5
                     OR kernel IS NOT ?6 OR cpu_model IS NOT ?7 OR cpu_count IS NOT ?8)
                 """)
-            deleteDisks = try SQLiteRawStatement(db, sql: "DELETE FROM host_disks WHERE host_id = ?")
+            // A host's disks, top processes and failed units are mostly the same from one
+            // heartbeat to the next, with new figures: each row is an upsert that writes only
+            // when a value differs (SQLite then rewrites the cell in place when its size is
+            // unchanged), and only the rows of what is gone are deleted. Deleting them all and
+            // inserting them again emptied and refilled the host's leaf pages, which rebalanced
+            // them with their neighbours on every heartbeat.
+            disks = try SQLiteRawStatement(db, sql: "SELECT mount_point FROM host_disks WHERE host_id = ?")
+            deleteDisk = try SQLiteRawStatement(db, sql: "DELETE FROM host_disks WHERE host_id = ? AND mount_point = ?")
             disk = try SQLiteRawStatement(db, sql: """
-                INSERT OR REPLACE INTO host_disks (host_id, mount_point, device, fs_type, read_only, size_bytes, used_bytes, available_bytes,
+                INSERT INTO host_disks (host_id, mount_point, device, fs_type, read_only, size_bytes, used_bytes, available_bytes,
                     used_percent, inodes_used_percent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (host_id, mount_point) DO UPDATE SET device = excluded.device, fs_type = excluded.fs_type,
+                    read_only = excluded.read_only, size_bytes = excluded.size_bytes, used_bytes = excluded.used_bytes,
+                    available_bytes = excluded.available_bytes, used_percent = excluded.used_percent,
+                    inodes_used_percent = excluded.inodes_used_percent
+                WHERE device IS NOT excluded.device OR fs_type IS NOT excluded.fs_type OR read_only IS NOT excluded.read_only
+                    OR size_bytes IS NOT excluded.size_bytes OR used_bytes IS NOT excluded.used_bytes
+                    OR available_bytes IS NOT excluded.available_bytes OR used_percent IS NOT excluded.used_percent
+                    OR inodes_used_percent IS NOT excluded.inodes_used_percent
                 """)
-            deleteProcesses = try SQLiteRawStatement(db, sql: "DELETE FROM host_processes WHERE host_id = ?")
+            processes = try SQLiteRawStatement(db, sql: "SELECT pid FROM host_processes WHERE host_id = ?")
+            deleteProcess = try SQLiteRawStatement(db, sql: "DELETE FROM host_processes WHERE host_id = ? AND pid = ?")
             process = try SQLiteRawStatement(db, sql: """
-                INSERT OR REPLACE INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command)
+                INSERT INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (host_id, pid) DO UPDATE SET name = excluded.name, user = excluded.user, uid = excluded.uid,
+                    state = excluded.state, cpu_percent = excluded.cpu_percent, rss_bytes = excluded.rss_bytes,
+                    threads = excluded.threads, command = excluded.command
+                WHERE name IS NOT excluded.name OR user IS NOT excluded.user OR uid IS NOT excluded.uid OR state IS NOT excluded.state
+                    OR cpu_percent IS NOT excluded.cpu_percent OR rss_bytes IS NOT excluded.rss_bytes
+                    OR threads IS NOT excluded.threads OR command IS NOT excluded.command
                 """)
-            deleteUnits = try SQLiteRawStatement(db, sql: "DELETE FROM host_failed_units WHERE host_id = ?")
+            units = try SQLiteRawStatement(db, sql: "SELECT unit FROM host_failed_units WHERE host_id = ?")
+            deleteUnit = try SQLiteRawStatement(db, sql: "DELETE FROM host_failed_units WHERE host_id = ? AND unit = ?")
             unit = try SQLiteRawStatement(db, sql: """
-                INSERT OR REPLACE INTO host_failed_units (host_id, unit, description, active_state, sub_state, result, since, restarts)
+                INSERT INTO host_failed_units (host_id, unit, description, active_state, sub_state, result, since, restarts)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (host_id, unit) DO UPDATE SET description = excluded.description, active_state = excluded.active_state,
+                    sub_state = excluded.sub_state, result = excluded.result, since = excluded.since, restarts = excluded.restarts
+                WHERE description IS NOT excluded.description OR active_state IS NOT excluded.active_state
+                    OR sub_state IS NOT excluded.sub_state OR result IS NOT excluded.result OR since IS NOT excluded.since
+                    OR restarts IS NOT excluded.restarts
                 """)
             history = try SQLiteRawStatement(db, sql: """
                 INSERT INTO health_history (host_id, at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
@@ -64,7 +93,8 @@ extension SQLiteStore {
     }
 
     /// Writes one heartbeat: the latest JSON, the host's health, disks, top processes and
-    /// failed units (replacing the previous ones), a history row, and the host's last-seen
+    /// failed units (replacing the previous ones: what is gone is deleted, what changed is
+    /// updated, what did not is left alone), a history row, and the host's last-seen
     /// time. Runs inside the heartbeat batch's transaction.
     static func insertHeartbeat(_ s: inout HeartbeatStatements, _ row: HeartbeatRow, body: String) throws {
         let h = row.heartbeat
@@ -114,27 +144,30 @@ extension SQLiteStore {
         s.identity.bind(kernel); s.identity.bind(cpuModel); s.identity.bind(cpuCount)
         try s.identity.run()
 
-        s.deleteDisks.reset(); s.deleteDisks.bind(host); try s.deleteDisks.run()
-        for f in h.filesystems.prefix(Self.fleetRowsPerHost) {
+        let diskRows = h.filesystems.prefix(Self.fleetRowsPerHost).map { f in (f, mount: String(f.mountPoint.prefix(512))) }
+        try Self.deleteGone(&s.disks, &s.deleteDisk, host: host, keeping: Set(diskRows.map { Array($0.mount.utf8) }))
+        for (f, mount) in diskRows {
             s.disk.reset()
-            s.disk.bind(host); s.disk.bind(String(f.mountPoint.prefix(512))); s.disk.bind(String(f.device.prefix(512)))
+            s.disk.bind(host); s.disk.bind(mount); s.disk.bind(String(f.device.prefix(512)))
             s.disk.bind(String(f.fsType.prefix(64))); s.disk.bind(f.readOnly); s.disk.bind(Int64(clamping: f.sizeBytes))
             s.disk.bind(Int64(clamping: f.usedBytes)); s.disk.bind(Int64(clamping: f.availableBytes))
             s.disk.bind(finite(f.usedPercent)); s.disk.bind(finite(f.inodesUsedPercent))
             try s.disk.run()
         }
-        s.deleteProcesses.reset(); s.deleteProcesses.bind(host); try s.deleteProcesses.run()
-        for p in h.topProcesses.prefix(Self.fleetRowsPerHost) {
+        let processRows = h.topProcesses.prefix(Self.fleetRowsPerHost)
+        try Self.deleteGone(&s.processes, &s.deleteProcess, host: host, keeping: Set(processRows.map { Int64($0.pid) }))
+        for p in processRows {
             s.process.reset()
             s.process.bind(host); s.process.bind(p.pid); s.process.bind(String(p.name.prefix(64))); s.process.bind(p.user.map { String($0.prefix(64)) })
             s.process.bind(p.uid); s.process.bind(String(p.state.prefix(8))); s.process.bind(finite(p.cpuPercent))
             s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(String(p.commandLine.prefix(Heartbeat.commandLineCharacters)))
             try s.process.run()
         }
-        s.deleteUnits.reset(); s.deleteUnits.bind(host); try s.deleteUnits.run()
-        for u in h.failedUnits.prefix(Self.fleetRowsPerHost) {
+        let unitRows = h.failedUnits.prefix(Self.fleetRowsPerHost).map { u in (u, name: String(u.name.prefix(256))) }
+        try Self.deleteGone(&s.units, &s.deleteUnit, host: host, keeping: Set(unitRows.map { Array($0.name.utf8) }))
+        for (u, name) in unitRows {
             s.unit.reset()
-            s.unit.bind(host); s.unit.bind(String(u.name.prefix(256))); s.unit.bind(String(u.description.prefix(512)))
+            s.unit.bind(host); s.unit.bind(name); s.unit.bind(String(u.description.prefix(512)))
             s.unit.bind(String(u.activeState.prefix(32))); s.unit.bind(String(u.subState.prefix(32))); s.unit.bind(u.result.map { String($0.prefix(64)) })
             s.unit.bind(u.since.map(databaseDate)); s.unit.bind(u.restarts)
             try s.unit.run()
@@ -146,6 +179,34 @@ extension SQLiteStore {
         try s.history.run()
 
         s.seen.reset(); s.seen.bind(received); s.seen.bind(host); try s.seen.run()
+    }
+
+    /// Deletes the host's rows whose key (an integer) is not in `keeping`: `select` reads the
+    /// host's keys, `delete` removes one by host and key.
+    static func deleteGone(_ select: inout SQLiteRawStatement, _ delete: inout SQLiteRawStatement, host: String, keeping: Set<Int64>) throws {
+        var gone: [Int64] = []
+        select.reset(); select.bind(host)
+        while try select.next() {
+            let key = select.int64(at: 0)
+            if !keeping.contains(key) { gone.append(key) }
+        }
+        for key in gone {
+            delete.reset(); delete.bind(host); delete.bind(key); try delete.run()
+        }
+    }
+
+    /// Deletes the host's rows whose key (a text, compared byte for byte as SQLite does) is not
+    /// in `keeping`.
+    static func deleteGone(_ select: inout SQLiteRawStatement, _ delete: inout SQLiteRawStatement, host: String, keeping: Set<[UInt8]>) throws {
+        var gone: [[UInt8]] = []
+        select.reset(); select.bind(host)
+        while try select.next() {
+            let key = select.bytes(at: 0)
+            if !keeping.contains(key) { gone.append(key) }
+        }
+        for key in gone {
+            delete.reset(); delete.bind(host); delete.bind(String(decoding: key, as: UTF8.self)); try delete.run()
+        }
     }
 
     /// `date` as GRDB stores it, without its `DateFormatter` (ICU) for the usual dates.

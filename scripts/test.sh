@@ -3,7 +3,7 @@
 # runs the Swift tests (unit + integration against real journal files, the real binaries,
 # libcurl on 127.0.0.1, SQLite), then against the live collector: the API contract checks,
 # the web UI in headless chromium, the hostile-input suite, the fault suite (needs root: it mounts a tmpfs), a 30-second load
-# test, short fuzzing runs, and bench/run --quick (every benchmark figure measured once, no timing
+# test, the scale-out suite (two collectors on one PostgreSQL), short fuzzing runs, and bench/run --quick (every benchmark figure measured once, no timing
 # asserted). Every part fails the run when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +74,9 @@ HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/hostile/run.sh
 
 echo "== faults: collector killed mid-upload, full disk, agent killed (Tests/faults)" >&2
 HELPLINE_BIN_DIR="$bin" Tests/faults/run.sh
+
+echo "== scale-out: two collectors on one PostgreSQL (Tests/scaleout)" >&2
+HELPLINE_BIN_DIR="$bin" Tests/scaleout/run.sh
 
 echo "== load: 500 simulated agents on loopback for 30 s (Tests/load; the long run is --seconds 300)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/load/run.sh --agents 500 --seconds 30

@@ -118,12 +118,7 @@ import Testing
     /// On a database whose collation is not byte order (ICU en-US), the queue sorts by host
     /// and filters by host and text exactly as SQLite does: byte order, ASCII-only folding.
     @Test func theQueueSortsAndFiltersAsSQLiteWhateverTheCollation() async throws {
-        let admin = try TestPostgres.adminURL()
-        let name = "helpline_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        try await TestPostgres.run(admin, "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
-        var components = URLComponents(string: admin)!
-        components.path = "/" + name
-        let url = components.string!
+        let url = try await TestPostgres.freshDatabase(icuCollation: true)
         let pg = try PostgresStore(url: url)
         try await pg.migrate()
         let dir = try TempDir()

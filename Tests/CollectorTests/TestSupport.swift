@@ -190,10 +190,14 @@ enum TestPostgres {
     }
 
     /// A new empty database on the test server; its URL. `drop` removes it.
-    static func freshDatabase() async throws -> String {
+    /// - Parameter icuCollation: collate text with ICU's en-US ("a" < "B" < "b") instead of
+    ///   byte order, to show that the store does not depend on the database's collation.
+    static func freshDatabase(icuCollation: Bool = false) async throws -> String {
         let admin = try adminURL()
         let name = "helpline_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        try await run(admin, "CREATE DATABASE \(name)")
+        try await run(admin, icuCollation
+            ? "CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            : "CREATE DATABASE \(name)")
         guard var c = URLComponents(string: admin) else { throw TestPostgresError("unreadable URL \(admin)") }
         c.path = "/" + name
         return c.string!

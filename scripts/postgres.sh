@@ -48,10 +48,10 @@ start)
   echo "$port" > "$port_file"
   # Loopback only; fsync stays on (the tests check durability); a socket folder of our own.
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c shared_buffers=128MB" start >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=1000 -c shared_buffers=128MB" start >/dev/null \
     || { tail -20 "$dir/server.log" >&2; exit 1; }
   PGPASSWORD="$(cat "$dir/superuser-password")" "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-    -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'helpline') THEN
+    -c "SET client_min_messages = warning" -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'helpline') THEN
           CREATE ROLE helpline LOGIN CREATEDB PASSWORD '$(cat "$password_file")'; END IF; END \$\$;" \
     -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'helpline_fleet_query') THEN
           CREATE ROLE helpline_fleet_query NOLOGIN; END IF; END \$\$;" \

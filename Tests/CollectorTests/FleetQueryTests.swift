@@ -170,7 +170,7 @@ import Testing
     @Test func heartbeatRowsFollowWhatChangedAndWhatWentAway() async throws {
         let (tc, ids) = try await Self.fleet()
         defer { Task { await tc.close() } }
-        let q = Self.sandbox(tc)
+        let q = Self.queries(tc)
         let fresh = UUID().uuidString.lowercased()
         _ = try await tc.store.enrollHost(id: fresh, machineID: "m-delta", hostname: "delta", agentVersion: "0.1.0",
                                           tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: 1, now: Date())
@@ -211,12 +211,13 @@ import Testing
         try await tc.store.recordHeartbeats([HeartbeatRow(hostID: fresh, receivedAt: Date(), heartbeat: only)])
 
         for (view, key) in [("processes", "pid"), ("disks", "mount_point"), ("failed_units", "unit")] {
-            func rows(_ host: String) throws -> [[QueryValue]] {
-                try q.run("SELECT * FROM \(view) WHERE host_id = '\(host)' ORDER BY \(key)", deadline: .now + .seconds(5)).rows.map { Array($0.dropFirst(2)) }
+            func rows(_ host: String) async throws -> [[QueryValue]] {
+                try await q.run("SELECT * FROM \(view) WHERE host_id = '\(host)' ORDER BY \(key)", deadline: .now + .seconds(5)).rows.map { Array($0.dropFirst(2)) }
             }
-            #expect(try rows(ids[0]) == rows(fresh), "\(view)")
+            let mine = try await rows(ids[0]), only = try await rows(fresh)
+            #expect(mine == only, "\(view)")
         }
-        let processes = try q.run("SELECT pid, name, user, state, cpu_percent, rss_bytes FROM processes WHERE host_id = '\(ids[0])' ORDER BY pid",
+        let processes = try await q.run("SELECT pid, name, user, state, cpu_percent, rss_bytes FROM processes WHERE host_id = '\(ids[0])' ORDER BY pid",
                                   deadline: .now + .seconds(5))
         #expect(processes.rows == [
             [.integer(42), .text("firefox"), .text("alice"), .text("S"), .real(12.5), .integer(1 << 30)],
@@ -224,18 +225,18 @@ import Testing
             [.integer(46), .text("node"), .text("alice"), .text("S"), .real(20), .integer(1 << 30)],
             [.integer(47), .text("second"), .text("alice"), .text("S"), .real(2), .integer(2)],
         ])
-        let disks = try q.run("SELECT mount_point, read_only, used_percent FROM disks WHERE host_id = '\(ids[0])' ORDER BY mount_point",
+        let disks = try await q.run("SELECT mount_point, read_only, used_percent FROM disks WHERE host_id = '\(ids[0])' ORDER BY mount_point",
                               deadline: .now + .seconds(5))
         #expect(disks.rows == [[.text("/"), .integer(0), .real(40)], [.text("/media/cafe\u{301}"), .integer(1), .real(7)],
                                [.text("/media/new"), .integer(0), .real(50)]])
-        let units = try q.run("SELECT unit, result, restarts FROM failed_units WHERE host_id = '\(ids[0])' ORDER BY unit",
+        let units = try await q.run("SELECT unit, result, restarts FROM failed_units WHERE host_id = '\(ids[0])' ORDER BY unit",
                               deadline: .now + .seconds(5))
         #expect(units.rows == [[.text("b.service"), .null, .integer(2)], [.text("d.service"), .text("exit-code"), .integer(0)]])
         // A heartbeat without any of them leaves none.
         var empty = second
         (empty.topProcesses, empty.filesystems, empty.failedUnits) = ([], [], [])
         try await tc.store.recordHeartbeats([HeartbeatRow(hostID: ids[0], receivedAt: Date(), heartbeat: empty)])
-        let left = try q.run("""
+        let left = try await q.run("""
             SELECT (SELECT count(*) FROM processes WHERE host_id = '\(ids[0])'), (SELECT count(*) FROM disks WHERE host_id = '\(ids[0])'),
                    (SELECT count(*) FROM failed_units WHERE host_id = '\(ids[0])')
             """, deadline: .now + .seconds(5))

@@ -248,6 +248,9 @@ struct TestCollector {
          freeSpace: any FreeSpaceProbe = FakeFreeSpace(1 << 40), integrations: [IntegrationSettings]? = nil) async throws {
         dir = try TempDir()
         let database = TestPostgres.isSelected ? try await TestPostgres.freshDatabase() : nil
+        // Tests run side by side: a small pool each keeps them under the server's max_connections.
+        var limits = limits
+        if database != nil, limits["postgres_max_connections"] == nil { limits["postgres_max_connections"] = 6 }
         configuration = try CollectorConfiguration(CollectorSettings(listen: "127.0.0.1:0", dataDir: dir.file("data"), database: database,
                                                                      publicURL: "https://helpline.test", limits: limits,
                                                                      integrations: integrations))

@@ -282,16 +282,7 @@ extension PostgresStore {
             }
             return TicketDetail(ticket: summary, note: note, findings: findings,
                                 comments: try await Self.comments(c, ticketID: id, visibleOnly: false),
-                                bundles: try await Self.bundles(c, ticketID: id), remoteLinks: try await Self.ticketRemoteLinks(c, ticketID: id))
-        }
-    }
-
-    /// A ticket's links to remote trackers (as `SQLiteStore.remoteLinks`), for its page.
-    private static func ticketRemoteLinks(_ c: PGConnection, ticketID: Int64) async throws -> [TicketRemoteLink] {
-        // COLLATE "C": SQLite orders text by its bytes, whatever the database's locale.
-        try await c.all("SELECT * FROM ticket_remote_links WHERE ticket_id = \(ticketID) ORDER BY backend COLLATE \"C\"").map {
-            TicketRemoteLink(backend: try $0["backend"], remoteKey: try $0["remote_key"], remoteURL: try $0["remote_url"],
-                             remoteStatus: try $0["remote_status"], createdAt: try $0["created_at"], updatedAt: try $0["updated_at"])
+                                bundles: try await Self.bundles(c, ticketID: id), remoteLinks: try await Self.remoteLinks(c, ticketID: id))
         }
     }
 

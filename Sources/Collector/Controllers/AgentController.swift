@@ -109,7 +109,7 @@ public struct AgentController: Sendable {
 
     @Sendable func heartbeat(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<HeartbeatAck> {
         let host = try context.requireHost()
-        if let wait = await heartbeatRate.admit(host.id) {
+        if let wait = heartbeatRate.admit(host.id) {
             throw APIError.overloaded(.tooManyRequests, code: "heartbeat_rate_limited",
                                       "this host sent \(limits.heartbeatsPerHour) heartbeats this hour, the most allowed (heartbeats_per_hour); retry after \(wait) s",
                                       retryAfter: wait)

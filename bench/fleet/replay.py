@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Replays a fixed number of realistic heartbeats against a collector on a kept store and
+reports the cost per heartbeat: collector CPU time and, with --count-pages, WAL frames
+written (4 KiB pages, which do not depend on what else the machine runs).
+
+    python3 bench/fleet/run.py --bin OLD --hosts 3000 --history-hosts 0 --bundles 0 \
+        --ingest-hosts 3000 --ingest-seconds 3 --runs 1 --keep /tmp/hb-store       # once
+    python3 bench/fleet/replay.py --bin BIN --store /tmp/hb-store --count 9000 --count-pages
+
+The store is copied first (each run starts from the same bytes), the collector starts on
+the copy with the token cache off (as bench/fleet does by default), `--warmup` heartbeats
+go first (migrations done, caches warm), then `--count` heartbeats from
+`--connections` keep-alive connections, cycling through the store's hosts with figures
+that move from one beat of a host to the next (the same bodies for every binary: fixed
+ticks and time).
+"""
+import argparse
+import http.client
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import json
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as fleet  # noqa: E402  (the realistic host model)
+
+
+def send(port, items, errors):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    for token, body in items:
+        conn.request("POST", "/api/v1/heartbeats", body=body,
+                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 202:
+            errors.append(r.status)
+    conn.close()
+
+
+def blast(port, items, connections):
+    errors = []
+    threads = [threading.Thread(target=send, args=(port, items[k::connections], errors)) for k in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--store", required=True, help="a directory kept by bench/fleet/run.py --keep (copied, not changed)")
+    ap.add_argument("--count", type=int, default=3000, help="heartbeats measured (default 3000)")
+    ap.add_argument("--warmup", type=int, default=300, help="heartbeats before measuring (default 300)")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--tick", type=int, default=500, help="the heartbeats' tick (figures moved since the fill)")
+    ap.add_argument("--count-pages", action="store_true",
+                    help="no checkpoint during the run (sqlite_checkpoint_pages=1000000): report WAL frames written per heartbeat")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="hb-replay-")
+    shutil.copytree(os.path.join(args.store, "data"), os.path.join(work, "data"))
+    hosts = []
+    with open(os.path.join(args.store, "hosts.txt")) as f:
+        for line in f:
+            i, h, t = line.split()
+            hosts.append((int(i), h, t))
+    hosts.sort()
+    now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+    def bodies(first_tick, count):
+        # Heartbeat k is host k % hosts' beat number first_tick + k // hosts: a host's figures
+        # move between two of its beats, as they do in a fleet.
+        return [(t, json.dumps(fleet.heartbeat(i, h, fleet.host_name(i), fleet.machine_id(i), first_tick + k // len(hosts), now),
+                               separators=(",", ":")))
+                for k, (i, h, t) in ((k, hosts[k % len(hosts)]) for k in range(count))]
+    warm = bodies(args.tick - 100, args.warmup)
+    measured = bodies(args.tick, args.count)
+
+    serve = [args.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", os.path.join(work, "data"), "--log-level", "error",
+             "--min-free-disk-mb", "256", "--limit", "heartbeats_per_hour=1000000000", "--limit", "max_connections=4096",
+             "--limit", "host_token_cache_entries=0"]
+    if args.count_pages:
+        serve += ["--limit", "sqlite_checkpoint_pages=1000000"]
+    wal = os.path.join(work, "data", "collector.sqlite-wal")
+    server = subprocess.Popen(serve, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = None
+        deadline = time.time() + 900
+        while port is None and time.time() < deadline:
+            line = server.stdout.readline()
+            if not line and server.poll() is not None:
+                sys.exit("collector exited before listening")
+            m = re.match(r"listening: .*:(\d+)$", line.strip())
+            if m:
+                port = int(m.group(1))
+        errors = blast(port, warm, args.connections)
+        cpu0, t0, wal0 = cpu_seconds(server.pid), time.time(), os.path.getsize(wal)
+        errors += blast(port, measured, args.connections)
+        cpu, el, wal1 = cpu_seconds(server.pid) - cpu0, time.time() - t0, os.path.getsize(wal)
+        pages = f"; {(wal1 - wal0) / (4096 + 24) / args.count:.2f} WAL frames per heartbeat" if args.count_pages else ""
+        if errors:
+            print(f"refused: {len(errors)} ({sorted(set(errors))})")
+        print(f"{args.count} heartbeats in {el:.2f} s; collector CPU {cpu:.2f} s = {cpu / args.count * 1e6:.0f} µs per heartbeat; "
+              f"load {os.getloadavg()[0]:.1f}{pages}")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

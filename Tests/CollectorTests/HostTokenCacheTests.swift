@@ -128,4 +128,59 @@ import Testing
     @Test func tokenHashIsLowerHexSHA256() {
         #expect(Secrets.hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
+
+    /// With the cache off every lookup reads the token connection (`tokenReader`, on the
+    /// caller's thread, outside any transaction): it must see each commit of the pool's writer
+    /// at once — a new token, a replaced one, a revocation, a deleted host.
+    @Test func theTokenConnectionSeesEveryCommitAtOnce() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let store = try SQLiteStore(path: dir.file("db.sqlite"), tokenCacheCapacity: 0)
+        try await store.migrate()
+        #expect(store.readsTokensOnItsOwnConnection)
+        let secret = try await store.createEnrollmentSecret(hash: Secrets.hash(Secrets.generate(.enrollmentSecret)), label: nil,
+                                                            expiresAt: nil, maxUses: nil, now: Date())
+        let first = Secrets.hash(Secrets.generate(.hostToken))
+        #expect(try await store.host(tokenHash: first) == nil)  // read before the host exists
+        _ = try await store.enrollHost(id: "h1", machineID: "m1", hostname: "a", agentVersion: nil, tokenHash: first,
+                                       secretID: secret.id, now: Date())
+        #expect(try await store.host(tokenHash: first)?.id == "h1")
+        let second = Secrets.hash(Secrets.generate(.hostToken))
+        _ = try await store.enrollHost(id: "ignored", machineID: "m1", hostname: "a", agentVersion: nil, tokenHash: second,
+                                       secretID: secret.id, now: Date())
+        #expect(try await store.host(tokenHash: first) == nil)
+        #expect(try await store.host(tokenHash: second)?.id == "h1")
+        #expect(try await store.revokeHost(id: "h1", now: Date()))
+        #expect(try await store.host(tokenHash: second)?.revokedAt != nil)
+        try await store.close()
+    }
+
+    /// Lookups from many tasks at once, beside heartbeat writes, all answer right.
+    @Test func tokenLookupsFromManyTasksBesideWrites() async throws {
+        let tc = try await TestCollector(limits: ["host_token_cache_entries": 0])
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            var hosts: [EnrollResponse] = []
+            for k in 0..<6 { hosts.append(try await enroll(client, secret: tc.enrollmentSecret, machineID: "machine-\(k)")) }
+            let statuses = try await withThrowingTaskGroup(of: (Int, HTTPResponse.Status).self) { group in
+                for round in 0..<60 {
+                    let host = hosts[round % hosts.count]
+                    group.addTask {
+                        if round % 2 == 0 { return (round, try await ownTickets(client, token: host.hostToken)) }
+                        let beat = Heartbeat(host: HostIdentity(hostID: host.hostID, hostname: "laptop"), sentAt: Date(), agentVersion: "0.1.0")
+                        return (round, try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                            .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+                        ], body: ByteBuffer(bytes: try BundleJSON.encoder().encode(beat))).status)
+                    }
+                }
+                var all: [Int: HTTPResponse.Status] = [:]
+                for try await (round, status) in group { all[round] = status }
+                return all
+            }
+            #expect(statuses.count == 60)
+            #expect(statuses.filter { $0.key % 2 == 0 }.allSatisfy { $0.value == .ok })
+            #expect(statuses.filter { $0.key % 2 == 1 }.allSatisfy { $0.value == .accepted })
+            #expect(try await ownTickets(client, token: "hlh_" + String(repeating: "0", count: 43)) == .unauthorized)
+        }
+    }
 }

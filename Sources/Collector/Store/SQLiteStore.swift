@@ -12,9 +12,17 @@ import Shared
 /// Statements on the agents' hot path (host-token lookup, heartbeat writes) are GRDB cached
 /// statements: preparing one costs more than running it (GRDB's authorizer walks every
 /// column), and each connection keeps its own prepared copy. Host-token lookups are also
-/// answered from `HostTokenCache`.
+/// answered from `HostTokenCache`, and a miss reads on a connection of its own on the
+/// calling thread (`tokenReader`).
 public final class SQLiteStore: CollectorStore {
     private let pool: DatabasePool
+    /// A read-only connection for host-token lookups only, read on the caller's thread: the
+    /// pool's async read hands the one-row query to a reader thread and back, which cost
+    /// more than the query. That is the usual case, not the exception: agents send a
+    /// heartbeat every 15 minutes and a cached token lives a minute. Only this one-row
+    /// read runs on it, so a caller never waits behind a long read (web pages and fleet
+    /// queries use the pool). `nil` when it could not be opened: the pool answers instead.
+    private let tokenReader: DatabaseQueue?
     /// Host tokens already looked up. Whatever changes or deletes `hosts.token_hash` must
     /// call `tokenCache.invalidate(hostID:)` after it commits.
     let tokenCache: HostTokenCache
@@ -56,6 +64,11 @@ public final class SQLiteStore: CollectorStore {
         } catch {
             throw StoreError(.unavailable, "could not open the SQLite database \(path): \(error); check the path and its permissions")
         }
+        var readerConfig = config
+        readerConfig.readonly = true
+        readerConfig.journalMode = .default  // the pool's writer has set WAL; a reader cannot
+        readerConfig.label = "helpline-collector.host-tokens"
+        tokenReader = try? DatabaseQueue(path: path, configuration: readerConfig)
     }
 
     public func migrate() async throws {
@@ -80,7 +93,11 @@ public final class SQLiteStore: CollectorStore {
         _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
+    /// Whether host-token lookups read on the store's own token connection (else the pool).
+    var readsTokensOnItsOwnConnection: Bool { tokenReader != nil }
+
     public func close() async throws {
+        try tokenReader?.close()
         try pool.close()
     }
 
@@ -281,9 +298,16 @@ public final class SQLiteStore: CollectorStore {
     public func host(tokenHash: String) async throws -> HostRecord? {
         if let host = tokenCache.host(tokenHash: tokenHash) { return host }
         let ticket = tokenCache.ticket()
-        let host = try await read { db in
+        @Sendable func lookup(_ db: Database) throws -> HostRecord? {
             try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.hostColumns) FROM hosts WHERE token_hash = ?"),
                              arguments: [tokenHash]).map(Self.host)
+        }
+        let host: HostRecord?
+        if let tokenReader {
+            // An indexed one-row read (microseconds) on a connection nothing else holds.
+            host = try wrapSync { try tokenReader.inDatabase(lookup) }
+        } else {
+            host = try await read(lookup)
         }
         if let host { tokenCache.insert(tokenHash: tokenHash, host: host, ticket: ticket) }
         return host
@@ -908,13 +932,23 @@ public final class SQLiteStore: CollectorStore {
     private func wrap<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as StoreError {
-            throw error
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-            throw error
-        } catch let error as DatabaseError {
-            throw StoreError(.unavailable, "SQLite database \(path): \(error.message ?? error.description)")
+        } catch {
+            throw translated(error)
         }
+    }
+
+    /// `wrap` for a body that runs on the caller's thread.
+    private func wrapSync<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw translated(error)
+        }
+    }
+
+    private func translated(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError, error.extendedResultCode != .SQLITE_CONSTRAINT_UNIQUE else { return error }
+        return StoreError(.unavailable, "SQLite database \(path): \(error.message ?? error.description)")
     }
 
     private static func encode<T: Encodable>(_ value: T) throws -> String {

@@ -23,11 +23,7 @@ struct HelplineCollector: AsyncParsableCommand {
             if let serve = command as? ServeCommand {
                 let configuration = try serve.resolveConfiguration()
                 let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
-                LoggingSystem.bootstrap { label in
-                    var handler = StreamLogHandler.standardError(label: label)
-                    handler.logLevel = level
-                    return handler
-                }
+                LoggingSystem.bootstrap { label in CollectorLogHandler(label: label, level: level) }
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
                 try await serve.run(configuration: configuration, metrics: CollectorMetrics(registry: registry))

@@ -10,6 +10,8 @@ extension PostgresStore: StoreTransfer {
         "pg1_schema": "v16_lean_heartbeat_writes",
         // The fleet views (schema `fleet`): no table changes, SQLite's views are per query.
         "pg2_fleet_views": "v16_lean_heartbeat_writes",
+        // Indexes and TOAST compression only.
+        "pg3_dashboard_indexes": "v16_lean_heartbeat_writes",
     ]
 
     /// The schema this store has, by name.

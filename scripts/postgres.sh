@@ -6,6 +6,8 @@
 #   scripts/postgres.sh stop DIR           stop it (fast shutdown)
 #   scripts/postgres.sh url DIR            print the admin URL again
 #
+# PG_SHARED_BUFFERS (default 128MB) sizes the server's buffer cache: the benchmarks at
+# 100,000 hosts give it what a database machine would (bench/fleet/README.md).
 # The admin URL names the role `helpline` (CREATEDB, not superuser) and the `postgres`
 # database; tests create a database of their own each (TestPostgres in the Swift tests).
 # `helpline` is a member of `helpline_fleet_query`, the role fleet queries run under: the
@@ -48,7 +50,7 @@ start)
   echo "$port" > "$port_file"
   # Loopback only; fsync stays on (the tests check durability); a socket folder of our own.
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=1000 -c shared_buffers=128MB" start >/dev/null \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=1000 -c shared_buffers=${PG_SHARED_BUFFERS:-128MB}" start >/dev/null \
     || { tail -20 "$dir/server.log" >&2; exit 1; }
   PGPASSWORD="$(cat "$dir/superuser-password")" "$bindir/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -c "SET client_min_messages = warning" -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'helpline') THEN

@@ -22,6 +22,12 @@ stops it at the end. Everything goes through the real API:
 Prints one Markdown table with the machine's facts. --keep DIR keeps the data dir (for
 EXPLAIN QUERY PLAN with sqlite3 DIR/data/collector.sqlite); --reuse DIR starts on a kept
 one and skips the fill (a new binary migrates it first).
+
+PostgreSQL (issue 15): --database postgres://… runs the collectors on that database instead
+of SQLite, and --collectors 2 starts two on it sharing the data dir: the fill, the bundles and
+the heartbeats are spread over them (one wrk each) and the PostgreSQL server's CPU is shown
+beside the collectors'. --ingest-bundles N adds a measured phase of N bundle uploads of
+--bundle-entries journal entries each, every one from another host.
 """
 import argparse
 import gzip
@@ -294,12 +300,16 @@ def tar_member(name, data):
     return info, io.BytesIO(data)
 
 
-def make_bundle(index, host_id, hostname, mid, now):
-    r = random.Random(index * 131 + 5)
+def make_bundle(index, host_id, hostname, mid, now, salt=0, entries=None):
+    """A bundle for host `index`; `salt` gives the same host another bundle (id and content),
+    `entries` its journal's size (default: 60–400 lines, spread over two hours)."""
+    r = random.Random(index * 131 + 5 + salt * 7_919_999)
     boot = uuid.UUID(int=r.getrandbits(128)).hex
+    count = entries or r.randrange(60, 400)
+    step = max(1, 7_200_000_000 // count)
     start = int((now - timedelta(hours=2)).timestamp() * 1e6)
-    lines = [jline(start + k * 6_000_000, boot, r.choice(NOISE), "syslog", r.choice(["systemd", "NetworkManager", "gnome-shell", "CRON"]))
-             for k in range(r.randrange(60, 400))]
+    lines = [jline(start + k * step, boot, r.choice(NOISE), "syslog", r.choice(["systemd", "NetworkManager", "gnome-shell", "CRON"]))
+             for k in range(count)]
     for _ in range(pick(r, [(55, 1), (30, 2), (15, 3)])[1]):
         _, problem = pick(r, PROBLEMS)
         lines += problem(r, start + r.randrange(0, 7_000_000_000), boot)
@@ -376,6 +386,17 @@ def bundle_worker(port, hosts, out):
     out.put((ok, bad))
 
 
+def upload_worker(port, bodies, out):
+    """Uploads ready-made bundles (token, gzip bytes), one after another on one connection."""
+    conn = [None]
+    ok = bad = 0
+    for token, data in bodies:
+        status, _ = request(conn, port, "POST", "/api/v1/bundles", data,
+                            {"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+        ok, bad = (ok + 1, bad) if status in (200, 201) else (ok, bad + 1)
+    out.put((ok, bad))
+
+
 def heartbeat_worker(port, lines, deadline, out):
     conn = [None]
     ok = bad = 0
@@ -394,6 +415,26 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds():
+    """CPU of every running PostgreSQL server process (comm `postgres`), for the database's
+    share of a phase; 0 when none runs. Backends that exit during a phase take theirs along,
+    so pools that stay connected (the collectors') are what this counts."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] != "postgres":
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def written_bytes(pid):
@@ -462,7 +503,20 @@ def main():
     ap.add_argument("--reuse", metavar="DIR", help="start on DIR kept by --keep; skip the fill")
     ap.add_argument("--perf-record", metavar="FILE", help="perf record -e cpu-clock -g the collector during the ingest phase")
     ap.add_argument("--collector-arg", action="append", default=[], metavar="ARG", help="extra argument for `serve` (repeatable)")
+    ap.add_argument("--database", metavar="URL",
+                    help="the collectors' store: a postgres:// URL (default: SQLite in the data dir); --keep/--reuse then keep "
+                         "the data dir (blobs, hosts.txt) and the database keeps the rest")
+    ap.add_argument("--collectors", type=int, default=1,
+                    help="collectors started on the same data dir and --database (PostgreSQL only; default 1); the fill, "
+                         "bundle uploads and heartbeats are spread over them, one wrk per collector")
+    ap.add_argument("--ingest-bundles", type=int, default=0,
+                    help="bundles uploaded in a measured phase before the heartbeats, each from another host (default 0)")
+    ap.add_argument("--bundle-entries", type=int, default=5_000,
+                    help="journal entries in each measured bundle (default 5000)")
+    ap.add_argument("--bundle-workers", type=int, default=4, help="Python processes uploading the measured bundles (default 4)")
     args = ap.parse_args()
+    if args.collectors < 1 or (args.collectors > 1 and not args.database):
+        sys.exit("--collectors above 1 needs --database postgres://… (SQLite has one writer process)")
 
     work = args.reuse or args.keep or tempfile.mkdtemp(prefix="helpline-fleetbench-")
     os.makedirs(work, exist_ok=True)
@@ -476,33 +530,48 @@ def main():
              "--limit", "max_concurrent_uploads=16", "--limit", "max_connections=4096"]
     if args.token_cache == "off":
         serve += ["--limit", "host_token_cache_entries=0"]
-    server = subprocess.Popen(serve + args.collector_arg, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    store_args = ["--database", args.database] if args.database else []
+    servers, ports = [], []
     rows = []
     try:
-        secret, port = None, None
-        deadline = time.time() + 600  # a reused store may migrate first
-        while port is None and time.time() < deadline:
-            line = server.stdout.readline()
-            if not line and server.poll() is not None:
-                sys.exit("collector exited before listening")
-            if line.startswith("first-start credentials: "):
-                with open(line.split(": ", 1)[1].strip()) as f:
-                    secret = next(l.split(": ", 1)[1].strip() for l in f if l.startswith("enrollment secret: "))
-            m = re.match(r"listening: .*:(\d+)$", line.strip())
-            if m:
-                port = int(m.group(1))
-        if port is None:
-            sys.exit("collector did not start")
-        print(f"collector {args.bin} pid {server.pid} port {port}; data {data}; {facts}", flush=True)
+        secret = None
+        for _ in range(args.collectors):
+            # One at a time: the first migrates (a reused store may take minutes) and creates
+            # the first-start credentials; the others find both done.
+            server = subprocess.Popen(serve + store_args + args.collector_arg, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            servers.append(server)
+            port = None
+            deadline = time.time() + 600
+            while port is None and time.time() < deadline:
+                line = server.stdout.readline()
+                if not line and server.poll() is not None:
+                    sys.exit("collector exited before listening")
+                if line.startswith("first-start credentials: "):
+                    with open(line.split(": ", 1)[1].strip()) as f:
+                        secret = next(l.split(": ", 1)[1].strip() for l in f if l.startswith("enrollment secret: "))
+                m = re.match(r"listening: .*:(\d+)$", line.strip())
+                if m:
+                    port = int(m.group(1))
+            if port is None:
+                sys.exit("collector did not start")
+            ports.append(port)
+        server, port = servers[0], ports[0]
+        pids = [s.pid for s in servers]
+        store_name = "PostgreSQL" if args.database else "SQLite"
+
+        def collector_cpu():
+            return sum(cpu_seconds(pid) for pid in pids)
+
+        print(f"{len(servers)} collector(s) {args.bin} pids {pids} ports {ports}; {store_name}; data {data}; {facts}", flush=True)
 
         # ------------------------------------------------ fill
         if not args.reuse:
             if secret is None:
                 sys.exit("no first-start credentials: give an empty --keep DIR, or --reuse a kept one")
-            t0, cpu0 = time.time(), cpu_seconds(server.pid)
+            t0, cpu0 = time.time(), collector_cpu()
             done = mp.Queue()
             parts = [os.path.join(work, f"hosts.{w}.txt") for w in range(args.workers)]
-            procs = [mp.Process(target=fill_worker, args=(port, secret, range(w, args.hosts, args.workers), args.history_hosts,
+            procs = [mp.Process(target=fill_worker, args=(ports[w % len(ports)], secret, range(w, args.hosts, args.workers), args.history_hosts,
                                                           args.history_beats, parts[w], done)) for w in range(args.workers)]
             for p in procs:
                 p.start()
@@ -517,7 +586,7 @@ def main():
             hb_ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
             el = time.time() - t0
             print(f"fill: {args.hosts} enrollments and {hb_ok} heartbeats in {el:.0f} s ({bad} refused); "
-                  f"collector CPU {cpu_seconds(server.pid) - cpu0:.0f} s; load {os.getloadavg()[0]:.1f}", flush=True)
+                  f"collector CPU {collector_cpu() - cpu0:.0f} s; load {os.getloadavg()[0]:.1f}", flush=True)
             load.append(os.getloadavg()[0])
         hosts = []
         with open(hosts_file) as f:
@@ -530,13 +599,40 @@ def main():
             t0 = time.time()
             out = mp.Queue()
             chosen = random.Random(1).sample(hosts, min(args.bundles, len(hosts)))
-            procs = [mp.Process(target=bundle_worker, args=(port, chosen[w::4], out)) for w in range(4)]
+            procs = [mp.Process(target=bundle_worker, args=(ports[w % len(ports)], chosen[w::4], out)) for w in range(4)]
             for p in procs:
                 p.start()
             results = [out.get() for _ in procs]
             for p in procs:
                 p.join()
             print(f"bundles: {sum(r[0] for r in results)} stored, {sum(r[1] for r in results)} refused, {time.time() - t0:.0f} s", flush=True)
+
+        # ------------------------------------------------ bundles (measured)
+        if args.ingest_bundles:
+            now = datetime.now(timezone.utc)
+            salt = int(time.time())  # new bundle ids on every run of a kept store
+            chosen = random.Random(salt).sample(hosts, min(args.ingest_bundles, len(hosts)))
+            bodies = [(t, make_bundle(i, h, host_name(i), machine_id(i), now, salt=salt, entries=args.bundle_entries)) for i, h, t in chosen]
+            size = sum(len(b) for _, b in bodies) / len(bodies)
+            out = mp.Queue()
+            n = args.bundle_workers
+            procs = [mp.Process(target=upload_worker, args=(ports[w % len(ports)], bodies[w::n], out)) for w in range(n)]
+            cpu0, db0, l0 = collector_cpu(), database_cpu_seconds(), os.getloadavg()[0]
+            t0 = time.time()
+            for p in procs:
+                p.start()
+            results = [out.get() for _ in procs]
+            for p in procs:
+                p.join()
+            el = time.time() - t0
+            ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
+            cpu, dbcpu = collector_cpu() - cpu0, database_cpu_seconds() - db0
+            print(f"bundles: {ok / el:.1f}/s ({ok} stored, {bad} refused, {el:.1f} s, {n} uploaders, {args.bundle_entries} journal entries, "
+                  f"{size / 1024:.0f} KiB gzip'd each); collector CPU {cpu / max(ok, 1) * 1e3:.1f} ms per bundle"
+                  + (f", PostgreSQL {dbcpu / max(ok, 1) * 1e3:.1f} ms" if args.database else "") + f"; load {l0:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
+            rows.append((f"bundle ingest ({args.bundle_entries:,} entries, {size / 1024:.0f} KiB)", f"{ok / el:,.1f} /s",
+                         f"{cpu / max(ok, 1) * 1e3:.1f} ms collector CPU each" + (f", {dbcpu / max(ok, 1) * 1e3:.1f} ms PostgreSQL" if args.database else ""),
+                         "", ""))
 
         # ------------------------------------------------ ingest
         if not args.skip_ingest:
@@ -546,32 +642,40 @@ def main():
             lines = [(t, json.dumps(heartbeat(i, h, host_name(i), machine_id(i), tick, now), separators=(",", ":"))) for i, h, t in sample]
             avg_bytes = sum(len(b) for _, b in lines) / len(lines)
             perf = None
+            db0 = database_cpu_seconds()
             if args.perf_record:
                 perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", args.perf_record, "-p", str(server.pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cpu0, l0, written0 = cpu_seconds(server.pid), os.getloadavg()[0], written_bytes(server.pid)
+            cpu0, l0, written0 = collector_cpu(), os.getloadavg()[0], sum(written_bytes(pid) for pid in pids)
             if shutil.which("wrk"):
-                requests_file = os.path.join(work, "heartbeats.tsv")
-                with open(requests_file, "w") as f:
-                    f.writelines(f"{t}\t{b}\n" for t, b in lines)
-                cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{int(args.ingest_seconds)}s", "--latency",
-                       "-s", os.path.join(HERE, "heartbeat.lua"), f"http://127.0.0.1:{port}", "--", requests_file]
+                # One wrk per collector, each on its share of the hosts and connections.
+                cmds = []
+                for k, p in enumerate(ports):
+                    requests_file = os.path.join(work, f"heartbeats.{k}.tsv")
+                    with open(requests_file, "w") as f:
+                        f.writelines(f"{t}\t{b}\n" for t, b in lines[k::len(ports)])
+                    cmds.append(["wrk", f"-t{args.wrk_threads}", f"-c{max(1, args.connections // len(ports))}", f"-d{int(args.ingest_seconds)}s",
+                                 "--latency", "-s", os.path.join(HERE, "heartbeat.lua"), f"http://127.0.0.1:{p}", "--", requests_file])
                 t0 = time.time()
-                text = subprocess.run(cmd, capture_output=True, text=True, timeout=args.ingest_seconds + 300).stdout
+                wrks = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for c in cmds]
+                texts = [w.communicate(timeout=args.ingest_seconds + 300)[0] for w in wrks]
                 el = time.time() - t0
-                total = int(re.search(r"(\d+) requests in", text).group(1))
-                m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-                bad = int(m.group(1)) if m else 0
-                ok = total - bad
-                rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)) * ok / max(total, 1)
-                lat = re.search(r"^\s+50%\s+(\S+).*?^\s+99%\s+(\S+)", text, re.S | re.M)
-                client = f"wrk {args.wrk_threads} thread, {args.connections} connections"
+                ok = bad = 0
+                rate = 0.0
+                for text in texts:
+                    total = int(re.search(r"(\d+) requests in", text).group(1))
+                    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+                    b = int(m.group(1)) if m else 0
+                    ok, bad = ok + total - b, bad + b
+                    rate += float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)) * (total - b) / max(total, 1)
+                lat = re.search(r"^\s+50%\s+(\S+).*?^\s+99%\s+(\S+)", texts[0], re.S | re.M)
+                client = f"{len(cmds)} × wrk {args.wrk_threads} thread, {args.connections} connections in all"
                 latency = f"latency p50 {lat.group(1)}, p99 {lat.group(2)}" if lat else ""
             else:
                 out = mp.Queue()
                 n = max(2, args.connections // 8)
                 t0 = time.time()
-                procs = [mp.Process(target=heartbeat_worker, args=(port, lines[w::n], t0 + args.ingest_seconds, out)) for w in range(n)]
+                procs = [mp.Process(target=heartbeat_worker, args=(ports[w % len(ports)], lines[w::n], t0 + args.ingest_seconds, out)) for w in range(n)]
                 for p in procs:
                     p.start()
                 results = [out.get() for _ in procs]
@@ -581,21 +685,24 @@ def main():
                 ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
                 rate = ok / el
                 client, latency = f"{n} Python processes (wrk not installed)", ""
-            cpu = cpu_seconds(server.pid) - cpu0
-            written = written_bytes(server.pid) - written0
+            cpu = collector_cpu() - cpu0
+            dbcpu = database_cpu_seconds() - db0
+            written = sum(written_bytes(pid) for pid in pids) - written0
             if perf:
                 perf.send_signal(2)
                 perf.wait(timeout=120)
             load.append(os.getloadavg()[0])
             print(f"ingest: {rate:.0f}/s ({ok} ok, {bad} refused, {el:.1f} s, {client}, {avg_bytes / 1024:.1f} KiB each; {latency}); "
-                  f"collector CPU {cpu:.1f} s = {cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat; {written / max(ok, 1) / 1024:.1f} KiB written to files "
-                  f"per heartbeat; load {l0:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
-            rows.append(("heartbeat ingest", f"{rate:,.0f} /s", f"{cpu / max(ok, 1) * 1e6:.0f} µs collector CPU each", "≥ 5,000 /s",
+                  f"collector CPU {cpu:.1f} s = {cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat"
+                  + (f", PostgreSQL {dbcpu / max(ok, 1) * 1e6:.0f} µs" if args.database else f"; {written / max(ok, 1) / 1024:.1f} KiB written to files per heartbeat")
+                  + f"; load {l0:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
+            rows.append(("heartbeat ingest", f"{rate:,.0f} /s", f"{cpu / max(ok, 1) * 1e6:.0f} µs collector CPU each"
+                         + (f", {dbcpu / max(ok, 1) * 1e6:.0f} µs PostgreSQL" if args.database else ""), "≥ 5,000 /s",
                          "yes" if rate >= 5000 else "no"))
 
         # ------------------------------------------------ queries
         token = subprocess.run([args.bin, "admin", "token", "create", f"fleetbench-{int(time.time())}", "--role", "technician",
-                                "--data-dir", data], capture_output=True, text=True, check=True).stdout.strip().split()[-1]
+                                "--data-dir", data] + store_args, capture_output=True, text=True, check=True).stdout.strip().split()[-1]
         conn = [None]
         counts = {}
         for title, sql in dashboard_queries(args.dashboard_source) + [(f"also: {q}", q) for q in args.also]:
@@ -623,9 +730,14 @@ def main():
                   f"{counts[title]} rows; load {l0:.1f}", flush=True)
         load.append(os.getloadavg()[0])
 
-        size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data) if f.startswith("collector.sqlite"))
+        if args.database:
+            size = int(subprocess.run(["psql", args.database, "-tAc", "SELECT pg_database_size(current_database())"],
+                                      capture_output=True, text=True, check=True, timeout=60).stdout.strip())
+        else:
+            size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data) if f.startswith("collector.sqlite"))
         print()
-        print(f"{len(hosts):,} hosts; store {size / 2**20:,.0f} MiB; collector RSS {rss_mib(server.pid):.0f} MiB; {facts}; "
+        print(f"{len(hosts):,} hosts; {len(servers)} collector(s); {store_name} store {size / 2**20:,.0f} MiB; "
+              f"collector RSS {' + '.join(f'{rss_mib(pid):.0f}' for pid in pids)} MiB; {facts}; "
               f"load average (1 min) during the run {min(load):.1f}–{max(load):.1f}; {args.runs} runs per query")
         print()
         print("| measure | figure | also | target | met |")
@@ -633,11 +745,13 @@ def main():
         for r in rows:
             print("| " + " | ".join(r) + " |")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
         if not (args.keep or args.reuse):
             shutil.rmtree(work, ignore_errors=True)
 

@@ -411,6 +411,19 @@ def heartbeat_worker(port, lines, deadline, out):
 
 # ---------------------------------------------------------------- measuring helpers
 
+def run_workers(target, per_worker):
+    """Runs `target(*args, queue)` in one process per entry of `per_worker` and answers what
+    each put on the queue (in arrival order)."""
+    out = mp.Queue()
+    procs = [mp.Process(target=target, args=(*args, out)) for args in per_worker]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -569,15 +582,9 @@ def main():
             if secret is None:
                 sys.exit("no first-start credentials: give an empty --keep DIR, or --reuse a kept one")
             t0, cpu0 = time.time(), collector_cpu()
-            done = mp.Queue()
             parts = [os.path.join(work, f"hosts.{w}.txt") for w in range(args.workers)]
-            procs = [mp.Process(target=fill_worker, args=(ports[w % len(ports)], secret, range(w, args.hosts, args.workers), args.history_hosts,
-                                                          args.history_beats, parts[w], done)) for w in range(args.workers)]
-            for p in procs:
-                p.start()
-            results = [done.get() for _ in procs]
-            for p in procs:
-                p.join()
+            results = run_workers(fill_worker, [(ports[w % len(ports)], secret, range(w, args.hosts, args.workers), args.history_hosts,
+                                                 args.history_beats, parts[w]) for w in range(args.workers)])
             with open(hosts_file, "w") as out:
                 for part in parts:
                     with open(part) as f:
@@ -597,14 +604,8 @@ def main():
 
         if not args.reuse and args.bundles:
             t0 = time.time()
-            out = mp.Queue()
             chosen = random.Random(1).sample(hosts, min(args.bundles, len(hosts)))
-            procs = [mp.Process(target=bundle_worker, args=(ports[w % len(ports)], chosen[w::4], out)) for w in range(4)]
-            for p in procs:
-                p.start()
-            results = [out.get() for _ in procs]
-            for p in procs:
-                p.join()
+            results = run_workers(bundle_worker, [(ports[w % len(ports)], chosen[w::4]) for w in range(4)])
             print(f"bundles: {sum(r[0] for r in results)} stored, {sum(r[1] for r in results)} refused, {time.time() - t0:.0f} s", flush=True)
 
         # ------------------------------------------------ bundles (measured)
@@ -614,16 +615,10 @@ def main():
             chosen = random.Random(salt).sample(hosts, min(args.ingest_bundles, len(hosts)))
             bodies = [(t, make_bundle(i, h, host_name(i), machine_id(i), now, salt=salt, entries=args.bundle_entries)) for i, h, t in chosen]
             size = sum(len(b) for _, b in bodies) / len(bodies)
-            out = mp.Queue()
             n = args.bundle_workers
-            procs = [mp.Process(target=upload_worker, args=(ports[w % len(ports)], bodies[w::n], out)) for w in range(n)]
             cpu0, db0, l0 = collector_cpu(), database_cpu_seconds(), os.getloadavg()[0]
             t0 = time.time()
-            for p in procs:
-                p.start()
-            results = [out.get() for _ in procs]
-            for p in procs:
-                p.join()
+            results = run_workers(upload_worker, [(ports[w % len(ports)], bodies[w::n]) for w in range(n)])
             el = time.time() - t0
             ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
             cpu, dbcpu = collector_cpu() - cpu0, database_cpu_seconds() - db0
@@ -672,15 +667,9 @@ def main():
                 client = f"{len(cmds)} × wrk {args.wrk_threads} thread, {args.connections} connections in all"
                 latency = f"latency p50 {lat.group(1)}, p99 {lat.group(2)}" if lat else ""
             else:
-                out = mp.Queue()
                 n = max(2, args.connections // 8)
                 t0 = time.time()
-                procs = [mp.Process(target=heartbeat_worker, args=(ports[w % len(ports)], lines[w::n], t0 + args.ingest_seconds, out)) for w in range(n)]
-                for p in procs:
-                    p.start()
-                results = [out.get() for _ in procs]
-                for p in procs:
-                    p.join()
+                results = run_workers(heartbeat_worker, [(ports[w % len(ports)], lines[w::n], t0 + args.ingest_seconds) for w in range(n)])
                 el = time.time() - t0
                 ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
                 rate = ok / el

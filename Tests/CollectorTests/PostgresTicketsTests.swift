@@ -102,6 +102,57 @@ import Testing
         await TestPostgres.drop(url)
     }
 
+    /// Incident linking on both stores, bundle by bundle: a ticket older than the window
+    /// counts for nothing and is not linked; the incident opens on the third host and links
+    /// the window's tickets; the next one is linked and raises the count; a rule seen twice
+    /// in a bundle links once; a low-severity rule never makes an incident.
+    @Test func incidentsLinkTheWindowsTicketsOnBothStores() async throws {
+        let (url, pg, _) = try await twoCollectors(hosts: 6)
+        let dir = try TempDir()
+        let lite = try SQLiteStore(path: dir.file("collector.sqlite"))
+        try await lite.migrate()
+        let secret = try await lite.createEnrollmentSecret(hash: Secrets.hash(Secrets.generate(.enrollmentSecret)), label: nil,
+                                                           expiresAt: nil, maxUses: nil, now: Date())
+        for i in 0..<6 {
+            _ = try await lite.enrollHost(id: "host-\(i)", machineID: "machine-\(i)", hostname: "laptop-\(i)", agentVersion: nil,
+                                          tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: secret.id, now: Date())
+        }
+        let policy = TicketService(publicURL: "https://helpline.example", incidentHosts: 3, incidentWindow: 3600)
+        let t0 = Date(timeIntervalSince1970: 1_790_000_000)
+        let steps: [(host: Int, at: Double, findings: [Finding])] = [
+            (0, 0, [finding()]),
+            (1, 7200, [finding()]),
+            (2, 7201, [finding(), finding("disk.smart_warning", severity: .low, title: "SMART warning")]),
+            (3, 7202, [finding(), finding(title: "DNS lookups fail on the VPN"), finding("disk.smart_warning", severity: .low, title: "SMART warning")]),
+            (4, 7203, [finding()]),
+        ]
+        for store in [pg as any CollectorStore, lite as any CollectorStore] {
+            var tickets: [Int64] = []
+            for (k, step) in steps.enumerated() {
+                guard case .stored(let receipt) = try await store.commitBundle(bundle(host: step.host, at: t0.addingTimeInterval(step.at)),
+                                                                               findings: step.findings, policy: policy) else {
+                    Issue.record("bundle \(k) not stored"); continue
+                }
+                tickets.append(receipt.ticketID)
+                let incidents = try await store.incidents(limit: 10)
+                switch k {
+                case 0, 1, 2: #expect(incidents.isEmpty, "\(store): step \(k)")
+                case 3, 4:
+                    #expect(incidents.count == 1, "\(store): step \(k)")
+                    #expect(incidents.first?.ruleID == "net.dns_failure")
+                    #expect(incidents.first?.ticketIDs == Array(tickets[1...]), "\(store): step \(k): the window's tickets, not the old one")
+                    #expect(incidents.first?.hostCount == k, "\(store): step \(k): hosts 1…\(k) in the window")
+                default: break
+                }
+            }
+        }
+        #expect(try await pg.incidents(limit: 10).map(\.ticketIDs) == lite.incidents(limit: 10).map(\.ticketIDs))
+        try await lite.close()
+        dir.cleanup()
+        try await pg.close()
+        await TestPostgres.drop(url)
+    }
+
     @Test func agentTextWithNULIsStoredWithAReplacement() async throws {
         let (url, a, b) = try await twoCollectors(hosts: 1)
         let policy = TicketService(publicURL: "https://helpline.example")

@@ -278,6 +278,16 @@ public protocol TicketPolicy: Sendable {
     var incidentThreshold: (hosts: Int, window: TimeInterval) { get }
 }
 
+extension [Finding] {
+    /// The rules among these findings that can make an incident (medium severity or worse),
+    /// each once, in order, with the title of its first finding. Both stores' incident
+    /// linking goes through this.
+    var incidentRules: [(ruleID: String, title: String)] {
+        var seen = Set<String>()
+        return compactMap { f in f.severity >= .medium && seen.insert(f.ruleID).inserted ? (f.ruleID, f.title) : nil }
+    }
+}
+
 /// A store failure callers can act on.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure.

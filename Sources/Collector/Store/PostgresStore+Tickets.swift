@@ -304,38 +304,41 @@ extension PostgresStore {
     /// on at least `threshold.hosts` hosts within `threshold.window`, linking their tickets.
     /// Runs inside an exclusive write, so two collectors never open two incidents for one
     /// rule (the partial unique index `incidents_open_rule` would refuse the second anyway).
+    /// Inside the commit of a bundle: opens or grows the incident of each medium-or-worse rule
+    /// seen on `threshold.hosts` hosts within the window, and links every ticket of the window
+    /// with it. Counting and linking are one statement each, whatever the incident's size: a
+    /// statement per ticket made each bundle of a common problem cost a round trip per earlier
+    /// ticket (BENCHMARKS.md, issue 15).
     static func linkIncidents(_ c: PGConnection, findings: [Finding], now: Date, threshold: (hosts: Int, window: TimeInterval)) async throws {
         guard threshold.hosts > 0 else { return }
         let since = now.addingTimeInterval(-threshold.window)
-        for f in findings where f.severity >= .medium {
-            let rows = try await c.all("""
-                SELECT DISTINCT t.id AS ticket_id, t.host_id AS host_id FROM findings f
+        for (ruleID, title) in findings.incidentRules {
+            let hosts: Int64 = try await c.one("""
+                SELECT count(DISTINCT t.host_id) AS hosts FROM findings f
                 JOIN tickets t ON t.id = f.ticket_id
                 JOIN bundles b ON b.id = f.bundle_row
-                WHERE f.rule_id = \(Self.text(f.ruleID)) AND b.received_at >= \(since)
-                ORDER BY t.id
-                """)
-            let hosts = Set(try rows.map { try $0["host_id"] as String })
-            guard hosts.count >= threshold.hosts else { continue }
+                WHERE f.rule_id = \(Self.text(ruleID)) AND b.received_at >= \(since)
+                """)?["hosts"] ?? 0
+            guard hosts >= threshold.hosts else { continue }
             let incidentID: Int64
-            if let open = try await c.one("SELECT id FROM incidents WHERE rule_id = \(Self.text(f.ruleID)) AND status = 'open'") {
+            if let open = try await c.one("SELECT id FROM incidents WHERE rule_id = \(Self.text(ruleID)) AND status = 'open'") {
                 incidentID = try open["id"]
-                try await c.execute("UPDATE incidents SET host_count = GREATEST(host_count, \(hosts.count)), updated_at = \(now) WHERE id = \(incidentID)")
+                try await c.execute("UPDATE incidents SET host_count = GREATEST(host_count, \(hosts)), updated_at = \(now) WHERE id = \(incidentID)")
             } else {
                 guard let row = try await c.one("""
                     INSERT INTO incidents (rule_id, title, status, host_count, created_at, updated_at)
-                    VALUES (\(Self.text(f.ruleID)), \(Self.text("\(f.title) (\(f.ruleID)) on \(hosts.count) hosts")), 'open', \(hosts.count), \(now), \(now))
+                    VALUES (\(Self.text(ruleID)), \(Self.text("\(title) (\(ruleID)) on \(hosts) hosts")), 'open', \(hosts), \(now), \(now))
                     RETURNING id
-                    """) else { throw StoreError(.corrupt, "the new incident for rule \(f.ruleID) has no id") }
+                    """) else { throw StoreError(.corrupt, "the new incident for rule \(ruleID) has no id") }
                 incidentID = try row["id"]
                 try await Self.recordEvent(c, .incidentOpened, incidentID: incidentID, now: now)
             }
-            for row in rows {
-                let ticketID: Int64 = try row["ticket_id"]
-                try await c.execute("""
-                    INSERT INTO incident_tickets (incident_id, ticket_id) VALUES (\(incidentID), \(ticketID)) ON CONFLICT DO NOTHING
-                    """)
-            }
+            try await c.execute("""
+                INSERT INTO incident_tickets (incident_id, ticket_id)
+                SELECT DISTINCT \(incidentID)::bigint, f.ticket_id FROM findings f JOIN bundles b ON b.id = f.bundle_row
+                WHERE f.rule_id = \(Self.text(ruleID)) AND b.received_at >= \(since)
+                ON CONFLICT DO NOTHING
+                """)
         }
     }
 

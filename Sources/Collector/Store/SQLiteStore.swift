@@ -683,34 +683,37 @@ public final class SQLiteStore: CollectorStore {
 
     /// Opens or extends an incident for every rule of `findings` (medium or worse) that fired
     /// on at least `threshold.hosts` hosts within `threshold.window`, linking their tickets.
+    /// Inside the commit of a bundle: opens or grows the incident of each medium-or-worse rule
+    /// seen on `threshold.hosts` hosts within the window, and links every ticket of the window
+    /// with it. Counting and linking are one statement each, whatever the incident's size.
     static func linkIncidents(_ db: Database, findings: [Finding], now: Date, threshold: (hosts: Int, window: TimeInterval)) throws {
         guard threshold.hosts > 0 else { return }
         let since = now.addingTimeInterval(-threshold.window)
-        for f in findings where f.severity >= .medium {
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT DISTINCT t.id AS ticket_id, t.host_id AS host_id FROM findings f
+        for (ruleID, title) in findings.incidentRules {
+            let hosts = try Int.fetchOne(db, sql: """
+                SELECT count(DISTINCT t.host_id) FROM findings f
                 JOIN tickets t ON t.id = f.ticket_id
                 JOIN bundles b ON b.id = f.bundle_row
                 WHERE f.rule_id = ? AND b.received_at >= ?
-                """, arguments: [f.ruleID, since])
-            let hosts = Set(rows.map { $0["host_id"] as String })
-            guard hosts.count >= threshold.hosts else { continue }
+                """, arguments: [ruleID, since]) ?? 0
+            guard hosts >= threshold.hosts else { continue }
             let incidentID: Int64
-            if let open = try Int64.fetchOne(db, sql: "SELECT id FROM incidents WHERE rule_id = ? AND status = 'open'", arguments: [f.ruleID]) {
+            if let open = try Int64.fetchOne(db, sql: "SELECT id FROM incidents WHERE rule_id = ? AND status = 'open'", arguments: [ruleID]) {
                 incidentID = open
                 try db.execute(sql: "UPDATE incidents SET host_count = MAX(host_count, ?), updated_at = ? WHERE id = ?",
-                               arguments: [hosts.count, now, open])
+                               arguments: [hosts, now, open])
             } else {
                 try db.execute(sql: """
                     INSERT INTO incidents (rule_id, title, status, host_count, created_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?)
-                    """, arguments: [f.ruleID, "\(f.title) (\(f.ruleID)) on \(hosts.count) hosts", hosts.count, now, now])
+                    """, arguments: [ruleID, "\(title) (\(ruleID)) on \(hosts) hosts", hosts, now, now])
                 incidentID = db.lastInsertedRowID
                 try Self.recordEvent(db, .incidentOpened, incidentID: incidentID, now: now)
             }
-            for row in rows {
-                try db.execute(sql: "INSERT OR IGNORE INTO incident_tickets (incident_id, ticket_id) VALUES (?, ?)",
-                               arguments: [incidentID, row["ticket_id"] as Int64])
-            }
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO incident_tickets (incident_id, ticket_id)
+                SELECT DISTINCT ?, f.ticket_id FROM findings f JOIN bundles b ON b.id = f.bundle_row
+                WHERE f.rule_id = ? AND b.received_at >= ?
+                """, arguments: [incidentID, ruleID, since])
         }
     }
 

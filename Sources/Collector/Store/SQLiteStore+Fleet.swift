@@ -114,12 +114,12 @@ extension SQLiteStore {
         let psi = h.memory?.pressure ?? [:]
         let maxDisk = h.filesystems.lazy.map(\.usedPercent).filter(\.isFinite).max()
         let load = h.system?.loadAverage ?? []
-        let agentVersion = String(h.agentVersion.prefix(64))
-        let osID = h.system?.osRelease?.id.map { String($0.prefix(64)) }
-        let osVersion = h.system?.osRelease?.versionID.map { String($0.prefix(64)) }
-        let osName = h.system?.osRelease?.prettyName.map { String($0.prefix(200)) }
-        let kernel = h.system?.kernel.map { String($0.release.prefix(200)) }
-        let cpuModel = h.system?.cpuModel.map { String($0.prefix(200)) }
+        let agentVersion = clipped(h.agentVersion, 64)
+        let osID = h.system?.osRelease?.id.map { clipped($0, 64) }
+        let osVersion = h.system?.osRelease?.versionID.map { clipped($0, 64) }
+        let osName = h.system?.osRelease?.prettyName.map { clipped($0, 200) }
+        let kernel = h.system?.kernel.map { clipped($0.release, 200) }
+        let cpuModel = h.system?.cpuModel.map { clipped($0, 200) }
         let cpuCount = h.system?.cpuCount
 
         s.latest.reset()
@@ -144,12 +144,12 @@ extension SQLiteStore {
         s.identity.bind(kernel); s.identity.bind(cpuModel); s.identity.bind(cpuCount)
         try s.identity.run()
 
-        let diskRows = h.filesystems.prefix(Self.fleetRowsPerHost).map { f in (f, mount: String(f.mountPoint.prefix(512))) }
+        let diskRows = h.filesystems.prefix(Self.fleetRowsPerHost).map { f in (f, mount: clipped(f.mountPoint, 512)) }
         try Self.deleteGone(&s.disks, &s.deleteDisk, host: host, keeping: Set(diskRows.map { Array($0.mount.utf8) }))
         for (f, mount) in diskRows {
             s.disk.reset()
-            s.disk.bind(host); s.disk.bind(mount); s.disk.bind(String(f.device.prefix(512)))
-            s.disk.bind(String(f.fsType.prefix(64))); s.disk.bind(f.readOnly); s.disk.bind(Int64(clamping: f.sizeBytes))
+            s.disk.bind(host); s.disk.bind(mount); s.disk.bind(clipped(f.device, 512))
+            s.disk.bind(clipped(f.fsType, 64)); s.disk.bind(f.readOnly); s.disk.bind(Int64(clamping: f.sizeBytes))
             s.disk.bind(Int64(clamping: f.usedBytes)); s.disk.bind(Int64(clamping: f.availableBytes))
             s.disk.bind(finite(f.usedPercent)); s.disk.bind(finite(f.inodesUsedPercent))
             try s.disk.run()
@@ -158,17 +158,17 @@ extension SQLiteStore {
         try Self.deleteGone(&s.processes, &s.deleteProcess, host: host, keeping: Set(processRows.map { Int64($0.pid) }))
         for p in processRows {
             s.process.reset()
-            s.process.bind(host); s.process.bind(p.pid); s.process.bind(String(p.name.prefix(64))); s.process.bind(p.user.map { String($0.prefix(64)) })
-            s.process.bind(p.uid); s.process.bind(String(p.state.prefix(8))); s.process.bind(finite(p.cpuPercent))
-            s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(String(p.commandLine.prefix(Heartbeat.commandLineCharacters)))
+            s.process.bind(host); s.process.bind(p.pid); s.process.bind(clipped(p.name, 64)); s.process.bind(p.user.map { clipped($0, 64) })
+            s.process.bind(p.uid); s.process.bind(clipped(p.state, 8)); s.process.bind(finite(p.cpuPercent))
+            s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(clipped(p.commandLine, Heartbeat.commandLineCharacters))
             try s.process.run()
         }
-        let unitRows = h.failedUnits.prefix(Self.fleetRowsPerHost).map { u in (u, name: String(u.name.prefix(256))) }
+        let unitRows = h.failedUnits.prefix(Self.fleetRowsPerHost).map { u in (u, name: clipped(u.name, 256)) }
         try Self.deleteGone(&s.units, &s.deleteUnit, host: host, keeping: Set(unitRows.map { Array($0.name.utf8) }))
         for (u, name) in unitRows {
             s.unit.reset()
-            s.unit.bind(host); s.unit.bind(name); s.unit.bind(String(u.description.prefix(512)))
-            s.unit.bind(String(u.activeState.prefix(32))); s.unit.bind(String(u.subState.prefix(32))); s.unit.bind(u.result.map { String($0.prefix(64)) })
+            s.unit.bind(host); s.unit.bind(name); s.unit.bind(clipped(u.description, 512))
+            s.unit.bind(clipped(u.activeState, 32)); s.unit.bind(clipped(u.subState, 32)); s.unit.bind(u.result.map { clipped($0, 64) })
             s.unit.bind(u.since.map(databaseDate)); s.unit.bind(u.restarts)
             try s.unit.run()
         }
@@ -359,4 +359,12 @@ extension SQLiteStore {
     public func inventoryReceivedAt(hostID: String) async throws -> Date? {
         try await read { db in try Date.fetchOne(db, sql: "SELECT received_at FROM host_inventory WHERE host_id = ?", arguments: [hostID]) }
     }
+}
+
+/// `String(s.prefix(n))`, without walking the characters when `s` already fits: a character
+/// is at least one UTF-8 byte, so `s.utf8.count <= n` (constant time for a native string)
+/// means `s` has at most `n` characters. A heartbeat cuts about 40 strings to their column's
+/// length, nearly all of them short.
+func clipped(_ s: String, _ n: Int) -> String {
+    s.utf8.count <= n ? s : String(s.prefix(n))
 }

@@ -300,15 +300,13 @@ extension PostgresStore {
         }
     }
 
-    /// Opens or extends an incident for every rule of `findings` (medium or worse) that fired
-    /// on at least `threshold.hosts` hosts within `threshold.window`, linking their tickets.
-    /// Runs inside an exclusive write, so two collectors never open two incidents for one
-    /// rule (the partial unique index `incidents_open_rule` would refuse the second anyway).
     /// Inside the commit of a bundle: opens or grows the incident of each medium-or-worse rule
     /// seen on `threshold.hosts` hosts within the window, and links every ticket of the window
     /// with it. Counting and linking are one statement each, whatever the incident's size: a
     /// statement per ticket made each bundle of a common problem cost a round trip per earlier
-    /// ticket (BENCHMARKS.md, issue 15).
+    /// ticket (BENCHMARKS.md, issue 15). Runs inside an exclusive write, so two collectors never
+    /// open two incidents for one rule (the partial unique index `incidents_open_rule` would
+    /// refuse the second anyway).
     static func linkIncidents(_ c: PGConnection, findings: [Finding], now: Date, threshold: (hosts: Int, window: TimeInterval)) async throws {
         guard threshold.hosts > 0 else { return }
         let since = now.addingTimeInterval(-threshold.window)

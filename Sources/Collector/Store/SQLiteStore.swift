@@ -681,8 +681,6 @@ public final class SQLiteStore: CollectorStore {
         }
     }
 
-    /// Opens or extends an incident for every rule of `findings` (medium or worse) that fired
-    /// on at least `threshold.hosts` hosts within `threshold.window`, linking their tickets.
     /// Inside the commit of a bundle: opens or grows the incident of each medium-or-worse rule
     /// seen on `threshold.hosts` hosts within the window, and links every ticket of the window
     /// with it. Counting and linking are one statement each, whatever the incident's size.

@@ -31,7 +31,8 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (NoAlertPresentException, NoSuchElementException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -281,11 +282,28 @@ def wait_for(driver, how, what):
     return WebDriverWait(driver, WAIT, ignored_exceptions=IGNORED).until(EC.presence_of_element_located((how, what)))
 
 
+def gone(element):
+    """Like EC.staleness_of, but also taking Chrome's "does not belong to the document": it
+    answers that instead of "stale element" when the check lands while the old page is being
+    replaced (seen once in CI after a form post), and it means the same — the page is gone."""
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    return check
+
+
 def submit(driver, element):
     """Clicks a form's button and waits until the page it was on is gone, so a wait for an
     element that both pages have finds the new page's."""
     element.click()
-    WebDriverWait(driver, WAIT).until(EC.staleness_of(element))
+    WebDriverWait(driver, WAIT).until(gone(element))
 
 
 def path_of(driver):

@@ -35,6 +35,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // The PostgreSQL store (`--database postgres://…`): several collectors on one database.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already built for Hummingbird; named for `NIOSingletons` (the collector's tasks on
+        // its event loops, HelplineCollector.swift).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries the product is built on. Each is a system library found with
@@ -101,6 +104,8 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             // Templates and static files are compiled in (WebAssets.swift, scripts/embed-web.py).
             exclude: ["Web/Templates", "Web/Static"],

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 
 /// `helpline-collector`: parses the command line, bootstraps logging and metrics (here and
@@ -21,6 +23,12 @@ struct HelplineCollector: AsyncParsableCommand {
         do {
             var command = try parseAsRoot()
             if let serve = command as? ServeCommand {
+                // Swift's tasks run on NIO's event loops (the server's own group), not on a
+                // second pool of threads: a request's task no longer hops from the loop that
+                // read it to the cooperative pool and back to write the answer. Heavy
+                // synchronous work keeps threads of its own (`IngestExecutor`: uploads,
+                // bcrypt). Before any task starts, on the main thread, once.
+                NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
                 let configuration = try serve.resolveConfiguration()
                 let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
                 LoggingSystem.bootstrap { label in CollectorLogHandler(label: label, level: level) }

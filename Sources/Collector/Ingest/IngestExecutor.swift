@@ -26,6 +26,13 @@ public final class IngestExecutor: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// Runs CPU-heavy synchronous work (bcrypt's deliberate ~0.1 s) on these threads: the
+    /// collector's tasks run on its event loops (`HelplineCollector`), and work like that
+    /// there would hold every connection of the loop.
+    public static func run<T: Sendable>(_ body: @Sendable () -> T) async -> T {
+        await withTaskExecutorPreference(shared) { body() }
+    }
+
     /// Queues a job; a worker runs it.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)

@@ -199,7 +199,7 @@ public struct WebController: Sendable {
             return try again("Enter your name and password.", .badRequest)
         }
         let found = try await store.user(name: name)
-        let valid = Secrets.verifyPassword(password, hash: found?.passwordHash ?? Self.decoyHash) && found != nil
+        let valid = await IngestExecutor.run { Secrets.verifyPassword(password, hash: found?.passwordHash ?? Self.decoyHash) } && found != nil
         guard valid, let user = found?.user else {
             await throttle.failed(keys)
             try? await store.recordAudit(AuditEntry(at: Date(), actor: name.isEmpty ? "?" : name, action: "sign_in_failed", target: "web",
@@ -241,14 +241,15 @@ public struct WebController: Sendable {
                      status: .badRequest).response(from: request, context: context)
         }
         guard let stored = try await store.user(name: user.name), current.utf8.count <= 1024,
-              Secrets.verifyPassword(current, hash: stored.passwordHash) else {
+              await IngestExecutor.run({ Secrets.verifyPassword(current, hash: stored.passwordHash) }) else {
             return try again("The current password is not right.")
         }
         guard new == repeated else { return try again("The two new passwords differ.") }
         guard new.count >= Self.minPasswordLength else { return try again("Choose a password of at least \(Self.minPasswordLength) characters.") }
         guard new.utf8.count <= Self.maxPasswordBytes else { return try again("Choose a password of at most \(Self.maxPasswordBytes) bytes.") }
         guard new != current else { return try again("Choose a new password, not the current one.") }
-        guard try await store.changePassword(name: user.name, passwordHash: Secrets.hashPassword(new),
+        let hash = await IngestExecutor.run { Secrets.hashPassword(new) }
+        guard try await store.changePassword(name: user.name, passwordHash: hash,
                                              keepingSession: context.web?.hash, now: Date()) else {
             throw APIError.notFound("user \(user.name)")
         }

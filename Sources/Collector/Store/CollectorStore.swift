@@ -267,6 +267,16 @@ public protocol CollectorStore: IntegrationOutbox, Sendable {
     func counts() async throws -> StoreCounts
 }
 
+/// A store that can commit a heartbeat batch on the calling thread, blocking it until the
+/// batch is committed. `HeartbeatRecorder` drains its queue this way from a thread of its
+/// own, so the next batch starts as soon as the last one committed, without waiting for a
+/// task to be scheduled on an event loop busy with requests (SQLite; PostgreSQL's client is
+/// asynchronous and keeps the task).
+public protocol BlockingHeartbeatWriter: Sendable {
+    /// `CollectorStore.recordHeartbeats`, on the caller's thread.
+    func recordHeartbeatsBlocking(_ heartbeats: [HeartbeatRow]) throws
+}
+
 /// Whether a ticket is opened or a bundle joins one: the extension point for ticket
 /// de-duplication. The store calls it inside the transaction that records the bundle.
 public protocol TicketPolicy: Sendable {

@@ -14,7 +14,7 @@ import Shared
 /// column), and each connection keeps its own prepared copy. Host-token lookups are also
 /// answered from `HostTokenCache`, and a miss reads on a connection of its own on the
 /// calling thread (`tokenReader`).
-public final class SQLiteStore: CollectorStore {
+public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
     private let pool: DatabasePool
     /// A read-only connection for host-token lookups only, read on the caller's thread: the
     /// pool's async read hands the one-row query to a reader thread and back, which cost
@@ -819,22 +819,34 @@ public final class SQLiteStore: CollectorStore {
 
     public func recordHeartbeats(_ heartbeats: [HeartbeatRow]) async throws {
         guard !heartbeats.isEmpty else { return }
-        // The agent's own bytes when the caller kept them (already validated by decoding);
-        // otherwise one encoder for the batch (one per heartbeat showed in the profile).
+        let encoded = try Self.encodedHeartbeats(heartbeats)
+        try await wrap { try await self.pool.writeWithoutTransaction { db in try Self.commitHeartbeats(db, encoded) } }
+    }
+
+    /// `recordHeartbeats` on the caller's thread (`BlockingHeartbeatWriter`).
+    public func recordHeartbeatsBlocking(_ heartbeats: [HeartbeatRow]) throws {
+        guard !heartbeats.isEmpty else { return }
+        let encoded = try Self.encodedHeartbeats(heartbeats)
+        try wrapSync { try pool.writeWithoutTransaction { db in try Self.commitHeartbeats(db, encoded) } }
+    }
+
+    /// The agent's own bytes when the caller kept them (already validated by decoding);
+    /// otherwise one encoder for the batch (one per heartbeat showed in the profile).
+    private static func encodedHeartbeats(_ heartbeats: [HeartbeatRow]) throws -> [(HeartbeatRow, String)] {
         let encoder = BundleJSON.encoder()
-        let encoded = try heartbeats.map { ($0, try $0.body ?? String(decoding: try encoder.encode($0.heartbeat), as: UTF8.self)) }
-        // Heartbeats are a health snapshot that the next one replaces: they commit with
-        // `synchronous = NORMAL` (durable across a crash of the collector, not across a power
-        // cut), which spares an fsync per batch. Bundles and tickets keep FULL.
-        try await wrap {
-            try await self.pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-                try db.inTransaction {
-                    try Self.insertHeartbeats(db, encoded)
-                    return .commit
-                }
-            }
+        return try heartbeats.map { ($0, try $0.body ?? String(decoding: try encoder.encode($0.heartbeat), as: UTF8.self)) }
+    }
+
+    /// One transaction for the batch. Heartbeats are a health snapshot that the next one
+    /// replaces: they commit with `synchronous = NORMAL` (durable across a crash of the
+    /// collector, not across a power cut), which spares an fsync per batch. Bundles and
+    /// tickets keep FULL.
+    private static func commitHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)]) throws {
+        try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+        try db.inTransaction {
+            try insertHeartbeats(db, encoded)
+            return .commit
         }
     }
 

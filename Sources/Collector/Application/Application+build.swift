@@ -57,7 +57,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
 
     let router = Router(context: CollectorRequestContext.self)
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestMetricsMiddleware(factory: dependencies.metrics.factory))
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: APIErrorMiddleware(retryAfter: limits.retryAfterSeconds))
     router.addRoutes(health.routes)

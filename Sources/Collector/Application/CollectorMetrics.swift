@@ -9,7 +9,8 @@ import Prometheus
 public struct CollectorMetrics: Sendable {
     /// Where `/metrics` reads from.
     public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
+    /// The factory on `registry` (also the request metrics', `RequestMetricsMiddleware`).
+    let factory: PrometheusMetricsFactory
     /// Bundles stored (new, not duplicates).
     public let bundlesAccepted: Metrics.Counter
     /// Duplicate uploads answered with the first receipt.

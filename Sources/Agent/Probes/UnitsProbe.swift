@@ -13,6 +13,8 @@ struct UnitsProbe: Probe {
     let summary = "Failed systemd units with their result, restart count and time of failure"
     /// A few bus round trips per failed unit.
     let timeout: Duration = .seconds(10)
+    /// The bus to ask; nil: the system bus (tests name a private dbus-daemon's address).
+    var busAddress: String? = nil
 
     /// Lists units over sd-bus and reads details of the failed ones.
     /// - Throws: `ProbeError` when the bus is there but `ListUnits` fails, or a fixture is malformed.
@@ -25,7 +27,7 @@ struct UnitsProbe: Probe {
         }
 
         let bus: SystemBus
-        do { bus = try SystemBus() } catch {
+        do { bus = try SystemBus(address: busAddress) } catch {
             return .skipped("no system bus: \(error)")
         }
         let listed: [ListedUnit]

@@ -12,12 +12,27 @@ final class SystemBus {
     private let timeout: UInt64 = 5_000_000
     private static let destination = "org.freedesktop.systemd1"
 
-    /// Connects to the system bus.
+    /// Connects to the system bus, or to the bus at `address` (a D-Bus address such as
+    /// `unix:path=/run/…`; tests give a private dbus-daemon's instead of changing the process's
+    /// environment, which races with every other thread that starts a process).
     /// - Throws: `BusError` when there is none (no socket, no permission).
-    init() throws {
+    init(address: String? = nil) throws {
         var b: OpaquePointer?
-        let r = sd_bus_open_system(&b)
-        guard r >= 0, let b else { throw BusError(operation: "open the system bus", code: -r) }
+        guard let address else {
+            let r = sd_bus_open_system(&b)
+            guard r >= 0, let b else { throw BusError(operation: "open the system bus", code: -r) }
+            bus = b
+            return
+        }
+        var r = sd_bus_new(&b)
+        guard r >= 0, let b else { throw BusError(operation: "open the bus at \(address)", code: -r) }
+        r = sd_bus_set_address(b, address)
+        if r >= 0 { r = sd_bus_set_bus_client(b, 1) }
+        if r >= 0 { r = sd_bus_start(b) }
+        guard r >= 0 else {
+            sd_bus_flush_close_unref(b)
+            throw BusError(operation: "open the bus at \(address)", code: -r)
+        }
         bus = b
     }
 

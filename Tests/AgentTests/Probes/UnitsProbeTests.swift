@@ -77,9 +77,9 @@ import Testing
         let address = LineReader(out.fileHandleForReading).nextLine(before: Date().addingTimeInterval(30))
         try #require(address?.hasPrefix("unix:") == true, "dbus-daemon printed no address within 30 s")
         try #require(FileManager.default.fileExists(atPath: socket), "dbus-daemon did not create \(socket)")
-        setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + socket, 1)
-        defer { unsetenv("DBUS_SYSTEM_BUS_ADDRESS") }
-        let error = #expect(throws: ProbeError.self) { try UnitsProbe().collect(liveContext()) }
+        // The address goes to the probe, not into the environment: setenv here raced with
+        // other tests starting processes (Foundation's Process.run copying `environ` crashed).
+        let error = #expect(throws: ProbeError.self) { try UnitsProbe(busAddress: "unix:path=" + socket).collect(liveContext()) }
         #expect(error?.message.contains("call ListUnits: org.freedesktop.DBus.Error.ServiceUnknown") == true)
     }
 }

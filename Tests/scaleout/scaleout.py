@@ -184,11 +184,16 @@ def fleet_state(ctx, port, token):
     if status != 200:
         raise RuntimeError(f"GET /api/v1/incidents: {status} {text[:300]}")
     incidents = answer.get("incidents", answer) if isinstance(answer, dict) else answer
-    incidents = sorted((i["ruleID"], i["title"], i["status"], i["hostCount"], len(i.get("ticketIDs", []))) for i in incidents)
+    # An incident's title is its opening finding's ("… (cups-browsed.service) failed … on 5
+    # hosts"), so it names whichever host's bundle crossed the threshold first: with four
+    # uploads at a time that differs from the one-by-one SQLite run. Compared: the rule, the
+    # status, the counts, and that the title is the rule's, opened at the threshold.
+    incidents = sorted((i["ruleID"], f"({i['ruleID']}) on " in i["title"], i["status"], i["hostCount"], len(i.get("ticketIDs", [])))
+                       for i in incidents)
     queries = {}
     for name, sql in [
         ("tickets", "SELECT hostname, status, priority, title, top_rule_id, bundle_count FROM tickets ORDER BY 1, 2, 3, 4, 5, 6"),
-        ("incidents", "SELECT rule_id, title, status, host_count FROM incidents ORDER BY 1, 2"),
+        ("incidents", "SELECT rule_id, status, host_count, CASE WHEN title LIKE '%(' || rule_id || ') on %' THEN 1 ELSE 0 END AS titled FROM incidents ORDER BY 1, 2"),
         ("findings", "SELECT hostname, rule_id, severity, count(*) AS n FROM findings GROUP BY hostname, rule_id, severity ORDER BY 1, 2, 3"),
         ("hosts", "SELECT hostname, machine_id FROM hosts ORDER BY hostname"),
     ]:

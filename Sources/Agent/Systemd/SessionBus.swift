@@ -19,17 +19,7 @@ final class SessionBus {
     /// Connects to the bus at the D-Bus `address` (`unix:path=/run/user/1000/bus`).
     /// - Throws: `BusError` (code `ENOENT`/`ECONNREFUSED` when nothing listens there).
     init(address: String) throws {
-        var b: OpaquePointer?
-        var r = sd_bus_new(&b)
-        guard r >= 0, let b else { throw BusError(operation: "create a bus connection", code: -r) }
-        r = sd_bus_set_address(b, address)
-        if r >= 0 { r = sd_bus_set_bus_client(b, 1) }
-        if r >= 0 { r = sd_bus_start(b) }
-        guard r >= 0 else {
-            sd_bus_unref(b)
-            throw BusError(operation: "connect to the session bus at \(address)", code: -r)
-        }
-        bus = b
+        bus = try connectBus(at: address, what: "the session bus")
     }
 
     deinit { sd_bus_flush_close_unref(bus) }
@@ -122,4 +112,21 @@ final class SessionBus {
 
 private extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// A client connection to the D-Bus bus at `address` (`sd_bus_new`, `sd_bus_set_address`,
+/// `sd_bus_start`); the caller owns it.
+/// - Throws: `BusError` naming `what` (code `ENOENT`/`ECONNREFUSED` when nothing listens there).
+func connectBus(at address: String, what: String) throws -> OpaquePointer {
+    var b: OpaquePointer?
+    var r = sd_bus_new(&b)
+    guard r >= 0, let b else { throw BusError(operation: "create a bus connection", code: -r) }
+    r = sd_bus_set_address(b, address)
+    if r >= 0 { r = sd_bus_set_bus_client(b, 1) }
+    if r >= 0 { r = sd_bus_start(b) }
+    guard r >= 0 else {
+        sd_bus_unref(b)
+        throw BusError(operation: "connect to \(what) at \(address)", code: -r)
+    }
+    return b
 }

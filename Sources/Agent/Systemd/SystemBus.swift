@@ -17,23 +17,14 @@ final class SystemBus {
     /// environment, which races with every other thread that starts a process).
     /// - Throws: `BusError` when there is none (no socket, no permission).
     init(address: String? = nil) throws {
-        var b: OpaquePointer?
         guard let address else {
+            var b: OpaquePointer?
             let r = sd_bus_open_system(&b)
             guard r >= 0, let b else { throw BusError(operation: "open the system bus", code: -r) }
             bus = b
             return
         }
-        var r = sd_bus_new(&b)
-        guard r >= 0, let b else { throw BusError(operation: "open the bus at \(address)", code: -r) }
-        r = sd_bus_set_address(b, address)
-        if r >= 0 { r = sd_bus_set_bus_client(b, 1) }
-        if r >= 0 { r = sd_bus_start(b) }
-        guard r >= 0 else {
-            sd_bus_flush_close_unref(b)
-            throw BusError(operation: "open the bus at \(address)", code: -r)
-        }
-        bus = b
+        bus = try connectBus(at: address, what: "the bus")
     }
 
     deinit { sd_bus_flush_close_unref(bus) }

@@ -34,16 +34,16 @@ public struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddlewar
             var response = try await next(request, context)
             let metrics = cache.endpoint(RequestMetricsCache.Key(route: context.endpointPath ?? "Unknown", method: request.method,
                                                                  status: response.status))
-            if let length = response.body.contentLength, length <= Self.streamedBodyBytes {
+            let done: @Sendable () -> Void = {
                 metrics.record(since: start)
                 active.decrement()
+            }
+            if let length = response.body.contentLength, length <= Self.streamedBodyBytes {
+                done()
             } else {
                 let body = response.body
                 response.body = ResponseBody(contentLength: body.contentLength) { writer in
-                    defer {
-                        metrics.record(since: start)
-                        active.decrement()
-                    }
+                    defer { done() }
                     try await body.write(writer)
                 }
             }

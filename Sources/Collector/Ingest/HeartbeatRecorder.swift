@@ -115,4 +115,3 @@ public final class HeartbeatRecorder: Sendable {
         }
     }
 }
-

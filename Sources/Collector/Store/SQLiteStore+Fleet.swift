@@ -154,13 +154,20 @@ extension SQLiteStore {
             s.disk.bind(finite(f.usedPercent)); s.disk.bind(finite(f.inodesUsedPercent))
             try s.disk.run()
         }
-        let processRows = h.topProcesses.prefix(Self.fleetRowsPerHost)
-        try Self.deleteGone(&s.processes, &s.deleteProcess, host: host, keeping: Set(processRows.map { Int64($0.pid) }))
-        for p in processRows {
+        // By index, reading each field in place: `for p in` copied every record (four strings
+        // retained and released per process, ten processes a beat).
+        let processes = h.topProcesses
+        let processCount = min(processes.count, Self.fleetRowsPerHost)
+        var pids = Set<Int64>(minimumCapacity: processCount)
+        for i in 0..<processCount { pids.insert(Int64(processes[i].pid)) }
+        try Self.deleteGone(&s.processes, &s.deleteProcess, host: host, keeping: pids)
+        for i in 0..<processCount {
             s.process.reset()
-            s.process.bind(host); s.process.bind(p.pid); s.process.bind(clipped(p.name, 64)); s.process.bind(p.user.map { clipped($0, 64) })
-            s.process.bind(p.uid); s.process.bind(clipped(p.state, 8)); s.process.bind(finite(p.cpuPercent))
-            s.process.bind(Int64(clamping: p.rssBytes)); s.process.bind(p.threads); s.process.bind(clipped(p.commandLine, Heartbeat.commandLineCharacters))
+            s.process.bind(host); s.process.bind(processes[i].pid); s.process.bind(clipped(processes[i].name, 64))
+            s.process.bind(processes[i].user.map { clipped($0, 64) }); s.process.bind(processes[i].uid)
+            s.process.bind(clipped(processes[i].state, 8)); s.process.bind(finite(processes[i].cpuPercent))
+            s.process.bind(Int64(clamping: processes[i].rssBytes)); s.process.bind(processes[i].threads)
+            s.process.bind(clipped(processes[i].commandLine, Heartbeat.commandLineCharacters))
             try s.process.run()
         }
         let unitRows = h.failedUnits.prefix(Self.fleetRowsPerHost).map { u in (u, name: clipped(u.name, 256)) }

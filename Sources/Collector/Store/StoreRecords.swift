@@ -282,13 +282,18 @@ public struct TicketFilter: Sendable, Equatable {
 }
 
 /// A heartbeat to record.
-public struct HeartbeatRow: Sendable {
-    public var hostID: String
-    public var receivedAt: Date
-    public var heartbeat: Heartbeat
+///
+/// A class, not a struct: a row passes through the recorder's queue, its batch and the
+/// store's list before it is written, and copying a `Heartbeat` (some forty strings and
+/// arrays) retained and released each of them every time: a fifth of the SQLite writer
+/// thread's samples were reference counting, most of it on these copies.
+public final class HeartbeatRow: Sendable {
+    public let hostID: String
+    public let receivedAt: Date
+    public let heartbeat: Heartbeat
     /// The heartbeat's JSON as the agent sent it, already known to decode as `heartbeat`;
     /// stored as is. Nil: the store encodes `heartbeat`.
-    public var body: String?
+    public let body: String?
 
     /// Creates the row.
     public init(hostID: String, receivedAt: Date, heartbeat: Heartbeat, body: String? = nil) {

@@ -59,6 +59,33 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def print_pages_by_table(work, start, end, count):
+    """Maps the WAL frames written between byte offsets start and end to the table or index
+    that owns each page (dbstat on a copy of the database and its WAL, taken while the
+    collector is idle), and prints frames and distinct pages per heartbeat for each."""
+    import collections
+    import sqlite3
+    snap = os.path.join(work, "snap")
+    os.makedirs(snap)
+    for suffix in ("", "-wal"):
+        shutil.copyfile(os.path.join(work, "data", "collector.sqlite" + suffix), os.path.join(snap, "collector.sqlite" + suffix))
+    with open(os.path.join(snap, "collector.sqlite-wal"), "rb") as f:
+        f.seek(start)
+        frames = []
+        while f.tell() + 24 + 4096 <= end:
+            header = f.read(24)
+            frames.append(int.from_bytes(header[:4], "big"))
+            f.seek(4096, 1)
+    db = sqlite3.connect(os.path.join(snap, "collector.sqlite"))
+    owner = dict((pageno, name) for name, pageno in db.execute("SELECT name, pageno FROM dbstat"))
+    db.close()
+    by_frames = collections.Counter(owner.get(p, "(free list or header)") for p in frames)
+    by_pages = collections.Counter(owner.get(p, "(free list or header)") for p in set(frames))
+    print(f"WAL frames per heartbeat by table or index ({len(frames)} frames, {len(set(frames))} distinct pages):")
+    for name, n in by_frames.most_common():
+        print(f"  {name:40} {n / count:6.2f} frames, {by_pages[name] / count:6.2f} distinct pages")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True)
@@ -69,7 +96,11 @@ def main():
     ap.add_argument("--tick", type=int, default=500, help="the heartbeats' tick (figures moved since the fill)")
     ap.add_argument("--count-pages", action="store_true",
                     help="no checkpoint during the run (sqlite_checkpoint_pages=1000000): report WAL frames written per heartbeat")
+    ap.add_argument("--pages-by-table", action="store_true",
+                    help="with --count-pages: which table or index each measured WAL frame belongs to (SQLite's dbstat)")
     args = ap.parse_args()
+    if args.pages_by_table and not args.count_pages:
+        sys.exit("--pages-by-table needs --count-pages (no checkpoint during the run)")
 
     work = tempfile.mkdtemp(prefix="hb-replay-")
     shutil.copytree(os.path.join(args.store, "data"), os.path.join(work, "data"))
@@ -113,6 +144,8 @@ def main():
         pages = f"; {(wal1 - wal0) / (4096 + 24) / args.count:.2f} WAL frames per heartbeat" if args.count_pages else ""
         if errors:
             print(f"refused: {len(errors)} ({sorted(set(errors))})")
+        if args.pages_by_table:
+            print_pages_by_table(work, wal0, wal1, args.count)
         print(f"{args.count} heartbeats in {el:.2f} s; collector CPU {cpu:.2f} s = {cpu / args.count * 1e6:.0f} µs per heartbeat; "
               f"load {os.getloadavg()[0]:.1f}{pages}")
     finally:

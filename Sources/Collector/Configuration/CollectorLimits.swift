@@ -65,9 +65,11 @@ public struct CollectorLimits: Sendable, Equatable {
     /// heartbeat touches a handful of its host's pages, and what is not cached is read again.
     public var sqliteCacheMiB = 32
     /// WAL pages after which SQLite copies the log back into the database
-    /// (`sqlite_checkpoint_pages`, 4 KiB each); also the size the log is cut back to. Larger
-    /// means fewer checkpoints and syncs under heavy heartbeat load, and a larger `-wal` file.
-    public var sqliteCheckpointPages = 4000
+    /// (`sqlite_checkpoint_pages`, 4 KiB each: 16,000 is 64 MiB); also the size the log is cut
+    /// back to. Larger means fewer checkpoints and syncs under heavy heartbeat load (a page
+    /// rewritten twice between two checkpoints is copied once), a larger `-wal` file and longer
+    /// pauses of the writer while one runs. BENCHMARKS.md, "seventh pass", has the measure.
+    public var sqliteCheckpointPages = 16000
 
     /// Seconds a client has to send a whole request head after connecting or after the
     /// previous answer (`header_timeout_seconds`); slower connections are closed.

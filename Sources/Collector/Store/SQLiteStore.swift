@@ -40,7 +40,7 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
     ///     cut back to afterwards.
     /// - Throws: `StoreError.unavailable` when the file cannot be opened.
     public init(path: String, tokenCacheCapacity: Int = 100_000, tokenCacheMaxAge: Duration = .seconds(60),
-                cacheMiB: Int = 32, checkpointPages: Int = 4000) throws {
+                cacheMiB: Int = 32, checkpointPages: Int = 16000) throws {
         self.path = path
         tokenCache = HostTokenCache(capacity: tokenCacheCapacity, maxAge: tokenCacheMaxAge)
         var config = Configuration()

@@ -137,6 +137,15 @@ import Testing
                                                    headers: auth + [.contentType: "application/json"],
                                                    body: ByteBuffer(string: #"{"status":"waiting_on_user","assignee":"script"}"#))
             #expect(try decode(TicketSummary.self, patched).status == .waitingOnUser)
+            // The API's changes are in the audit log as the ticket page's are, marked "API";
+            // a PATCH that changes nothing writes nothing.
+            _ = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)", method: .patch,
+                                         headers: auth + [.contentType: "application/json"], body: ByteBuffer(string: #"{"assignee":"script"}"#))
+            let audit = try await tc.store.auditLog(limit: 50, offset: 0).filter { $0.target == "ticket \(receipt.ticketID)" }
+            #expect(audit.map(\.action) == ["ticket_updated", "comment_added", "comment_added"])
+            #expect(audit[0].detail.hasPrefix("API · status open → waiting_on_user · assignee none → script"))
+            #expect(audit[1].detail.hasPrefix("API · internal") && audit[2].detail.hasPrefix("API · visible to the user"))
+            #expect(Set(audit.map(\.actor)).count == 1 && !audit[0].actor.isEmpty && audit[0].actor != "?")
             let own = try decode(HostTicketList.self, try await client.execute(uri: "/api/v1/hosts/self/tickets", method: .get,
                                                                                headers: [.authorization: "Bearer \(host.hostToken)"]))
             #expect(own.tickets.count == 1)

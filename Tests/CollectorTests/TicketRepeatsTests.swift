@@ -64,6 +64,9 @@ struct NoteDiagnoser: BundleDiagnoser {
             #expect(left.bundles.map(\.bundleID) == [first.bundleID])
             #expect(moved.bundles.map(\.bundleID) == [repeatReceipt.bundleID])
             #expect(moved.findings.count == 1 && left.findings.count == 1)
+            let audited = try await tc.store.auditLog(limit: 10, offset: 0).filter { $0.action == "bundle_split" }
+            #expect(audited.map(\.target) == ["ticket \(first.ticketID)"])
+            #expect(audited.first?.detail.hasPrefix("API · bundle \(repeatReceipt.bundleID) → ticket \(newID)") == true)
             // The ticket's only bundle cannot be split off.
             let only = try await client.execute(uri: "/api/v1/tickets/\(newID)/split", method: .post,
                                                 headers: [.authorization: "Bearer \(api)", .contentType: "application/json"],

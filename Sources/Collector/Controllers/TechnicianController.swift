@@ -171,25 +171,35 @@ public struct TechnicianController: Sendable {
         return JSONResponse(detail)
     }
 
+    /// `PATCH /tickets/{id}`: status, priority, assignee, category. What changed is written to
+    /// the audit log as the ticket page's form writes it (`ticket_updated`, and
+    /// `ticket_reclassified` for the category), marked "API".
     @Sendable func updateTicket(request: Request, context: CollectorRequestContext) async throws -> JSONResponse<TicketSummary> {
+        let user = try context.requireUser()
         let id = try ticketID(context)
         let update = try await request.decodeJSON(TicketUpdate.self, limit: limits.maxJSONBodyBytes)
+        guard let before = try await store.ticket(id: id)?.ticket else { throw APIError.notFound("ticket \(id)") }
         if let category = update.category {
-            let user = try context.requireUser()
-            guard let before = try await store.ticket(id: id) else { throw APIError.notFound("ticket \(id)") }
             guard let after = try await store.reclassifyTicket(id: id, category: category, by: user.name, now: Date()) else {
                 throw APIError.notFound("ticket \(id)")
             }
-            if after.category != before.ticket.category {
-                try await store.recordAudit(AuditEntry(at: Date(), actor: user.name, action: "ticket_reclassified", target: "ticket \(id)",
-                                                       detail: "API · category \(category.rawValue)" + (before.ticket.topRuleID.map { " · top rule \($0)" } ?? "")
-                                                           + (context.clientAddress.map { " · from \($0)" } ?? "")))
+            if after.category != before.category {
+                await store.audit(context, "ticket_reclassified", "ticket \(id)",
+                                  "API · category \(category.rawValue)" + (before.topRuleID.map { " · top rule \($0)" } ?? ""))
             }
         }
+        let assignee = update.assignee.map { String($0.prefix(64)) }
         guard let summary = try await store.updateTicket(id: id, status: update.status, priority: update.priority,
-                                                         assignee: update.assignee.map { String($0.prefix(64)) }, now: Date()) else {
+                                                         assignee: assignee, now: Date()) else {
             throw APIError.notFound("ticket \(id)")
         }
+        var changed: [String] = []
+        if let status = update.status, status != before.status { changed.append("status \(before.status.rawValue) → \(status.rawValue)") }
+        if let priority = update.priority, priority != before.priority { changed.append("priority \(before.priority.rawValue) → \(priority.rawValue)") }
+        if let assignee, assignee != (before.assignee ?? "") {
+            changed.append("assignee \(before.assignee ?? "none") → \(assignee.isEmpty ? "none" : assignee)")
+        }
+        if !changed.isEmpty { await store.audit(context, "ticket_updated", "ticket \(id)", (["API"] + changed).joined(separator: " · ")) }
         return JSONResponse(summary)
     }
 
@@ -205,6 +215,7 @@ public struct TechnicianController: Sendable {
                                                        visibleToUser: new.visibleToUser ?? true, now: Date()) else {
             throw APIError.notFound("ticket \(id)")
         }
+        await store.audit(context, "comment_added", "ticket \(id)", "API · " + (comment.visibleToUser ? "visible to the user" : "internal"))
         return JSONResponse(comment, status: .created)
     }
 
@@ -221,6 +232,7 @@ public struct TechnicianController: Sendable {
             guard let newID = try await store.splitBundle(ticketID: id, bundleID: body.bundleID, author: user.name, now: Date()) else {
                 throw APIError.notFound("bundle \(body.bundleID) on ticket \(id)")
             }
+            await store.audit(context, "bundle_split", "ticket \(id)", "API · bundle \(body.bundleID) → ticket \(newID)")
             return JSONResponse(SplitResult(ticketID: newID), status: .created)
         } catch let e as StoreError where e.kind == .conflict {
             throw APIError(.conflict, code: "only_bundle", e.message)

@@ -143,15 +143,7 @@ public struct WebController: Sendable {
     }
 
     func audit(_ context: CollectorRequestContext, _ action: String, _ target: String, _ detail: String = "") async {
-        let actor: String
-        if case .user(let p) = context.identity { actor = p.name } else { actor = "?" }
-        let where_ = context.clientAddress.map { "from \($0)" } ?? ""
-        do {
-            try await store.recordAudit(AuditEntry(at: Date(), actor: actor, action: action, target: target,
-                                                   detail: [detail, where_].filter { !$0.isEmpty }.joined(separator: " · ")))
-        } catch {
-            context.logger.error("could not write the audit log", metadata: ["error": "\(error)", "action": "\(action)"])
-        }
+        await store.audit(context, action, target, detail)
     }
 
     static func sessionCookie(_ value: String, maxAge: Int, secure: Bool) -> String {

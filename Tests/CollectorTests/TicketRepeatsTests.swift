@@ -36,7 +36,7 @@ struct NoteDiagnoser: BundleDiagnoser {
             let host = try await enroll(client, secret: tc.enrollmentSecret)
             let first = try await send(client, host, note: "disk.space_low")
             #expect(!first.joinedExistingTicket)
-            let repeatReceipt = try await send(client, host, note: "disk.space_low")
+            let repeatReceipt = try await send(client, host, note: "disk.space_low:high:again after the reboot\nsince Monday")
             #expect(repeatReceipt.joinedExistingTicket)
             #expect(repeatReceipt.ticketID == first.ticketID)
             // Another problem opens another ticket; so does a low-severity finding.
@@ -64,6 +64,10 @@ struct NoteDiagnoser: BundleDiagnoser {
             #expect(left.bundles.map(\.bundleID) == [first.bundleID])
             #expect(moved.bundles.map(\.bundleID) == [repeatReceipt.bundleID])
             #expect(moved.findings.count == 1 && left.findings.count == 1)
+            // The split-off ticket keeps what its user wrote, as it would have opened.
+            #expect(moved.note == "disk.space_low:high:again after the reboot\nsince Monday")
+            #expect(moved.ticket.title == "Problem disk.space_low — “disk.space_low:high:again after the reboot”")
+            #expect(left.note == "disk.space_low")
             let audited = try await tc.store.auditLog(limit: 10, offset: 0).filter { $0.action == "bundle_split" }
             #expect(audited.map(\.target) == ["ticket \(first.ticketID)"])
             #expect(audited.first?.detail.hasPrefix("API · bundle \(repeatReceipt.bundleID) → ticket \(newID)") == true)

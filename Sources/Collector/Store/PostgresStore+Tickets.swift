@@ -365,7 +365,7 @@ extension PostgresStore {
         try await write { c in
             guard let ticket = try await c.one("SELECT host_id, priority, requested_by FROM tickets WHERE id = \(ticketID)"),
                   let found = try await c.one("""
-                      SELECT b.id FROM bundles b JOIN ticket_bundles tb ON tb.bundle_row = b.id
+                      SELECT b.id, b.manifest FROM bundles b JOIN ticket_bundles tb ON tb.bundle_row = b.id
                       WHERE b.bundle_id = \(bundleID.lowercased()) AND tb.ticket_id = \(ticketID)
                       """) else { return nil }
             let bundleRow: Int64 = try found["id"]
@@ -374,14 +374,14 @@ extension PostgresStore {
                 throw StoreError(.conflict, "bundle \(bundleID) is the only bundle of ticket \(ticketID); there is nothing to split it from")
             }
             let top = try await c.one("SELECT rule_id, title, severity FROM findings WHERE bundle_row = \(bundleRow) ORDER BY rank LIMIT 1")
-            let title: String = try top?["title"] ?? "Split from ticket #\(ticketID)"
+            let split = TicketService.splitTicket(findingTitle: try top?["title"], manifest: try found["manifest"], from: ticketID)
             let topRule: String? = try top?["rule_id"]
             let hostID: String = try ticket["host_id"]
             let priority: String = try ticket["priority"]
             let requestedBy: String? = try ticket["requested_by"]
             guard let inserted = try await c.one("""
                 INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
-                VALUES (\(hostID), 'open', \(priority), \(title), NULL, \(topRule), \(now), \(now), \(requestedBy))
+                VALUES (\(hostID), 'open', \(priority), \(Self.text(split.title)), \(Self.text(split.note)), \(topRule), \(now), \(now), \(requestedBy))
                 RETURNING id
                 """) else { throw StoreError(.corrupt, "the ticket split from ticket \(ticketID) has no id") }
             let newID: Int64 = try inserted["id"]

@@ -736,21 +736,22 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
     public func splitBundle(ticketID: Int64, bundleID: String, author: String, now: Date) async throws -> Int64? {
         try await write { db in
             guard let ticket = try Row.fetchOne(db, sql: "SELECT host_id, priority, requested_by FROM tickets WHERE id = ?", arguments: [ticketID]),
-                  let bundleRow = try Int64.fetchOne(db, sql: """
-                      SELECT b.id FROM bundles b JOIN ticket_bundles tb ON tb.bundle_row = b.id
+                  let bundle = try Row.fetchOne(db, sql: """
+                      SELECT b.id, b.manifest FROM bundles b JOIN ticket_bundles tb ON tb.bundle_row = b.id
                       WHERE b.bundle_id = ? AND tb.ticket_id = ?
                       """, arguments: [bundleID.lowercased(), ticketID]) else { return nil }
+            let bundleRow: Int64 = bundle["id"]
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM ticket_bundles WHERE ticket_id = ?", arguments: [ticketID]) ?? 0
             guard count > 1 else {
                 throw StoreError(.conflict, "bundle \(bundleID) is the only bundle of ticket \(ticketID); there is nothing to split it from")
             }
             let top = try Row.fetchOne(db, sql: "SELECT rule_id, title, severity FROM findings WHERE bundle_row = ? ORDER BY rank LIMIT 1",
                                        arguments: [bundleRow])
-            let title: String = top?["title"] ?? "Split from ticket #\(ticketID)"
+            let split = TicketService.splitTicket(findingTitle: top?["title"], manifest: bundle["manifest"], from: ticketID)
             try db.execute(sql: """
                 INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
                 VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [ticket["host_id"] as String, ticket["priority"] as String, title, nil as String?, top?["rule_id"] as String?, now, now,
+                """, arguments: [ticket["host_id"] as String, ticket["priority"] as String, split.title, split.note, top?["rule_id"] as String?, now, now,
                                  ticket["requested_by"] as String?])
             let newID = db.lastInsertedRowID
             try db.execute(sql: "UPDATE ticket_bundles SET ticket_id = ?, join_reason = NULL WHERE ticket_id = ? AND bundle_row = ?", arguments: [newID, ticketID, bundleRow])

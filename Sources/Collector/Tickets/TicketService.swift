@@ -49,6 +49,32 @@ public struct TicketService: TicketPolicy {
         }
     }
 
+    /// The first line of the user's note, at most 120 characters; nil when there is none.
+    static func noteLine(_ note: String?) -> String? {
+        guard let n = note?.trimmingCharacters(in: .whitespacesAndNewlines), !n.isEmpty else { return nil }
+        return String((n.split(whereSeparator: \.isNewline).first.map(String.init) ?? n).prefix(120))
+    }
+
+    /// A ticket's title: its top finding's, then the first line of the user's note in quotes.
+    static func title(_ findingTitle: String, note: String?) -> String {
+        findingTitle + (noteLine(note).map { " — “\($0)”" } ?? "")
+    }
+
+    /// The user's note in a stored bundle's manifest JSON, trimmed as a new ticket keeps it
+    /// (nil when the manifest has none or does not decode).
+    static func note(inManifest json: String) -> String? {
+        struct Note: Decodable { var note: String? }
+        return (try? JSONDecoder().decode(Note.self, from: Data(json.utf8)))?.note?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A ticket split off with a bundle: its title and note from that bundle's top finding and
+    /// its user's note, as the ticket would have had had the bundle not joined another.
+    static func splitTicket(findingTitle: String?, manifest: String, from ticketID: Int64) -> (title: String, note: String?) {
+        let note = Self.note(inManifest: manifest)
+        let title = findingTitle.map { Self.title($0, note: note) } ?? noteLine(note) ?? "Split from ticket #\(ticketID)"
+        return (String(String.UnicodeScalarView(title.unicodeScalars.prefix(300))), note)  // the column's limit, in code points
+    }
+
     /// Joins a repeat to the host's matching open ticket, else opens a ticket titled by the top
     /// finding and the user's note, with the priority of the worst severity. The "unrecognised"
     /// clusters never count as the top finding: a ticket with nothing recognised keeps the
@@ -67,13 +93,10 @@ public struct TicketService: TicketPolicy {
             return .join(ticketID: match.id, reason: String(format: "Bundle %@ joined this ticket: its top finding (%@, \"%@\") is this ticket's top finding, and the ticket was updated %.1f h earlier (repeat window %.0f h). Split it off if it is a different problem.", bundle.bundleID, top.ruleID, top.title, hours, repeatWindow / 3600))
         }
         let note = bundle.manifest.note?.trimmingCharacters(in: .whitespacesAndNewlines)
-        let noteLine = note.flatMap { n -> String? in
-            guard !n.isEmpty else { return nil }
-            return String((n.split(whereSeparator: \.isNewline).first.map(String.init) ?? n).prefix(120))
-        }
+        let noteLine = Self.noteLine(note)
         let title: String
         if let top {
-            title = top.title + (noteLine.map { " — “\($0)”" } ?? "")
+            title = Self.title(top.title, note: note)
         } else if let noteLine {
             title = noteLine
         } else {

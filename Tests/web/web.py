@@ -510,6 +510,9 @@ def main():
             new_ticket = path_of(driver).rsplit("/", 1)[1]
             bundles = driver.find_elements(By.CSS_SELECTOR, "#bundles ul.bundles > li")
             check("the split bundle has a ticket of its own", new_ticket != str(ticket) and len(bundles) == 1, new_ticket)
+            check("the split-off ticket keeps its user's note", driver.find_element(By.ID, "note").text.endswith("It happened again"),
+                  driver.find_element(By.ID, "note").text)
+            shot(driver, "08b-ticket-split-off")
             driver.get(f"{collector.url}/tickets/{ticket}")
             check("the old ticket keeps one bundle", len(driver.find_elements(By.CSS_SELECTOR, "#bundles ul.bundles > li")) == 1)
 

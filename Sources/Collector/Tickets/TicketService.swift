@@ -67,8 +67,8 @@ public struct TicketService: TicketPolicy {
         return (try? JSONDecoder().decode(Note.self, from: Data(json.utf8)))?.note?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// A ticket split off with a bundle: its title and note from that bundle's top finding and
-    /// its user's note, as the ticket would have had had the bundle not joined another.
+    /// A ticket split off with a bundle: its title and note come from that bundle's top finding
+    /// and its user's note, as if the bundle had opened a ticket instead of joining one.
     static func splitTicket(findingTitle: String?, manifest: String, from ticketID: Int64) -> (title: String, note: String?) {
         let note = Self.note(inManifest: manifest)
         let title = findingTitle.map { Self.title($0, note: note) } ?? noteLine(note) ?? "Split from ticket #\(ticketID)"

@@ -585,19 +585,26 @@ import Testing
         }
         try await tc.app(integrationWorker: false).test(.router) { client in
             let body = #"{"remote_key":"OPS-7","status":"In Progress"}"#
-            let now = Int(Date().timeIntervalSince1970)
+            // A timestamp `offset` seconds from the moment of the call, rounded away from now. The
+            // collector compares with its own clock when the request arrives; one `now`, cut to the
+            // second before the first request, let the clock cross into the next second by the
+            // sixth, and "61 s ahead" arrived 59.x s ahead and was taken (failed once in CI).
+            func at(_ offset: Int) -> Int {
+                Int((Date().timeIntervalSince1970 + Double(offset)).rounded(offset > 0 ? .up : .down))
+            }
             #expect(try await send(client, body: body, signature: "v1=" + String(repeating: "0", count: 64)).status == .unauthorized)
             #expect(try await send(client, body: body, key: "another-key-0123456789").status == .unauthorized)
             #expect(try await send(client, backend: "nosuch", body: body).status == .unauthorized)
             #expect(try await send(client, backend: "webhook", body: body).status == .unauthorized, "a backend without inbound_secret takes nothing")
-            #expect(try await send(client, body: body, timestamp: now - 61).status == .unauthorized, "older than the replay window")
-            #expect(try await send(client, body: body, timestamp: now + 61).status == .unauthorized, "too far in the future")
+            #expect(try await send(client, body: body, timestamp: at(-61)).status == .unauthorized, "older than the replay window")
+            #expect(try await send(client, body: body, timestamp: at(61)).status == .unauthorized, "too far in the future")
             #expect(try await send(client, body: body, signature: "").status == .unauthorized)
             // Accepted inside the window's edge, once.
-            let ok = try await send(client, body: body, timestamp: now - 58)
+            let edge = at(-58)
+            let ok = try await send(client, body: body, timestamp: edge)
             #expect(ok.status == .ok)
             #expect(try await tc.store.ticket(id: ticket)?.ticket.status == .inProgress)
-            #expect(try await send(client, body: body, timestamp: now - 58).status == .conflict, "the same signed request again is a replay")
+            #expect(try await send(client, body: body, timestamp: edge).status == .conflict, "the same signed request again is a replay")
             // Size: at the limit it is read, one byte over answers 413.
             let padded = #"{"remote_key":"OPS-7","status":"Done"}"#
             let exact = padded + String(repeating: " ", count: 256 - padded.utf8.count)

@@ -141,3 +141,41 @@ struct NoteDiagnoser: BundleDiagnoser {
         }
     }
 }
+
+/// Text is cut to what its column holds counted as the database counts (code points), not as
+/// Swift counts characters: a letter can carry any number of combining marks, and a value of
+/// 150 such characters is thousands of code points, which a column's CHECK refused.
+@Suite struct CodePointLimitTests {
+    /// 150 characters, 3,150 code points.
+    static let zalgo = String(repeating: "e" + String(repeating: "\u{0301}", count: 20), count: 150)
+
+    @Test func aNoteOfCombiningMarksStillOpensATicket() async throws {
+        let finding = Finding(ruleID: "disk.space_low", category: .disk, severity: .high, confidence: 0.9, title: "The disk / is 97 % full",
+                              detail: "d", userAdvice: "u", technicianAdvice: "t")
+        let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [finding]))
+        defer { Task { await tc.close() } }
+        #expect(Self.zalgo.count == 150 && Self.zalgo.unicodeScalars.count == 3150)
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let r = try await upload(client, token: host.hostToken, try makeBundle(manifest: sampleManifest(hostID: host.hostID, note: Self.zalgo)))
+            #expect(r.status == .created)
+            let receipt = try decode(BundleReceipt.self, r)
+            let detail = try #require(try await tc.store.ticket(id: receipt.ticketID))
+            #expect(("The disk / is 97 % full — “" + Self.zalgo).unicodeScalars.starts(with: detail.ticket.title.unicodeScalars))
+            #expect(detail.ticket.title.unicodeScalars.count == TicketService.titleLimit)
+            #expect(detail.note == Self.zalgo)
+        }
+    }
+
+    /// A failed sign-in's name is the caller's; cut by characters it made the audit row fail,
+    /// so the attempt left no trace.
+    @Test func anAuditRowOfCombiningMarksIsCutNotLost() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.store.recordAudit(AuditEntry(at: Date(), actor: Self.zalgo, action: "sign_in_failed", target: Self.zalgo, detail: Self.zalgo))
+        let row = try #require(try await tc.store.auditLog(limit: 1, offset: 0).first)
+        #expect(row.action == "sign_in_failed")
+        #expect(row.actor.unicodeScalars.count == 128 && row.target.unicodeScalars.count == 256 && row.detail.unicodeScalars.count == 1024)
+        #expect(Self.zalgo.unicodeScalars.starts(with: row.detail.unicodeScalars))
+    }
+}

@@ -388,8 +388,8 @@ extension PostgresStore {
     /// One audit row, fields cut to the column limits, in the caller's transaction (shared
     /// with `recordAudit`; `setRuleFix` and `deleteRuleFix` write theirs with it too).
     static func insertAudit(_ c: PGConnection, _ entry: AuditEntry) async throws {
-        let actor = text(String(entry.actor.prefix(128)).nonEmpty ?? "?"), action = text(String(entry.action.prefix(64)))
-        let target = text(String(entry.target.prefix(256))), detail = text(String(entry.detail.prefix(1024)))
+        let actor = text(clippedScalars(entry.actor, 128).nonEmpty ?? "?"), action = text(clippedScalars(entry.action, 64))
+        let target = text(clippedScalars(entry.target, 256)), detail = text(clippedScalars(entry.detail, 1024))
         try await c.execute("INSERT INTO audit_log (at, actor, action, target, detail) VALUES (\(entry.at), \(actor), \(action), \(target), \(detail))")
     }
 

@@ -429,7 +429,7 @@ extension PostgresStore {
                     guard let row = try await c.one("""
                         INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
                         VALUES (\(match.hostID), 'open', \((policy.policyPriority ?? .normal).rawValue),
-                                \(Self.text(String("Policy: \(policy.name)".prefix(300)))), \(Self.text(text)), \(rule), \(now), \(now))
+                                \(Self.text(TicketService.clippedTitle("Policy: \(policy.name)"))), \(Self.text(text)), \(rule), \(now), \(now))
                         RETURNING id
                         """) else { throw StoreError(.corrupt, "the new ticket has no id") }
                     ticketID = try row["id"]

@@ -52,7 +52,7 @@ extension PostgresStore {
                 case .open(let new):
                     guard let row = try await c.one("""
                         INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
-                        VALUES (\(bundle.hostID), 'open', \(new.priority.rawValue), \(Self.text(String(new.title.prefix(300)))), \(Self.text(new.note)),
+                        VALUES (\(bundle.hostID), 'open', \(new.priority.rawValue), \(Self.text(TicketService.clippedTitle(new.title))), \(Self.text(new.note)),
                                 \(Self.text(new.topRuleID)), \(bundle.receivedAt), \(bundle.receivedAt), \(Self.text(bundle.requestedBy)))
                         RETURNING id
                         """) else { throw StoreError(.corrupt, "the new ticket for bundle \(bundle.bundleID) has no id") }

@@ -310,7 +310,7 @@ extension SQLiteStore {
                     try db.execute(sql: """
                         INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at)
                         VALUES (?, 'open', ?, ?, ?, ?, ?, ?)
-                        """, arguments: [match.hostID, (policy.policyPriority ?? .normal).rawValue, String("Policy: \(policy.name)".prefix(300)),
+                        """, arguments: [match.hostID, (policy.policyPriority ?? .normal).rawValue, TicketService.clippedTitle("Policy: \(policy.name)"),
                                          text, rule, now, now])
                     ticketID = db.lastInsertedRowID
                     opened.append(db.lastInsertedRowID)
@@ -374,4 +374,11 @@ extension SQLiteStore {
 /// length, nearly all of them short.
 func clipped(_ s: String, _ n: Int) -> String {
     s.utf8.count <= n ? s : String(s.prefix(n))
+}
+
+/// `s` cut to `n` Unicode code points: what the databases' `length` counts, so what a column's
+/// `CHECK (length(x) <= n)` holds. `clipped` counts characters, and one character can carry any
+/// number of combining marks.
+func clippedScalars(_ s: String, _ n: Int) -> String {
+    s.utf8.count <= n || s.unicodeScalars.count <= n ? s : String(String.UnicodeScalarView(s.unicodeScalars.prefix(n)))
 }

@@ -123,8 +123,8 @@ extension SQLiteStore {
     /// One audit row, fields cut to the column limits (shared with `recordAudit`).
     static func insertAudit(_ db: Database, _ entry: AuditEntry) throws {
         try db.execute(sql: "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)", arguments: [
-            entry.at, String(entry.actor.prefix(128)).nonEmpty ?? "?", String(entry.action.prefix(64)),
-            String(entry.target.prefix(256)), String(entry.detail.prefix(1024)),
+            entry.at, clippedScalars(entry.actor, 128).nonEmpty ?? "?", clippedScalars(entry.action, 64),
+            clippedScalars(entry.target, 256), clippedScalars(entry.detail, 1024),
         ])
     }
 }

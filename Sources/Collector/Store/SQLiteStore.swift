@@ -473,7 +473,7 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
                     try db.execute(sql: """
                         INSERT INTO tickets (host_id, status, priority, title, note, top_rule_id, created_at, updated_at, requested_by)
                         VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [bundle.hostID, new.priority.rawValue, String(new.title.prefix(300)), new.note, new.topRuleID,
+                        """, arguments: [bundle.hostID, new.priority.rawValue, TicketService.clippedTitle(new.title), new.note, new.topRuleID,
                                          bundle.receivedAt, bundle.receivedAt, bundle.requestedBy])
                     ticketID = db.lastInsertedRowID
                     joined = false

@@ -49,6 +49,16 @@ public struct TicketService: TicketPolicy {
         }
     }
 
+    /// The most a ticket's title holds, in Unicode code points: what the databases' `length`
+    /// counts in the column's CHECK. Counted as Swift counts characters, a note of letters
+    /// carrying many combining marks passed and the CHECK refused the whole upload.
+    public static let titleLimit = 300
+
+    /// `title` cut to `titleLimit` code points (a mark may lose its letter's other marks).
+    public static func clippedTitle(_ title: String) -> String {
+        clippedScalars(title, titleLimit)
+    }
+
     /// The first line of the user's note, at most 120 characters; nil when there is none.
     static func noteLine(_ note: String?) -> String? {
         guard let n = note?.trimmingCharacters(in: .whitespacesAndNewlines), !n.isEmpty else { return nil }
@@ -72,7 +82,7 @@ public struct TicketService: TicketPolicy {
     static func splitTicket(findingTitle: String?, manifest: String, from ticketID: Int64) -> (title: String, note: String?) {
         let note = Self.note(inManifest: manifest)
         let title = findingTitle.map { Self.title($0, note: note) } ?? noteLine(note) ?? "Split from ticket #\(ticketID)"
-        return (String(String.UnicodeScalarView(title.unicodeScalars.prefix(300))), note)  // the column's limit, in code points
+        return (clippedTitle(title), note)
     }
 
     /// Joins a repeat to the host's matching open ticket, else opens a ticket titled by the top

@@ -178,4 +178,82 @@ struct NoteDiagnoser: BundleDiagnoser {
         #expect(row.actor.unicodeScalars.count == 128 && row.target.unicodeScalars.count == 256 && row.detail.unicodeScalars.count == 1024)
         #expect(Self.zalgo.unicodeScalars.starts(with: row.detail.unicodeScalars))
     }
+
+    /// The manifest's `requestedBy` is the host's word. A name of 40 characters and 120 code
+    /// points passed a count in characters and failed the ticket's CHECK: 503 for every retry.
+    @Test func aRequestedByOfCombiningMarksCountsAsUnknownNotAFailure() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let sixtyFour = String(repeating: "e\u{0301}", count: 32)
+            for (name, kept) in [(String(repeating: "a\u{0301}\u{0301}", count: 40), false), (sixtyFour, true), (sixtyFour + "\u{0301}", false)] {
+                var manifest = sampleManifest(hostID: host.hostID)
+                manifest.requestedBy = name
+                let r = try await upload(client, token: host.hostToken, try makeBundle(manifest: manifest))
+                #expect(r.status == .created, "\(name.unicodeScalars.count) code points")
+                let ticket = try #require(try await tc.store.ticket(id: try decode(BundleReceipt.self, r).ticketID)).ticket
+                #expect(ticket.requestedBy == (kept ? name : nil), "\(name.unicodeScalars.count) code points")
+            }
+        }
+    }
+
+    /// Technicians' text is checked in code points, as the columns' CHECKs count: at the limit
+    /// it is stored, one past it is a clear 400 and nothing is written (it was a database error).
+    /// An inventory's texts were cut in characters; now in code points, as the views count.
+    @Test func inventoryTextsAreCutInCodePoints() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let hostID = UUID().uuidString.lowercased()
+        _ = try await tc.store.enrollHost(id: hostID, machineID: "inv-marks", hostname: "inv", agentVersion: nil,
+                                          tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: 1, now: Date())
+        let long = Self.marks(500)
+        try await tc.store.recordInventory(hostID: hostID, Inventory(collectedAt: Date(), kernel: long, systemVendor: long, productName: long,
+                                                                           biosVendor: long, biosVersion: long,
+                                                                           packages: [InstalledPackage(name: long, version: long, architecture: long)]), now: Date())
+        let q = FleetQueryTests.queries(tc)
+        let hw = try await q.run("SELECT length(product_name), length(bios_version), length(kernel) FROM inventory", deadline: .now + .seconds(5))
+        #expect(hw.rows == [[.integer(200), .integer(200), .integer(200)]])
+        let packages = try await q.run("SELECT length(name), length(version), length(architecture), name FROM packages", deadline: .now + .seconds(5))
+        #expect(packages.rows == [[.integer(200), .integer(200), .integer(32), .text(Self.marks(200))]])
+    }
+
+    /// `n` code points, two to a character.
+    static func marks(_ n: Int) -> String { String(repeating: "e\u{0301}", count: n / 2) + (n % 2 == 1 ? "x" : "") }
+
+    @Test func techniciansTextIsCheckedInCodePoints() async throws {
+        let marks = Self.marks
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let token = try await tc.apiToken(role: .technician)
+            let auth: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            func request(note: String) async throws -> TestResponse {
+                try await client.execute(uri: "/api/v1/hosts/\(host.hostID)/bundle-requests", method: .post, headers: auth,
+                                         body: ByteBuffer(data: try JSONEncoder().encode(["note": note])))
+            }
+            let refused = try await request(note: marks(1001))
+            #expect(refused.status == .badRequest)
+            #expect(try decode(APIErrorBody.self, refused).error.code == "invalid_note")
+            #expect(try await tc.store.pendingBundleRequests(hostID: host.hostID, now: Date()).isEmpty)
+            #expect(try await request(note: marks(1000)).status == .created)
+            #expect(try await tc.store.pendingBundleRequests(hostID: host.hostID, now: Date()).first?.note == marks(1000))
+
+            let alice = try await WebAccessTests.session(tc, user: "alice", role: .technician)
+            func save(name: String, advice: String) async throws -> TestResponse {
+                try await client.execute(uri: "/query/saved", method: .post, headers: WebAccessTests.merge(alice.headers, WebAccessTests.formType),
+                                         body: WebAccessTests.form(["csrf": alice.csrf, "name": name, "sql": "SELECT host_id FROM hosts",
+                                                                    "policy_minutes": "60", "policy_advice": advice]))
+            }
+            for (name, advice) in [(marks(101), "a"), ("n", marks(4001))] {
+                let r = try await save(name: name, advice: advice)
+                #expect(r.status == .badRequest, "name \(name.unicodeScalars.count), advice \(advice.unicodeScalars.count)")
+            }
+            #expect(try await tc.store.savedQueries(visibleTo: "alice").isEmpty)
+            #expect(try await save(name: marks(100), advice: marks(4000)).status == .seeOther)
+            let saved = try await tc.store.savedQueries(visibleTo: "alice")
+            #expect(saved.map(\.name) == [marks(100)] && saved.first?.policyAdvice == marks(4000))
+        }
+    }
 }

@@ -1937,6 +1937,28 @@ def _():
     check(row() == before, f"ticket changed: {before} -> {row()}")
 
 
+@case("admin_cli_names_and_lifetimes", "admin token create/user add refuse names over 64 code points (combining marks too) and lifetimes outside 1-3650 days, with a message and no row")
+def _():
+    def run(*args):
+        return subprocess.run([C.binary, "admin", *args, "--data-dir", C.data], input="correct horse battery staple\n",
+                              capture_output=True, text=True, timeout=30, cwd=C.work)
+    tokens = db_query("SELECT count(*) FROM api_tokens")[0][0]
+    users = db_query("SELECT count(*) FROM users")[0][0]
+    for args, words in ((("token", "create", "e\u0301" * 33), "1 to 64"), (("token", "create", "tab\tname"), "control"),
+                        (("token", "create", "ok-name", "--expires-in-days", "0"), "1 to 3650"),
+                        (("token", "create", "ok-name", "--expires-in-days", "3651"), "1 to 3650"),
+                        (("token", "create", "ok-name", "--expires-in-days", "-5"), ""),
+                        (("token", "create", "ok-name", "--expires-in-days", "99999999999999999999"), ""),
+                        (("user", "add", "e\u0301" * 33, "--password-stdin"), "1 to 64")):
+        out = run(*args)
+        check(out.returncode != 0 and words in out.stderr, f"admin {' '.join(args[:2])} {args[2][:20]!r}…: exit {out.returncode}, {out.stderr.strip()[:200]}")
+    check(db_query("SELECT count(*) FROM api_tokens")[0][0] == tokens, "a refused token was stored")
+    check(db_query("SELECT count(*) FROM users")[0][0] == users, "a refused user was stored")
+    out = run("token", "create", "e\u0301" * 32, "--expires-in-days", "3650")
+    check(out.returncode == 0, f"a name of 64 code points and 3650 days: exit {out.returncode}, {out.stderr.strip()[:200]}")
+    check(db_query("SELECT count(*) FROM api_tokens WHERE name = ?", ("e\u0301" * 32,))[0][0] == 1, "the 64-code-point token is not stored")
+
+
 @case("odd_methods_and_targets", "unknown methods, absolute-form and '*' targets, 5000 query parameters: 4xx (JSON when routed), never 5xx")
 def _():
     for method, path in (("DELETE", "/api/v1/bundles"), ("PUT", "/api/v1/tickets/1"), ("PATCH", "/healthz"),

@@ -18,9 +18,17 @@ public struct AdminTokenCommand: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @Argument(help: "A name for the token (who or what uses it).") var name: String
         @Option(help: "technician or admin.") var role: UserRole = .technician
-        @Option(name: .customLong("expires-in-days"), help: "Days until the token stops working (default: never).") var expiresInDays: Int?
+        @Option(name: .customLong("expires-in-days"), help: "Days until the token stops working, 1 to 3650 (default: never).") var expiresInDays: Int?
         /// Creates the command.
         public init() {}
+        /// Checks the name and the lifetime before the store is opened.
+        public func validate() throws {
+            guard (1...64).contains(name.unicodeScalars.count),
+                  name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw ValidationError("a token's name is 1 to 64 characters (Unicode code points), no control characters")
+            }
+            if let d = expiresInDays, !(1...3650).contains(d) { throw ValidationError("--expires-in-days must be from 1 to 3650") }
+        }
         /// Runs it.
         public func run() async throws {
             let db = try await openStore(try store.resolve(flags: store.flagSettings))

@@ -35,8 +35,8 @@ public struct AdminUserCommand: AsyncParsableCommand {
         public init() {}
         /// Checks the name.
         public func validate() throws {
-            guard (1...64).contains(name.count), !name.contains(where: \.isWhitespace) else {
-                throw ValidationError("a login name is 1 to 64 characters without spaces")
+            guard (1...64).contains(name.unicodeScalars.count), !name.contains(where: \.isWhitespace) else {
+                throw ValidationError("a login name is 1 to 64 characters (Unicode code points) without spaces")
             }
         }
         /// Runs it.

@@ -191,8 +191,8 @@ public struct AgentController: Sendable {
         // credentials: only that user's tickets. Without the parameter: every ticket (root).
         var requestedBy: String?
         if let name = request.uri.queryParameters["requestedBy"] {
-            guard (1...64).contains(name.count) else {
-                throw APIError.badRequest("invalid_query", "requestedBy is a local user name of 1 to 64 characters")
+            guard (1...64).contains(name.unicodeScalars.count) else {
+                throw APIError.badRequest("invalid_query", "requestedBy is a local user name of 1 to 64 characters (Unicode code points)")
             }
             requestedBy = String(name)
         }

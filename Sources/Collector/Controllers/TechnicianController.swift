@@ -36,7 +36,7 @@ public struct IncidentList: Codable, Sendable, Equatable {
 public struct NewBundleRequest: Codable, Sendable {
     /// The ticket the bundle should join (one of this host's).
     public var ticketID: Int64?
-    /// Why, shown to nobody but technicians and written into the bundle's note (≤ 1000 characters).
+    /// Why, shown to nobody but technicians and written into the bundle's note (≤ 1000 Unicode code points).
     public var note: String?
 }
 
@@ -56,7 +56,7 @@ enum BundleRequests {
         guard host.revokedAt == nil else { throw APIError(.conflict, code: "host_revoked", "this host was revoked; it sends nothing until it enrolls again") }
         if let ticketID, ticketID <= 0 { throw APIError.badRequest("invalid_ticket_id", "a ticket id is a positive whole number") }
         let text = note?.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (text?.count ?? 0) <= 1000 else { throw APIError.badRequest("invalid_note", "a request's note is at most 1000 characters") }
+        guard (text?.unicodeScalars.count ?? 0) <= 1000 else { throw APIError.badRequest("invalid_note", "a request's note is at most 1000 characters (Unicode code points)") }
         let now = Date()
         do {
             return try await store.createBundleRequest(hostID: host.id, ticketID: ticketID, requestedBy: user, note: text?.isEmpty == true ? nil : text,

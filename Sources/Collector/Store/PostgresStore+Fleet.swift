@@ -529,13 +529,14 @@ extension PostgresStore {
     // MARK: Inventory
 
     public func recordInventory(hostID: String, _ inventory: Inventory, now: Date) async throws {
-        func cut(_ s: String?, _ n: Int) -> String? { Self.text(s.map { String($0.prefix(n)) }) }
+        // Cut in code points, as everywhere a text meets a column (`clippedScalars`).
+        func cut(_ s: String?, _ n: Int) -> String? { Self.text(s.map { clippedScalars($0, n) }) }
         // One row per (name, architecture), the last one winning, as `INSERT OR REPLACE`.
         var names: [String] = [], architectures: [String] = [], versions: [String] = []
         var at: [String: Int] = [:]
         for p in inventory.packages {
-            let name = Self.text(String(p.name.prefix(200))), architecture = Self.text(String(p.architecture.prefix(32)))
-            let version = Self.text(String(p.version.prefix(200)))
+            let name = Self.text(clippedScalars(p.name, 200)), architecture = Self.text(clippedScalars(p.architecture, 32))
+            let version = Self.text(clippedScalars(p.version, 200))
             let key = name + "\u{0}" + architecture
             if let i = at[key] {
                 versions[i] = version

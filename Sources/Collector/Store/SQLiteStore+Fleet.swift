@@ -348,7 +348,8 @@ extension SQLiteStore {
 
     public func recordInventory(hostID: String, _ inventory: Inventory, now: Date) async throws {
         try await write { db in
-            func cut(_ s: String?, _ n: Int) -> String? { s.map { String($0.prefix(n)) } }
+            // Cut in code points, as everywhere a text meets a column (`clippedScalars`).
+            func cut(_ s: String?, _ n: Int) -> String? { s.map { clippedScalars($0, n) } }
             try db.execute(sql: """
                 INSERT OR REPLACE INTO host_inventory (host_id, received_at, collected_at, kernel, system_vendor, product_name, bios_vendor,
                     bios_version, package_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -358,7 +359,7 @@ extension SQLiteStore {
             try db.execute(sql: "DELETE FROM host_packages WHERE host_id = ?", arguments: [hostID])
             let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO host_packages (host_id, name, architecture, version) VALUES (?, ?, ?, ?)")
             for p in inventory.packages {
-                try insert.execute(arguments: [hostID, String(p.name.prefix(200)), String(p.architecture.prefix(32)), String(p.version.prefix(200))])
+                try insert.execute(arguments: [hostID, clippedScalars(p.name, 200), clippedScalars(p.architecture, 32), clippedScalars(p.version, 200)])
             }
         }
     }

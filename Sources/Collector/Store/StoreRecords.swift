@@ -143,9 +143,11 @@ public struct NewBundle: Sendable {
     public var members: [BundleContents.Member]
 
     /// The local user who asked (`manifest.requestedBy`), when it is a plausible login name
-    /// (1–64 printable characters); anything else counts as unknown.
+    /// (1–64 printable code points, as the column's CHECK counts them: a name of combining
+    /// marks counted in characters failed the ticket's insert, and the upload with it); anything
+    /// else counts as unknown.
     public var requestedBy: String? {
-        guard let name = manifest.requestedBy?.trimmingCharacters(in: .whitespaces), (1...64).contains(name.count),
+        guard let name = manifest.requestedBy?.trimmingCharacters(in: .whitespaces), (1...64).contains(name.unicodeScalars.count),
               name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0.properties.generalCategory != .control }) else { return nil }
         return name
     }

@@ -192,8 +192,8 @@ extension WebController {
         let form = try await form(request, context)
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let sql = (form["sql"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...100).contains(name.count), name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
-            throw APIError.badRequest("invalid_name", "a saved query's name is 1 to 100 characters, no control characters")
+        guard (1...100).contains(name.unicodeScalars.count), name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw APIError.badRequest("invalid_name", "a saved query's name is 1 to 100 characters (Unicode code points), no control characters")
         }
         guard !sql.isEmpty, sql.utf8.count <= limits.queryMaxSQLBytes else {
             throw APIError.badRequest("invalid_query", "a saved query is 1 byte to \(limits.queryMaxSQLBytes) bytes of SQL")
@@ -204,7 +204,7 @@ extension WebController {
                 throw APIError.badRequest("invalid_policy", "a policy runs every \(limits.policyMinIntervalMinutes) to 10080 minutes")
             }
             let advice = (form["policy_advice"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard advice.count <= 4000 else { throw APIError.badRequest("invalid_policy", "a policy's advice is at most 4000 characters") }
+            guard advice.unicodeScalars.count <= 4000 else { throw APIError.badRequest("invalid_policy", "a policy's advice is at most 4000 characters (Unicode code points)") }
             let priority = TicketPriority(rawValue: form["policy_priority"] ?? "normal") ?? .normal
             // A policy must name its hosts: check the query answers host_id before saving.
             let probe = try await fleet.run(sql, by: user.name, clientAddress: context.clientAddress, audit: false)

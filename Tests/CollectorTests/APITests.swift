@@ -133,17 +133,32 @@ import Testing
             _ = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)/comments", method: .post,
                                          headers: auth + [.contentType: "application/json"],
                                          body: ByteBuffer(string: #"{"body":"internal","visibleToUser":false}"#))
+            // The assignee is a technician or admin, as on the ticket page. Anyone else is
+            // refused before anything is written: the category in the same PATCH stays too.
+            _ = try await tc.store.addUser(name: "sam", role: .technician, passwordHash: Secrets.hashPassword("correct horse battery", cost: 4), now: Date())
+            let beforeRefusal = try #require(try await tc.store.ticket(id: receipt.ticketID)).ticket
+            for name in ["script", String(repeating: "s\u{0301}", count: 40), "sam" + String(repeating: "\u{0301}", count: 62)] {
+                let refused = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)", method: .patch,
+                                                       headers: auth + [.contentType: "application/json"],
+                                                       body: ByteBuffer(data: try JSONEncoder().encode(["assignee": name, "category": "network", "status": "resolved"])))
+                #expect(refused.status == .badRequest)
+                #expect(try decode(APIErrorBody.self, refused).error.code == "invalid_assignee")
+            }
+            let afterRefusal = try #require(try await tc.store.ticket(id: receipt.ticketID)).ticket
+            #expect(afterRefusal.category == beforeRefusal.category && afterRefusal.assignee == nil && afterRefusal.status == .open)
+            #expect(try await tc.store.auditLog(limit: 50, offset: 0).filter { $0.target == "ticket \(receipt.ticketID)" }.map(\.action)
+                    == ["comment_added", "comment_added"])
             let patched = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)", method: .patch,
                                                    headers: auth + [.contentType: "application/json"],
-                                                   body: ByteBuffer(string: #"{"status":"waiting_on_user","assignee":"script"}"#))
+                                                   body: ByteBuffer(string: #"{"status":"waiting_on_user","assignee":"sam"}"#))
             #expect(try decode(TicketSummary.self, patched).status == .waitingOnUser)
             // The API's changes are in the audit log as the ticket page's are, marked "API";
             // a PATCH that changes nothing writes nothing.
             _ = try await client.execute(uri: "/api/v1/tickets/\(receipt.ticketID)", method: .patch,
-                                         headers: auth + [.contentType: "application/json"], body: ByteBuffer(string: #"{"assignee":"script"}"#))
+                                         headers: auth + [.contentType: "application/json"], body: ByteBuffer(string: #"{"assignee":"sam"}"#))
             let audit = try await tc.store.auditLog(limit: 50, offset: 0).filter { $0.target == "ticket \(receipt.ticketID)" }
             #expect(audit.map(\.action) == ["ticket_updated", "comment_added", "comment_added"])
-            #expect(audit[0].detail.hasPrefix("API · status open → waiting_on_user · assignee none → script"))
+            #expect(audit[0].detail.hasPrefix("API · status open → waiting_on_user · assignee none → sam"))
             #expect(audit[1].detail.hasPrefix("API · internal") && audit[2].detail.hasPrefix("API · visible to the user"))
             #expect(Set(audit.map(\.actor)).count == 1 && !audit[0].actor.isEmpty && audit[0].actor != "?")
             let own = try decode(HostTicketList.self, try await client.execute(uri: "/api/v1/hosts/self/tickets", method: .get,

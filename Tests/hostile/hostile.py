@@ -1937,6 +1937,18 @@ def _():
     check(row() == before, f"ticket changed: {before} -> {row()}")
 
 
+@case("ticket_assignee_not_a_user", "PATCH with an assignee nobody is (or of 65 code points) answers 400 invalid_assignee and changes nothing, the category in it included")
+def _():
+    row = lambda: db_query("SELECT status, priority, assignee, category, updated_at FROM tickets WHERE id = ?", (W.ticket_id,))
+    before = row()
+    path = f"/api/v1/tickets/{W.ticket_id}"
+    for name in ("mallory", "a\u0301" * 40, "x" * 10_000):
+        body = {"assignee": name, "category": "network", "status": "resolved"}
+        r = request("PATCH", path, body=json.dumps(body).encode(), token=W.api, content_type="application/json")
+        expect_error(r, 400, "invalid_assignee", f"assignee of {len(name)} code points")
+    check(row() == before, f"ticket changed: {before} -> {row()}")
+
+
 @case("admin_cli_names_and_lifetimes", "admin token create/user add refuse names over 64 code points (combining marks too) and lifetimes outside 1-3650 days, with a message and no row")
 def _():
     def run(*args):

@@ -178,6 +178,13 @@ public struct TechnicianController: Sendable {
         let user = try context.requireUser()
         let id = try ticketID(context)
         let update = try await request.decodeJSON(TicketUpdate.self, limit: limits.maxJSONBodyBytes)
+        // The assignee is a technician or admin, as on the ticket page; checked before anything
+        // is written, so a refused one leaves the category as it was too.
+        if let a = update.assignee, !a.isEmpty {
+            guard a.unicodeScalars.count <= 64, try await store.users().contains(where: { $0.name == a }) else {
+                throw APIError.badRequest("invalid_assignee", "no technician or admin is named \(clippedScalars(a, 64)); send \"\" to unassign")
+            }
+        }
         guard let before = try await store.ticket(id: id)?.ticket else { throw APIError.notFound("ticket \(id)") }
         if let category = update.category {
             guard let after = try await store.reclassifyTicket(id: id, category: category, by: user.name, now: Date()) else {
@@ -188,7 +195,7 @@ public struct TechnicianController: Sendable {
                                   "API · category \(category.rawValue)" + (before.topRuleID.map { " · top rule \($0)" } ?? ""))
             }
         }
-        let assignee = update.assignee.map { String($0.prefix(64)) }
+        let assignee = update.assignee
         guard let summary = try await store.updateTicket(id: id, status: update.status, priority: update.priority,
                                                          assignee: assignee, now: Date()) else {
             throw APIError.notFound("ticket \(id)")

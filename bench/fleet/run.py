@@ -502,6 +502,9 @@ def main():
     ap.add_argument("--workers", type=int, default=6, help="Python processes that enroll and fill (default 6)")
     ap.add_argument("--ingest-seconds", type=float, default=20.0, help="length of the sustained heartbeat phase (default 20)")
     ap.add_argument("--ingest-hosts", type=int, default=20_000, help="hosts whose heartbeats the ingest phase cycles through (default 20000)")
+    ap.add_argument("--ingest-order", choices=["enrolled", "random"], default="enrolled",
+                    help="which hosts beat and in what order: the first --ingest-hosts in enrollment order, which is also the "
+                         "order of their rows (default), or as many drawn from the whole fleet in random order, as a fleet beats")
     ap.add_argument("--connections", type=int, default=64, help="wrk connections in the ingest phase (default 64)")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     ap.add_argument("--token-cache", choices=["on", "off"], default="off",
@@ -632,7 +635,7 @@ def main():
         # ------------------------------------------------ ingest
         if not args.skip_ingest:
             now = datetime.now(timezone.utc)
-            sample = hosts[: args.ingest_hosts]
+            sample = hosts[: args.ingest_hosts] if args.ingest_order == "enrolled" else random.Random(2).sample(hosts, min(args.ingest_hosts, len(hosts)))
             tick = int(time.time()) % 1000 + 100  # figures moved since the fill
             lines = [(t, json.dumps(heartbeat(i, h, host_name(i), machine_id(i), tick, now), separators=(",", ":"))) for i, h, t in sample]
             avg_bytes = sum(len(b) for _, b in lines) / len(lines)

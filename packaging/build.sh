@@ -2,7 +2,7 @@
 # Builds helpline-agent and helpline-collector .deb files into packaging/out/ from a clean
 # checkout: release binaries with the Swift standard library and Foundation linked
 # statically (the agent with only the part of ICU's data it opens: scripts/icu-subset.py),
-# checked to run without the Swift toolchain, stripped; man pages and shell
+# checked to run without the Swift toolchain and for full RELRO, stripped; man pages and shell
 # completions generated from the argument parser; `dpkg-deb --build --root-owner-group`.
 #
 # The version is HelplineVersion.current (Sources/Shared/Model/HelplineVersion.swift), read
@@ -37,7 +37,11 @@ done
 
 # --- binaries ---------------------------------------------------------------------------
 echo "== release build (static Swift standard library and Foundation; $scratch)" >&2
-build=(swift build -c release --static-swift-stdlib --disable-local-rpath --scratch-path "$scratch")
+# -z now: every symbol bound at start, so the GOT is read-only afterwards (full RELRO).
+build=(swift build -c release --static-swift-stdlib --disable-local-rpath -Xlinker -z -Xlinker now --scratch-path "$scratch")
+# SwiftPM does not relink when only -Xlinker flags changed: a scratch folder last used without
+# them must not hand back binaries linked the other way.
+rm -f "$scratch/release/helpline" "$scratch/release/helpline-collector"
 timeout -k 30 5400 "${build[@]}" >"$out/build.log" 2>&1 || {
   grep -E 'error:' "$out/build.log" | head -40 >&2 || tail -40 "$out/build.log" >&2
   fail "release build failed; full log: $out/build.log"
@@ -87,6 +91,17 @@ for b in helpline helpline-collector; do
   fi
   if readelf -d "$f" | grep -E 'R(UN)?PATH'; then fail "$b carries a library search path (above)"; fi
   if ldd "$f" | grep -E "not found|$toolchain|swift"; then fail "$b resolves libraries from the toolchain (above)"; fi
+done
+echo "== ELF hardening: full RELRO, no executable stack, no text relocations" >&2
+# Not checked: .rodata is writable in both. The toolchain's static libraries (libswiftCore.a,
+# libFoundation*.a …) carry .rodata input sections flagged writable, and the linker merges
+# every .rodata into one output section with their flags.
+for b in helpline helpline-collector; do
+  dynamic=$(readelf -d "$stage/bin/$b") segments=$(readelf -lW "$stage/bin/$b")
+  grep -qE '\(FLAGS\).*BIND_NOW|\(FLAGS_1\).*NOW' <<<"$dynamic" || fail "$b is not linked with -z now (partial RELRO)"
+  grep -q GNU_RELRO <<<"$segments" || fail "$b has no RELRO segment"
+  if grep GNU_STACK <<<"$segments" | grep -q RWE; then fail "$b asks for an executable stack"; fi
+  if grep -q TEXTREL <<<"$dynamic"; then fail "$b has text relocations"; fi
 done
 # Run them with the toolchain hidden (an empty tmpfs over it) and an empty environment.
 hidden_check=$(

@@ -11,6 +11,8 @@
 #   -no-pie                 a fixed load address: no 1.9 MB table of relative relocations read
 #                           at every start, no copy-on-write pages from applying it.
 #   --gc-sections           sections nothing refers to are left out.
+#   -z now                  every symbol bound at start, so the GOT is read-only after it
+#                           (full RELRO, as Debian's hardening flags ask).
 #   strip                   the shipped copy without debug info; the unstripped binary stays
 #                           in the scratch folder for symbolicating crash reports.
 #   icu-subset.o            agent only: ICU's data without the parts the agent never opens
@@ -40,7 +42,7 @@ while [ $# -gt 0 ]; do
 done
 
 flags=(-c release --scratch-path "$scratch" --static-swift-stdlib
-       -Xlinker --gc-sections -Xlinker -no-pie)
+       -Xlinker --gc-sections -Xlinker -no-pie -Xlinker -z -Xlinker now)
 mkdir -p "$out"
 # SwiftPM does not relink when only -Xlinker flags changed: remove the products so a scratch
 # folder last used for a plain build cannot hand back a binary linked the other way.

@@ -23,8 +23,7 @@ public struct AdminTokenCommand: AsyncParsableCommand {
         public init() {}
         /// Checks the name and the lifetime before the store is opened.
         public func validate() throws {
-            guard (1...64).contains(name.unicodeScalars.count),
-                  name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            guard isPlainName(name, max: 64) else {
                 throw ValidationError("a token's name is 1 to 64 characters (Unicode code points), no control characters")
             }
             if let d = expiresInDays, !(1...3650).contains(d) { throw ValidationError("--expires-in-days must be from 1 to 3650") }

@@ -178,13 +178,8 @@ public struct TechnicianController: Sendable {
         let user = try context.requireUser()
         let id = try ticketID(context)
         let update = try await request.decodeJSON(TicketUpdate.self, limit: limits.maxJSONBodyBytes)
-        // The assignee is a technician or admin, as on the ticket page; checked before anything
-        // is written, so a refused one leaves the category as it was too.
-        if let a = update.assignee, !a.isEmpty {
-            guard a.unicodeScalars.count <= 64, try await store.users().contains(where: { $0.name == a }) else {
-                throw APIError.badRequest("invalid_assignee", "no technician or admin is named \(clippedScalars(a, 64)); send \"\" to unassign")
-            }
-        }
+        // Checked before anything is written, so a refused assignee leaves the category as it was too.
+        try await store.checkAssignee(update.assignee)
         guard let before = try await store.ticket(id: id)?.ticket else { throw APIError.notFound("ticket \(id)") }
         if let category = update.category {
             guard let after = try await store.reclassifyTicket(id: id, category: category, by: user.name, now: Date()) else {

@@ -383,3 +383,9 @@ func clipped(_ s: String, _ n: Int) -> String {
 func clippedScalars(_ s: String, _ n: Int) -> String {
     s.utf8.count <= n || s.unicodeScalars.count <= n ? s : String(String.UnicodeScalarView(s.unicodeScalars.prefix(n)))
 }
+
+/// Whether `s` is a name of `1...max` code points (as the column's CHECK counts) with no
+/// control character: saved queries and API tokens.
+func isPlainName(_ s: String, max: Int) -> Bool {
+    (1...max).contains(s.unicodeScalars.count) && s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
+}

@@ -192,7 +192,7 @@ extension WebController {
         let form = try await form(request, context)
         let name = (form["name"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         let sql = (form["sql"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...100).contains(name.unicodeScalars.count), name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+        guard isPlainName(name, max: 100) else {
             throw APIError.badRequest("invalid_name", "a saved query's name is 1 to 100 characters (Unicode code points), no control characters")
         }
         guard !sql.isEmpty, sql.utf8.count <= limits.queryMaxSQLBytes else {

@@ -320,11 +320,7 @@ extension WebController {
             return c
         }
         let assignee = form["assignee"]
-        if let a = assignee, !a.isEmpty {
-            guard try await store.users().contains(where: { $0.name == a }) else {
-                throw APIError.badRequest("invalid_assignee", "no technician or admin is named \(a.prefix(64))")
-            }
-        }
+        try await store.checkAssignee(assignee)
         guard let before = try await store.ticket(id: id)?.ticket else { throw APIError.notFound("ticket \(id)") }
         var changed: [String] = []
         if let category, try await store.reclassifyTicket(id: id, category: category, by: try user(context).name, now: Date())?.category != before.category {

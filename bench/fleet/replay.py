@@ -59,7 +59,15 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def print_pages_by_table(work, start, end, count):
+def page_size(path):
+    """The database's page size, from its header (bytes 16-17; 1 means 65,536)."""
+    with open(path, "rb") as f:
+        f.seek(16)
+        n = int.from_bytes(f.read(2), "big")
+    return 65536 if n == 1 else n
+
+
+def print_pages_by_table(work, start, end, count, size):
     """Maps the WAL frames written between byte offsets start and end to the table or index
     that owns each page (dbstat on a copy of the database and its WAL, taken while the
     collector is idle), and prints frames and distinct pages per heartbeat for each."""
@@ -72,17 +80,17 @@ def print_pages_by_table(work, start, end, count):
     with open(os.path.join(snap, "collector.sqlite-wal"), "rb") as f:
         f.seek(start)
         frames = []
-        while f.tell() + 24 + 4096 <= end:
+        while f.tell() + 24 + size <= end:
             header = f.read(24)
             frames.append(int.from_bytes(header[:4], "big"))
-            f.seek(4096, 1)
+            f.seek(size, 1)
     db = sqlite3.connect(os.path.join(snap, "collector.sqlite"))
     owner = dict((pageno, name) for name, pageno in db.execute("SELECT name, pageno FROM dbstat"))
     db.close()
     by_frames = collections.Counter(owner.get(p, "(free list or header)") for p in frames)
     by_pages = collections.Counter(owner.get(p, "(free list or header)") for p in set(frames))
     print(f"WAL frames per heartbeat by table or index ({len(frames)} frames, {len(set(frames))} distinct pages):")
-    for name, n in by_frames.most_common():
+    for name, n in by_frames.most_common(16):
         print(f"  {name:40} {n / count:6.2f} frames, {by_pages[name] / count:6.2f} distinct pages")
 
 
@@ -94,6 +102,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=300, help="heartbeats before measuring (default 300)")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--tick", type=int, default=500, help="the heartbeats' tick (figures moved since the fill)")
+    ap.add_argument("--order", choices=["enrolled", "random"], default="enrolled",
+                    help="hosts in enrollment order (neighbours share pages) or shuffled with a fixed seed, as a fleet beats "
+                         "(default enrolled)")
     ap.add_argument("--count-pages", action="store_true",
                     help="no checkpoint during the run (sqlite_checkpoint_pages=1000000): report WAL frames written per heartbeat")
     ap.add_argument("--pages-by-table", action="store_true",
@@ -110,6 +121,9 @@ def main():
             i, h, t = line.split()
             hosts.append((int(i), h, t))
     hosts.sort()
+    if args.order == "random":
+        import random
+        random.Random(11).shuffle(hosts)
     now = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
     def bodies(first_tick, count):
         # Heartbeat k is host k % hosts' beat number first_tick + k // hosts: a host's figures
@@ -141,11 +155,13 @@ def main():
         cpu0, t0, wal0 = cpu_seconds(server.pid), time.time(), os.path.getsize(wal)
         errors += blast(port, measured, args.connections)
         cpu, el, wal1 = cpu_seconds(server.pid) - cpu0, time.time() - t0, os.path.getsize(wal)
-        pages = f"; {(wal1 - wal0) / (4096 + 24) / args.count:.2f} WAL frames per heartbeat" if args.count_pages else ""
+        size = page_size(os.path.join(work, "data", "collector.sqlite"))
+        pages = (f"; {(wal1 - wal0) / (size + 24) / args.count:.2f} WAL frames of {size} bytes per heartbeat, "
+                 f"{(wal1 - wal0) / args.count / 1024:.1f} KiB" if args.count_pages else "")
         if errors:
             print(f"refused: {len(errors)} ({sorted(set(errors))})")
         if args.pages_by_table:
-            print_pages_by_table(work, wal0, wal1, args.count)
+            print_pages_by_table(work, wal0, wal1, args.count, size)
         print(f"{args.count} heartbeats in {el:.2f} s; collector CPU {cpu:.2f} s = {cpu / args.count * 1e6:.0f} µs per heartbeat; "
               f"load {os.getloadavg()[0]:.1f}{pages}")
     finally:

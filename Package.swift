@@ -131,6 +131,8 @@ let package = Package(
             dependencies: [
                 "Collector", "Shared", "Diagnosis",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                // Test remotes behind TLS (a tracker's own CA: IntegrationTests).
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 // Tests read the SQLite file directly (the journal index's rows after expiry).
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // Tests create a database of their own on the test PostgreSQL server.

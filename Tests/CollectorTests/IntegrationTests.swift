@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOSSL
 import Testing
 @testable import Collector
 @testable import Shared
@@ -537,6 +538,125 @@ import Testing
             #expect(rows["moved"]?.status == .dead && rows["moved"]?.lastError?.contains("redirect") == true)
             #expect(rows["refused"]?.status == .dead && rows["refused"]?.lastStatusCode == 401)
             #expect(remote.requests.filter { $0.path == "/moved" }.count == 1 && !remote.requests.contains { $0.path == "/steal" })
+        }
+    }
+
+    /// Makes a CA (`NAME-ca.pem`, `NAME-ca.key`) and, signed by it, a certificate for
+    /// 127.0.0.1 (`NAME.pem`, `NAME.key`) with openssl, in `dir`.
+    static func makeCA(_ dir: TempDir, _ name: String) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "openssl is missing; scripts/setup.sh installs it")
+        let ca = dir.file("\(name)-ca"), leaf = dir.file(name)
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: dir.file("ext.cnf"), atomically: true, encoding: .utf8)
+        for step in [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(name) internal CA", "-keyout", ca + ".key", "-out", ca + ".pem"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", leaf + ".key", "-out", leaf + ".csr"],
+            ["x509", "-req", "-in", leaf + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key", "-CAcreateserial", "-days", "2",
+             "-extfile", dir.file("ext.cnf"), "-out", leaf + ".pem"],
+        ] {
+            let r = try Process.run("/usr/bin/openssl", step)
+            try #require(r.status == 0, "openssl \(step[0]): \(r.error)")
+        }
+    }
+
+    /// A tracker on the company network behind an internal CA: `ca_file` makes the backend
+    /// trust that CA (and only it); without it, or with another CA, the handshake fails and
+    /// the delivery says what to set. Nothing reaches the remote from a backend that does not
+    /// trust it, nor from one that offers less than TLS 1.2.
+    @Test func aTrackerBehindAnInternalCAIsReachedWithItsCAFile() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try Self.makeCA(dir, "desk")
+        try Self.makeCA(dir, "other")
+        let chain = try NIOSSLCertificate.fromPEMFile(dir.file("desk.pem")).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: dir.file("desk.key"), format: .pem)
+        let remote = RemoteRecorder()
+        try await remote.serve(tls: serverTLSConfiguration(certificateChain: chain, privateKey: key)) { base in
+            #expect(base.hasPrefix("https://"))
+            var trusted = Self.webhook(base + "/trusted", name: "trusted")
+            trusted.caFile = dir.file("desk-ca.pem")
+            let system = Self.webhook(base + "/system", name: "system")
+            var other = Self.webhook(base + "/other", name: "other")
+            other.caFile = dir.file("other-ca.pem")
+            // A failed handshake is retried until the request's timeout (AsyncHTTPClient's
+            // connection retries); a short one keeps the test short.
+            let tc = try await TestCollector(limits: ["integration_max_attempts": 1, "integration_request_timeout_seconds": 2],
+                                             diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [trusted, system, other])
+            defer { Task { await tc.close() } }
+            _ = try await Self.ticket(tc)
+            try await Self.withWorker(tc) { worker in
+                try await Self.drive(worker) {
+                    let all = try await tc.store.deliveries(status: nil, limit: 50, offset: 0)
+                    return all.count == 3 && all.allSatisfy { $0.status == .delivered || $0.status == .dead }
+                }
+            }
+            let rows = Dictionary(uniqueKeysWithValues: try await tc.store.deliveries(status: nil, limit: 50, offset: 0).map { ($0.backend, $0) })
+            #expect(rows["trusted"]?.status == .delivered)
+            #expect(rows["system"]?.status == .dead)
+            #expect(rows["system"]?.lastError?.contains("TLS handshake failed") == true, "\(rows["system"]?.lastError ?? "")")
+            #expect(rows["system"]?.lastError?.contains("set ca_file") == true)
+            #expect(rows["other"]?.status == .dead)
+            #expect(rows["other"]?.lastError?.contains("the CAs in this backend's ca_file") == true, "\(rows["other"]?.lastError ?? "")")
+            #expect(remote.requests.map(\.path) == ["/trusted"])
+            #expect(remote.requests.first?.headers["helpline-signature"] == Self.expectedSignature(remote.requests[0]))
+        }
+        // The trusted CA's remote at TLS 1.1 at most: refused, TLS 1.2 is the minimum.
+        var legacyTLS = serverTLSConfiguration(certificateChain: chain, privateKey: key)
+        legacyTLS.minimumTLSVersion = .tlsv1
+        legacyTLS.maximumTLSVersion = .tlsv11
+        let legacy = RemoteRecorder()
+        try await legacy.serve(tls: legacyTLS) { base in
+            var old = Self.webhook(base + "/legacy", name: "legacy")
+            old.caFile = dir.file("desk-ca.pem")
+            let tc = try await TestCollector(limits: ["integration_max_attempts": 1, "integration_request_timeout_seconds": 2],
+                                             diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [old])
+            defer { Task { await tc.close() } }
+            _ = try await Self.ticket(tc)
+            try await Self.withWorker(tc) { worker in
+                try await Self.drive(worker) { try await tc.store.deliveries(status: .dead, limit: 50, offset: 0).count == 1 }
+            }
+            #expect(try await tc.store.deliveries(status: .dead, limit: 50, offset: 0).first?.lastError?.contains("TLS handshake failed") == true)
+            #expect(legacy.requests.isEmpty)
+        }
+    }
+
+    /// `ca_file` is checked when the configuration loads: https only, a readable file, PEM
+    /// certificates, at most `maxCAFileBytes` (a file of exactly that size loads).
+    @Test func aBadCAFileStopsTheConfigurationNamingIt() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try Self.makeCA(dir, "desk")
+        let pem = try String(contentsOfFile: dir.file("desk-ca.pem"), encoding: .utf8)
+        func load(_ url: String = "https://desk.example", caFile: String) throws -> CollectorConfiguration {
+            var s = Self.webhook(url, name: "desk")
+            s.caFile = caFile
+            return try CollectorConfiguration(CollectorSettings(integrations: [s]))
+        }
+        let good = try load(caFile: dir.file("desk-ca.pem"))
+        #expect(good.integrations.first?.trustedCAs?.count == 1)
+        // Text before the certificate is allowed (bundles carry comments); pad to the bound.
+        let limit = IntegrationBackend.maxCAFileBytes
+        let filler = String(repeating: "# padding\n", count: (limit - pem.utf8.count) / 10)
+        let exact = filler + String(repeating: "#", count: limit - pem.utf8.count - filler.utf8.count - 1) + "\n" + pem
+        #expect(exact.utf8.count == limit)
+        try exact.write(toFile: dir.file("exact.pem"), atomically: true, encoding: .utf8)
+        #expect(try load(caFile: dir.file("exact.pem")).integrations.first?.trustedCAs?.count == 1)
+        try ("#" + exact).write(toFile: dir.file("over.pem"), atomically: true, encoding: .utf8)
+        try "not a certificate\n".write(toFile: dir.file("text.pem"), atomically: true, encoding: .utf8)
+        try "".write(toFile: dir.file("empty.pem"), atomically: true, encoding: .utf8)
+        let cases: [(String, String, String)] = [
+            ("http://desk.example", dir.file("desk-ca.pem"), "ca_file is for https:// URLs"),
+            ("https://desk.example", dir.file("missing.pem"), "could not read ca_file"),
+            ("https://desk.example", dir.path, "could not read ca_file"),
+            ("https://desk.example", dir.file("over.pem"), "larger than 4 MiB"),
+            ("https://desk.example", dir.file("text.pem"), "holds no certificate"),
+            ("https://desk.example", dir.file("empty.pem"), "holds no certificate"),
+            ("https://desk.example", dir.file("desk.key"), "holds no certificate"),
+            ("https://desk.example", "/dev/zero", "larger than 4 MiB"),
+        ]
+        for (url, file, message) in cases {
+            #expect { try load(url, caFile: file) } throws: { error in
+                "\(error)".contains(message) && "\(error)".contains("integration desk")
+            }
         }
     }
 

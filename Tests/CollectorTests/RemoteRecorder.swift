@@ -1,8 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdTesting
 import Logging
+import NIOSSL
 import Synchronization
 
 /// A request a test remote received.
@@ -51,8 +54,9 @@ final class RemoteRecorder: Sendable {
         }
     }
 
-    /// Runs the server for the duration of `body`, which gets its base URL (`http://127.0.0.1:PORT`).
-    func serve<T: Sendable>(_ body: @escaping @Sendable (String) async throws -> T) async throws -> T {
+    /// Runs the server for the duration of `body`, which gets its base URL (`http://127.0.0.1:PORT`,
+    /// or `https://` with `tls`).
+    func serve<T: Sendable>(tls: TLSConfiguration? = nil, _ body: @escaping @Sendable (String) async throws -> T) async throws -> T {
         let router = Router()
         for method in [HTTPRequest.Method.get, .post, .put, .patch] {
             router.on("**", method: method) { request, _ -> Response in
@@ -70,9 +74,10 @@ final class RemoteRecorder: Sendable {
         }
         var logger = Logger(label: "test-remote")
         logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let app = Application(router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
         return try await app.test(.live) { client in
-            try await body("http://127.0.0.1:\(client.port ?? 0)")
+            try await body("\(tls == nil ? "http" : "https")://127.0.0.1:\(client.port ?? 0)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import Shared
 
 /// A secret from configuration (a backend's signing key or API token): kept out of every
@@ -56,9 +57,13 @@ public struct IntegrationSettings: Sendable, Equatable, Decodable {
     public var statusMap: [String: String]?
     /// Which tickets this backend gets.
     public var filter: IntegrationFilterSettings?
+    /// PEM file of the certificate authorities to trust for this backend instead of the
+    /// system's (a tracker on the company network behind an internal CA). https only.
+    public var caFile: String?
 
     enum CodingKeys: String, CodingKey {
         case name, kind, url, secret, token, user, project, labels, filter
+        case caFile = "ca_file"
         case secretEnv = "secret_env", secretFile = "secret_file", tokenEnv = "token_env", tokenFile = "token_file"
         case issueType = "issue_type", resolveTransition = "resolve_transition"
         case inboundSecret = "inbound_secret", inboundSecretEnv = "inbound_secret_env", inboundSecretFile = "inbound_secret_file"
@@ -181,6 +186,9 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
     public var statusMap: [String: TicketStatus]
     /// Which tickets it gets.
     public var filter: IntegrationFilter
+    /// The CAs `ca_file` named, trusted for this backend instead of the system's; nil: the
+    /// system's.
+    public var trustedCAs: [NIOSSLCertificate]?
 
     /// Name, kind and URL: never a secret.
     public var description: String { "\(kind.rawValue) backend \(name) (\(url.absoluteString))" }
@@ -248,6 +256,7 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
             filter.hostnames = f.hostnames
         }
         self.filter = filter
+        trustedCAs = try Self.certificates(s.caFile, url: url, where_)
         switch kind {
         case .webhook:
             guard secret != nil else { throw ConfigurationError("\(where_): a webhook needs secret (or secret_env / secret_file) to sign with") }
@@ -263,6 +272,34 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
         }
         if let s = secret, s.value.utf8.count < 16 { throw ConfigurationError("\(where_): secret must be at least 16 characters") }
         if let s = inboundSecret, s.value.utf8.count < 16 { throw ConfigurationError("\(where_): inbound_secret must be at least 16 characters") }
+    }
+
+    /// Largest `ca_file`, in bytes: a system bundle of every public CA is ~220 KiB.
+    static let maxCAFileBytes = 4 << 20
+
+    /// The certificates of `ca_file`, checked: an https URL, and a readable PEM file of at most
+    /// `maxCAFileBytes` holding at least one certificate.
+    private static func certificates(_ file: String?, url: URL, _ where_: String) throws -> [NIOSSLCertificate]? {
+        guard let file else { return nil }
+        guard url.scheme?.lowercased() == "https" else {
+            throw ConfigurationError("\(where_): ca_file is for https:// URLs, and url is \(url.absoluteString); use https or drop ca_file")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let handle = FileHandle(forReadingAtPath: file) else {
+            throw ConfigurationError("\(where_): could not read ca_file \(file); check the path and that the collector's user may read it")
+        }
+        defer { try? handle.close() }
+        // Read one byte past the bound, never the whole of whatever the path names.
+        let data = (try? handle.read(upToCount: maxCAFileBytes + 1)) ?? nil ?? Data()
+        guard data.count <= maxCAFileBytes else {
+            throw ConfigurationError("\(where_): ca_file \(file) is larger than \(maxCAFileBytes >> 20) MiB; give only the CAs this backend needs")
+        }
+        let certificates = (try? NIOSSLCertificate.fromPEMBytes(Array(data))) ?? []
+        guard !certificates.isEmpty else {
+            throw ConfigurationError("\(where_): ca_file \(file) holds no certificate; it must be PEM (-----BEGIN CERTIFICATE-----)")
+        }
+        return certificates
     }
 
     /// Inline, environment or file; at most one of them.

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A delivery attempt that failed, said so that an admin knows what to fix.
 public struct IntegrationError: Error, Sendable, CustomStringConvertible {
@@ -67,6 +68,9 @@ public final class IntegrationHTTP: Sendable {
     private let client: HTTPClient
     private let timeout: TimeAmount
     private let maxResponseBytes: Int
+    /// TLS for every request: trusting only a backend's `ca_file`; nil: the client's default
+    /// (the system's CAs).
+    private let tls: TLSConfiguration?
 
     /// A client with the limits of `limits`. Call `shutdown()` when done.
     public init(limits: CollectorLimits) {
@@ -75,15 +79,41 @@ public final class IntegrationHTTP: Sendable {
         configuration.redirectConfiguration = .disallow
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(seconds), read: .seconds(seconds), write: .seconds(seconds))
         configuration.decompression = .disabled
+        configuration.tlsConfiguration = Self.clientTLS(trusting: nil)
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         timeout = .seconds(seconds)
         maxResponseBytes = limits.integrationMaxResponseBytes
+        tls = nil
+    }
+
+    private init(sharing other: IntegrationHTTP, tls: TLSConfiguration?) {
+        client = other.client
+        timeout = other.timeout
+        maxResponseBytes = other.maxResponseBytes
+        self.tls = tls
+    }
+
+    /// This client for `backend`: its requests trust only the backend's `ca_file` when it has
+    /// one (the same connection pool; only the original is shut down).
+    public func trusting(_ backend: IntegrationBackend) -> IntegrationHTTP {
+        guard let roots = backend.trustedCAs else { return self }
+        return IntegrationHTTP(sharing: self, tls: Self.clientTLS(trusting: roots))
+    }
+
+    /// TLS 1.2 or newer (NIOSSL's default minimum is 1.0), the certificate verified against the
+    /// host name, trusting `roots` or, when nil, the system's CAs.
+    static func clientTLS(trusting roots: [NIOSSLCertificate]?) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        if let roots { tls.trustRoots = .certificates(roots) }
+        return tls
     }
 
     /// Sends a request and reads the answer.
     /// - Throws: `IntegrationError`: `.transport` without an answer, `.remoteBusy` or `.refused` for error statuses.
     public func send(_ request: IntegrationRequest) async throws -> IntegrationResponse {
         var r = HTTPClientRequest(url: request.url.absoluteString)
+        r.tlsConfiguration = tls
         r.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { r.headers.add(name: name, value: value) }
         if let body = request.body {
@@ -104,6 +134,10 @@ public final class IntegrationHTTP: Sendable {
             throw IntegrationError(.transport, "\(target): the answer is longer than integration_max_response_bytes (\(maxResponseBytes)); raise the limit if this remote is right")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw IntegrationError(.transport, "\(target): no answer within integration_request_timeout_seconds (\(timeout.nanoseconds / 1_000_000_000) s); check that the remote is up")
+        } catch let error as NIOSSLError {
+            throw IntegrationError(.transport, Self.tlsAdvice(target, error, ownCAs: tls != nil))
+        } catch let error as BoringSSLError {
+            throw IntegrationError(.transport, Self.tlsAdvice(target, error, ownCAs: tls != nil))
         } catch {
             throw IntegrationError(.transport, "\(target): \(error); check the URL and that the collector can reach it")
         }
@@ -124,6 +158,13 @@ public final class IntegrationHTTP: Sendable {
     /// Stops the client (after the worker stopped).
     public func shutdown() async {
         try? await client.shutdown()
+    }
+
+    /// A failed TLS handshake, said with what to check: the remote's certificate chain, and the
+    /// CAs trusted for it (the backend's `ca_file`, or the system's).
+    static func tlsAdvice(_ target: String, _ error: any Error, ownCAs: Bool) -> String {
+        let trusted = ownCAs ? "the CAs in this backend's ca_file" : "the system's CAs (set ca_file for a tracker behind an internal CA)"
+        return "\(target): TLS handshake failed (\(error)); check that the remote's certificate is valid for its host name and signed by \(trusted)"
     }
 
     /// The URL without its query (which might carry a key).

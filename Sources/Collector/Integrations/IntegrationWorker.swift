@@ -104,7 +104,7 @@ public struct IntegrationWorker: Service {
         do {
             guard let client = clients[d.backend] else { throw IntegrationError(.refused, "backend \(d.backend) is no longer configured") }
             let context = try await context(for: d)
-            switch try await client.deliver(context, http: http, now: Date()) {
+            switch try await client.deliver(context, http: http.trusting(client.backend), now: Date()) {
             case .sent(let link): outcome = .delivered(link: link)
             case .skipped(let reason): outcome = .skipped(reason: reason)
             }

@@ -291,7 +291,12 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
         }
         defer { try? handle.close() }
         // Read one byte past the bound, never the whole of whatever the path names.
-        let data = (try? handle.read(upToCount: maxCAFileBytes + 1)) ?? nil ?? Data()
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxCAFileBytes + 1) ?? Data()
+        } catch {
+            throw ConfigurationError("\(where_): could not read ca_file \(file): \(error); check the path and that the collector's user may read it")
+        }
         guard data.count <= maxCAFileBytes else {
             throw ConfigurationError("\(where_): ca_file \(file) is larger than \(maxCAFileBytes >> 20) MiB; give only the CAs this backend needs")
         }

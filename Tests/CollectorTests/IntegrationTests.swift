@@ -633,6 +633,12 @@ import Testing
         }
         let good = try load(caFile: dir.file("desk-ca.pem"))
         #expect(good.integrations.first?.trustedCAs?.count == 1)
+        // The admin page's words for it, and for the other two ways a backend is reached.
+        #expect(good.integrations.first?.trustDescription == "ca_file (1 certificate)")
+        let plain = try CollectorConfiguration(CollectorSettings(integrations: [Self.webhook("http://desk.example")]))
+        let system = try CollectorConfiguration(CollectorSettings(integrations: [Self.webhook("https://desk.example")]))
+        #expect(plain.integrations.first?.trustDescription == "plain HTTP (no TLS)")
+        #expect(system.integrations.first?.trustDescription == "system CAs" && system.integrations.first?.trustedCAs == nil)
         // Text before the certificate is allowed (bundles carry comments); pad to the bound.
         let limit = IntegrationBackend.maxCAFileBytes
         let filler = String(repeating: "# padding\n", count: (limit - pem.utf8.count) / 10)

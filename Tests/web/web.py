@@ -631,6 +631,8 @@ def main():
         driver.get(collector.url + "/admin/integrations")
         wait_for(driver, By.ID, "deliveries")
         check("the integrations page lists the webhook backend", "webhook" in driver.find_element(By.ID, "backends").text)
+        trust = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#backends .backend-trust")]
+        check("the integrations page says the webhook receiver is reached without TLS", trust == ["plain HTTP (no TLS)"], str(trust))
         statuses = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#deliveries .delivery-status")]
         check("the integrations page lists the deliveries, delivered", len(statuses) >= 3 and set(statuses) == {"delivered"}, str(statuses))
         check("the page never shows the webhook secret", WEBHOOK_SECRET not in driver.page_source)

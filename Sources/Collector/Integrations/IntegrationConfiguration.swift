@@ -190,6 +190,13 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
     /// system's.
     public var trustedCAs: [NIOSSLCertificate]?
 
+    /// Whose certificates the collector trusts for this backend, in words for the admin page.
+    public var trustDescription: String {
+        if url.scheme?.lowercased() != "https" { return "plain HTTP (no TLS)" }
+        guard let trustedCAs else { return "system CAs" }
+        return "ca_file (\(trustedCAs.count) certificate\(trustedCAs.count == 1 ? "" : "s"))"
+    }
+
     /// Name, kind and URL: never a secret.
     public var description: String { "\(kind.rawValue) backend \(name) (\(url.absoluteString))" }
 

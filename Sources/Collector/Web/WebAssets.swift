@@ -302,8 +302,8 @@ enum WebAssets {
   <h2>Backends</h2>
   {{#noBackends}}<p class="muted" id="no-backends">None configured: see <code>integrations:</code> in the config file, or <code>--webhook-url</code>.</p>{{/noBackends}}
   <table class="list compact" id="backends">
-    <thead><tr><th>Name</th><th>Kind</th><th>URL</th><th>Inbound status webhook</th></tr></thead>
-    <tbody>{{#backends}}<tr><td>{{name}}</td><td>{{kind}}</td><td><code>{{url}}</code></td><td>{{#inbound}}on{{/inbound}}{{^inbound}}off{{/inbound}}</td></tr>{{/backends}}</tbody>
+    <thead><tr><th>Name</th><th>Kind</th><th>URL</th><th>TLS trust</th><th>Inbound status webhook</th></tr></thead>
+    <tbody>{{#backends}}<tr><td>{{name}}</td><td>{{kind}}</td><td><code>{{url}}</code></td><td class="backend-trust">{{trust}}</td><td>{{#inbound}}on{{/inbound}}{{^inbound}}off{{/inbound}}</td></tr>{{/backends}}</tbody>
   </table>
   <h2>Deliveries</h2>
   <nav class="pager">{{#filters}}<a href="{{href}}" {{#active}}class="active"{{/active}}>{{label}}</a> {{/filters}}</nav>

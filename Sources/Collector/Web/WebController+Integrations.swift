@@ -27,7 +27,8 @@ extension WebController {
                                  retryAction: [.dead, .skipped, .pending].contains(d.status) ? "/admin/integrations/deliveries/\(d.id)/retry" : nil)
         }
         let backends = integrations.map {
-            IntegrationsPage.Backend(name: $0.name, kind: $0.kind.rawValue, url: IntegrationHTTP.shown($0.url), inbound: $0.inboundSecret != nil)
+            IntegrationsPage.Backend(name: $0.name, kind: $0.kind.rawValue, url: IntegrationHTTP.shown($0.url), inbound: $0.inboundSecret != nil,
+                                     trust: $0.trustDescription)
         }
         let filters = [nil] + IntegrationDeliveryStatus.allCases.map(Optional.some)
         let model = IntegrationsPage(chrome: PageChrome(context: context, title: "Integrations", section: "integrations"),

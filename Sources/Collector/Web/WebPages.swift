@@ -562,6 +562,9 @@ struct IntegrationsPage {
         var kind: String
         var url: String
         var inbound: Bool
+        /// Whose certificates the collector trusts for it: `plain HTTP (no TLS)`, `system CAs`
+        /// or `ca_file (N certificates)`.
+        var trust: String
     }
     struct Row {
         var id: Int64

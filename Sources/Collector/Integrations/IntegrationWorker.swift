@@ -4,8 +4,8 @@ import ServiceLifecycle
 import Shared
 
 /// Delivers the outbox: fans each new event out to the backends whose filter it passes,
-/// then claims due deliveries one at a time and sends them, with exponential backoff and a
-/// dead-letter state after `integration_max_attempts`.
+/// then, for each backend side by side, claims its due deliveries one at a time and sends
+/// them, with exponential backoff and a dead-letter state after `integration_max_attempts`.
 ///
 /// Exactly-once is approached from both ends: a delivery is claimed atomically (so two
 /// workers, here or in another collector on the same database, never send it together) and
@@ -54,14 +54,35 @@ public struct IntegrationWorker: Service {
         await http.shutdown()
     }
 
-    /// Routes new events, then delivers what is due (at most 100 deliveries a pass).
+    /// Routes new events, then delivers what is due: the backends side by side, each one
+    /// delivery at a time (a ticket's events in order) and at most 100 a pass. A remote that is
+    /// down or slow, whose every attempt can take `integration_request_timeout_seconds`, holds
+    /// back only its own deliveries.
     /// - Returns: how many deliveries were attempted.
+    /// - Throws: the first store error of any backend's loop, after every loop has finished (one
+    ///   backend's failure never cancels another's request in flight).
     public func runOnce(now: Date, http: IntegrationHTTP) async throws -> Int {
         try await routeNewEvents(now: now)
+        let results = await withTaskGroup(of: Result<Int, any Error>.self) { group in
+            for name in clients.keys.sorted() {
+                group.addTask {
+                    do { return .success(try await self.deliverDue(backend: name, http: http)) } catch { return .failure(error) }
+                }
+            }
+            var results: [Result<Int, any Error>] = []
+            for await result in group { results.append(result) }
+            return results
+        }
         var attempted = 0
-        let names = clients.keys.sorted()
+        for result in results { attempted += try result.get() }
+        return attempted
+    }
+
+    /// Claims and sends `backend`'s due deliveries, one at a time, at most 100.
+    func deliverDue(backend: String, http: IntegrationHTTP) async throws -> Int {
+        var attempted = 0
         while attempted < 100, !Task.isCancelled, !Task.isShuttingDownGracefully,
-              let claim = try await outbox.claimDelivery(backends: names, now: Date(), lease: TimeInterval(limits.integrationLeaseSeconds)) {
+              let claim = try await outbox.claimDelivery(backends: [backend], now: Date(), lease: TimeInterval(limits.integrationLeaseSeconds)) {
             attempted += 1
             await deliver(claim, http: http)
         }

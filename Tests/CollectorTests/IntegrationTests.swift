@@ -668,27 +668,32 @@ import Testing
     }
 
     /// A slow remote holds back only its own deliveries: in one pass the other backend's request
-    /// goes out while the slow one's is in flight (they went one after the other before).
+    /// goes out while the slow one's is in flight (they went one after the other before). Two
+    /// remotes on two ports, as two trackers are.
     @Test func aSlowRemoteHoldsBackOnlyItsOwnDeliveries() async throws {
         let arrivals = Mutex<[String: Date]>([:])
-        let remote = RemoteRecorder()
-        remote.respond { r, _ in
-            arrivals.withLock { if $0[r.path] == nil { $0[r.path] = Date() } }
-            return r.path == "/slow" ? Reply(delayMS: 3000) : Reply()
+        let slowRemote = RemoteRecorder(), fastRemote = RemoteRecorder()
+        for remote in [slowRemote, fastRemote] {
+            remote.respond { r, _ in
+                arrivals.withLock { if $0[r.path] == nil { $0[r.path] = Date() } }
+                return r.path == "/slow" ? Reply(delayMS: 3000) : Reply()
+            }
         }
-        try await remote.serve { base in
-            // Sorted by name, the slow backend comes first.
-            let tc = try await TestCollector(limits: ["integration_request_timeout_seconds": 10], diagnoser: FixedDiagnoser(findings: [Self.finding]),
-                                             integrations: [Self.webhook(base + "/slow", name: "a-slow"), Self.webhook(base + "/fast", name: "b-fast")])
-            defer { Task { await tc.close() } }
-            _ = try await Self.ticket(tc)
-            let attempted = try await Self.withWorker(tc) { worker in try await worker.runOnce(now: Date()) }
-            let deliveries = try await tc.store.deliveries(status: nil, limit: 50, offset: 0)
-            #expect(attempted == deliveries.count && deliveries.count >= 2)
-            #expect(deliveries.allSatisfy { $0.status == .delivered }, "\(deliveries.map { ($0.backend, $0.status) })")
-            let (slow, fast) = arrivals.withLock { ($0["/slow"], $0["/fast"]) }
-            let gap = try #require(fast).timeIntervalSince(try #require(slow))
-            #expect(abs(gap) < 2, "the fast remote's first request came \(gap) s after the slow one's")
+        try await slowRemote.serve { slowBase in
+            try await fastRemote.serve { fastBase in
+                // Sorted by name, the slow backend comes first.
+                let tc = try await TestCollector(limits: ["integration_request_timeout_seconds": 10], diagnoser: FixedDiagnoser(findings: [Self.finding]),
+                                                 integrations: [Self.webhook(slowBase + "/slow", name: "a-slow"), Self.webhook(fastBase + "/fast", name: "b-fast")])
+                defer { Task { await tc.close() } }
+                _ = try await Self.ticket(tc)
+                let attempted = try await Self.withWorker(tc) { worker in try await worker.runOnce(now: Date()) }
+                let deliveries = try await tc.store.deliveries(status: nil, limit: 50, offset: 0)
+                #expect(attempted == deliveries.count && deliveries.count >= 2)
+                #expect(deliveries.allSatisfy { $0.status == .delivered }, "\(deliveries.map { ($0.backend, $0.status) })")
+                let (slow, fast) = arrivals.withLock { ($0["/slow"], $0["/fast"]) }
+                let gap = try #require(fast).timeIntervalSince(try #require(slow))
+                #expect(abs(gap) < 2, "the fast remote's first request came \(gap) s after the slow one's")
+            }
         }
     }
 

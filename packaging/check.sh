@@ -5,7 +5,7 @@
 #  - systemd-analyze verify of both units (any warning fails) and `security --offline`
 #    with an exposure ceiling, so hardening cannot silently go;
 #  - agent.conf and collector.conf document exactly the settings the code reads, and the
-#    real binaries accept every documented default, uncommented;
+#    real binaries accept every documented default, uncommented (`serve --check-config` too);
 #  - binaries copied to another folder collect, diagnose with the built-in rules and serve,
 #    and the agent's regex, date and redaction output matches packaging/tests/icu/
 #    (packaging/smoke.sh, packaging/tests/icu.sh; build.sh repeats it on the static release
@@ -70,6 +70,9 @@ conf_limits=$(sed -n 's/^#  \([a-z_]*\): [0-9]*$/\1/p' packaging/collector/colle
 awk '/^#limits:/{on=1} on{sub(/^#  /,"  "); sub(/^#limits:/,"limits:")} {print}' packaging/collector/collector.conf |
   sed "s|^data_dir: .*|data_dir: $work/collector-data|" >"$work/collector.conf"
 mkdir -m 0700 "$work/collector-data"
+out=$(timeout 60 "$bin/helpline-collector" serve --check-config --config "$work/collector.conf" 2>&1) ||
+  fail "serve --check-config refused collector.conf: $out"
+echo "$out" | grep -q "^configuration OK" || fail "serve --check-config did not say OK: $out"
 out=$(timeout 60 "$bin/helpline-collector" admin secret list --config "$work/collector.conf" 2>&1) ||
   fail "helpline-collector refused collector.conf: $out"
 

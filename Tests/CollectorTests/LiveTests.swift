@@ -166,6 +166,47 @@ import Testing
         #expect(refused.error.contains("site.bad.yaml"))
     }
 
+    /// `serve --check-config` reads what `serve` would (config file, TLS files, integrations'
+    /// secrets and `ca_file`, site rules), prints what it found and exits 0, or exits 1 naming
+    /// what is wrong; either way it creates no data directory and opens no database.
+    @Test func checkConfigReadsWhatServeWouldAndWritesNothing() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        try IntegrationTests.makeCA(dir, "desk")
+        try "whsec-0123456789abcdef\n".write(toFile: dir.file("hook.key"), atomically: true, encoding: .utf8)
+        func config(caFile: String) throws -> String {
+            let path = dir.file("collector-\(UUID().uuidString).yaml")
+            try """
+                listen: 127.0.0.1:0
+                data_dir: \(dir.file("data"))
+                integrations:
+                  - name: desk
+                    kind: webhook
+                    url: https://desk.corp.example/hook
+                    secret_file: \(dir.file("hook.key"))
+                    ca_file: \(caFile)
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let good = try Process.runCollector(["serve", "--check-config", "--config", try config(caFile: dir.file("desk-ca.pem")),
+                                             "--tls-certificate", dir.file("desk.pem"), "--tls-key", dir.file("desk.key")])
+        #expect(good.status == 0, "\(good.error)")
+        #expect(good.output.contains("configuration OK"))
+        #expect(good.output.contains("desk (webhook, ca_file (1 certificate))"), "\(good.output)")
+        #expect(good.output.contains("(TLS)") && good.output.contains("database: sqlite:\(dir.file("data"))/collector.sqlite"))
+        let badCA = try Process.runCollector(["serve", "--check-config", "--config", try config(caFile: dir.file("desk.key"))])
+        #expect(badCA.status != 0 && badCA.error.contains("integration desk") && badCA.error.contains("holds no certificate"), "\(badCA.error)")
+        let badTLS = try Process.runCollector(["serve", "--check-config", "--config", try config(caFile: dir.file("desk-ca.pem")),
+                                               "--tls-certificate", dir.file("hook.key"), "--tls-key", dir.file("desk.key")])
+        #expect(badTLS.status != 0 && badTLS.error.contains("could not load the TLS certificate"), "\(badTLS.error)")
+        try FileManager.default.createDirectory(atPath: dir.file("rules"), withIntermediateDirectories: true)
+        try "id: site.bad\ncolour: blue\n".write(toFile: dir.file("rules/site.bad.yaml"), atomically: true, encoding: .utf8)
+        let badRules = try Process.runCollector(["serve", "--check-config", "--config", try config(caFile: dir.file("desk-ca.pem")),
+                                                 "--rules-dir", dir.file("rules")])
+        #expect(badRules.status != 0 && badRules.error.contains("site.bad.yaml"), "\(badRules.error)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("data")), "--check-config created the data directory")
+    }
+
     @Test func killedMidUploadThenRetriedMakesExactlyOneTicket() async throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

@@ -83,6 +83,18 @@ public func serverTLSConfiguration(certificateChain: [NIOSSLCertificateSource], 
     return tls
 }
 
+/// The server's TLS settings from the configured PEM files.
+/// - Throws: `ConfigurationError` naming both files when either cannot be read or parsed.
+public func loadServerTLS(_ tls: (certificate: String, key: String)) throws -> TLSConfiguration {
+    do {
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+        return serverTLSConfiguration(certificateChain: chain, privateKey: key)
+    } catch {
+        throw ConfigurationError("could not load the TLS certificate \(tls.certificate) or key \(tls.key): \(error); both must be PEM files")
+    }
+}
+
 /// Builds the collector: prepares the data directory (removing what a crash left behind),
 /// then the router, the retention service and the server (TLS when configured).
 /// - Parameter onServerRunning: called with the bound port once listening (port 0 picks one).
@@ -107,15 +119,7 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
         idleTimeout: .seconds(Int64(configuration.limits.idleTimeoutSeconds)))
     let server: HTTPServerBuilder
     if let tls = configuration.tls {
-        let tlsConfiguration: TLSConfiguration
-        do {
-            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
-            let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
-            tlsConfiguration = serverTLSConfiguration(certificateChain: chain, privateKey: key)
-        } catch {
-            throw ConfigurationError("could not load the TLS certificate \(tls.certificate) or key \(tls.key): \(error); both must be PEM files")
-        }
-        server = try .tls(.http1(configuration: http1), tlsConfiguration: tlsConfiguration)
+        server = try .tls(.http1(configuration: http1), tlsConfiguration: try loadServerTLS(tls))
     } else {
         server = .http1(configuration: http1)
         if !configuration.isLoopback {

@@ -59,6 +59,9 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("limit"), help: "Set any limit: NAME=VALUE (repeatable; see docs/collector.md).")
     var limitAssignments: [String] = []
 
+    @Flag(name: .customLong("check-config"), help: "Check the configuration (file, environment, flags, TLS files, integrations, site rules) and exit: 0 when it would start, 1 with the error. Opens no database, writes nothing.")
+    var checkConfig = false
+
     /// Creates the command (ArgumentParser fills it).
     public init() {}
 
@@ -105,8 +108,38 @@ public struct ServeCommand: AsyncParsableCommand {
         try await run(configuration: try resolveConfiguration(), metrics: CollectorMetrics())
     }
 
-    /// Runs the server until a shutdown signal, then closes the database.
+    /// What `serve` reads from files before it opens the store, read and checked: the TLS
+    /// certificate and key, and the site's diagnosis rules (backends' secrets and `ca_file`
+    /// were read when the configuration resolved). Touches neither the data directory nor the
+    /// database.
+    /// - Returns: a summary to print, one setting a line.
+    /// - Throws: `ConfigurationError` naming what is wrong.
+    static func check(_ configuration: CollectorConfiguration) throws -> String {
+        if let tls = configuration.tls { _ = try loadServerTLS(tls) }
+        let diagnoser: RuleDiagnoser
+        do { diagnoser = try RuleDiagnoser(extraRulesDirectory: configuration.rulesDirectory) } catch {
+            throw ConfigurationError("diagnosis rules: \(error)")
+        }
+        let store = configuration.postgresURL.map(PostgresURL.redact) ?? "sqlite:\(configuration.databasePath)"
+        let backends = configuration.integrations.map { "\($0.name) (\($0.kind.rawValue), \($0.trustDescription))" }
+        return """
+            configuration OK
+            listen: \(configuration.host):\(configuration.port)\(configuration.tls == nil ? "" : " (TLS)")
+            public URL: \(configuration.publicURL)
+            data directory: \(configuration.dataDirectory)
+            database: \(store)
+            diagnosis rules: \(diagnoser.engine.rules.count)\(configuration.rulesDirectory.map { " (with \($0))" } ?? "")
+            integrations: \(backends.isEmpty ? "none" : backends.joined(separator: ", "))
+            """
+    }
+
+    /// Runs the server until a shutdown signal, then closes the database; with
+    /// `--check-config`, only checks the configuration and prints what it found.
     public func run(configuration: CollectorConfiguration, metrics: CollectorMetrics) async throws {
+        if checkConfig {
+            Console.out(try Self.check(configuration))
+            return
+        }
         var logger = Logger(label: "helpline.collector")
         logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
         Self.raiseOpenFileLimit(for: configuration.limits.maxConnections, logger: logger)

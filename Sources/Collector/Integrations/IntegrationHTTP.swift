@@ -134,9 +134,7 @@ public final class IntegrationHTTP: Sendable {
             throw IntegrationError(.transport, "\(target): the answer is longer than integration_max_response_bytes (\(maxResponseBytes)); raise the limit if this remote is right")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw IntegrationError(.transport, "\(target): no answer within integration_request_timeout_seconds (\(timeout.nanoseconds / 1_000_000_000) s); check that the remote is up")
-        } catch let error as NIOSSLError {
-            throw IntegrationError(.transport, Self.tlsAdvice(target, error, ownCAs: tls != nil))
-        } catch let error as BoringSSLError {
+        } catch where error is NIOSSLError || error is BoringSSLError {
             throw IntegrationError(.transport, Self.tlsAdvice(target, error, ownCAs: tls != nil))
         } catch {
             throw IntegrationError(.transport, "\(target): \(error); check the URL and that the collector can reach it")

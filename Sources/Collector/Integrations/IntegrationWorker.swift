@@ -78,8 +78,10 @@ public struct IntegrationWorker: Service {
         return attempted
     }
 
-    /// Claims and sends `backend`'s due deliveries, one at a time, at most 100.
+    /// Claims and sends `backend`'s due deliveries, one at a time, at most 100, with the
+    /// backend's TLS trust (`ca_file`) set once for the loop.
     func deliverDue(backend: String, http: IntegrationHTTP) async throws -> Int {
+        let http = clients[backend].map { http.trusting($0.backend) } ?? http
         var attempted = 0
         while attempted < 100, !Task.isCancelled, !Task.isShuttingDownGracefully,
               let claim = try await outbox.claimDelivery(backends: [backend], now: Date(), lease: TimeInterval(limits.integrationLeaseSeconds)) {
@@ -116,7 +118,8 @@ public struct IntegrationWorker: Service {
         }
     }
 
-    /// Sends one claimed delivery and records the outcome.
+    /// Sends one claimed delivery with `http` (already trusting its backend's CAs) and records
+    /// the outcome.
     func deliver(_ claim: ClaimedDelivery, http: IntegrationHTTP) async {
         let d = claim.delivery
         let meta: Logger.Metadata = ["delivery": "\(d.id)", "backend": "\(d.backend)", "event": "\(d.event.kind.rawValue)",
@@ -125,7 +128,7 @@ public struct IntegrationWorker: Service {
         do {
             guard let client = clients[d.backend] else { throw IntegrationError(.refused, "backend \(d.backend) is no longer configured") }
             let context = try await context(for: d)
-            switch try await client.deliver(context, http: http.trusting(client.backend), now: Date()) {
+            switch try await client.deliver(context, http: http, now: Date()) {
             case .sent(let link): outcome = .delivered(link: link)
             case .skipped(let reason): outcome = .skipped(reason: reason)
             }

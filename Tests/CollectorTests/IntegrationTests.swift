@@ -318,6 +318,9 @@ import Testing
                     let list = try await client.execute(uri: "/api/v1/integrations/deliveries?status=dead", method: .get,
                                                         headers: [.authorization: "Bearer \(admin)"])
                     #expect(list.status == .ok && String(buffer: list.body).contains("\"hooks\"") && !String(buffer: list.body).contains(Self.secret))
+                    let backends = try JSONSerialization.jsonObject(with: Data(buffer: list.body)) as? [String: Any]
+                    let hooks = (backends?["backends"] as? [[String: Any]])?.first { $0["name"] as? String == "hooks" }
+                    #expect(hooks?["trust"] as? String == "none" && hooks?["caCertificates"] == nil, "an http:// backend verifies nothing")
                     let r = try await client.execute(uri: "/api/v1/integrations/deliveries/\(dead.id)/retry", method: .post,
                                                      headers: [.authorization: "Bearer \(admin)"])
                     #expect(r.status == .ok)
@@ -518,17 +521,19 @@ import Testing
         }
         try await remote.serve { base in
             let names = ["slow", "big", "fits", "moved", "refused"]
+            // Nothing listens on port 9 (discard): the connection is refused.
             let tc = try await TestCollector(limits: ["integration_request_timeout_seconds": 1, "integration_max_response_bytes": 1024,
                                                       "integration_max_attempts": 1],
                                              diagnoser: FixedDiagnoser(findings: [Self.finding]),
-                                             integrations: names.map { Self.webhook(base + "/" + $0, name: $0) })
+                                             integrations: names.map { Self.webhook(base + "/" + $0, name: $0) }
+                                                 + [Self.webhook("http://127.0.0.1:9/down", name: "down")])
             defer { Task { await tc.close() } }
             _ = try await Self.ticket(tc)
             let started = Date()
             try await Self.withWorker(tc) { worker in
                 try await Self.drive(worker) {
                     let all = try await tc.store.deliveries(status: nil, limit: 50, offset: 0)
-                    return all.count == 5 && all.allSatisfy { $0.status == .delivered || $0.status == .dead }
+                    return all.count == 6 && all.allSatisfy { $0.status == .delivered || $0.status == .dead }
                 }
             }
             #expect(Date().timeIntervalSince(started) < 15)
@@ -538,6 +543,10 @@ import Testing
             #expect(rows["slow"]?.status == .dead && rows["slow"]?.lastError?.contains("integration_request_timeout_seconds") == true)
             #expect(rows["moved"]?.status == .dead && rows["moved"]?.lastError?.contains("redirect") == true)
             #expect(rows["refused"]?.status == .dead && rows["refused"]?.lastStatusCode == 401)
+            // A refused connection fails the attempt with its own error, not the timeout's
+            // (AsyncHTTPClient's connection retries are off).
+            #expect(rows["down"]?.status == .dead && rows["down"]?.lastError?.contains("check the URL and that the collector can reach it") == true,
+                    "\(rows["down"]?.lastError ?? "")")
             #expect(remote.requests.filter { $0.path == "/moved" }.count == 1 && !remote.requests.contains { $0.path == "/steal" })
         }
     }
@@ -578,18 +587,21 @@ import Testing
             let system = Self.webhook(base + "/system", name: "system")
             var other = Self.webhook(base + "/other", name: "other")
             other.caFile = dir.file("other-ca.pem")
-            // A failed handshake is retried until the request's timeout (AsyncHTTPClient's
-            // connection retries); a short one keeps the test short.
-            let tc = try await TestCollector(limits: ["integration_max_attempts": 1, "integration_request_timeout_seconds": 2],
+            // A failed handshake ends the attempt at once: with a 60 s request timeout, the two
+            // distrusted backends are dead well within `drive`'s 20 s (AsyncHTTPClient, left to
+            // itself, retried the connection until the timeout).
+            let tc = try await TestCollector(limits: ["integration_max_attempts": 1, "integration_request_timeout_seconds": 60],
                                              diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [trusted, system, other])
             defer { Task { await tc.close() } }
             _ = try await Self.ticket(tc)
+            let started = Date()
             try await Self.withWorker(tc) { worker in
                 try await Self.drive(worker) {
                     let all = try await tc.store.deliveries(status: nil, limit: 50, offset: 0)
                     return all.count == 3 && all.allSatisfy { $0.status == .delivered || $0.status == .dead }
                 }
             }
+            #expect(Date().timeIntervalSince(started) < 30, "a failed handshake ends its attempt at once, not after the 60 s timeout")
             let rows = Dictionary(uniqueKeysWithValues: try await tc.store.deliveries(status: nil, limit: 50, offset: 0).map { ($0.backend, $0) })
             #expect(rows["trusted"]?.status == .delivered)
             #expect(rows["system"]?.status == .dead)
@@ -599,6 +611,17 @@ import Testing
             #expect(rows["other"]?.lastError?.contains("the CAs in this backend's ca_file") == true, "\(rows["other"]?.lastError ?? "")")
             #expect(remote.requests.map(\.path) == ["/trusted"])
             #expect(remote.requests.first?.headers["helpline-signature"] == Self.expectedSignature(remote.requests[0]))
+            // The admin API says whose certificates each backend trusts.
+            let admin = try await tc.apiToken("root", role: .admin)
+            try await tc.app(integrationWorker: false).test(.router) { client in
+                let list = try await client.execute(uri: "/api/v1/integrations/deliveries", method: .get, headers: [.authorization: "Bearer \(admin)"])
+                #expect(list.status == .ok)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: list.body)) as? [String: Any]
+                let shown = Dictionary(uniqueKeysWithValues: ((body?["backends"] as? [[String: Any]]) ?? []).map { ($0["name"] as? String ?? "", $0) })
+                #expect(shown["trusted"]?["trust"] as? String == "ca_file" && shown["trusted"]?["caCertificates"] as? Int == 1)
+                #expect(shown["system"]?["trust"] as? String == "system" && shown["system"]?["caCertificates"] == nil)
+                #expect(shown["other"]?["trust"] as? String == "ca_file")
+            }
         }
         // The trusted CA's remote at TLS 1.1 at most: refused, TLS 1.2 is the minimum.
         var legacyTLS = serverTLSConfiguration(certificateChain: chain, privateKey: key)
@@ -608,13 +631,15 @@ import Testing
         try await legacy.serve(tls: legacyTLS) { base in
             var old = Self.webhook(base + "/legacy", name: "legacy")
             old.caFile = dir.file("desk-ca.pem")
-            let tc = try await TestCollector(limits: ["integration_max_attempts": 1, "integration_request_timeout_seconds": 2],
+            let tc = try await TestCollector(limits: ["integration_max_attempts": 1, "integration_request_timeout_seconds": 60],
                                              diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [old])
             defer { Task { await tc.close() } }
             _ = try await Self.ticket(tc)
+            let started = Date()
             try await Self.withWorker(tc) { worker in
                 try await Self.drive(worker) { try await tc.store.deliveries(status: .dead, limit: 50, offset: 0).count == 1 }
             }
+            #expect(Date().timeIntervalSince(started) < 30)
             #expect(try await tc.store.deliveries(status: .dead, limit: 50, offset: 0).first?.lastError?.contains("TLS handshake failed") == true)
             #expect(legacy.requests.isEmpty)
         }

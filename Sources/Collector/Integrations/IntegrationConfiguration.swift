@@ -190,11 +190,31 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
     /// system's.
     public var trustedCAs: [NIOSSLCertificate]?
 
-    /// Whose certificates the collector trusts for this backend, in words for the admin page.
+    /// Whose certificates the collector trusts for this backend, as the admin API names it.
+    public enum Trust: String, Codable, Sendable {
+        /// `http://`: no TLS, nothing verified.
+        case none
+        /// The system's CA store.
+        case system
+        /// Only the CAs in the backend's `ca_file`.
+        case caFile = "ca_file"
+    }
+
+    /// Whose certificates the collector trusts for this backend.
+    public var trust: Trust {
+        if url.scheme?.lowercased() != "https" { return .none }
+        return trustedCAs == nil ? .system : .caFile
+    }
+
+    /// `trust` in words for the admin page and `serve --check-config`.
     public var trustDescription: String {
-        if url.scheme?.lowercased() != "https" { return "plain HTTP (no TLS)" }
-        guard let trustedCAs else { return "system CAs" }
-        return "ca_file (\(trustedCAs.count) certificate\(trustedCAs.count == 1 ? "" : "s"))"
+        switch trust {
+        case .none: return "plain HTTP (no TLS)"
+        case .system: return "system CAs"
+        case .caFile:
+            let n = trustedCAs?.count ?? 0
+            return "ca_file (\(n) certificate\(n == 1 ? "" : "s"))"
+        }
     }
 
     /// Name, kind and URL: never a secret.

@@ -45,6 +45,10 @@ public struct IntegrationController: Sendable {
         var kind: String
         var url: String
         var inbound: Bool
+        /// Whose certificates are trusted: `none` (plain HTTP), `system` or `ca_file`.
+        var trust: IntegrationBackend.Trust
+        /// How many CAs the backend's `ca_file` holds; absent without one.
+        var caCertificates: Int?
     }
 
     /// `GET /integrations/deliveries` answer.
@@ -56,7 +60,8 @@ public struct IntegrationController: Sendable {
     /// The configured backends, by name.
     var backendViews: [BackendView] {
         backends.values.sorted { $0.name < $1.name }.map {
-            BackendView(name: $0.name, kind: $0.kind.rawValue, url: IntegrationHTTP.shown($0.url), inbound: $0.inboundSecret != nil)
+            BackendView(name: $0.name, kind: $0.kind.rawValue, url: IntegrationHTTP.shown($0.url), inbound: $0.inboundSecret != nil,
+                        trust: $0.trust, caCertificates: $0.trustedCAs?.count)
         }
     }
 

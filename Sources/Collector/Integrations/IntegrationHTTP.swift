@@ -81,9 +81,9 @@ public final class IntegrationHTTP: Sendable {
         configuration.decompression = .disabled
         // A connection that cannot be made (refused, a failed TLS handshake) fails the attempt
         // at once, with its own error. AsyncHTTPClient would otherwise try again until the
-        // request's timeout, so that every attempt at a remote that is down or distrusted took
-        // integration_request_timeout_seconds and ended as "no answer". The worker's backoff
-        // is what retries, and the admin page shows each attempt.
+        // request's timeout: every attempt at a remote whose certificate is not trusted took
+        // integration_request_timeout_seconds. The worker's backoff is what retries, and the
+        // admin page shows each attempt.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.tlsConfiguration = Self.clientTLS(trusting: nil)
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)

@@ -646,16 +646,17 @@ import Testing
     }
 
     /// `ca_file` is checked when the configuration loads: https only, a readable file, PEM
-    /// certificates, at most `maxCAFileBytes` (a file of exactly that size loads).
+    /// certificates, at most `integration_max_ca_file_bytes` (a file of exactly that size
+    /// loads, by default and when set).
     @Test func aBadCAFileStopsTheConfigurationNamingIt() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
         try Self.makeCA(dir, "desk")
         let pem = try String(contentsOfFile: dir.file("desk-ca.pem"), encoding: .utf8)
-        func load(_ url: String = "https://desk.example", caFile: String) throws -> CollectorConfiguration {
+        func load(_ url: String = "https://desk.example", caFile: String, limit: Int? = nil) throws -> CollectorConfiguration {
             var s = Self.webhook(url, name: "desk")
             s.caFile = caFile
-            return try CollectorConfiguration(CollectorSettings(integrations: [s]))
+            return try CollectorConfiguration(CollectorSettings(limits: limit.map { ["integration_max_ca_file_bytes": $0] }, integrations: [s]))
         }
         let good = try load(caFile: dir.file("desk-ca.pem"))
         #expect(good.integrations.first?.trustedCAs?.count == 1)
@@ -666,7 +667,8 @@ import Testing
         #expect(plain.integrations.first?.trustDescription == "plain HTTP (no TLS)")
         #expect(system.integrations.first?.trustDescription == "system CAs" && system.integrations.first?.trustedCAs == nil)
         // Text before the certificate is allowed (bundles carry comments); pad to the bound.
-        let limit = IntegrationBackend.maxCAFileBytes
+        let limit = CollectorLimits().integrationMaxCAFileBytes
+        #expect(limit == 4 << 20)
         let filler = String(repeating: "# padding\n", count: (limit - pem.utf8.count) / 10)
         let exact = filler + String(repeating: "#", count: limit - pem.utf8.count - filler.utf8.count - 1) + "\n" + pem
         #expect(exact.utf8.count == limit)
@@ -679,16 +681,22 @@ import Testing
             ("http://desk.example", dir.file("desk-ca.pem"), "ca_file is for https:// URLs"),
             ("https://desk.example", dir.file("missing.pem"), "could not read ca_file"),
             ("https://desk.example", dir.path, "could not read ca_file"),
-            ("https://desk.example", dir.file("over.pem"), "larger than 4 MiB"),
+            ("https://desk.example", dir.file("over.pem"), "larger than 4194304 bytes (integration_max_ca_file_bytes)"),
             ("https://desk.example", dir.file("text.pem"), "holds no certificate"),
             ("https://desk.example", dir.file("empty.pem"), "holds no certificate"),
             ("https://desk.example", dir.file("desk.key"), "holds no certificate"),
-            ("https://desk.example", "/dev/zero", "larger than 4 MiB"),
+            ("https://desk.example", "/dev/zero", "larger than 4194304 bytes"),
         ]
         for (url, file, message) in cases {
             #expect { try load(url, caFile: file) } throws: { error in
                 "\(error)".contains(message) && "\(error)".contains("integration desk")
             }
+        }
+        // Set lower, the limit holds at its edge: the CA's own file, exactly, and one byte less.
+        let size = pem.utf8.count
+        #expect(try load(caFile: dir.file("desk-ca.pem"), limit: size).integrations.first?.trustedCAs?.count == 1)
+        #expect { try load(caFile: dir.file("desk-ca.pem"), limit: size - 1) } throws: { error in
+            "\(error)".contains("larger than \(size - 1) bytes (integration_max_ca_file_bytes)")
         }
     }
 
@@ -879,6 +887,7 @@ import Testing
             ("integration_max_response_bytes", 1024, 64 << 20), ("integration_max_description_bytes", 256, 1 << 20),
             ("integration_inbound_max_body_bytes", 256, 1 << 20), ("integration_replay_window_seconds", 1, 86_400),
             ("integration_poll_interval_ms", 10, 600_000), ("integration_lease_seconds", 5, 86_400),
+            ("integration_max_ca_file_bytes", 1024, 64 << 20),
             ("integration_retention_days", 1, 3650),
         ]
         for (name, low, high) in edges {

@@ -191,7 +191,7 @@ public struct CollectorConfiguration: Sendable {
         }
         guard limits.maxConcurrentUploads >= 1 else { throw ConfigurationError("limit max_concurrent_uploads must be at least 1") }
         self.limits = limits
-        var backends = try (s.integrations ?? []).map { try IntegrationBackend($0, environment: environment) }
+        var backends = try (s.integrations ?? []).map { try IntegrationBackend($0, environment: environment, maxCAFileBytes: limits.integrationMaxCAFileBytes) }
         if let webhook = s.webhookURL {
             guard s.webhookSecret == nil || s.webhookSecretFile == nil else {
                 throw ConfigurationError("give --webhook-secret or --webhook-secret-file, not both")
@@ -202,7 +202,7 @@ public struct CollectorConfiguration: Sendable {
             var simple = IntegrationSettings(name: "webhook", kind: IntegrationKind.webhook.rawValue, url: webhook)
             simple.secret = s.webhookSecret
             simple.secretFile = s.webhookSecretFile
-            backends.append(try IntegrationBackend(simple, environment: environment))
+            backends.append(try IntegrationBackend(simple, environment: environment, maxCAFileBytes: limits.integrationMaxCAFileBytes))
         } else if s.webhookSecret != nil || s.webhookSecretFile != nil {
             throw ConfigurationError("--webhook-secret was given without --webhook-url")
         }

@@ -159,6 +159,10 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Longest one outbound request may take, connect to last byte, in seconds
     /// (`integration_request_timeout_seconds`).
     public var integrationRequestTimeoutSeconds = 15
+    /// Largest `ca_file` a backend may name, in bytes (`integration_max_ca_file_bytes`): read
+    /// when the configuration loads, one byte past this at most; a larger one stops `serve`.
+    /// A bundle of every public CA is ~220 KiB.
+    public var integrationMaxCAFileBytes = 4 << 20
     /// Largest remote answer read, in bytes (`integration_max_response_bytes`); a longer
     /// answer fails the attempt.
     public var integrationMaxResponseBytes = 1 << 20
@@ -261,6 +265,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "integration_backoff_max_seconds": Entry(path: \.integrationBackoffMaxSeconds, range: 1...604_800),
         "integration_request_timeout_seconds": Entry(path: \.integrationRequestTimeoutSeconds, range: 1...600),
         "integration_max_response_bytes": Entry(path: \.integrationMaxResponseBytes, range: 1024...(64 << 20)),
+        "integration_max_ca_file_bytes": Entry(path: \.integrationMaxCAFileBytes, range: 1024...(64 << 20)),
         "integration_max_description_bytes": Entry(path: \.integrationMaxDescriptionBytes, range: 256...(1 << 20)),
         "integration_inbound_max_body_bytes": Entry(path: \.integrationInboundMaxBodyBytes, range: 256...(1 << 20)),
         "integration_replay_window_seconds": Entry(path: \.integrationReplayWindowSeconds, range: 1...86_400),

@@ -230,8 +230,10 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
 
     /// Resolves one `integrations:` entry: reads secrets from the environment or files and
     /// checks what each kind needs.
+    /// - Parameter maxCAFileBytes: the largest `ca_file` read (`integration_max_ca_file_bytes`).
     /// - Throws: `ConfigurationError` naming the backend and the missing or malformed field.
-    public init(_ s: IntegrationSettings, environment: [String: String]) throws {
+    public init(_ s: IntegrationSettings, environment: [String: String],
+                maxCAFileBytes: Int = CollectorLimits().integrationMaxCAFileBytes) throws {
         let where_ = "integration \(s.name.isEmpty ? "(unnamed)" : s.name)"
         guard (1...64).contains(s.name.utf8.count), s.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
             throw ConfigurationError("\(where_): name must be 1-64 letters, digits, '-' or '_' (it appears in URLs)")
@@ -283,7 +285,7 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
             filter.hostnames = f.hostnames
         }
         self.filter = filter
-        trustedCAs = try Self.certificates(s.caFile, url: url, where_)
+        trustedCAs = try Self.certificates(s.caFile, url: url, maxBytes: maxCAFileBytes, where_)
         switch kind {
         case .webhook:
             guard secret != nil else { throw ConfigurationError("\(where_): a webhook needs secret (or secret_env / secret_file) to sign with") }
@@ -301,12 +303,9 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
         if let s = inboundSecret, s.value.utf8.count < 16 { throw ConfigurationError("\(where_): inbound_secret must be at least 16 characters") }
     }
 
-    /// Largest `ca_file`, in bytes: a system bundle of every public CA is ~220 KiB.
-    static let maxCAFileBytes = 4 << 20
-
     /// The certificates of `ca_file`, checked: an https URL, and a readable PEM file of at most
-    /// `maxCAFileBytes` holding at least one certificate.
-    private static func certificates(_ file: String?, url: URL, _ where_: String) throws -> [NIOSSLCertificate]? {
+    /// `maxBytes` holding at least one certificate.
+    private static func certificates(_ file: String?, url: URL, maxBytes: Int, _ where_: String) throws -> [NIOSSLCertificate]? {
         guard let file else { return nil }
         guard url.scheme?.lowercased() == "https" else {
             throw ConfigurationError("\(where_): ca_file is for https:// URLs, and url is \(url.absoluteString); use https or drop ca_file")
@@ -320,12 +319,12 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
         // Read one byte past the bound, never the whole of whatever the path names.
         let data: Data
         do {
-            data = try handle.read(upToCount: maxCAFileBytes + 1) ?? Data()
+            data = try handle.read(upToCount: maxBytes + 1) ?? Data()
         } catch {
             throw ConfigurationError("\(where_): could not read ca_file \(file): \(error); check the path and that the collector's user may read it")
         }
-        guard data.count <= maxCAFileBytes else {
-            throw ConfigurationError("\(where_): ca_file \(file) is larger than \(maxCAFileBytes >> 20) MiB; give only the CAs this backend needs")
+        guard data.count <= maxBytes else {
+            throw ConfigurationError("\(where_): ca_file \(file) is larger than \(maxBytes) bytes (integration_max_ca_file_bytes); give only the CAs this backend needs, or raise the limit")
         }
         let certificates = (try? NIOSSLCertificate.fromPEMBytes(Array(data))) ?? []
         guard !certificates.isEmpty else {

@@ -50,6 +50,13 @@ cat >"$work/drive.sh" <<'EOF'
 #!/usr/bin/env bash
 set -euo pipefail
 work=$1 launcher=$2 note=$3 shot=$4
+# The display must answer before the launcher starts (deadline 10 s); exit 3 says it never did,
+# which is Xvfb's failure, not the launcher's.
+for _ in $(seq 1 100); do
+  xdotool getdisplaygeometry >/dev/null 2>&1 && break
+  sleep 0.1
+done
+xdotool getdisplaygeometry >/dev/null 2>&1 || { echo "display $DISPLAY did not answer within 10 s" >&2; exit 3; }
 "$launcher" >"$work/launcher.log" 2>&1 &
 launcher_pid=$!
 # Each wait below has a deadline: 30 s for a window, 300 s for the request.
@@ -91,9 +98,21 @@ chmod +x "$work/drive.sh"
 shot=$artifacts/get-help-answer.png
 rm -f "$shot" "$artifacts/get-help-note.png"
 rm -f "$work/args"
-HELPLINE_BIN=$helpline HELPLINE_GET_HELP_UI=zenity timeout -k 10 400 \
-  xvfb-run -a -s "-screen 0 1024x768x24" "$work/drive.sh" "$work" "$root/packaging/agent/helpline-get-help" "$note" "$shot" ||
-  fail "the zenity path failed"
+# A display that never answers (Xvfb failed to start or to let the client in; exit 3) is tried
+# once more on a new one; any other failure is the launcher's. Xvfb's own messages go to
+# xvfb.log, shown when it fails.
+drive() {
+  HELPLINE_BIN=$helpline HELPLINE_GET_HELP_UI=zenity timeout -k 10 400 \
+    xvfb-run -a -e "$work/xvfb.log" -s "-screen 0 1024x768x24" "$work/drive.sh" "$work" "$root/packaging/agent/helpline-get-help" "$note" "$shot"
+}
+status=0
+drive || status=$?
+if [ "$status" -eq 3 ]; then
+  echo "dialog: Xvfb's display did not answer ($(tr '\n' ' ' <"$work/xvfb.log" | cut -c1-400)); once more on a new display" >&2
+  status=0
+  drive || status=$?
+fi
+[ "$status" -eq 0 ] || fail "the zenity path failed (exit $status; Xvfb: $(tr '\n' ' ' <"$work/xvfb.log" 2>/dev/null | cut -c1-400))"
 { [ -s "$shot" ] && [ -s "$artifacts/get-help-note.png" ]; } || fail "no screenshots"
 if [ $# -eq 0 ]; then
   [ "$(sed -n 3p "$work/args")" = "$note" ] || fail "the note typed in the dialog did not reach helpline: $(cat "$work/args")"

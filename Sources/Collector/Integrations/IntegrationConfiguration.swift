@@ -232,8 +232,7 @@ public struct IntegrationBackend: Sendable, Equatable, CustomStringConvertible {
     /// checks what each kind needs.
     /// - Parameter maxCAFileBytes: the largest `ca_file` read (`integration_max_ca_file_bytes`).
     /// - Throws: `ConfigurationError` naming the backend and the missing or malformed field.
-    public init(_ s: IntegrationSettings, environment: [String: String],
-                maxCAFileBytes: Int = CollectorLimits().integrationMaxCAFileBytes) throws {
+    public init(_ s: IntegrationSettings, environment: [String: String], maxCAFileBytes: Int) throws {
         let where_ = "integration \(s.name.isEmpty ? "(unnamed)" : s.name)"
         guard (1...64).contains(s.name.utf8.count), s.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
             throw ConfigurationError("\(where_): name must be 1-64 letters, digits, '-' or '_' (it appears in URLs)")

@@ -244,6 +244,17 @@ struct JournalRuleTests {
         #expect(sharedEngine.diagnose(journal: close.sorted { $0.realtime < $1.realtime }).contains { $0.ruleID == "network.wifi_disconnects" })
     }
 
+    /// Times at both ends of Int64 (entries built in code, not parsed from a bundle, which
+    /// bounds them): the window's span is checked, not trapped on.
+    @Test func aWindowSpanningInt64sWholeRangeIsNotMet() {
+        let line = "wlp2s0: CTRL-EVENT-DISCONNECTED bssid=aa:bb:cc:dd:ee:ff reason=4"
+        var entries = [logLine(line, identifier: "wpa_supplicant"), logLine(line, identifier: "wpa_supplicant"), logLine(line, identifier: "wpa_supplicant")]
+        entries[0].realtime = .min
+        entries[1].realtime = 0
+        entries[2].realtime = .max
+        #expect(!sharedEngine.diagnose(journal: entries).contains { $0.ruleID == "network.wifi_disconnects" })
+    }
+
     @Test func locallyGeneratedDisconnectsAndOpticalDrivesAreIgnored() {
         let entries = Self.repeated(5) { _ in
             logLine("wlp2s0: CTRL-EVENT-DISCONNECTED bssid=aa:bb:cc:dd:ee:ff reason=3 locally_generated=1", identifier: "wpa_supplicant") }

@@ -51,6 +51,21 @@ import Testing
         #expect(e.message == "ok")
     }
 
+    /// Times from 1970 to 9999-12-31T23:59:59Z, the range stored dates keep to; one
+    /// microsecond outside either end is refused, naming `ts`.
+    @Test func timesAreBoundedTo1970Through9999() throws {
+        for ts in [Int64(0), 253_402_300_799_000_000] {
+            let e = try Array(#"{"ts":\#(ts)}"#.utf8).withUnsafeBytes { try JournalLineCodec.parse($0) }
+            #expect(e.realtime == ts)
+        }
+        for ts in [Int64(-1), 253_402_300_799_000_001, .max, .min + 1] {
+            let error = #expect(throws: BundleError.self) {
+                try Array(#"{"ts":\#(ts),"msg":"x"}"#.utf8).withUnsafeBytes { try JournalLineCodec.parse($0) }
+            }
+            #expect(error?.message.contains("\"ts\" \(ts) is outside") == true, "\(ts): \(String(describing: error))")
+        }
+    }
+
     @Test(arguments: [
         "", "{", "[]", #"{"msg":"no ts"}"#, #"{"ts":"1"}"#, #"{"ts":1.5}"#, #"{"ts":1,"msg":"unterminated}"#,
         #"{"ts":1}x"#, #"{"ts":99999999999999999999999}"#, #"{"ts":1,"msg":"bad \q escape"}"#,

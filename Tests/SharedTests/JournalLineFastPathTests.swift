@@ -41,7 +41,7 @@ import Testing
                      identifier: "NetworkManager", unit: "NetworkManager.service", pid: 812, comm: "NetworkManager",
                      exe: "/usr/sbin/NetworkManager", transport: "syslog",
                      message: "<info>  [1790000000.1234] dhcp4 (wlp2s0): state changed new lease, address=192.168.1.23"),
-        JournalEntry(realtime: -5, message: ""),
+        JournalEntry(realtime: 5, message: ""),
         JournalEntry(realtime: 0, message: "exactly8"),
         JournalEntry(realtime: 1, messageID: "fc2e22bc6ee647b6b90729ab34a250b1", message: "ünïcödé everywhere ☃ 𝄞 at odd offsets"),
     ]

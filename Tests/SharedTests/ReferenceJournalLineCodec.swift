@@ -24,7 +24,12 @@ enum ReferenceJournalLineCodec {
                 try p.expect(UInt8(ascii: ":"))
                 try p.skipSpace()
                 switch key {
-                case "ts": entry.realtime = Int64(try p.parseInt()); sawTimestamp = true
+                case "ts":
+                    let ts = Int64(try p.parseInt())
+                    guard JournalEntry.realtimeRange.contains(ts) else {
+                        throw p.error("\"ts\" \(ts) is outside \(JournalEntry.realtimeRange.lowerBound)…\(JournalEntry.realtimeRange.upperBound) (microseconds from 1970 to the end of year 9999); check the workstation's clock")
+                    }
+                    entry.realtime = ts; sawTimestamp = true
                 case "boot": entry.bootID = try p.parseOptionalString()
                 case "prio": entry.priority = try p.parseOptionalInt()
                 case "fac": entry.facility = try p.parseOptionalInt()

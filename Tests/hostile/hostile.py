@@ -1056,6 +1056,34 @@ def _():
     return {"bundles": stored}
 
 
+@case("journal_times_outside_1970_9999", "journal ts past 9999-12-31T23:59:59Z or before 1970 (a windowed rule's span overflowing, "
+      "a finding last seen in year 33658): 422 naming ts; the last second of 9999 is stored and its ticket reads 200")
+def _():
+    busy = b'"ident":"pipewire","prio":3,"msg":"spa.alsa: \'front:0\': playback open failed: Device or resource busy"}\n'
+    unknown = b'"ident":"acme","prio":3,"msg":"acme failed"}\n'
+    refused = {
+        # audio.device_busy counts 2 within 1 h: newest - oldest overflowed Int64.
+        "span overflow": b'{"ts":-1,' + busy + b'{"ts":9223372036854775807,' + busy,
+        # An unmatched error cluster whose last sighting is year 33658 (SQLite's dates stop at 9999).
+        "year 33658": b''.join(b'{"ts":%d,' % t + unknown for t in
+                               (1790000000000000,) * 4 + (1000000000000000000, 1790000000000001)),
+        "one past the edge": b'{"ts":253402300799000001,' + unknown,
+    }
+    for what, journal in refused.items():
+        r = upload(W.C3, bundle(W.C3, journal=journal))
+        expect_error(r, 422, "invalid_json", what)
+        check('"ts"' in r.json()["error"]["message"], f"{what}: the error names ts: {r.short()}")
+    # The edge itself: stored, and every read of its ticket answers (a date SQLite can give back).
+    bid = str(uuid.uuid4())
+    edge = b''.join(b'{"ts":%d,' % t + unknown for t in (1790000000000000,) * 4 + (253402300799000000, 1790000000000001))
+    r = upload(W.C3, bundle(W.C3, journal=edge, bundle_id=bid))
+    expect_status(r, 201, "ts 253402300799000000 (9999-12-31T23:59:59Z)")
+    ticket = r.json()["ticketID"]
+    for path in (f"/api/v1/tickets/{ticket}", f"/api/v1/bundles/{bid}", f"/api/v1/bundles/{bid}/journal"):
+        expect_status(get(path, token=W.api), 200, f"GET {path}")
+    return {"bundles": 1}
+
+
 @case("gzip_many_empty_members", "a valid bundle followed by 150k empty gzip members (3 MB of nothing) is read quickly (< 10 s): 201")
 def _():
     empty = gz(b"")

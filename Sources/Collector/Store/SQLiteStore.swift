@@ -656,7 +656,9 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
                     severity: Severity(rawValue: row["severity"]) ?? .info, confidence: row["confidence"], title: row["title"],
                     detail: row["detail"], userAdvice: row["user_advice"], technicianAdvice: row["technician_advice"],
                     evidence: try Self.decode([Evidence].self, row["evidence"], what: "evidence of a finding on ticket \(id)"),
-                    lastSeen: row["last_seen"], subject: row["subject"])
+                    // Not `row["last_seen"]`, which stops the process on a value it cannot read: a
+                    // store written before journal times were bounded may hold year 33658.
+                    lastSeen: Date.fromDatabaseValue(row["last_seen"] as DatabaseValue), subject: row["subject"])
                 let fix = (row["known_fix"] as String?).map {
                     RuleFix(ruleID: finding.ruleID, text: $0, link: row["known_fix_link"], updatedBy: (row["known_fix_by"] as String?) ?? "?",
                             updatedAt: (row["known_fix_at"] as Date?) ?? Date(timeIntervalSince1970: 0))

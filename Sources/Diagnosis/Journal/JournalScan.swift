@@ -265,7 +265,10 @@ extension GroupState {
                 recentNext = (recentNext + 1) % rule.thresholdCount
                 if recent.count == rule.thresholdCount {
                     let oldest = recent.min() ?? t, newest = recent.max() ?? t
-                    if newest - oldest <= window { thresholdMet = true }
+                    // Checked: a line's time is bounded (`JournalEntry.realtimeRange`), but this
+                    // engine also runs on entries that never went through that parser.
+                    let (span, overflow) = newest.subtractingReportingOverflow(oldest)
+                    if !overflow, span <= window { thresholdMet = true }
                 }
             } else if count >= rule.thresholdCount {
                 thresholdMet = true

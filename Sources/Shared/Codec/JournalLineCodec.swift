@@ -204,7 +204,14 @@ public enum JournalLineCodec {
                 try p.expect(UInt8(ascii: ":"))
                 try p.skipSpace()
                 switch field {
-                case .ts?: realtime = Int64(try p.parseInt())
+                case .ts?:
+                    // Bounded like every other time the collector stores: a finding's first and last
+                    // seen come from these, and a year past 9999 could not be read back from SQLite.
+                    let ts = Int64(try p.parseInt())
+                    guard JournalEntry.realtimeRange.contains(ts) else {
+                        throw p.error("\"ts\" \(ts) is outside \(JournalEntry.realtimeRange.lowerBound)…\(JournalEntry.realtimeRange.upperBound) (microseconds from 1970 to the end of year 9999); check the workstation's clock")
+                    }
+                    realtime = ts
                 case .boot?: bootID = try p.parseOptionalString(interning: &strings)
                 case .prio?: priority = try p.parseOptionalInt()
                 case .fac?: facility = try p.parseOptionalInt()

@@ -10,6 +10,12 @@ import Foundation
 public struct JournalEntry: Sendable, Equatable, Codable {
     /// `__REALTIME_TIMESTAMP`: microseconds since the epoch.
     public var realtime: Int64
+
+    /// The times a `journal.jsonl` line may carry (`JournalLineCodec` refuses others): 1970 to
+    /// 9999-12-31T23:59:59Z, the range every stored date keeps to. (Not to the last microsecond:
+    /// stored with milliseconds, 23:59:59.9995 rounds into year 10000, which SQLite's date
+    /// columns cannot give back.)
+    public static let realtimeRange: ClosedRange<Int64> = 0...253_402_300_799_000_000
     /// `_BOOT_ID`.
     public var bootID: String?
     /// `PRIORITY` (0 emerg … 7 debug).

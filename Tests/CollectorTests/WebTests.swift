@@ -294,6 +294,12 @@ import Testing
             let blocked = try await client.execute(uri: "/tickets/1/comments", method: .post, headers: Self.merge(browser.headers, Self.formType),
                                                    body: Self.form(["csrf": browser.csrf, "body": "x"]))
             #expect(blocked.status == .forbidden)
+            // The API takes the same cookie, and refuses it the same way until the password is changed.
+            let api = try await client.execute(uri: "/api/v1/tickets", method: .get, headers: browser.headers)
+            #expect(api.status == .forbidden && String(buffer: api.body).contains("password_change_required"))
+            let revoke = try await client.execute(uri: "/api/v1/hosts/no-such-host/revoke", method: .post,
+                                                  headers: Self.merge(browser.headers, [.origin: Self.origin]))
+            #expect(revoke.status == .forbidden && String(buffer: revoke.body).contains("password_change_required"))
             func change(_ fields: [String: String]) async throws -> TestResponse {
                 try await client.execute(uri: "/account/password", method: .post, headers: Self.merge(browser.headers, Self.formType),
                                          body: Self.form(fields.merging(["csrf": browser.csrf]) { a, _ in a }))
@@ -306,6 +312,7 @@ import Testing
             let done = try await change(["current": "first start pw", "new": "a long new password", "repeat": "a long new password"])
             #expect(done.status == .seeOther && done.headers[.location] == "/tickets")
             #expect(try await client.execute(uri: "/tickets", method: .get, headers: browser.headers).status == .ok)
+            #expect(try await client.execute(uri: "/api/v1/tickets", method: .get, headers: browser.headers).status == .ok)
             // Signing out ends the session.
             let out = try await client.execute(uri: "/logout", method: .post, headers: Self.merge(browser.headers, Self.formType),
                                                body: Self.form(["csrf": browser.csrf]))

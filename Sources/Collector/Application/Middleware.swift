@@ -112,9 +112,15 @@ public struct TechnicianAuthMiddleware: RouterMiddleware {
             }
             principal = Principal(name: record.name, role: record.role, credential: .apiToken)
         } else if let cookie = request.cookies[Self.sessionCookie]?.value {
-            guard let user = try await store.sessionUser(hash: Secrets.hash(cookie), now: now) else {
+            guard let session = try await store.webSession(hash: Secrets.hash(cookie), now: now) else {
                 throw APIError.unauthorized("session_expired", "the session expired or was ended; log in again")
             }
+            // The pages let a user with a temporary password do nothing but change it; the API
+            // with the same cookie does not let them either.
+            if session.mustChangePassword {
+                throw APIError.forbidden("password_change_required", "\(session.user.name) signed in with a temporary password; change it at /account/password first")
+            }
+            let user = session.user
             // A browser sends the cookie by itself: a change made with it must come from this
             // collector's own pages, never from another site's script or form.
             if request.method != .get && request.method != .head && !OriginCheck.isSameOrigin(request, publicURL: publicURL, tls: false)

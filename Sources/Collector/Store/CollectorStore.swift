@@ -90,8 +90,6 @@ public protocol CollectorStore: IntegrationOutbox, Sendable {
     func apiToken(hash: String) async throws -> APITokenRecord?
     /// Stores a login session for the web UI.
     func createSession(userName: String, hash: String, expiresAt: Date, now: Date) async throws
-    /// The user behind a session that has not expired.
-    func sessionUser(hash: String, now: Date) async throws -> UserRecord?
 
     // MARK: Bundles and tickets
 

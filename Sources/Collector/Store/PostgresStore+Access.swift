@@ -342,15 +342,6 @@ extension PostgresStore {
         }
     }
 
-    public func sessionUser(hash: String, now: Date) async throws -> UserRecord? {
-        try await read { c in
-            try await c.one("""
-                SELECT u.name, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-                WHERE s.token_hash = \(hash) AND s.expires_at > \(now)
-                """).map(Self.user)
-        }
-    }
-
     // MARK: Sessions
 
     public func webSession(hash: String, now: Date) async throws -> WebSessionUser? {

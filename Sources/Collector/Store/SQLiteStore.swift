@@ -426,15 +426,6 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
         }
     }
 
-    public func sessionUser(hash: String, now: Date) async throws -> UserRecord? {
-        try await read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT u.name, u.role, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
-                WHERE s.token_hash = ? AND s.expires_at > ?
-                """, arguments: [hash, now]).map(Self.user)
-        }
-    }
-
     // MARK: Bundles and tickets
 
     public func bundleReceipt(bundleID: String) async throws -> (hostID: String, receipt: BundleReceipt)? {

@@ -183,6 +183,8 @@ import Testing
             case ("POST", "/github/repos/acme/desk/issues"):
                 Reply(status: 201, body: #"{"number":17,"html_url":"https://github.example/acme/desk/issues/17","state":"open"}"#)
             case ("POST", "/jira/rest/api/3/issue/OPS-7/transitions"): Reply(status: 204, body: "")
+            case ("GET", let path) where path.hasPrefix("/jira/rest/api/3/search/jql?"): Reply(body: #"{"issues":[],"isLast":true}"#)
+            case ("GET", let path) where path.hasPrefix("/github/repos/acme/desk/issues?"): Reply(body: "[]")
             default: Reply(status: r.method == "POST" ? 201 : 200, body: "{}")
             }
         }
@@ -204,18 +206,28 @@ import Testing
             }
             let got = remote.requests
             #expect(!got.contains { $0.text.contains("An internal note") })
+            let opened = try #require(try await tc.store.deliveries(status: .delivered, limit: 50, offset: 0).first { $0.event.kind == .ticketOpened })
+            let mark = "helpline-" + opened.event.uuid.lowercased()
+            func route(_ r: Recorded) -> String { "\(r.method) \(r.path.split(separator: "?")[0])" }
+            func query(_ r: Recorded) -> [String: String] {
+                var out: [String: String] = [:]
+                for item in URLComponents(string: "http://x" + r.path)?.queryItems ?? [] { out[item.name] = item.value }
+                return out
+            }
 
-            // Jira: create, comment, transition.
-            let j = got.filter { $0.path.hasPrefix("/jira") }
-            #expect(j.map { "\($0.method) \($0.path)" } == ["POST /jira/rest/api/3/issue", "POST /jira/rest/api/3/issue/OPS-7/comment",
-                                                            "POST /jira/rest/api/3/issue/OPS-7/transitions"])
+            // Jira: look for an issue with the ticket's mark (none), create, comment, transition.
+            let jiraRequests = got.filter { $0.path.hasPrefix("/jira") }
+            #expect(jiraRequests.map(route) == ["GET /jira/rest/api/3/search/jql", "POST /jira/rest/api/3/issue", "POST /jira/rest/api/3/issue/OPS-7/comment",
+                                     "POST /jira/rest/api/3/issue/OPS-7/transitions"])
+            #expect(jiraRequests.first.map(query)?["jql"] == "project = \"OPS\" AND labels = \"\(mark)\" ORDER BY created ASC")
+            let j = Array(jiraRequests.dropFirst())
             #expect(j.allSatisfy { $0.headers["authorization"] == "Basic " + Data("ops@example.com:jira-token-123".utf8).base64EncodedString() })
             let fields = j.first?.json["fields"] as? [String: Any] ?? [:]
             #expect((fields["project"] as? [String: Any])?["key"] as? String == "OPS")
             #expect((fields["issuetype"] as? [String: Any])?["name"] as? String == "Task")
             #expect((fields["priority"] as? [String: Any])?["name"] as? String == "High")
             #expect((fields["summary"] as? String)?.hasPrefix("The root file system is almost full") == true)
-            #expect((fields["labels"] as? [String]) == ["helpline", "category-disk", "severity-high", "rule-disk.root_full"])
+            #expect((fields["labels"] as? [String]) == ["helpline", "category-disk", "severity-high", "rule-disk.root_full", mark])
             let description = fields["description"] as? [String: Any] ?? [:]
             #expect(description["type"] as? String == "doc" && description["version"] as? Int == 1)
             let adf = String(decoding: try JSONSerialization.data(withJSONObject: description), as: UTF8.self)
@@ -239,10 +251,15 @@ import Testing
                 #expect((z[2].json["ticket"] as? [String: Any])?["status"] as? String == "solved")
             }
 
-            // GitHub: issue, comment, close.
-            let g = got.filter { $0.path.hasPrefix("/github") }
-            #expect(g.map { "\($0.method) \($0.path)" } == ["POST /github/repos/acme/desk/issues", "POST /github/repos/acme/desk/issues/17/comments",
-                                                            "PATCH /github/repos/acme/desk/issues/17", "POST /github/repos/acme/desk/issues/17/comments"])
+            // GitHub: look for an issue with the mark (none), issue, comment, close.
+            let githubRequests = got.filter { $0.path.hasPrefix("/github") }
+            #expect(githubRequests.map(route) == ["GET /github/repos/acme/desk/issues", "POST /github/repos/acme/desk/issues",
+                                     "POST /github/repos/acme/desk/issues/17/comments", "PATCH /github/repos/acme/desk/issues/17",
+                                     "POST /github/repos/acme/desk/issues/17/comments"])
+            let list = githubRequests.first.map(query) ?? [:]
+            #expect(list["state"] == "all" && list["sort"] == "created" && list["direction"] == "desc" && list["page"] == "1" && list["since"] != nil)
+            #expect((githubRequests.dropFirst().first?.json["body"] as? String)?.hasSuffix("\n\n<!-- \(mark) -->") == true)
+            let g = Array(githubRequests.dropFirst())
             #expect(g.allSatisfy { $0.headers["authorization"] == "Bearer ghp-token-789" && $0.headers["accept"] == "application/vnd.github+json" })
             let issue = g.first?.json ?? [:]
             #expect((issue["labels"] as? [String])?.contains("priority-high") == true && (issue["labels"] as? [String])?.contains("desk") == true)
@@ -268,6 +285,72 @@ import Testing
         }
     }
 
+    /// A tracker that makes the issue but whose answer is lost — Jira behind a proxy answering
+    /// 502, GitHub answering after the request timeout — gets one issue, not two: the retry,
+    /// no sooner than integration_create_settle_seconds, finds it by its mark and adopts it.
+    @Test func aCreateWhoseAnswerWasLostIsAdoptedNotMadeTwice() async throws {
+        struct Tracker { var jira: [(key: String, labels: [String])] = []; var github: [String] = []; var at: [(String, Date)] = [] }
+        let tracker = Mutex(Tracker())
+        let remote = RemoteRecorder()
+        remote.respond { r, _ in
+            tracker.withLock { t in
+                let route = "\(r.method) \(r.path.split(separator: "?")[0])"
+                t.at.append((route, Date()))
+                switch route {
+                case "POST /jira/rest/api/3/issue":
+                    t.jira.append((key: "OPS-\(t.jira.count + 1)", labels: (r.json["fields"] as? [String: Any])?["labels"] as? [String] ?? []))
+                    return Reply(status: 502, body: "<html>Bad Gateway</html>")
+                case "GET /jira/rest/api/3/search/jql":
+                    let jql = URLComponents(string: "http://x" + r.path)?.queryItems?.first { $0.name == "jql" }?.value ?? ""
+                    let found = t.jira.filter { issue in issue.labels.contains { jql.contains("labels = \"\($0)\"") && $0.hasPrefix("helpline-") } }
+                    let issues = found.map { #"{"id":"1","key":"\#($0.key)"}"# }.joined(separator: ",")
+                    return Reply(body: #"{"issues":[\#(issues)],"isLast":true}"#)
+                case "POST /github/repos/acme/desk/issues":
+                    t.github.append(r.json["body"] as? String ?? "")
+                    return Reply(status: 201, body: #"{"number":\#(t.github.count),"state":"open"}"#, delayMS: 2500)
+                case "GET /github/repos/acme/desk/issues":
+                    let list = t.github.enumerated().reversed().map { i, body in
+                        ["number": i + 1, "body": body, "state": "open", "html_url": "https://github.example/acme/desk/issues/\(i + 1)",
+                         "created_at": ISO8601DateFormatter().string(from: Date())] as [String: Any]
+                    }
+                    return Reply(body: String(decoding: try! JSONSerialization.data(withJSONObject: list), as: UTF8.self))
+                default:
+                    return Reply(status: 201)
+                }
+            }
+        }
+        try await remote.serve { base in
+            var jira = IntegrationSettings(name: "jira", kind: "jira", url: base + "/jira")
+            jira.user = "ops@example.com"; jira.token = "jira-token-123"; jira.project = "OPS"
+            var github = IntegrationSettings(name: "github", kind: "github", url: base + "/github")
+            github.token = "ghp-token-789"; github.project = "acme/desk"
+            let tc = try await TestCollector(limits: ["integration_backoff_base_ms": 50, "integration_request_timeout_seconds": 1,
+                                                      "integration_create_settle_seconds": 2],
+                                             diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [jira, github])
+            defer { Task { await tc.close() } }
+            let (ticket, _) = try await Self.ticket(tc)
+            try await Self.withWorker(tc) { worker in
+                try await Self.drive(worker, seconds: 30) { try await tc.store.deliveries(status: .delivered, limit: 50, offset: 0).count == 2 }
+            }
+            let t = tracker.withLock { $0 }
+            #expect(t.jira.count == 1 && t.github.count == 1, "one issue on each tracker: \(t.jira.map(\.key)), \(t.github.count)")
+            #expect(try await tc.store.remoteLinks(ticketID: ticket).map { "\($0.backend)=\($0.remoteKey)" } == ["github=1", "jira=OPS-1"])
+            for d in try await tc.store.deliveries(status: .delivered, limit: 50, offset: 0) {
+                #expect(d.attempts == 2, "\(d.backend): the lost create, then the look-up that adopted it")
+            }
+            // The retry waited out the settle time after the create whose answer was lost.
+            for (tracker, route) in [("jira", "POST /jira/rest/api/3/issue"), ("github", "POST /github/repos/acme/desk/issues")] {
+                let create = try #require(t.at.first { $0.0 == route })
+                let lookups = t.at.filter { $0.0.hasPrefix("GET /\(tracker)/") }
+                #expect(lookups.count == 2, "\(tracker): \(lookups.map(\.0))")
+                if let retry = lookups.last {
+                    #expect(retry.1.timeIntervalSince(create.1) >= 2, "\(tracker) retried \(retry.1.timeIntervalSince(create.1)) s after the create")
+                }
+            }
+        }
+    }
+
+    // MARK: Durable delivery
     // MARK: Durable delivery
 
     @Test func aRemoteFailingThreeTimesThenSucceedingGetsTheEventOnce() async throws {

@@ -184,6 +184,15 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Days finished deliveries (delivered, skipped, dead) and their events are kept
     /// (`integration_retention_days`); the retention pass removes older ones.
     public var integrationRetentionDays = 30
+    /// After a request creating a Jira or GitHub issue whose outcome is unknown (no answer, a
+    /// 5xx, 408 or 429, or an answer without the new issue), the next attempt waits at least
+    /// this long, in seconds (`integration_create_settle_seconds`), so that the look-up it
+    /// starts with finds the issue if it was made (Jira's search lags a few seconds).
+    public var integrationCreateSettleSeconds = 60
+    /// Pages of 100 GitHub issues read, newest first, when looking for one already made for a
+    /// ticket (`integration_lookup_max_pages`); the look-up stops sooner at the first issue
+    /// older than the ticket's event.
+    public var integrationLookupMaxPages = 5
 
     /// The defaults.
     public init() {}
@@ -272,6 +281,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "integration_poll_interval_ms": Entry(path: \.integrationPollIntervalMS, range: 10...600_000),
         "integration_lease_seconds": Entry(path: \.integrationLeaseSeconds, range: 5...86_400),
         "integration_retention_days": Entry(path: \.integrationRetentionDays, range: 1...3650),
+        "integration_create_settle_seconds": Entry(path: \.integrationCreateSettleSeconds, range: 0...3600),
+        "integration_lookup_max_pages": Entry(path: \.integrationLookupMaxPages, range: 1...100),
     ]
 
     /// Name → field, for the config file, environment and flags.

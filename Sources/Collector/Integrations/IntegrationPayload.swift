@@ -18,6 +18,17 @@ public struct IntegrationContext: Sendable {
     public var publicURL: String
     /// Longest description or comment text (`integration_max_description_bytes`).
     public var maxTextBytes: Int
+    /// Least wait after a create whose outcome is unknown (`integration_create_settle_seconds`).
+    public var createSettleSeconds: Int = 60
+    /// Most pages a look-up for an existing issue reads (`integration_lookup_max_pages`).
+    public var lookupMaxPages: Int = 5
+
+    /// The mark of the tracker issue made for this ticket (a Jira label; a hidden last line of
+    /// a GitHub issue's body): `helpline-` and the `ticket.opened` event's id, the same at every
+    /// attempt and in every collector sharing the database, and unique across installations.
+    /// Before creating, a client looks for an issue with it, so an attempt whose answer was
+    /// lost (a timeout, a proxy's 502, a collector killed mid-request) is adopted, not repeated.
+    public var issueMarker: String { "helpline-" + event.uuid.lowercased() }
 
     /// The reply a `ticket.updated` carries.
     public var comment: TicketComment? {

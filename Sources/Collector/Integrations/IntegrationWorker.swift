@@ -10,9 +10,10 @@ import Shared
 /// Exactly-once is approached from both ends: a delivery is claimed atomically (so two
 /// workers, here or in another collector on the same database, never send it together) and
 /// marked delivered in the transaction that stores the remote key; the remote gets the
-/// event's id as an idempotency key where it supports one (webhook, Zendesk). What remains
-/// is a collector dying between the remote's answer and that commit: the lease runs out and
-/// the delivery is sent again (docs/integrations.md).
+/// event's id as an idempotency key where it supports one (webhook, Zendesk), and Jira and
+/// GitHub issues carry it as a mark that is looked for before creating (`issueMarker`). What
+/// remains is a comment sent again when a collector dies between the remote's answer and that
+/// commit: the lease runs out and the delivery is sent again (docs/integrations.md).
 public struct IntegrationWorker: Service {
     let outbox: any IntegrationOutbox
     let store: any CollectorStore
@@ -192,6 +193,7 @@ public struct IntegrationWorker: Service {
             guard incident != nil else { throw IntegrationError(.refused, "incident \(id) no longer exists") }
         }
         return IntegrationContext(event: d.event, ticket: ticket, incident: incident, remoteLink: links.first { $0.backend == d.backend },
-                                  remoteLinks: links, publicURL: publicURL(), maxTextBytes: limits.integrationMaxDescriptionBytes)
+                                  remoteLinks: links, publicURL: publicURL(), maxTextBytes: limits.integrationMaxDescriptionBytes,
+                                  createSettleSeconds: limits.integrationCreateSettleSeconds, lookupMaxPages: limits.integrationLookupMaxPages)
     }
 }

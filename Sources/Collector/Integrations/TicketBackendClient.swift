@@ -51,6 +51,26 @@ extension TicketBackendClient {
         return object
     }
 
+    /// Runs a request that creates a remote issue. A failure that leaves it unknown whether the
+    /// issue was made (no answer, a 5xx, 408 or 429, an answer without the new issue) makes the
+    /// next attempt wait at least `integration_create_settle_seconds`, long enough for the
+    /// look-up it starts with to find the issue if it was.
+    func creating<T: Sendable>(_ context: IntegrationContext, _ send: () async throws -> T) async throws -> T {
+        do {
+            return try await send()
+        } catch var error as IntegrationError where error.kind != .refused {
+            error.retryAfter = max(error.retryAfter ?? 0, context.createSettleSeconds)
+            throw error
+        }
+    }
+
+    /// `path` with `query`, every value percent-encoded (JQL holds `=`, `&` and quotes).
+    func endpoint(_ path: String, query: [(String, String)]) -> URL {
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let q = query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+        return URL(string: backend.url.absoluteString + path + "?" + q) ?? backend.url
+    }
+
     /// `Basic base64(user:secret)`.
     static func basic(_ user: String, _ secret: String) -> String {
         "Basic " + Data("\(user):\(secret)".utf8).base64EncodedString()

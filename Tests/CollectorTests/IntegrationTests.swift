@@ -350,6 +350,46 @@ import Testing
         }
     }
 
+    /// GitHub's look-up reads the issue list newest first: the issue an earlier attempt made,
+    /// behind 150 newer ones, is found on page 2 with integration_lookup_max_pages 2, and not with
+    /// 1 (a second issue is then made: the limit's price); a page whose issues are older than
+    /// the ticket (by over an hour) ends the look-up at once.
+    @Test func gitHubsLookUpReadsUpToItsPageLimitAndStopsAtOlderIssues() async throws {
+        for (pages, older, expectCreate, expectLists) in [(2, false, false, 2), (1, false, true, 1), (5, true, true, 1)] {
+            let remote = RemoteRecorder()
+            let mark = Mutex("")
+            remote.respond { r, _ in
+                guard r.method == "GET" else { return Reply(status: 201, body: #"{"number":999,"state":"open"}"#) }
+                let page = Int(URLComponents(string: "http://x" + r.path)?.queryItems?.first { $0.name == "page" }?.value ?? "") ?? 0
+                let made = ISO8601DateFormatter().string(from: Date().addingTimeInterval(older ? -7300 : 0))
+                // 150 unrelated issues (and a pull request), then the one an earlier attempt made.
+                var all: [[String: Any]] = (0..<150).map { ["number": 1000 - $0, "body": "someone else's issue", "created_at": made] }
+                all.insert(["number": 5000, "pull_request": ["url": "x"], "body": "a PR", "created_at": made], at: 10)
+                all.append(["number": 42, "body": "Helpline ticket\n\n" + mark.withLock { $0 }, "created_at": made, "state": "open"])
+                let slice = Array(all.dropFirst((page - 1) * 100).prefix(100))
+                return Reply(body: String(decoding: try! JSONSerialization.data(withJSONObject: slice), as: UTF8.self))
+            }
+            try await remote.serve { base in
+                var github = IntegrationSettings(name: "github", kind: "github", url: base + "/github")
+                github.token = "ghp-token-789"; github.project = "acme/desk"
+                let tc = try await TestCollector(limits: ["integration_lookup_max_pages": pages],
+                                                 diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [github])
+                defer { Task { await tc.close() } }
+                let (ticket, _) = try await Self.ticket(tc)
+                let event = try #require(try await tc.store.unroutedEvents(limit: 5).first { $0.kind == .ticketOpened })
+                mark.withLock { $0 = "<!-- helpline-\(event.uuid.lowercased()) -->" }
+                try await Self.withWorker(tc) { worker in
+                    try await Self.drive(worker) { try await tc.store.deliveries(status: .delivered, limit: 5, offset: 0).count == 1 }
+                }
+                let lists = remote.requests.filter { $0.method == "GET" }.count
+                let creates = remote.requests.filter { $0.method == "POST" }.count
+                #expect(lists == expectLists && creates == (expectCreate ? 1 : 0), "pages \(pages), older \(older): \(lists) lists, \(creates) creates")
+                let link = try await tc.store.remoteLinks(ticketID: ticket).first?.remoteKey
+                #expect(link == (expectCreate ? "999" : "42"), "pages \(pages), older \(older)")
+            }
+        }
+    }
+
     // MARK: Durable delivery
     // MARK: Durable delivery
 
@@ -972,6 +1012,7 @@ import Testing
             ("integration_poll_interval_ms", 10, 600_000), ("integration_lease_seconds", 5, 86_400),
             ("integration_max_ca_file_bytes", 1024, 64 << 20),
             ("integration_retention_days", 1, 3650),
+            ("integration_create_settle_seconds", 0, 3600), ("integration_lookup_max_pages", 1, 100),
         ]
         for (name, low, high) in edges {
             #expect(throws: Never.self) { try CollectorConfiguration(CollectorSettings(limits: [name: low])) }

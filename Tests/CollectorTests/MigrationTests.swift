@@ -10,6 +10,21 @@ import Testing
 @Suite struct MigrationTests {
     static let at = Date(timeIntervalSince1970: 1_790_000_000)
 
+    /// Before journal times were bounded, a bundle could store a finding last seen in year
+    /// 33658, a date no SQLite date column reads back: its ticket now reads without that time
+    /// instead of stopping the collector.
+    @Test func aFindingLastSeenPastYear9999ReadsBackWithoutThatTime() async throws {
+        var finding = IntegrationTests.finding
+        finding.lastSeen = Self.at
+        let tc = try await TestCollector(diagnoser: FixedDiagnoser(findings: [finding]))
+        defer { Task { await tc.close() } }
+        let (ticket, _) = try await IntegrationTests.ticket(tc)
+        #expect(try await tc.store.ticket(id: ticket)?.findings.first?.finding.lastSeen == Self.at)
+        try await tc.sqliteStore.write { db in try db.execute(sql: "UPDATE findings SET last_seen = '33658-01-01 00:00:00.000'") }
+        let detail = try #require(try await tc.store.ticket(id: ticket))
+        #expect(detail.findings.count == 1 && detail.findings.first?.finding.lastSeen == nil)
+    }
+
     /// The first schema (v1): a host, a technician, a bundle, its ticket with a finding and a
     /// reply. After every migration the ticket reads back whole, and the store takes heartbeats.
     @Test func aStoreFromTheFirstVersionKeepsItsTicketAndTakesHeartbeats() async throws {

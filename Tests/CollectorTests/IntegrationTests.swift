@@ -1022,6 +1022,30 @@ import Testing
         }
     }
 
+    /// A Jira or GitHub create must fit in its claim: the lease must be longer than the
+    /// requests it can make (Jira 2, GitHub integration_lookup_max_pages + 1) at the timeout.
+    @Test func theLeaseMustOutlastAJiraOrGitHubCreate() throws {
+        var jira = IntegrationSettings(name: "jira", kind: "jira", url: "https://jira.example")
+        jira.user = "ops@example.com"; jira.token = "t"; jira.project = "OPS"
+        var github = IntegrationSettings(name: "github", kind: "github", url: "https://api.github.example")
+        github.token = "t"; github.project = "acme/desk"
+        func configure(_ backend: IntegrationSettings, _ limits: [String: Int]) throws {
+            _ = try CollectorConfiguration(CollectorSettings(limits: limits, integrations: [backend]))
+        }
+        // Jira: 2 × 15 s.
+        #expect(throws: Never.self) { try configure(jira, ["integration_lease_seconds": 31]) }
+        let error = #expect(throws: ConfigurationError.self) { try configure(jira, ["integration_lease_seconds": 30]) }
+        #expect(error.map { "\($0)" }?.contains("integration_lease_seconds is 30") == true)
+        // GitHub: (5 + 1) × 15 s by default, (2 + 1) × 10 s here.
+        #expect(throws: Never.self) { try configure(github, ["integration_lease_seconds": 91]) }
+        #expect(throws: ConfigurationError.self) { try configure(github, ["integration_lease_seconds": 90]) }
+        let small = ["integration_lookup_max_pages": 2, "integration_request_timeout_seconds": 10]
+        #expect(throws: Never.self) { try configure(github, small.merging(["integration_lease_seconds": 31]) { a, _ in a }) }
+        #expect(throws: ConfigurationError.self) { try configure(github, small.merging(["integration_lease_seconds": 30]) { a, _ in a }) }
+        // A webhook makes one request: a short lease is its own business.
+        #expect(throws: Never.self) { try configure(Self.webhook("https://hooks.example/x"), ["integration_lease_seconds": 5]) }
+    }
+
     @Test func hostnamePatternsMatchLikeShellWildcards() {
         #expect(IntegrationFilter.wildcard("lab-*", matches: "LAB-07"))
         #expect(IntegrationFilter.wildcard("kiosk-??", matches: "kiosk-12"))

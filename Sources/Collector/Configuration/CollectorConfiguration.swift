@@ -210,6 +210,19 @@ public struct CollectorConfiguration: Sendable {
         for b in backends where !seen.insert(b.name).inserted {
             throw ConfigurationError("two integrations are named \(b.name); names must be unique (--webhook-url adds one named webhook)")
         }
+        // A delivery must finish within its claim, or another worker takes it while it is still
+        // in flight and both create: a Jira create is two requests, a GitHub one up to
+        // integration_lookup_max_pages + 1.
+        for b in backends where b.kind == .jira || b.kind == .github {
+            let requests = b.kind == .jira ? 2 : limits.integrationLookupMaxPages + 1
+            let longest = requests * limits.integrationRequestTimeoutSeconds
+            guard limits.integrationLeaseSeconds > longest else {
+                throw ConfigurationError("integration \(b.name): a \(b.kind.rawValue) create can take \(requests) requests of up to "
+                    + "integration_request_timeout_seconds (\(limits.integrationRequestTimeoutSeconds) s), \(longest) s in all, but "
+                    + "integration_lease_seconds is \(limits.integrationLeaseSeconds): raise the lease above \(longest)"
+                    + (b.kind == .github ? " or lower integration_lookup_max_pages" : "") + " or the timeout")
+            }
+        }
         integrations = backends
     }
 

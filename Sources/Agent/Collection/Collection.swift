@@ -236,7 +236,8 @@ extension ContinuousClock.Instant {
 }
 
 extension HostIdentity {
-    /// This host's identity as the probes see it (under the sysroot).
+    /// This host's identity as the probes see it (under the sysroot), its hostname through
+    /// the context's redactor (a placeholder when hostname redaction is on).
     static func read(context: ProbeContext, hostID: String?) -> HostIdentity {
         func line(_ path: String) -> String? {
             guard let t = context.readText(path)?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty else { return nil }
@@ -244,7 +245,7 @@ extension HostIdentity {
         }
         var hostname = line("/proc/sys/kernel/hostname") ?? line("/etc/hostname")
         if hostname == nil, context.sysroot.isEmpty { hostname = ProcessInfo.processInfo.hostName }
-        return HostIdentity(hostID: hostID, hostname: hostname ?? "unknown", machineID: line("/etc/machine-id"),
+        return HostIdentity(hostID: hostID, hostname: context.redactor.redact(hostname ?? "unknown"), machineID: line("/etc/machine-id"),
                             bootID: line("/proc/sys/kernel/random/boot_id")?.replacingOccurrences(of: "-", with: ""))
     }
 }

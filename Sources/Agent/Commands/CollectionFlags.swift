@@ -79,9 +79,12 @@ struct CollectionFlags: ParsableArguments {
     }
 
     /// The options these flags describe, with the config file's `since`/`important_since`
-    /// where the flags were left at their defaults.
+    /// where the flags were left at their defaults, and the config file's redaction always:
+    /// its `rules_dir` besides any `--rules-dir`, and each `redact_*` it turns on (a flag can
+    /// turn more on, never one off).
     func options(defaultsFrom config: AgentConfig) -> CollectOptions {
         var o = options
+        o.redaction = o.redaction.atLeast(config.redaction)
         // The config file's values were range-checked when it was read.
         if since == "1h", let d = config.since.flatMap(DurationText.parse) { o.allSince = min(d, InputLimits.maxJournalLookback) }
         if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) {

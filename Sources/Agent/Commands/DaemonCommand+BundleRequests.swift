@@ -24,7 +24,10 @@ extension DaemonCommand {
         for request in requests.prefix(5) where !answered.contains(request.id) {
             log.line("collecting a fresh bundle for \(request.requestedBy) (request #\(request.id))")
             let why = request.note.map { ": \($0)" } ?? ""
-            var flow = RequestFlow(state: state, config: config, options: CollectOptions(),
+            // The organisation's redaction (agent.conf), as for every bundle the daemon makes.
+            var options = CollectOptions()
+            options.redaction = config.redaction
+            var flow = RequestFlow(state: state, config: config, options: options,
                                    note: "Fresh information asked for by \(request.requestedBy) at the help desk\(why)", requestedBy: nil)
             flow.reason = .technicianRequest
             flow.bundleRequestID = request.id

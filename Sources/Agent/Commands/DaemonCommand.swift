@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Shared
+import Synchronization
 
 /// `helpline daemon`: the long-running side, run by the systemd unit.
 ///
@@ -203,8 +204,9 @@ struct DaemonCommand: AsyncParsableCommand {
             return false
         }
         let spooled = Spool(directory: state.spoolDirectory, maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes).items().count
-        guard let beat = await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled) else {
-            log.line("heartbeat not delivered: the health snapshot could not be taken")
+        let beat: Heartbeat
+        do { beat = try await HeartbeatSnapshot.take(hostID: enrollment.hostID, spooled: spooled, redaction: config.redaction) } catch {
+            log.line("heartbeat not sent: its redaction cannot be set up: \(error)")
             return false
         }
         let client = CollectorClient(server: config.server ?? enrollment.server, token: enrollment.hostToken, config: config)
@@ -285,13 +287,27 @@ struct DaemonCommand: AsyncParsableCommand {
         return options
     }
 
-    /// Accepts users' requests on a thread of its own and runs them one at a time.
-    static func serve(_ listener: DaemonSocket, state: AgentState, config: AgentConfig, log: DaemonLog) {
+    /// The collection options for a user's request over the socket: `daemonOptions(since:)`,
+    /// and agent.conf's redaction with the opt-in redactions the user asked for added (never
+    /// removed).
+    /// - Throws: `InputValueError` when `since` is out of range or a redaction is unknown.
+    static func daemonOptions(for request: DaemonRequest, config: AgentConfig) throws(InputValueError) -> CollectOptions {
+        var options = try daemonOptions(since: request.since)
+        options.redaction = try config.redaction.turningOn(request.redact ?? [])
+        return options
+    }
+
+    /// Accepts users' requests on a thread of its own and runs them one at a time, until
+    /// `listener` stops listening.
+    /// - Parameter deadlines: how long a client may take to send its request and to take each
+    ///   line of the answer (`SocketDeadlines`); a peer that overruns is dropped.
+    static func serve(_ listener: DaemonSocket, state: AgentState, config: AgentConfig, log: DaemonLog,
+                      deadlines: SocketDeadlines = .standard) {
         let queue = RequestQueue()
         let thread = Thread {
             while let client = listener.accept() {
                 queue.run {
-                    await handle(client, state: state, config: config, log: log)
+                    await handle(client, state: state, config: config, log: log, deadlines: deadlines)
                 }
             }
         }
@@ -299,16 +315,27 @@ struct DaemonCommand: AsyncParsableCommand {
         thread.start()
     }
 
-    private static func handle(_ client: DaemonSocket.Client, state: AgentState, config: AgentConfig, log: DaemonLog) async {
+    private static func handle(_ client: DaemonSocket.Client, state: AgentState, config: AgentConfig, log: DaemonLog,
+                               deadlines: SocketDeadlines) async {
         defer {
             close(client.fd)
             // A status look or a collection ran in this process: give back the pages it touched.
             RestingMemory.release()
         }
-        guard let line = SocketLines.readLine(from: client.fd),
-              let request = try? BundleJSON.decoder().decode(DaemonRequest.self, from: Data(line)) else {
+        var reader = SocketLineReader(fd: client.fd)
+        let line: [UInt8]
+        switch reader.next(limit: SocketDeadlines.maxRequestBytes, within: deadlines.request) {
+        case .line(let l): line = l
+        case .end: return
+        case .timedOut:
+            log.line("dropped a connection from \(client.userName) (pid \(client.pid)): no request within \(deadlines.request)")
+            return
+        case .tooLong:
+            log.line("dropped a connection from \(client.userName) (pid \(client.pid)): request longer than \(SocketDeadlines.maxRequestBytes) bytes")
             return
         }
+        guard let request = try? BundleJSON.decoder().decode(DaemonRequest.self, from: Data(line)) else { return }
+        let peer = PeerLines(fd: client.fd, within: deadlines.answerLine)
         let user = client.userName
         if request.action == "status" {
             // Only the tickets this user's requests opened: the user is who the kernel says.
@@ -320,24 +347,43 @@ struct DaemonCommand: AsyncParsableCommand {
             } else {
                 reply.problem = "this computer is not connected to a help desk yet"
             }
-            _ = SocketLines.send(reply, to: client.fd)
+            peer.send(reply)
             return
         }
         log.line("request from \(user) (pid \(client.pid))")
         let options: CollectOptions
-        do { options = try daemonOptions(since: request.since) } catch {
+        do { options = try daemonOptions(for: request, config: config) } catch {
             // `helpline request` checks --since before sending, so only a hand-made client gets here.
             let answer = RequestFlow.Answer(outcome: "collection_failed", message: "The helpline daemon refused the request: \(error)",
                                             exitCode: ExitCodes.collectionFailed)
-            _ = SocketLines.send(DaemonMessage(answer: answer), to: client.fd)
+            peer.send(DaemonMessage(answer: answer))
             log.line("request from \(user): refused, \(error)")
             return
         }
         let flow = RequestFlow(state: state, config: config, options: options, note: request.note, requestedBy: user)
-        let fd = client.fd
-        let answer = await flow.run { text in _ = SocketLines.send(DaemonMessage(progress: text), to: fd) }
-        _ = SocketLines.send(DaemonMessage(answer: answer), to: fd)
+        let answer = await flow.run { text in peer.send(DaemonMessage(progress: text)) }
+        peer.send(DaemonMessage(answer: answer))
         log.line("request from \(user): \(answer.outcome)")
+    }
+}
+
+/// The lines the daemon sends one client. Once the client failed to take one within the
+/// time (gone, or no longer reading), later lines are not tried: the request still runs to
+/// its end, without waiting out the deadline again for every progress line.
+private final class PeerLines: Sendable {
+    private let fd: Int32
+    private let within: Duration
+    private let gone = Mutex(false)
+
+    init(fd: Int32, within: Duration) {
+        self.fd = fd
+        self.within = within
+    }
+
+    func send(_ message: DaemonMessage) {
+        gone.withLock { gone in
+            if !gone { gone = !SocketLines.send(message, to: fd, within: within) }
+        }
     }
 }
 
@@ -365,12 +411,20 @@ struct DaemonLog: Sendable {
 
 /// The heartbeat's health snapshot, taken with the same probes as a bundle, trimmed.
 enum HeartbeatSnapshot {
-    /// Runs the system, memory, disks, processes and units probes and keeps the essentials.
-    static func take(hostID: String, spooled: Int) async -> Heartbeat? {
-        guard let redactor = try? Redactor() else { return nil }
+    /// Runs the system, memory, disks, processes and units probes and keeps the essentials,
+    /// redacted as a bundle is (agent.conf's `redaction`).
+    /// - Parameters:
+    ///   - redaction: the organisation's redaction (`AgentConfig.redaction`).
+    ///   - sysroot: the system to read (`""`, this one; tests give a fixture tree).
+    /// - Throws: `RedactionError` when the redactor cannot be built (a bad `rules_dir`): no
+    ///   heartbeat is better than one its rules did not clean.
+    static func take(hostID: String, spooled: Int, redaction: RedactionOptions, sysroot: String = "") async throws -> Heartbeat {
+        let redactor = try Redactor(options: redaction, identities: RedactionIdentities.read(sysroot: sysroot))
         var options = CollectOptions()
+        options.sysroot = sysroot
         options.cpuSampleInterval = .milliseconds(250)
-        let context = ProbeContext(sysroot: "", now: Date(), options: options, redactor: redactor)
+        options.redaction = redaction
+        let context = ProbeContext(sysroot: sysroot, now: Date(), options: options, redactor: redactor)
         let wanted = ["system", "memory", "disks", "processes", "units"]
         var outputs: [String: [UInt8]] = [:]
         for probe in ProbeRegistry.all where wanted.contains(probe.name) {

@@ -37,7 +37,15 @@ struct RequestCommand: AsyncParsableCommand {
         let socketPath = daemonSocket ?? ProcessInfo.processInfo.environment["HELPLINE_DAEMON_SOCKET"] ?? DaemonCommand.defaultSocket
         if geteuid() != 0 || viaDaemon, let fd = SocketLines.connect(path: socketPath) {
             defer { close(fd) }
-            let answer = DaemonClient.ask(fd: fd, request: DaemonRequest(note: note, since: flags.since), progress: progress)
+            // The daemon reads no rules folder a user names (it runs as root) and keeps the
+            // administrator's budget; the --redact-* switches go with the request and only add.
+            if flags.rulesDirectory != nil || flags.extraRuleLineBudget != nil {
+                throw ValidationError("--rules-dir and --extra-rule-line-budget cannot be used through the helpline daemon, which collects with the redaction rules set in /etc/helpline/agent.conf (rules_dir); ask an administrator to add your rules there, or run helpline request as root")
+            }
+            var request = DaemonRequest(note: note, since: flags.since)
+            let switches = flags.options.redaction.switchesOn
+            request.redact = switches.isEmpty ? nil : switches
+            let answer = DaemonClient.ask(fd: fd, request: request, progress: progress)
             emit(answer)
             if answer.exitCode != 0 { throw ExitCode(answer.exitCode) }
             return
@@ -69,31 +77,54 @@ struct RequestCommand: AsyncParsableCommand {
 
 /// The user's side of the daemon socket.
 enum DaemonClient {
-    /// Asks for the tickets this user's requests opened.
-    static func status(fd: Int32) -> DaemonMessage {
-        guard SocketLines.send(DaemonRequest(action: "status"), to: fd) else {
+    /// Longest line taken from the daemon: a status answer lists this user's tickets.
+    static let maxAnswerLineBytes = 8 << 20
+
+    /// Asks for the tickets this user's requests opened, waiting at most `deadlines.answer`.
+    static func status(fd: Int32, deadlines: SocketDeadlines = .standard) -> DaemonMessage {
+        guard SocketLines.send(DaemonRequest(action: "status"), to: fd, within: deadlines.request) else {
             return DaemonMessage(problem: "the helpline daemon did not take the request")
         }
-        while let line = SocketLines.readLine(from: fd, limit: 8 << 20) {
-            if let message = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(line)),
-               message.tickets != nil || message.problem != nil {
-                return message
+        let end = ContinuousClock.now + deadlines.answer
+        var reader = SocketLineReader(fd: fd)
+        while true {
+            switch reader.next(limit: maxAnswerLineBytes, within: end - ContinuousClock.now) {
+            case .line(let line):
+                if let message = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(line)),
+                   message.tickets != nil || message.problem != nil {
+                    return message
+                }
+            case .timedOut:
+                return DaemonMessage(problem: "the helpline daemon did not answer within \(deadlines.answer); try again later")
+            case .end, .tooLong:
+                return DaemonMessage(problem: "the helpline daemon stopped before answering")
             }
         }
-        return DaemonMessage(problem: "the helpline daemon stopped before answering")
     }
 
-    /// Sends the request and relays progress until the answer arrives.
-    static func ask(fd: Int32, request: DaemonRequest, progress: (@Sendable (String) -> Void)?) -> RequestFlow.Answer {
-        guard SocketLines.send(request, to: fd) else {
+    /// Sends the request and relays progress until the answer arrives, at most
+    /// `deadlines.answer` after sending.
+    static func ask(fd: Int32, request: DaemonRequest, progress: (@Sendable (String) -> Void)?,
+                    deadlines: SocketDeadlines = .standard) -> RequestFlow.Answer {
+        guard SocketLines.send(request, to: fd, within: deadlines.request) else {
             return .init(outcome: "not_kept", message: "The helpline daemon did not take the request.", exitCode: ExitCodes.notKept)
         }
-        while let line = SocketLines.readLine(from: fd, limit: 8 << 20) {
-            guard let message = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(line)) else { continue }
-            if let p = message.progress { progress?(p) }
-            if let answer = message.answer { return answer }
+        let end = ContinuousClock.now + deadlines.answer
+        var reader = SocketLineReader(fd: fd)
+        while true {
+            switch reader.next(limit: maxAnswerLineBytes, within: end - ContinuousClock.now) {
+            case .line(let line):
+                guard let message = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(line)) else { continue }
+                if let p = message.progress { progress?(p) }
+                if let answer = message.answer { return answer }
+            case .timedOut:
+                return .init(outcome: "not_kept",
+                             message: "The helpline daemon did not answer within \(deadlines.answer). It may still send your request: check with helpline status, or run helpline as root.",
+                             exitCode: ExitCodes.notKept)
+            case .end, .tooLong:
+                return .init(outcome: "not_kept", message: "The helpline daemon stopped before answering; try again, or run helpline as root.",
+                             exitCode: ExitCodes.notKept)
+            }
         }
-        return .init(outcome: "not_kept", message: "The helpline daemon stopped before answering; try again, or run helpline as root.",
-                     exitCode: ExitCodes.notKept)
     }
 }

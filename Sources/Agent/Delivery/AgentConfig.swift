@@ -18,6 +18,9 @@ import Foundation
 /// spool_max_bytes = 512MB      # 1MiB to 1TiB
 /// heartbeat_interval = 15m     # 10s to 7d
 /// extra_rule_line_budget = 5ms # 1ms to 1s
+/// rules_dir = /etc/helpline/redaction.d  # absolute path; the organisation's extra redaction rules
+/// redact_emails = false        # true or false; also redact_usernames, redact_ips,
+///                              # redact_macs, redact_hostnames
 /// notify_replies = true        # true or false
 /// reply_check_interval = 5m    # 30s to 1d
 /// ```
@@ -41,8 +44,17 @@ struct AgentConfig: Sendable, Equatable {
     var spoolMaxBytes = 512 << 20
     /// Time between daemon heartbeats.
     var heartbeatInterval: Duration = .seconds(15 * 60)
+    /// The organisation's redaction: its extra rules folder (`rules_dir`), the opt-in identifier
+    /// redactions (`redact_emails`, `redact_usernames`, `redact_ips`, `redact_macs`,
+    /// `redact_hostnames`) and `extra_rule_line_budget`. Every collection the daemon makes uses it
+    /// (ordinary users' requests, technicians' requests, heartbeats); flags of a local run can only
+    /// add to it (`CollectionFlags.options(defaultsFrom:)`).
+    var redaction = RedactionOptions()
     /// CPU time an organisation's regex rules may spend on one line (`RedactionOptions`).
-    var extraRuleLineBudget: Duration = InputLimits.defaultExtraRuleLineBudget
+    var extraRuleLineBudget: Duration {
+        get { redaction.extraRuleLineBudget }
+        set { redaction.extraRuleLineBudget = newValue }
+    }
     /// Whether the daemon shows users a desktop notification when a technician replies to or
     /// changes the status of a ticket they opened.
     var notifyReplies = true
@@ -91,6 +103,13 @@ struct AgentConfig: Sendable, Equatable {
             func count(_ range: ClosedRange<Int>) throws -> Int {
                 try checked { () throws(InputValueError) in try WholeNumberText.parse(value, for: key, in: range) }
             }
+            func flag() throws -> Bool {
+                switch value.lowercased() {
+                case "true", "yes", "on": return true
+                case "false", "no", "off": return false
+                default: throw AgentConfigError("\(source):\(index + 1): \(key) '\(value)' is not true or false")
+                }
+            }
             switch key {
             case "server": server = value
             case "ca_file": caFile = value
@@ -106,12 +125,18 @@ struct AgentConfig: Sendable, Equatable {
                 spoolMaxBytes = try checked { () throws(InputValueError) in try ByteCount.parse(value, for: key, in: InputLimits.spoolBytes) }
             case "heartbeat_interval": heartbeatInterval = try duration(InputLimits.heartbeatInterval)
             case "extra_rule_line_budget": extraRuleLineBudget = try duration(InputLimits.extraRuleLineBudget)
-            case "notify_replies":
-                switch value.lowercased() {
-                case "true", "yes", "on": notifyReplies = true
-                case "false", "no", "off": notifyReplies = false
-                default: throw AgentConfigError("\(source):\(index + 1): notify_replies '\(value)' is not true or false")
+            case "rules_dir":
+                // Absolute: the daemon, the check-in child and `helpline` run from different folders.
+                guard value.hasPrefix("/") else {
+                    throw AgentConfigError("\(source):\(index + 1): rules_dir '\(value)' is not an absolute path; give the folder of *.rules files as /path/to/folder")
                 }
+                redaction.organisationRulesDirectory = value
+            case "redact_emails": redaction.emails = try flag()
+            case "redact_usernames": redaction.usernames = try flag()
+            case "redact_ips": redaction.ipAddresses = try flag()
+            case "redact_macs": redaction.macAddresses = try flag()
+            case "redact_hostnames": redaction.hostnames = try flag()
+            case "notify_replies": notifyReplies = try flag()
             case "reply_check_interval": replyCheckInterval = try duration(InputLimits.replyCheckInterval)
             default:
                 throw AgentConfigError("\(source):\(index + 1): unknown setting '\(key)'")

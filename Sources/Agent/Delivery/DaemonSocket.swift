@@ -8,6 +8,38 @@ struct DaemonRequest: Codable, Sendable {
     var since: String?
     /// `status`: the tickets this user's requests opened; nil: a request for help.
     var action: String?
+    /// The opt-in redactions the user turned on (`--redact-emails` → `emails`; see
+    /// `RedactionOptions.switchesOn`). The daemon adds them to agent.conf's: a request can
+    /// make redaction stricter, never weaker.
+    var redact: [String]?
+}
+
+extension RedactionOptions {
+    /// The opt-in identifier redactions by the names `DaemonRequest.redact` carries.
+    static let switchNames = ["emails", "usernames", "ips", "macs", "hostnames"]
+
+    /// The names of the opt-in identifier redactions that are on.
+    var switchesOn: [String] {
+        zip(Self.switchNames, [emails, usernames, ipAddresses, macAddresses, hostnames]).filter(\.1).map(\.0)
+    }
+
+    /// These options with the named identifier redactions turned on too (none turned off).
+    /// - Throws: `InputValueError` naming a switch that does not exist.
+    func turningOn(_ names: [String]) throws(InputValueError) -> RedactionOptions {
+        var o = self
+        for name in names {
+            switch name {
+            case "emails": o.emails = true
+            case "usernames": o.usernames = true
+            case "ips": o.ipAddresses = true
+            case "macs": o.macAddresses = true
+            case "hostnames": o.hostnames = true
+            default:
+                throw InputValueError(name: "redact", value: name, problem: "is not a redaction; give some of \(Self.switchNames.joined(separator: ", "))")
+            }
+        }
+        return o
+    }
 }
 
 /// One line the daemon sends back: progress, then exactly one answer (or, for `status`,
@@ -79,7 +111,14 @@ final class DaemonSocket: @unchecked Sendable {
     }
     private static let soPeerCred: Int32 = 17
 
+    /// Stops listening: a thread waiting in `accept()` gets nil and ends (the daemon's
+    /// socket lives as long as the process; tests serve one and stop it).
+    func stopListening() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     /// Waits for the next client (blocking; call from a thread of its own).
+    /// - Returns: nil once the socket no longer listens.
     func accept() -> Client? {
         while true {
             let c = Glibc.accept(fd, nil, nil)
@@ -99,35 +138,73 @@ final class DaemonSocket: @unchecked Sendable {
     }
 }
 
+/// How long each side of the daemon's socket waits for the other. The daemon answers one
+/// request at a time and its socket is open to every local user, so a peer that connects and
+/// then says nothing, or never reads, must not hold up everyone else's requests.
+struct SocketDeadlines: Sendable {
+    /// Longest a request line may be: a note of a few words, `since`, an action; far more
+    /// than any `helpline request` sends.
+    static let maxRequestBytes = 256 * 1024
+
+    /// Time the daemon gives a client to send its whole request line, counted from when the
+    /// daemon turns to it. `helpline request` has written it before the daemon even looks,
+    /// so only a silent or trickling peer ever waits this out; it is then dropped.
+    var request: Duration = .seconds(10)
+    /// Time the daemon gives a client to take each line it sends (progress, answer). The
+    /// kernel buffers far more than one line, so only a peer that stopped reading waits this out.
+    var answerLine: Duration = .seconds(30)
+    /// Time `helpline request` / `helpline status` wait for the daemon's answer in all. It must
+    /// cover other users' requests queued ahead, the collection (probes' timeouts add up to a
+    /// few minutes) and an upload with `retries` attempts that each may stall `stall_timeout`;
+    /// an hour covers that with the defaults, and ends a wait on a daemon that hung.
+    var answer: Duration = .seconds(3600)
+
+    /// The deadlines the daemon and its clients use.
+    static let standard = SocketDeadlines()
+}
+
 /// Line-oriented JSON over a socket descriptor.
 enum SocketLines {
-    /// Writes one JSON line.
-    static func send<T: Encodable>(_ value: T, to fd: Int32) -> Bool {
+    /// Writes one JSON line, waiting at most `within` for the peer to take it.
+    /// - Returns: false when the value cannot be encoded, the peer is gone, or it did not
+    ///   read within the time.
+    static func send<T: Encodable>(_ value: T, to fd: Int32, within: Duration = SocketDeadlines.standard.answerLine) -> Bool {
         guard var data = try? BundleJSON.encoder().encode(value) else { return false }
         data.append(0x0A)
+        let end = ContinuousClock.now + within
         return data.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
+                guard waitFor(POLLOUT, on: fd, until: end) else { return false }
+                // Non-blocking even on a blocking socket: a write larger than the buffer's free
+                // room would otherwise block past the deadline. MSG_NOSIGNAL: a gone peer is
+                // EPIPE here, not a SIGPIPE for the whole process.
+                let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
+                    return false
+                }
                 off += n
             }
             return true
         }
     }
 
-    /// Reads one line (at most `limit` bytes).
-    static func readLine(from fd: Int32, limit: Int = 256 * 1024) -> [UInt8]? {
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while line.count < limit {
-            let n = read(fd, &byte, 1)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return line.isEmpty ? nil : line }
-            if byte == 0x0A { return line }
-            line.append(byte)
+    /// Waits until `fd` is ready for `events` or `end` passes.
+    /// - Returns: whether it is ready (an error or hang-up counts as ready: the next call says which).
+    static func waitFor(_ events: Int32, on fd: Int32, until end: ContinuousClock.Instant) -> Bool {
+        while true {
+            let left = end - ContinuousClock.now
+            guard left > .zero else { return false }
+            // In whole milliseconds, rounded up so a wait never ends just short of its deadline
+            // and spins; at most a day per poll (the loop goes on after).
+            let capped = min(left, .seconds(86_400))
+            let ms = Int32((Double(capped.components.seconds) * 1e3 + Double(capped.components.attoseconds) / 1e15).rounded(.up))
+            var p = pollfd(fd: fd, events: Int16(events), revents: 0)
+            let rc = poll(&p, 1, ms)
+            if rc > 0 { return true }
+            if rc < 0 && errno != EINTR { return true }
         }
-        return nil
     }
 
     /// The Unix socket address of `path`; nil when the path does not fit.
@@ -153,5 +230,56 @@ enum SocketLines {
         }
         guard rc == 0 else { close(s); return nil }
         return s
+    }
+}
+
+/// Reads newline-ended lines from a socket, each within a deadline; buffered, so reading
+/// a long answer takes a few system calls, not one per byte.
+struct SocketLineReader {
+    /// What the next line turned out to be.
+    enum Outcome: Equatable {
+        /// A line, without its newline (or the last bytes before the peer closed).
+        case line([UInt8])
+        /// The peer closed, or the socket failed, with nothing pending.
+        case end
+        /// The deadline passed first.
+        case timedOut
+        /// No newline within the limit.
+        case tooLong
+    }
+
+    /// The socket read from (not owned: the caller closes it).
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    /// A reader of `fd`.
+    init(fd: Int32) { self.fd = fd }
+
+    /// The next line of at most `limit` bytes, if it arrives within `within`.
+    mutating func next(limit: Int, within: Duration) -> Outcome {
+        let end = ContinuousClock.now + within
+        var scanned = 0
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
+                guard newline <= limit else { return .tooLong }
+                let line = Array(buffer[..<newline])
+                buffer.removeFirst(newline + 1)
+                return .line(line)
+            }
+            scanned = buffer.count
+            if buffer.count > limit { return .tooLong }
+            guard SocketLines.waitFor(POLLIN, on: fd, until: end) else { return .timedOut }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { continue }
+            }
+            if n <= 0 {
+                guard !buffer.isEmpty else { return .end }
+                defer { buffer.removeAll() }
+                return buffer.count > limit ? .tooLong : .line(buffer)
+            }
+            buffer.append(contentsOf: chunk[..<n])
+        }
     }
 }

@@ -19,19 +19,30 @@ struct FilesystemCounts: Sendable, Codable, Equatable {
 
     /// The usage record of `mount`, computed as `df` does: used = blocks − bfree, and
     /// used % = used / (used + bavail), so root-reserved blocks count as unavailable.
+    ///
+    /// The counters come from the filesystem unchecked (FUSE passes whatever its helper
+    /// says, e.g. sshfs `blocks=UINT64_MAX, bfree=0, bavail=1`), so nothing here may trap:
+    /// differences clamp at 0, byte sizes saturate at `UInt64.max`, and the percentages
+    /// are computed in `Double` and always lie in 0…100.
     func usage(of mount: Mountinfo.Mount) -> FilesystemUsage {
         let used = blocks >= bfree ? blocks - bfree : 0
         let avail = bavail
-        let usedPercent = used + avail == 0 ? 0 : Double(used) / Double(used + avail) * 100
+        // In Double: used + avail can pass UInt64.max; the ratio cannot pass 1.
+        let usedPercent = used == 0 ? 0 : Double(used) / (Double(used) + Double(avail)) * 100
         let inodesUsed = files >= ffree ? files - ffree : 0
         return FilesystemUsage(
             mountPoint: mount.mountPoint, device: mount.source, fsType: mount.fsType, readOnly: mount.readOnly,
-            sizeBytes: blocks.multipliedReportingOverflow(by: frsize).partialValue,
-            usedBytes: used.multipliedReportingOverflow(by: frsize).partialValue,
-            availableBytes: avail.multipliedReportingOverflow(by: frsize).partialValue,
+            sizeBytes: saturatingBytes(blocks, frsize), usedBytes: saturatingBytes(used, frsize),
+            availableBytes: saturatingBytes(avail, frsize),
             usedPercent: usedPercent, inodesTotal: files, inodesUsed: inodesUsed,
             inodesUsedPercent: files == 0 ? 0 : Double(inodesUsed) / Double(files) * 100)
     }
+}
+
+/// `units × unitSize` bytes, saturating at `UInt64.max` rather than wrapping to a small number.
+private func saturatingBytes(_ units: UInt64, _ unitSize: UInt64) -> UInt64 {
+    let (product, overflow) = units.multipliedReportingOverflow(by: unitSize)
+    return overflow ? .max : product
 }
 
 /// `disks.json`: every real mounted filesystem with its usage, and the block devices.
@@ -89,12 +100,17 @@ struct DisksProbe: Probe {
         let planted = try overrides.filesystemCounts() ?? [:]
 
         var filesystems: [FilesystemUsage] = []
-        for mount in Self.reportedMounts(Mountinfo.parse(text)) {
-            if overrides.active, let counts = planted[mount.mountPoint] {
+        // Mount points and sources are text anyone could set: a FUSE source carries URL
+        // credentials (`curlftpfs ftp://user:pass@host/`), a path a user name.
+        for found in Self.reportedMounts(Mountinfo.parse(text)) {
+            var mount = found
+            mount.mountPoint = context.redactor.redact(found.mountPoint)
+            mount.source = context.redactor.redact(found.source)
+            if overrides.active, let counts = planted[found.mountPoint] {
                 filesystems.append(counts.usage(of: mount))
                 continue
             }
-            let target = context.path(mount.mountPoint)
+            let target = context.path(found.mountPoint)
             let limit: Duration? = Self.networkTypes.contains(mount.fsType) ? networkStatTimeout : nil
             if overrides.active && !FileManager.default.fileExists(atPath: target) {
                 unreadable.append("statvfs \(mount.mountPoint) (not in the sysroot nor statvfs.json)")
@@ -196,7 +212,7 @@ struct DisksProbe: Probe {
             let model = context.text(base + "/device/model", unreadable: &unreadable)
                 .map { String($0.trimmingWhitespace) }.flatMap { $0.isEmpty ? nil : $0 }
             // /sys/block/*/size is always in 512-byte sectors, whatever the logical block size.
-            out.append(BlockDevice(name: name, sizeBytes: sectors.multipliedReportingOverflow(by: 512).partialValue,
+            out.append(BlockDevice(name: name, sizeBytes: saturatingBytes(sectors, 512),
                                    rotational: flag("/queue/rotational"), removable: flag("/removable"), model: model))
         }
         return out

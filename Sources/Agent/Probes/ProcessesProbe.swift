@@ -72,7 +72,7 @@ struct ProcessesProbe: Probe {
                 Date(timeIntervalSince1970: Double($0) + Double(stat.startTicks) / ticksPerSecond)
             }
             records.append(ProcessRecord(
-                pid: stat.pid, ppid: stat.ppid, uid: status.uid ?? -1, user: status.uid.flatMap { users[$0] },
+                pid: stat.pid, ppid: stat.ppid, uid: status.uid ?? -1, user: status.uid.flatMap { users[$0] }.map(context.redactor.redact),
                 state: stat.state, name: context.redactor.redact(stat.comm),
                 commandLine: context.redactor.redact(cmdline), threads: status.threads ?? stat.threads,
                 rssBytes: status.rssBytes ?? 0, startTime: startTime,

@@ -13,8 +13,20 @@ struct RedactionOptions: Sendable, Equatable {
     var macAddresses = false
     /// Replace the host's own names with `[host-N]`.
     var hostnames = false
-    /// Folder of extra rule files (`*.rules`, lines `name: REGEX`) an organisation adds.
+    /// Folder of extra rule files (`*.rules`, lines `name: REGEX`) an organisation adds
+    /// (`--rules-dir`).
     var rulesDirectory: String?
+    /// The administrator's folder of such files (agent.conf `rules_dir`), applied besides
+    /// `rulesDirectory`: a run that names its own folder still gets the organisation's rules.
+    var organisationRulesDirectory: String?
+    /// Every extra rules folder to load, each once.
+    var rulesDirectories: [String] {
+        var folders: [String] = []
+        for folder in [organisationRulesDirectory, rulesDirectory].compactMap({ $0 }) where !folders.contains(folder) {
+            folders.append(folder)
+        }
+        return folders
+    }
     /// CPU time the extra rules may spend on one line together (`InputLimits.extraRuleLineBudget`);
     /// a line that needs more is replaced whole.
     var extraRuleLineBudget: Duration = Self.defaultExtraRuleLineBudget
@@ -22,6 +34,22 @@ struct RedactionOptions: Sendable, Equatable {
     /// The default per-line budget (5 ms). Here, not in `InputLimits`, so the redactor builds
     /// on its own (the fuzz target compiles only this folder).
     static let defaultExtraRuleLineBudget: Duration = .milliseconds(5)
+}
+
+extension RedactionOptions {
+    /// These options, made at least as strict as `floor`: each identifier redaction is on where
+    /// either has it on, and `floor`'s organisation rules folder applies. The line budget stays
+    /// this one's (it only bounds CPU time; a line over it is replaced whole either way).
+    func atLeast(_ floor: RedactionOptions) -> RedactionOptions {
+        var o = self
+        o.emails = emails || floor.emails
+        o.usernames = usernames || floor.usernames
+        o.ipAddresses = ipAddresses || floor.ipAddresses
+        o.macAddresses = macAddresses || floor.macAddresses
+        o.hostnames = hostnames || floor.hostnames
+        o.organisationRulesDirectory = floor.organisationRulesDirectory ?? organisationRulesDirectory
+        return o
+    }
 }
 
 /// Names the opt-in identifier rules replace (the host's users and hostnames).

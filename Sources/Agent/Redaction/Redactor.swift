@@ -41,14 +41,14 @@ final class Redactor: Sendable {
     }
 
     /// A redactor with `options`, replacing `identities` when the identifier options are on.
-    /// - Throws: `RedactionError` (file, line, what to fix) when `options.rulesDirectory` is
-    ///   missing or holds a bad rules file.
+    /// - Throws: `RedactionError` (file, line, what to fix) when `options.rulesDirectory` or
+    ///   `options.organisationRulesDirectory` is missing or holds a bad rules file.
     init(options: RedactionOptions = RedactionOptions(), identities: RedactionIdentities = .init()) throws {
         self.options = options
         let builtins = BuiltinRule.allCases.map(\.rule)
-        let extras = try options.rulesDirectory.map {
+        let extras = try options.rulesDirectories.flatMap {
             try ExtraRule.load(directory: $0, reservedNames: Set(builtins.map(\.name) + [Self.overBudgetRuleName]))
-        } ?? []
+        }
         self.extras = extras
         rules = builtins + extras.map { RedactionRule(name: $0.name, replacement: .marker) }
             + [RedactionRule(name: Self.overBudgetRuleName, replacement: .marker)]

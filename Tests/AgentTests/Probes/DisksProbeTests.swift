@@ -92,6 +92,27 @@ import Testing
     let odd = FilesystemCounts(blocks: 10, bfree: 20, bavail: 5, frsize: 512, files: 1, ffree: 2).usage(of: m)
     #expect(odd.usedBytes == 0)
     #expect(odd.inodesUsed == 0)
+    #expect(odd.usedPercent == 0)
+}
+
+@Test func disksUsageOfFuseCountersAtTheLimitsDoesNotTrap() {
+    let m = Mountinfo.parseLine("1 0 0:50 / /mnt/remote rw - fuse.sshfs alice@host:/ rw")!
+    // sshfs passes its helper's numbers through: used + avail passes UInt64.max.
+    let huge = FilesystemCounts(blocks: .max, bfree: 0, bavail: 1, frsize: 4096, files: .max, ffree: 0).usage(of: m)
+    #expect(huge.usedPercent.isFinite && (0...100).contains(huge.usedPercent))
+    #expect(abs(huge.usedPercent - 100) < 1e-9)
+    #expect(huge.inodesUsedPercent.isFinite && (0...100).contains(huge.inodesUsedPercent))
+    // blocks × frsize does not fit: the size saturates rather than wrapping to a small number.
+    #expect(huge.sizeBytes == .max)
+    #expect(huge.usedBytes == .max)
+    #expect(huge.availableBytes == 4096)
+    let allFree = FilesystemCounts(blocks: .max, bfree: .max, bavail: .max, frsize: 1, files: 0, ffree: 0).usage(of: m)
+    #expect(allFree.usedPercent == 0)
+    let bfreeOver = FilesystemCounts(blocks: 1, bfree: .max, bavail: .max, frsize: .max, files: 0, ffree: .max).usage(of: m)
+    #expect(bfreeOver.usedBytes == 0)
+    #expect(bfreeOver.usedPercent == 0)
+    #expect(bfreeOver.availableBytes == .max)
+    #expect(bfreeOver.inodesUsed == 0)
 }
 
 @Test func disksProbeOnLiveSystem() throws {

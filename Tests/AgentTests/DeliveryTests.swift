@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Agent
 @testable import Shared
@@ -170,6 +171,45 @@ import Testing
         let again = try world.helpline(["spool", "flush"])
         #expect(again.output.contains("Nothing is waiting"))
         #expect(try collector.ticketCount() == 1)
+    }
+
+    /// A spooled upload can outlast systemd's watchdog (the daemon flushes in its own process):
+    /// the flush reports that bytes are moving, about once a second, and the daemon pings the
+    /// watchdog from that. Here the proxy holds the upload until stall_timeout (4 s) gives up.
+    @Test func aFlushSaysItIsAliveWhileAnUploadRuns() async throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        let port = freePort()
+        let collector = LiveCollector(dataDir: world.dir.file("data"))
+        try collector.start(port: port)
+        defer { collector.stop() }
+        try enrolled(world, collector)
+        let proxy = try FaultProxy(upstream: collector.port, plan: ["hang"])
+        let spooled = try world.request(["--server", "http://127.0.0.1:\(freePort())"])
+        #expect(spooled.status == ExitCodes.spooled, "\(spooled.error)")
+
+        let state = AgentState(directory: world.state)
+        let enrollment = try #require(try state.enrollment())
+        var config = AgentConfig()
+        config.server = proxy.url
+        config.stallTimeout = .seconds(4)
+        let delivery = Delivery(state: state, config: config, enrollment: enrollment)
+        let pings = Mutex(0)
+        let started = ContinuousClock.now
+        let results = try #require(await delivery.flushSpool(force: true, moving: { pings.withLock { $0 += 1 } }))
+        let took = ContinuousClock.now - started
+        #expect(results.count == 1 && results.first?.delivered == false, "\(results.map(\.line))")
+        let count = pings.withLock { $0 }
+        #expect(took >= .seconds(4) && count >= 3, "\(count) pings in \(took)")
+        #expect(count <= Int(took.components.seconds) + 1, "at most one a second: \(count) in \(took)")
+    }
+
+    /// 10 minutes, plus the bundle's bytes at the slowest rate the stall guard allows
+    /// (1 KiB/s): a large bundle on a slow link is not cut at a fixed time and failed forever.
+    @Test func anUploadMayTakeTenMinutesPlusItsBytesAtTheSlowestRateAllowed() {
+        #expect(CollectorClient.uploadTimeout(bytes: 0) == .seconds(600))
+        #expect(CollectorClient.uploadTimeout(bytes: 1023) == .seconds(600))
+        #expect(CollectorClient.uploadTimeout(bytes: 20_480_000) == .seconds(600 + 20_000))
+        #expect(CollectorClient.uploadTimeout(bytes: -1) == .seconds(600))
     }
 
     @Test func a503ThenSuccessDeliversOnce() throws {

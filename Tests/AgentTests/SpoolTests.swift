@@ -204,14 +204,54 @@ import Testing
         // A bundle whose state file was never written (crash between the two renames)…
         let (p, m) = try bundle(dir, reason: .userRequest)
         try FileManager.default.moveItem(atPath: p, toPath: spool.bundlePath(m.bundleID))
-        // …a state file whose bundle is gone, and a half-written temporary file.
+        // …a state file whose bundle is gone, a half-written temporary file an interrupted
+        // write left behind, and one another process is writing right now.
         try Data("{}".utf8).write(to: URL(fileURLWithPath: dir.file("spool/deadbeef.json")))
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir.file("spool/x.tar.gz.tmp-1234")))
+        try Self.age(dir.file("spool/x.tar.gz.tmp-1234"), by: Spool.staleAfter + 1)
+        try Data("y".utf8).write(to: URL(fileURLWithPath: dir.file("spool/y.json.tmp-5678")))
         let items = spool.items()
         #expect(items.map(\.bundleID) == [m.bundleID])
         #expect(items.first?.reason == .userRequest)
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.file("spool")).sorted()
-        #expect(left == ["\(m.bundleID).json", "\(m.bundleID).tar.gz"])
+        #expect(left == ["\(m.bundleID).json", "\(m.bundleID).tar.gz", "y.json.tmp-5678"], "a write in flight is left alone")
+    }
+
+    /// Sets `path`'s modification time `seconds` into the past.
+    static func age(_ path: String, by seconds: TimeInterval) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)], ofItemAtPath: path)
+    }
+
+    /// An unreadable bundle without a state file is set aside to rejected/ once it is older than
+    /// any write in flight, instead of being decompressed again at every listing and never
+    /// counted; a fresh one is left for the process writing it.
+    @Test func anUnreadableBundleIsSetAsideOnceItIsStale() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 5, maxBytes: 1 << 20)
+        try spool.prepare()
+        let broken = UUID().uuidString.lowercased()
+        try Data([0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: spool.bundlePath(broken)))
+        #expect(spool.items().isEmpty)
+        #expect(FileManager.default.fileExists(atPath: spool.bundlePath(broken)), "fresh: perhaps still being written")
+        try Self.age(spool.bundlePath(broken), by: Spool.staleAfter + 1)
+        #expect(spool.items().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: spool.bundlePath(broken)))
+        #expect(FileManager.default.fileExists(atPath: dir.file("rejected/\(broken).tar.gz")))
+        #expect(spool.items().isEmpty)
+    }
+
+    /// When the state file cannot be written, the bundle stays where it was: `add` promises the
+    /// file at `path` is untouched when it throws (the caller then tells the user where it is).
+    @Test func aStateFileThatCannotBeWrittenLeavesTheBundleWhereItWas() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let spool = Spool(directory: dir.file("spool"), maxBundles: 5, maxBytes: 1 << 20)
+        try spool.prepare()
+        let (p, m) = try bundle(dir, reason: .userRequest)
+        // A directory where the state file goes: its rename fails.
+        try FileManager.default.createDirectory(atPath: dir.file("spool/\(m.bundleID).json"), withIntermediateDirectories: false)
+        #expect(throws: SpoolError.self) { try spool.add(bundleAt: p, manifest: m) }
+        #expect(FileManager.default.fileExists(atPath: p))
+        #expect(!FileManager.default.fileExists(atPath: spool.bundlePath(m.bundleID)))
     }
 }
 

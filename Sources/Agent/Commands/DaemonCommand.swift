@@ -113,7 +113,9 @@ struct DaemonCommand: AsyncParsableCommand {
             if Self.somethingToSend(state: state), let enrollment = try? state.enrollment() {
                 worked = true
                 let delivery = Delivery(state: state, config: config, enrollment: enrollment)
-                for r in await delivery.flushSpool(force: false) ?? [] { log.line(r.line) }
+                // An upload can outlast the watchdog (WatchdogSec): while its bytes flow, the
+                // daemon is alive; a stalled one is given up by stall_timeout first.
+                for r in await delivery.flushSpool(force: false, moving: { ServiceNotifier.alive() }) ?? [] { log.line(r.line) }
             }
             if let t = ticks, tick >= t { break }
             if worked { RestingMemory.release() }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Shared
 
 /// Gets a bundle to the collector, or keeps it safe until it can: the user's moment.
@@ -65,7 +66,14 @@ struct Delivery: Sendable {
 
     /// Sends every waiting bundle (those due, or all with `force`). Nil when another process
     /// is flushing. Items the collector rejects for good (4xx) are moved aside to `rejected/`.
-    func flushSpool(force: Bool, now: Date = Date()) async -> [FlushResult]? {
+    /// - Parameter moving: called while an upload moves (libcurl's progress), at most once a
+    ///   second: the daemon tells systemd's watchdog it is alive, for as long as bytes flow.
+    func flushSpool(force: Bool, now: Date = Date(), moving: (@Sendable () -> Void)? = nil) async -> [FlushResult]? {
+        let throttle = ProgressThrottle(every: .seconds(1))
+        var progress: (@Sendable (Int64, Int64) -> Void)?
+        if let moving {
+            progress = { @Sendable _, _ in if throttle.due() { moving() } }
+        }
         let spool = self.spool
         return await spool.withLock { () -> [FlushResult] in
             var results: [FlushResult] = []
@@ -77,7 +85,7 @@ struct Delivery: Sendable {
             for item in spool.items() {
                 if !force, let next = item.nextAttemptAt, next > now { continue }
                 do {
-                    let receipt = try await client.upload(bundleAt: spool.bundlePath(item.bundleID), attempts: 1)
+                    let receipt = try await client.upload(bundleAt: spool.bundlePath(item.bundleID), attempts: 1, progress: progress)
                     spool.remove(item.bundleID)
                     results.append(FlushResult(bundleID: item.bundleID, delivered: true,
                                                line: "Sent the bundle from \(item.createdAt.formatted(date: .abbreviated, time: .shortened)): ticket #\(receipt.ticketID) \(receipt.ticketURL)"))
@@ -98,6 +106,24 @@ struct Delivery: Sendable {
                 }
             }
             return results
+        }
+    }
+}
+
+/// True at most once per interval (progress callbacks come many times a second).
+final class ProgressThrottle: Sendable {
+    private let every: Duration
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(every: Duration) { self.every = every }
+
+    /// Whether the interval has passed since the last time this answered true.
+    func due() -> Bool {
+        last.withLock { last in
+            let now = ContinuousClock.now
+            if let l = last, now - l < every { return false }
+            last = now
+            return true
         }
     }
 }

@@ -61,13 +61,18 @@ struct Spool: Sendable {
                                          createdAt: contents.manifest.createdAt, bytes: contents.compressedBytes)
                     try? save(item)
                     items.append((item, written))
+                } else if isStale(bundlePath(id)) {
+                    // Unreadable and not being written: set aside once, not read again every tick
+                    // (and never listed, counted or evicted).
+                    setAside(id)
                 }
             case (false, _):
                 unlink(statePath(id))
             }
         }
-        // Leftover temporary files from an interrupted write.
-        for n in names where n.contains(".tmp-") { unlink(directory + "/" + n) }
+        // Leftover temporary files from an interrupted write; a fresh one may be another
+        // process's write in flight (the listing runs without the spool's lock).
+        for n in names where n.contains(".tmp-") && isStale(directory + "/" + n) { unlink(directory + "/" + n) }
         // The state file keeps createdAt to the whole second (ISO 8601), so bundles made within
         // one second tie: the bundle file's write time, then the id, keep "oldest first" exact
         // and the same on every call (eviction and flush order depend on it).
@@ -107,10 +112,17 @@ struct Spool: Sendable {
             kept.removeAll { $0.bundleID == victim.bundleID }
         }
         let item = SpoolItem(bundleID: manifest.bundleID, reason: manifest.reason, createdAt: manifest.createdAt, bytes: size)
+        // The state first, then the bundle: a failure at either step leaves the file at `path`
+        // as it was (a state file without its bundle is removed here, or by the next listing).
         do {
-            try DurableFile.move(path, to: bundlePath(item.bundleID))
             try save(item)
         } catch {
+            throw SpoolError("could not keep the bundle in \(directory): \(error)")
+        }
+        do {
+            try DurableFile.move(path, to: bundlePath(item.bundleID))
+        } catch {
+            unlink(statePath(item.bundleID))
             throw SpoolError("could not keep the bundle in \(directory): \(error)")
         }
         // Evicted only once the new bundle is safely in: a failed move above loses nothing.
@@ -132,6 +144,27 @@ struct Spool: Sendable {
         unlink(statePath(id))
         unlink(bundlePath(id))
         DurableFile.syncDirectory(of: statePath(id))
+    }
+
+    /// How old a temporary or unreadable file must be before a listing touches it: older than
+    /// any write in flight (a bundle is written in seconds).
+    static let staleAfter: TimeInterval = 600
+
+    /// Whether `path` was last written over `staleAfter` ago.
+    private func isStale(_ path: String, now: Date = Date()) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        return now.timeIntervalSince1970 - Double(st.st_mtim.tv_sec) > Self.staleAfter
+    }
+
+    /// Where unreadable bundles go: `rejected/` beside the spool, as the collector's refusals do.
+    var rejectedDirectory: String { (directory as NSString).deletingLastPathComponent + "/rejected" }
+
+    /// Moves an unreadable bundle to `rejectedDirectory`.
+    private func setAside(_ id: String) {
+        try? FileManager.default.createDirectory(atPath: rejectedDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        if (try? DurableFile.move(bundlePath(id), to: rejectedDirectory + "/\(id).tar.gz")) == nil { unlink(bundlePath(id)) }
     }
 
     private func save(_ item: SpoolItem) throws {

@@ -33,10 +33,26 @@ struct CollectorClient: Sendable {
     }
 
     /// `POST /api/v1/bundles`, streaming the file. Same bundle twice → the first receipt.
+    ///
+    /// The whole exchange may take `uploadTimeout(bytes:)`: a bundle on a slow link is not cut
+    /// at a fixed 10 minutes (it would then fail at every retry); a dead link is still given up
+    /// after `stall_timeout` without a byte moving.
     func upload(bundleAt path: String, attempts: Int? = nil, progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> BundleReceipt {
+        var st = stat()
+        let bytes = stat(path, &st) == 0 ? Int64(st.st_size) : 0
         let response = try await send(method: "POST", path: "/api/v1/bundles", body: .file(path),
-                                      contentType: "application/gzip", attempts: attempts ?? config.retries, progress: progress)
+                                      contentType: "application/gzip", attempts: attempts ?? config.retries, progress: progress,
+                                      totalTimeout: Self.uploadTimeout(bytes: bytes))
         return try decode(BundleReceipt.self, response)
+    }
+
+    /// The longest one upload of `bytes` may take: 10 minutes, plus the time those bytes take
+    /// at the slowest rate the stall guard lets a transfer continue (`HTTPRequest.lowSpeedBytes`
+    /// a second): 20 MB gets about 5 h 50 min.
+    static func uploadTimeout(bytes: Int64) -> Duration {
+        let base = HTTPRequest(url: "").totalTimeout
+        let slowest = Int64(max(1, HTTPRequest(url: "").lowSpeedBytes))
+        return base + .seconds(max(0, bytes) / slowest)
     }
 
     /// `POST /api/v1/enroll`.
@@ -89,8 +105,9 @@ struct CollectorClient: Sendable {
     }
 
     private func send(method: String, path: String, body: HTTPRequest.Body, contentType: String?, attempts: Int,
-                      progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> HTTPResponse {
+                      progress: (@Sendable (Int64, Int64) -> Void)? = nil, totalTimeout: Duration? = nil) async throws -> HTTPResponse {
         var request = HTTPRequest(method: method, url: server.trimmingSuffix("/") + path)
+        if let totalTimeout { request.totalTimeout = totalTimeout }
         request.body = body
         request.headers["Accept"] = "application/json"
         if let contentType { request.headers["Content-Type"] = contentType }

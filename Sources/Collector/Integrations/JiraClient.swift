@@ -49,7 +49,8 @@ public struct JiraClient: TicketBackendClient {
     func existingIssue(_ context: IntegrationContext, http: IntegrationHTTP) async throws -> String? {
         let project = (backend.project ?? "").replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         let jql = "project = \"\(project)\" AND labels = \"\(context.issueMarker)\" ORDER BY created ASC"
-        let url = endpoint("/rest/api/3/search/jql", query: [("jql", jql), ("fields", "key"), ("maxResults", "1")])
+        // Each issue comes with its key whatever the fields; ask for one every issue has.
+        let url = endpoint("/rest/api/3/search/jql", query: [("jql", jql), ("fields", "summary"), ("maxResults", "1")])
         let answer: [String: Any]
         do {
             answer = try object(try await http.send(IntegrationRequest(method: "GET", url: url, headers: headers)))

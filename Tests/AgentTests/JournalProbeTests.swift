@@ -16,13 +16,15 @@ import Testing
         return dir.file("root")
     }
 
-    func collect(_ dir: TempDir, now: Date, configure: (inout CollectOptions) -> Void = { _ in }) throws
+    /// Collects the fixture journal in `dir` (with `redactor` when given, to read its counts).
+    func collect(_ dir: TempDir, now: Date, redactor: Redactor? = nil, configure: (inout CollectOptions) -> Void = { _ in }) throws
         -> (JournalProbe.Outcome, [JournalEntry]) {
         var options = CollectOptions()
         options.sysroot = try sysroot(dir)
         options.journalDirectory = dir.file("journal")
         configure(&options)
-        let context = ProbeContext(sysroot: options.sysroot, now: now, options: options, redactor: try Redactor(options: options.redaction))
+        let redactor = try redactor ?? Redactor(options: options.redaction)
+        let context = ProbeContext(sysroot: options.sysroot, now: now, options: options, redactor: redactor)
         let collected = Collected()
         let outcome = try JournalProbe.collect(context) { chunk in collected.append(chunk) }
         var entries: [JournalEntry] = []

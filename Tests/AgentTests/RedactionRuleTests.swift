@@ -46,6 +46,26 @@ struct RedactionRuleTests {
         #expect(redactor.redact(certificate) == certificate)
     }
 
+    /// A key printed one line per journal entry: the state carried from text to text says
+    /// which lines are body, and each replaced line counts once.
+    @Test func pemBodyCarriedAcrossTexts() {
+        func redact(_ text: String, from start: PrivateKeyBody) -> (String, PrivateKeyBody) {
+            var state = start
+            return (redactor.redactInStream(text, privateKey: &state), state)
+        }
+        #expect(redact("-----BEGIN OPENSSH PRIVATE KEY-----", from: .closed) == ("-----BEGIN OPENSSH PRIVATE KEY-----", .opened))
+        #expect(redact("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", from: .opened) == ("[REDACTED:private-key]", .continued))
+        #expect(redact("  AAAAC3NzaC1lZDI1NTE5AAAAIGhp_ghp_x  ", from: .continued) == ("  [REDACTED:private-key]  ", .continued))
+        #expect(redact("", from: .continued) == ("", .continued))
+        #expect(redact("Qk9EWQ==\n-----END OPENSSH PRIVATE KEY-----", from: .continued)
+            == ("[REDACTED:private-key]\n-----END OPENSSH PRIVATE KEY-----", .closed))
+        #expect(redact("-----END PGP PRIVATE KEY BLOCK----- then -----BEGIN PGP PRIVATE KEY BLOCK-----", from: .continued)
+            == ("-----END PGP PRIVATE KEY BLOCK----- then -----BEGIN PGP PRIVATE KEY BLOCK-----", .opened))
+        #expect(redact("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", from: .closed) == ("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", .closed))
+        #expect(redact("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----", from: .closed).1 == .closed)
+        #expect(redactor.counts == ["private-key": 4])
+    }
+
     @Test(arguments: [
         "4111 1111 1111 1112",          // Luhn fails
         "1234567890123456",             // Luhn fails

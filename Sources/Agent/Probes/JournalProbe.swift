@@ -19,6 +19,15 @@ struct JournalProbe {
     /// Largest value of one field (messages longer than this are cut).
     static let fieldLimit = 1 << 20
 
+    /// Most entries of one stream after a BEGIN's redacted as the body of its key, so that a
+    /// BEGIN whose END never comes cannot blank the rest of the stream's journal. The largest
+    /// keys in use print under 200 body lines (measured): a 16384-bit RSA key, the most
+    /// ssh-keygen makes, is 194 lines of 64 in PKCS#8 PEM (9,260 bytes of DER; 8192 bits gave
+    /// 98) and about 180 of 70 in OpenSSH's format (8192 bits gave 91); an armoured GnuPG
+    /// secret key of RSA 4096 (its default largest) with a 4096 subkey is 103, about twice that
+    /// at the 8192 bits `--enable-large-rsa` allows. 256 leaves room above all of them.
+    static let privateKeyBodyEntryCap = 256
+
     /// What a collection found.
     struct Outcome {
         var output: ProbeOutput
@@ -141,6 +150,18 @@ struct JournalProbe {
         return us < 1.8e19 ? UInt64(us) : .max
     }
 
+    /// An entry's `__REALTIME_TIMESTAMP` as the `ts` of its line: clamped into
+    /// `JournalEntry.realtimeRange`.
+    ///
+    /// The clock that stamped an entry may have been anywhere (a dead RTC battery, a bad NTP
+    /// answer, a forged export), and sd-journal hands back any UInt64. `Int64(_:)` would trap
+    /// above `Int64.max`, and a `ts` outside the range makes the collector refuse the whole
+    /// bundle, so the entry keeps its message and gets the nearest time a line may carry.
+    static func entryTime(_ realtimeUS: UInt64) -> Int64 {
+        let range = JournalEntry.realtimeRange
+        return realtimeUS > UInt64(range.upperBound) ? range.upperBound : max(range.lowerBound, Int64(realtimeUS))
+    }
+
     /// µs since 1970 at which a window of `length` ending at `nowUS` starts (0 at the earliest).
     static func start(of length: Duration, before nowUS: UInt64) -> UInt64 {
         let us = UInt64(max(0, length.microseconds))
@@ -198,13 +219,15 @@ private struct Selection {
             var messageBytes = 0
             journal.field("MESSAGE") { messageBytes = $0.count }
             let t = try journal.realtime()
+            // Saturating: an entry stamped UInt64.max (a broken clock) must not trap here.
+            let after = t < .max ? t + 1 : t
             if count + 1 > maxEntries {
-                cut = Cut(fromUS: t + 1, cutAtUS: t + 1, reason: "\(maxEntries) entries")
+                cut = Cut(fromUS: after, cutAtUS: after, reason: "\(maxEntries) entries")
                 return false
             }
             // A line is the message plus about 250 bytes of fields and cursor.
             if bytes + messageBytes + 250 > maxBytes {
-                cut = Cut(fromUS: t + 1, cutAtUS: t + 1, reason: "\(maxBytes) bytes")
+                cut = Cut(fromUS: after, cutAtUS: after, reason: "\(maxBytes) bytes")
                 return false
             }
             count += 1
@@ -251,9 +274,21 @@ private struct Selection {
 }
 
 /// Turns the current journal entry into a `journal.jsonl` line, redacting free text.
+///
+/// A private key printed one line per entry (a service running `cat id_rsa`, or `set -x`
+/// output) reaches journald as one entry for the `-----BEGIN … PRIVATE KEY-----` line, one per
+/// base64 line and one for the `-----END` line; redacting each message alone would let every
+/// body line through. So the encoder remembers, per stream (`JournalStream`), a BEGIN left
+/// without its END, and the stream's next messages are redacted as key body, up to and
+/// including the one holding `-----END` (the END line itself stays, as in a single message),
+/// for at most `JournalProbe.privateKeyBodyEntryCap` entries. Other streams' entries in
+/// between are not touched.
 private struct EntryEncoder {
     let redactor: Redactor
     var lastCursor: String?
+    /// Streams whose last message left a private key's body open → entries it may still cover.
+    private var openKeyBodies: [JournalStream: Int] = [:]
+
 
     init(redactor: Redactor) { self.redactor = redactor }
 
@@ -265,7 +300,7 @@ private struct EntryEncoder {
     ]
 
     mutating func append(_ journal: Journal, to out: inout [UInt8]) throws {
-        var e = JournalEntry(realtime: Int64(try journal.realtime()))
+        var e = JournalEntry(realtime: JournalProbe.entryTime(try journal.realtime()))
         e.bootID = journal.bootID()
         journal.forEachField { raw in
             guard let eq = raw.firstIndex(of: UInt8(ascii: "=")) else { return }
@@ -295,7 +330,15 @@ private struct EntryEncoder {
             }
         }
         if let m = e.message {
-            let redacted = redactor.redact(m)
+            let stream = JournalStream(e)
+            let remaining = openKeyBodies[stream]
+            var keyBody: PrivateKeyBody = remaining == nil ? .closed : .continued
+            let redacted = redactor.redactInStream(m, privateKey: &keyBody)
+            switch keyBody {
+            case .closed: openKeyBodies[stream] = nil
+            case .opened: openKeyBodies[stream] = JournalProbe.privateKeyBodyEntryCap
+            case .continued: openKeyBodies[stream] = remaining.flatMap { $0 > 1 ? $0 - 1 : nil }
+            }
             if redacted != m {
                 e.message = redacted
                 e.messageBase64 = nil  // the exact bytes held the secret; the text copy is what leaves
@@ -310,6 +353,31 @@ private struct EntryEncoder {
 
     private func text(_ bytes: UnsafeRawBufferPointer) -> String {
         String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// One writer's stream of entries, as far as an entry tells: the lines of a key printed one per
+/// entry come from one stream, and entries of other streams may fall between them.
+///
+/// A service's stdout stream carries `_SYSTEMD_UNIT` (`_SYSTEMD_USER_UNIT` too for a user's
+/// service) and the `_PID` that opened it, whichever child wrote the line; a restart is a new
+/// stream. Without a unit (syslog from outside systemd's units, the kernel), the sender is
+/// `SYSLOG_IDENTIFIER`, else `_COMM`, with `_PID` when present. The boot is part of it: PIDs
+/// start again each boot, and the window spans several.
+private struct JournalStream: Hashable {
+    var bootID: String?
+    var unit: String?
+    var userUnit: String?
+    /// `SYSLOG_IDENTIFIER` or `_COMM`, only for an entry without a unit.
+    var sender: String?
+    var pid: Int?
+
+    init(_ e: JournalEntry) {
+        bootID = e.bootID
+        unit = e.unit
+        userUnit = e.userUnit
+        sender = e.unit == nil && e.userUnit == nil ? e.identifier ?? e.comm : nil
+        pid = e.pid
     }
 }
 

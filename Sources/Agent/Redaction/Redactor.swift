@@ -100,12 +100,29 @@ final class Redactor: Sendable {
     /// `text` with every secret replaced by a `[REDACTED:rule]` marker (and, when turned on,
     /// identifiers by consistent placeholders). Returns `text` itself when nothing matched.
     func redact(_ text: String) -> String {
-        if let result = text.utf8.withContiguousStorageIfAvailable({ redact(bytes: $0, text: text) }) {
+        var privateKey = PrivateKeyBody.closed
+        return redactInStream(text, privateKey: &privateKey)
+    }
+
+    /// `text` redacted like `redact(_:)`, as one of a writer's texts that may carry a PEM private
+    /// key's body from one to the next (a key printed one line per journal entry).
+    /// - Parameter privateKey: on entry, whether `text` begins inside a body (anything but
+    ///   `.closed`: all of it up to the first `-----END` is replaced, counted as `private-key`);
+    ///   on return, whether `text` leaves a body open for the writer's next text.
+    func redactInStream(_ text: String, privateKey: inout PrivateKeyBody) -> String {
+        let startsInside = privateKey != .closed
+        var state = PrivateKeyBody.closed
+        defer { privateKey = state }
+        if let result = text.utf8.withContiguousStorageIfAvailable({
+            redact(bytes: $0, text: text, keyBodyAtStart: startsInside, keyBodyAtEnd: &state)
+        }) {
             return result ?? text
         }
         var copy = text
         copy.makeContiguousUTF8()
-        return copy.utf8.withContiguousStorageIfAvailable { redact(bytes: $0, text: copy) }.flatMap { $0 } ?? copy
+        return copy.utf8.withContiguousStorageIfAvailable {
+            redact(bytes: $0, text: copy, keyBodyAtStart: startsInside, keyBodyAtEnd: &state)
+        }.flatMap { $0 } ?? copy
     }
 
     /// Rule name → number of replacements so far (rules that replaced nothing are left out).
@@ -130,11 +147,16 @@ final class Redactor: Sendable {
 
     // MARK: - Work
 
-    private func redact(bytes: LineBytes, text: String) -> String? {
+    /// - Parameters:
+    ///   - keyBodyAtStart: `bytes` begin inside a private key's body (see `redactInStream(_:privateKey:)`).
+    ///   - keyBodyAtEnd: set to whether `bytes` leave one open, whenever the private-key scanner
+    ///     runs (it always does when one can be).
+    private func redact(bytes: LineBytes, text: String, keyBodyAtStart: Bool, keyBodyAtEnd: inout PrivateKeyBody) -> String? {
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: prefilter.wordCount) { active -> String? in
             active.initialize(repeating: 0)
             let found = prefilter.scan(bytes, into: active)
             func wake(_ scanner: Int) { active[scanner >> 6] |= 1 << UInt64(scanner & 63) }
+            if keyBodyAtStart { wake(Scanner.privateKey.rawValue) }
             if found.longestDigitGroup >= 13 { wake(Scanner.cardNumber.rawValue) }
             if options.emails && found.features.contains(.at) { wake(Scanner.email.rawValue) }
             if options.ipAddresses {
@@ -155,7 +177,13 @@ final class Redactor: Sendable {
                     remaining &= remaining - 1
                     let scanner = word * 64 + bit
                     guard scanner >= Scanner.allCases.count else {
-                        run(scanner: scanner, bytes, text, into: &spans)
+                        if scanner == Scanner.privateKey.rawValue {
+                            // Runs first (bit 0), so the state is known even if the line ends
+                            // up replaced whole by the over-budget marker below.
+                            keyBodyAtEnd = SecretScanners.privateKeys(bytes, startingInside: keyBodyAtStart, into: &spans)
+                        } else {
+                            run(scanner: scanner, bytes, text, into: &spans)
+                        }
                         continue
                     }
                     let k = scanner - Scanner.allCases.count
@@ -176,7 +204,7 @@ final class Redactor: Sendable {
     private func run(scanner index: Int, _ p: LineBytes, _ text: String, into spans: inout [RedactionSpan]) {
         guard let scanner = Scanner(rawValue: index) else { return }  // extra rules run in `redact`
         switch scanner {
-        case .privateKey: SecretScanners.privateKeys(p, into: &spans)
+        case .privateKey: SecretScanners.privateKeys(p, into: &spans)  // run by `redact(bytes:…)` itself, for its state
         case .assignment: AssignmentScanner.scan(p, into: &spans)
         case .commandLinePassword: SecretScanners.commandLinePasswords(p, into: &spans)
         case .urlCredentials: SecretScanners.urlCredentials(p, into: &spans)

@@ -69,8 +69,20 @@ enum SecretScanners {
 
     /// `-----BEGIN … PRIVATE KEY-----` blocks: the body up to `-----END` (or the end of the
     /// text) is replaced; the BEGIN and END lines stay so the reader sees what was there.
-    static func privateKeys(_ p: LineBytes, into spans: inout [RedactionSpan]) {
+    /// - Parameter startingInside: the text goes on with a body begun in an earlier text of the
+    ///   same writer (a key printed one line per journal entry): everything up to the first
+    ///   `-----END` is body too.
+    /// - Returns: whether the text leaves a key's body open for the writer's next text.
+    @discardableResult
+    static func privateKeys(_ p: LineBytes, startingInside: Bool = false, into spans: inout [RedactionSpan]) -> PrivateKeyBody {
+        var state = PrivateKeyBody.closed
         var from = 0
+        if startingInside {
+            let bodyEnd = p.firstIndex(of: Literal.end, from: 0)
+            privateKeyBody(p, 0, bodyEnd ?? p.count, into: &spans)
+            guard let bodyEnd else { return .continued }
+            from = bodyEnd
+        }
         while let begin = p.firstIndex(of: Literal.begin, from: from) {
             let labelStart = begin + Literal.begin.count
             var labelEnd = labelStart
@@ -84,14 +96,21 @@ enum SecretScanners {
                 continue
             }
             let bodyStart = labelEnd + Literal.dashes.count
-            let bodyEnd = p.firstIndex(of: Literal.end, from: bodyStart) ?? p.count
-            var start = bodyStart
-            var end = bodyEnd
-            while start < end, ASCII.isWhitespace(p[start]) { start += 1 }
-            while end > start, ASCII.isWhitespace(p[end - 1]) { end -= 1 }
-            if end > start { spans.append(RedactionSpan(start, end, .privateKey)) }
-            from = Swift.max(bodyEnd, labelStart)
+            let bodyEnd = p.firstIndex(of: Literal.end, from: bodyStart)
+            privateKeyBody(p, bodyStart, bodyEnd ?? p.count, into: &spans)
+            state = bodyEnd == nil ? .opened : .closed
+            from = Swift.max(bodyEnd ?? p.count, labelStart)
         }
+        return state
+    }
+
+    /// A span over `start..<end` without its leading and trailing whitespace, if any is left.
+    private static func privateKeyBody(_ p: LineBytes, _ start: Int, _ end: Int, into spans: inout [RedactionSpan]) {
+        var start = start
+        var end = end
+        while start < end, ASCII.isWhitespace(p[start]) { start += 1 }
+        while end > start, ASCII.isWhitespace(p[end - 1]) { end -= 1 }
+        if end > start { spans.append(RedactionSpan(start, end, .privateKey)) }
     }
 
     // MARK: URLs with credentials

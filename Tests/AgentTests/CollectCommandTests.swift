@@ -31,6 +31,26 @@ import Testing
         #expect(h.output.contains("preview"))
     }
 
+    /// The daemon runs sandboxed (systemd ProtectSystem=strict): in its mount namespace `/` is
+    /// a read-only bind of a writable filesystem. A collection there must not report a
+    /// read-only root (which made every request through the daemon a critical finding).
+    @Test func aSandboxsReadOnlyViewOfRootIsNotAReadOnlyDisk() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        // A private mount namespace, as systemd makes one: the test folder stays writable (a
+        // bind of its own), `/` becomes a read-only bind.
+        let script = #"mount --make-rprivate / && mount --bind "$1" "$1" && mount -o remount,bind,ro / && "#
+            + #"grep -q ' / / ro,' /proc/self/mountinfo && exec "$2" collect --journal-directory "$1/journal" --output "$1/out.tar.gz""#
+        let r = try run("/usr/bin/unshare", ["-m", "/bin/sh", "-c", script, "sh", dir.path, helpline], cwd: dir.path)
+        #expect(r.status == 0, "\(r.output) \(r.error)")
+        try FileManager.default.createDirectory(atPath: dir.file("x"), withIntermediateDirectories: true)
+        #expect(try run("/usr/bin/tar", ["xzf", dir.file("out.tar.gz"), "-C", dir.file("x")]).status == 0)
+        let disks = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("x/disks.json")))) as? [String: Any]
+        let root = (disks?["filesystems"] as? [[String: Any]])?.first { $0["mountPoint"] as? String == "/" }
+        #expect(root != nil && root?["readOnly"] as? Bool == false, "\(String(describing: root))")
+        #expect(!r.output.contains("read-only"), "\(r.output)")
+    }
+
     @Test func collectWritesABundleThatTarOpens() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try makeFixtures(dir)

@@ -22,8 +22,15 @@ enum Mountinfo {
         /// Per-superblock options.
         var superOptions: [String]
 
-        /// Mounted read-only (the per-mount `ro` flag, or a read-only superblock).
-        var readOnly: Bool { options.contains("ro") || superOptions.contains("ro") }
+        /// The filesystem is read-only: its superblock says `ro` (mounted so, or remounted by
+        /// the kernel after an error, `errors=remount-ro`).
+        ///
+        /// Not the per-mount `ro` flag: that is how this process's mount namespace sees the
+        /// mount, and the agent's daemon runs sandboxed (systemd `ProtectSystem=strict`,
+        /// `ProtectHome=read-only`), where `/`, `/usr`, `/home`… are read-only *binds* of
+        /// filesystems everyone else writes to. Counted, it made every collection through the
+        /// daemon report "/ is read-only" and every heartbeat mark the root filesystem so.
+        var readOnly: Bool { superOptions.contains("ro") }
     }
 
     /// Every well-formed line; malformed lines are skipped.

@@ -38,6 +38,9 @@ desktop-file-validate packaging/agent/helpline-get-help.desktop
 echo "-- systemd-analyze verify / security" >&2
 # The units as installed, except that ExecStart names the binaries built here.
 mkdir -p "$work/units"
+# The agent reports the machine's hostname as it is now: no UTS namespace of its own.
+grep -q '^ProtectHostname=' packaging/agent/helpline-agent.service &&
+  fail "helpline-agent.service sets ProtectHostname=, which freezes the hostname the agent reports"
 for unit in packaging/agent/helpline-agent.service packaging/collector/helpline-collector.service; do
   sed "s|^ExecStart=/usr/bin/|ExecStart=$bin/|" "$unit" >"$work/units/$(basename "$unit")"
 done

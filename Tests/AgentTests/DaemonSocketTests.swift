@@ -39,6 +39,28 @@ struct ThrowawayUser {
 @Suite(.serialized) struct DaemonSocketTests {
     var helpline: String { productsDirectory + "/helpline" }
 
+    /// An ordinary user hears each finding's title, severity and advice for them; the
+    /// evidence (system journal lines they could not read themselves), the technician's detail
+    /// and advice, and the subject stay out of the answer.
+    @Test func anOrdinaryUserGetsFindingsWithoutTheJournalLinesBehindThem() throws {
+        let finding = Finding(ruleID: "auth.login_failures", category: .auth, severity: .medium, confidence: 0.8,
+                              title: "Repeated failed logins", detail: "12 failures for bob from 10.0.0.5",
+                              userAdvice: "Check your password", technicianAdvice: "Look at bob's account",
+                              evidence: [Evidence(kind: "journal", label: "sshd", value: "Failed password for bob from 10.0.0.5")],
+                              lastSeen: Date(), subject: "bob")
+        let full = RequestFlow.Answer(outcome: "delivered", message: "ok",
+                                      receipt: BundleReceipt(bundleID: "b", ticketID: 7, ticketURL: "https://h/tickets/7", findings: [finding]),
+                                      bundleID: "b", localFindings: [finding], exitCode: 0)
+        let shown = full.forOrdinaryUser()
+        for f in (shown.localFindings ?? []) + (shown.receipt?.findings ?? []) {
+            #expect(f.title == finding.title && f.userAdvice == finding.userAdvice && f.severity == .medium && f.ruleID == finding.ruleID)
+            #expect(f.evidence.isEmpty && f.detail.isEmpty && f.technicianAdvice.isEmpty && f.subject == nil && f.lastSeen == nil)
+        }
+        #expect(shown.localFindings?.count == 1 && shown.receipt?.findings.count == 1 && shown.receipt?.ticketID == 7)
+        let text = String(decoding: try BundleJSON.encoder().encode(shown), as: UTF8.self)
+        #expect(!text.contains("bob") && !text.contains("10.0.0.5"), "\(text)")
+    }
+
     @Test func anOrdinaryUsersRequestIsTakenUnderTheKernelsNameForThemAndOddRequestsAreRefused() throws {
         try #require(geteuid() == 0, "this test creates a throwaway user, so it must run as root (scripts/test.sh runs it in the test container)")
         for tool in ["/usr/sbin/useradd", "/usr/sbin/userdel", "/usr/bin/setpriv", "/usr/bin/python3"] {
@@ -89,6 +111,9 @@ struct ThrowawayUser {
         #expect(request.status == ExitCodes.notEnrolled, "\(request.error)")
         let answer = try BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(request.output.utf8))
         #expect(answer.outcome == "not_enrolled", "the root daemon answered, not a local collection by the user")
+        // What the daemon read of the system journal for this user stays with the help desk.
+        #expect((answer.localFindings ?? []).allSatisfy { $0.evidence.isEmpty && $0.detail.isEmpty && $0.technicianAdvice.isEmpty },
+                "\(answer.localFindings ?? [])")
         #expect(waitForLog("request from \(user.name) (pid "), "the daemon must log the peer's user from SO_PEERCRED: \(seen)")
 
         // A hand-made client claiming to be root, asking for an absurd window: the claim is

@@ -364,7 +364,7 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         let flow = RequestFlow(state: state, config: config, options: options, note: request.note, requestedBy: user)
         let answer = await flow.run { text in peer.send(DaemonMessage(progress: text)) }
-        peer.send(DaemonMessage(answer: answer))
+        peer.send(DaemonMessage(answer: client.uid == 0 ? answer : answer.forOrdinaryUser()))
         log.line("request from \(user): \(answer.outcome)")
     }
 }

@@ -31,6 +31,22 @@ struct RequestFlow: Sendable {
         /// What the same rules found on this computer, before any answer from the help desk.
         var localFindings: [Finding]?
         var exitCode: Int32
+
+        /// The answer as the daemon gives it to a user who is not root: each finding's rule,
+        /// severity, title and advice for the user, without the technician's detail, advice,
+        /// subject and evidence. The daemon reads the system journal on the user's behalf, and
+        /// evidence quotes it (other users' failed logins, other services' errors), which an
+        /// ordinary account may not read; the help desk still gets everything.
+        func forOrdinaryUser() -> Answer {
+            func shown(_ f: Finding) -> Finding {
+                Finding(ruleID: f.ruleID, category: f.category, severity: f.severity, confidence: f.confidence, title: f.title,
+                        detail: "", userAdvice: f.userAdvice, technicianAdvice: "")
+            }
+            var a = self
+            a.localFindings = localFindings?.map(shown)
+            a.receipt?.findings = receipt?.findings.map(shown) ?? []
+            return a
+        }
     }
 
     /// Runs the request; `progress` hears one line per step.

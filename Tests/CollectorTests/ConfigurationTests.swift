@@ -42,6 +42,41 @@ import Testing
         #expect(json.limits.bundleLimits.maxCompressedBytes == 5)
     }
 
+    /// A misspelt key is an error naming it (decoding would skip it, and `tls_certifcate:`
+    /// would quietly serve plain HTTP), at the top level, in an integration and its filter.
+    @Test func aKeyTheCollectorDoesNotReadIsRefusedNamingIt() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let cases: [(String, String, String)] = [
+            ("top.yaml", "listen: 127.0.0.1:9000\ntls_certifcate: /etc/helpline/c.pem\n", "unknown key 'tls_certifcate'"),
+            ("top.json", #"{"listen": "127.0.0.1:9000", "publicurl": "https://h"}"#, "unknown key 'publicurl'"),
+            ("integration.yaml", """
+                integrations:
+                  - name: jira
+                    kind: jira
+                    url: https://jira.example
+                    ca_flie: /etc/ssl/corp.pem
+                """, "unknown key 'ca_flie' in integration 1 'jira'"),
+            ("filter.yaml", """
+                integrations:
+                  - name: hooks
+                    kind: webhook
+                    url: https://hooks.example
+                    filter: {min_severity: high, hostname: "lab-*"}
+                """, "unknown key 'hostname' in the filter of integration 1 'hooks'"),
+        ]
+        for (name, text, expected) in cases {
+            try text.write(toFile: dir.file(name), atomically: true, encoding: .utf8)
+            let error = #expect(throws: ConfigurationError.self) { try CollectorSettings.load(file: dir.file(name)) }
+            #expect(error?.message.contains(expected) == true, "\(name): \(String(describing: error))")
+        }
+        // Every key the shipped collector.conf documents is one the collector reads.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = try String(contentsOf: root.appendingPathComponent("packaging/collector/collector.conf"), encoding: .utf8)
+        try shipped.write(toFile: dir.file("shipped.yaml"), atomically: true, encoding: .utf8)
+        #expect(throws: Never.self) { try CollectorSettings.load(file: dir.file("shipped.yaml")) }
+    }
+
     @Test func mistakesAreExplained() throws {
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(listen: "8470")) }
         #expect(throws: ConfigurationError.self) { try CollectorConfiguration(CollectorSettings(database: "mysql://db/helpline")) }

@@ -79,13 +79,38 @@ public struct CollectorSettings: Sendable, Equatable, Decodable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ConfigurationError("could not read config file \(path): \(error.localizedDescription)")
         }
+        let settings: CollectorSettings
+        let tree: Any?
         do {
             if path.hasSuffix(".json") {
-                return try JSONDecoder().decode(CollectorSettings.self, from: data)
+                settings = try JSONDecoder().decode(CollectorSettings.self, from: data)
+                tree = try JSONSerialization.jsonObject(with: data)
+            } else {
+                settings = try YAMLDecoder().decode(CollectorSettings.self, from: data)
+                tree = try Yams.load(yaml: String(decoding: data, as: UTF8.self))
             }
-            return try YAMLDecoder().decode(CollectorSettings.self, from: data)
         } catch {
             throw ConfigurationError("config file \(path) is not valid: \(error); see docs/collector.md for the keys")
+        }
+        try refuseUnknownKeys(tree, in: path)
+        return settings
+    }
+
+    /// Decoding skips keys it does not know, so a misspelt one (`tls_certifcate:`) would
+    /// quietly leave its setting off (plain HTTP); a key the collector does not read is an
+    /// error naming it, at the top level, in an integration and in its filter.
+    static func refuseUnknownKeys(_ tree: Any?, in path: String) throws {
+        func check<K: CodingKey>(_ object: Any?, _ keys: K.Type, where place: String) throws {
+            guard let object = object as? [String: Any] else { return }
+            for key in object.keys.sorted() where K(stringValue: key) == nil {
+                throw ConfigurationError("config file \(path): unknown key '\(key)'\(place); see docs/collector.md for the keys")
+            }
+        }
+        try check(tree, CodingKeys.self, where: "")
+        for (i, integration) in (((tree as? [String: Any])?["integrations"] as? [Any]) ?? []).enumerated() {
+            let name = ((integration as? [String: Any])?["name"] as? String).map { " '\($0)'" } ?? ""
+            try check(integration, IntegrationSettings.CodingKeys.self, where: " in integration \(i + 1)\(name)")
+            try check((integration as? [String: Any])?["filter"], IntegrationFilterSettings.CodingKeys.self, where: " in the filter of integration \(i + 1)\(name)")
         }
     }
 

@@ -97,7 +97,7 @@ public enum FleetSchema {
             """),
         View(name: "disks", meaning: "Each host's filesystems in its latest heartbeat.", columns: [
             c("host_id", "TEXT", "the host"), c("hostname", "TEXT", "its name"), c("mount_point", "TEXT", "where it is mounted"),
-            c("device", "TEXT", "block device or source"), c("fs_type", "TEXT", "ext4, btrfs, vfat…"), c("read_only", "INTEGER", "1 when mounted read-only"),
+            c("device", "TEXT", "block device or source"), c("fs_type", "TEXT", "ext4, btrfs, vfat…"), c("read_only", "INTEGER", "1 when the filesystem is read-only (its superblock: mounted so, or remounted after an error); a read-only bind of a writable one is 0"),
             c("size_bytes", "INTEGER", "size"), c("used_bytes", "INTEGER", "used"), c("available_bytes", "INTEGER", "free for users"),
             c("used_percent", "REAL", "used, % as df shows it"), c("inodes_used_percent", "REAL", "inodes used, %"),
         ], select: """

@@ -72,7 +72,7 @@ struct ThrowawayUser {
         let dir = try TempDir(); defer { dir.cleanup() }
         chmod(dir.path, 0o755)
         let socket = dir.file("agent.sock")
-        try dir.write("agent.conf", "retries = 1\n")
+        try dir.write("agent.conf", "retries = 1\nuser_requests_per_hour = 5\n")
 
         // The daemon, as root, not enrolled: it answers every request with not_enrolled.
         let daemon = Process()
@@ -157,6 +157,42 @@ struct ThrowawayUser {
         #expect(daemon.isRunning, "a client hanging up must not kill the daemon (status \(daemon.isRunning ? 0 : daemon.terminationStatus))")
         let after = try user.runAs([helpline, "request", "--json", "--note", "still there?", "--daemon-socket", socket])
         #expect(after.status == ExitCodes.notEnrolled, "\(after.error)")
+
+        // user_requests_per_hour = 5: the forged and the abandoned requests counted too; the
+        // fifth is taken, the sixth is not, and says why and what to do.
+        let fifth = try user.runAs([helpline, "request", "--json", "--note", "fifth", "--daemon-socket", socket])
+        #expect(fifth.status == ExitCodes.notEnrolled, "\(fifth.error)")
+        let sixth = try user.runAs([helpline, "request", "--json", "--note", "sixth", "--daemon-socket", socket])
+        #expect(sixth.status == ExitCodes.notTaken, "\(sixth.output) \(sixth.error)")
+        let refused = try? BundleJSON.decoder().decode(RequestFlow.Answer.self, from: Data(sixth.output.utf8))
+        #expect(refused?.outcome == "not_taken" && refused?.message.contains("user_requests_per_hour") == true, "\(sixth.output)")
+        #expect(waitForLog("refused, 5 this hour"), "the refusal is logged under the user's name: \(seen)")
+
+        // Two silent connections held open: a third connection of the same user is answered at
+        // once, without waiting in the queue behind them.
+        let crowd = """
+        import json, socket, sys, time
+        held = []
+        for _ in range(2):
+            c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); held.append(c)
+        time.sleep(0.5)
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(sys.argv[1])
+        s.sendall(json.dumps({"action": "status"}).encode() + b"\\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        print(data.decode().strip().split("\\n")[-1])
+        """
+        try dir.write("crowd.py", crowd)
+        let third = try user.runAs(["/usr/bin/python3", dir.file("crowd.py"), socket])
+        #expect(third.status == 0, "answered within 5 s: \(third.error)")
+        let busy = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(third.output.utf8))
+        #expect(busy?.answer?.outcome == "not_taken" && busy?.problem?.contains("already have 2 requests") == true, "\(third.output)")
 
         // The user cannot read the daemon's state folder (host token, key, spool).
         let peek = try user.runAs(["/usr/bin/python3", "-c", "import os, sys; os.listdir(sys.argv[1])", dir.file("state")])

@@ -292,6 +292,43 @@ import Testing
         #expect(error?.description.hasPrefix("/etc/helpline/agent.conf:2:") == true)
     }
 
+    /// `user_requests_per_hour` at its edges: 1 and 1000 are taken, 0 and 1001 refused.
+    @Test func userRequestsPerHourIsCheckedAtItsEdges() throws {
+        for n in [1, 1000] {
+            var c = AgentConfig()
+            try c.apply(text: "user_requests_per_hour = \(n)\n", source: "agent.conf")
+            #expect(c.userRequestsPerHour == n)
+        }
+        #expect(AgentConfig().userRequestsPerHour == 10)
+        for n in [0, 1001] {
+            var c = AgentConfig()
+            #expect(throws: AgentConfigError.self) { try c.apply(text: "user_requests_per_hour = \(n)\n", source: "agent.conf") }
+        }
+    }
+
+    /// Per user, at most `pendingPerUser` connections at once and `perHour` requests in any
+    /// hour (the oldest leaving the window frees a place); root and other users are not held
+    /// back by one user.
+    @Test func userRequestLimiterAtItsEdges() {
+        let limiter = UserRequestLimiter(perHour: 3, pendingPerUser: 2)
+        #expect(limiter.enter(1000) && limiter.enter(1000))
+        #expect(!limiter.enter(1000), "a third connection of one user")
+        #expect(limiter.enter(1001), "another user")
+        #expect((0..<50).allSatisfy { _ in limiter.enter(0) }, "root")
+        limiter.leave(1000)
+        #expect(limiter.enter(1000), "a place freed")
+
+        let t0 = ContinuousClock.now
+        #expect(limiter.request(1000, now: t0) == nil)
+        #expect(limiter.request(1000, now: t0 + .seconds(10)) == nil)
+        #expect(limiter.request(1000, now: t0 + .seconds(20)) == nil)
+        #expect(limiter.request(1000, now: t0 + .seconds(30)) == .seconds(3570), "the fourth waits until the first is an hour old")
+        #expect(limiter.request(1001, now: t0 + .seconds(30)) == nil, "another user's count is their own")
+        #expect(limiter.request(1000, now: t0 + .seconds(3599)) == .seconds(1))
+        #expect(limiter.request(1000, now: t0 + .seconds(3600)) == nil, "the first left the window")
+        #expect(limiter.request(0, now: t0 + .seconds(3600)) == nil)
+    }
+
     @Test func configWindowAppliesWhereFlagsKeepTheirDefaults() throws {
         var c = AgentConfig()
         try c.apply(text: "since = 2h\nimportant_since = 5d\n", source: "agent.conf")

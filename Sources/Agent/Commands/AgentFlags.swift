@@ -39,4 +39,7 @@ enum ExitCodes {
     static let rejected: Int32 = 6
     /// The bundle could not be sent nor kept in the spool.
     static let notKept: Int32 = 7
+    /// The daemon did not take an ordinary user's request: they have requests pending with it
+    /// already, or asked `user_requests_per_hour` times this hour. Nothing was collected.
+    static let notTaken: Int32 = 8
 }

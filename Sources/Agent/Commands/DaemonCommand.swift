@@ -306,10 +306,37 @@ struct DaemonCommand: AsyncParsableCommand {
     static func serve(_ listener: DaemonSocket, state: AgentState, config: AgentConfig, log: DaemonLog,
                       deadlines: SocketDeadlines = .standard) {
         let queue = RequestQueue()
+        let limiter = UserRequestLimiter(perHour: config.userRequestsPerHour)
+        // Refusals are answered beside the queue, not in it, and not on the accepting thread:
+        // the request line is read first (closing with it unread would reset the connection
+        // before the client read the answer), within a second, at most `maxRefusing` at once.
+        let refusals = DispatchQueue(label: "helpline.daemon.refusals", attributes: .concurrent)
+        let refusing = Mutex(0)
+        let maxRefusing = 16
         let thread = Thread {
             while let client = listener.accept() {
+                guard limiter.enter(client.uid) else {
+                    let room = refusing.withLock { n -> Bool in
+                        guard n < maxRefusing else { return false }
+                        n += 1
+                        return true
+                    }
+                    guard room else { close(client.fd); continue }
+                    refusals.async {
+                        defer { close(client.fd); refusing.withLock { $0 -= 1 } }
+                        var reader = SocketLineReader(fd: client.fd)
+                        _ = reader.next(limit: SocketDeadlines.maxRequestBytes, within: .seconds(1))
+                        let message = "you already have \(limiter.pendingPerUser) requests with the helpline daemon; wait for their answers"
+                        let answer = RequestFlow.Answer(outcome: "not_taken", message: "The helpline daemon did not take the request: \(message).",
+                                                        exitCode: ExitCodes.notTaken)
+                        _ = SocketLines.send(DaemonMessage(answer: answer, problem: message), to: client.fd, within: .seconds(1))
+                        log.line("refused a connection from \(client.userName) (pid \(client.pid)): \(limiter.pendingPerUser) already pending")
+                    }
+                    continue
+                }
                 queue.run {
-                    await handle(client, state: state, config: config, log: log, deadlines: deadlines)
+                    defer { limiter.leave(client.uid) }
+                    await handle(client, state: state, config: config, log: log, deadlines: deadlines, limiter: limiter)
                 }
             }
         }
@@ -318,7 +345,7 @@ struct DaemonCommand: AsyncParsableCommand {
     }
 
     private static func handle(_ client: DaemonSocket.Client, state: AgentState, config: AgentConfig, log: DaemonLog,
-                               deadlines: SocketDeadlines) async {
+                               deadlines: SocketDeadlines, limiter: UserRequestLimiter) async {
         defer {
             close(client.fd)
             // A status look or a collection ran in this process: give back the pages it touched.
@@ -350,6 +377,16 @@ struct DaemonCommand: AsyncParsableCommand {
                 reply.problem = "this computer is not connected to a help desk yet"
             }
             peer.send(reply)
+            return
+        }
+        if let wait = limiter.request(client.uid) {
+            let minutes = max(1, Int((Double(wait.components.seconds) / 60).rounded(.up)))
+            let answer = RequestFlow.Answer(
+                outcome: "not_taken",
+                message: "The helpline daemon did not take the request: you asked for help \(limiter.perHour) times this hour, the most it takes from one user (user_requests_per_hour in /etc/helpline/agent.conf). Try again in \(minutes) min, or call your help desk.",
+                exitCode: ExitCodes.notTaken)
+            peer.send(DaemonMessage(answer: answer))
+            log.line("request from \(user) (pid \(client.pid)): refused, \(limiter.perHour) this hour")
             return
         }
         log.line("request from \(user) (pid \(client.pid))")

@@ -21,6 +21,8 @@ import Foundation
 /// rules_dir = /etc/helpline/redaction.d  # absolute path; the organisation's extra redaction rules
 /// redact_emails = false        # true or false; also redact_usernames, redact_ips,
 ///                              # redact_macs, redact_hostnames
+/// user_requests_per_hour = 10  # 1 to 1000; requests for help one ordinary user may make
+///                              # through the daemon in an hour
 /// notify_replies = true        # true or false
 /// reply_check_interval = 5m    # 30s to 1d
 /// ```
@@ -55,6 +57,9 @@ struct AgentConfig: Sendable, Equatable {
         get { redaction.extraRuleLineBudget }
         set { redaction.extraRuleLineBudget = newValue }
     }
+    /// Requests for help one ordinary user may make through the daemon in an hour
+    /// (`UserRequestLimiter`); root is not limited.
+    var userRequestsPerHour = 10
     /// Whether the daemon shows users a desktop notification when a technician replies to or
     /// changes the status of a ticket they opened.
     var notifyReplies = true
@@ -136,6 +141,7 @@ struct AgentConfig: Sendable, Equatable {
             case "redact_ips": redaction.ipAddresses = try flag()
             case "redact_macs": redaction.macAddresses = try flag()
             case "redact_hostnames": redaction.hostnames = try flag()
+            case "user_requests_per_hour": userRequestsPerHour = try count(InputLimits.userRequestsPerHour)
             case "notify_replies": notifyReplies = try flag()
             case "reply_check_interval": replyCheckInterval = try duration(InputLimits.replyCheckInterval)
             default:

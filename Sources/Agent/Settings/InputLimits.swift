@@ -72,6 +72,9 @@ enum InputLimits {
     /// every 30 seconds at most, and at least once a day so a reply is never a day late.
     static let replyCheckInterval: ClosedRange<Duration> = .seconds(30) ... .seconds(86_400)
 
+    /// `user_requests_per_hour`: requests for help one ordinary user may make through the daemon.
+    static let userRequestsPerHour: ClosedRange<Int> = 1 ... 1000
+
     /// `--ticks` (hidden, for tests).
     static let ticks: ClosedRange<Int> = 1 ... 1_000_000
 }

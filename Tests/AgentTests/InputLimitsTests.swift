@@ -185,6 +185,22 @@ import Testing
         #expect(throws: InputValueError.self) { try DaemonCommand.daemonOptions(since: "0") }
     }
 
+    /// agent.conf's `since` and `important_since` reach what the daemon collects: a user's
+    /// request without `--since` (at most a week), a technician's request (not capped); a
+    /// user's own `--since` still wins.
+    @Test func theDaemonCollectsAgentConfsWindowUnlessTheUserGaveOne() throws {
+        var config = AgentConfig()
+        try config.apply(text: "since = 2h\nimportant_since = 10d\n", source: "agent.conf")
+        let user = try DaemonCommand.daemonOptions(for: DaemonRequest(note: "x", since: nil), config: config)
+        #expect(user.allSince == .seconds(7200) && user.importantSince == DaemonCommand.maxUserLookback)
+        let technician = DaemonCommand.configuredOptions(config)
+        #expect(technician.allSince == .seconds(7200) && technician.importantSince == .seconds(10 * 86_400))
+        let flagged = try DaemonCommand.daemonOptions(for: DaemonRequest(note: "x", since: "30m"), config: config)
+        #expect(flagged.allSince == .seconds(1800))
+        let none = DaemonCommand.configuredOptions(AgentConfig())
+        #expect(none.allSince == CollectOptions().allSince && none.importantSince == CollectOptions().importantSince)
+    }
+
     // MARK: the arithmetic behind them
 
     @Test func durationConversionsSaturateInsteadOfTrapping() {

@@ -4,7 +4,9 @@ import Foundation
 /// Collection options shared by `collect`, `preview` and `request`.
 struct CollectionFlags: ParsableArguments {
     @Option(name: .customLong("since"), help: ArgumentHelp("Every journal entry from this long ago (e.g. 30m, 2h, 1d; at most 3650d).", valueName: "DURATION"))
-    var since: String = "1h"
+    var since: String = CollectionFlags.defaultSince
+    /// `--since` when not given: the daemon then uses agent.conf's `since`.
+    static let defaultSince = "1h"
 
     @Option(name: .customLong("important-since"), help: ArgumentHelp("Warnings and worse from this long ago (at most 3650d).", valueName: "DURATION"))
     var importantSince: String = "72h"
@@ -86,7 +88,7 @@ struct CollectionFlags: ParsableArguments {
         var o = options
         o.redaction = o.redaction.atLeast(config.redaction)
         // The config file's values were range-checked when it was read.
-        if since == "1h", let d = config.since.flatMap(DurationText.parse) { o.allSince = min(d, InputLimits.maxJournalLookback) }
+        if since == Self.defaultSince, let d = config.since.flatMap(DurationText.parse) { o.allSince = min(d, InputLimits.maxJournalLookback) }
         if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) {
             o.importantSince = max(min(d, InputLimits.maxJournalLookback), o.allSince)
         }

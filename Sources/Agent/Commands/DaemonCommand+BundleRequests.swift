@@ -24,9 +24,8 @@ extension DaemonCommand {
         for request in requests.prefix(5) where !answered.contains(request.id) {
             log.line("collecting a fresh bundle for \(request.requestedBy) (request #\(request.id))")
             let why = request.note.map { ": \($0)" } ?? ""
-            // The organisation's redaction (agent.conf), as for every bundle the daemon makes.
-            var options = CollectOptions()
-            options.redaction = config.redaction
+            // agent.conf's window and the organisation's redaction, as for every bundle the daemon makes.
+            let options = configuredOptions(config)
             var flow = RequestFlow(state: state, config: config, options: options,
                                    note: "Fresh information asked for by \(request.requestedBy) at the help desk\(why)", requestedBy: nil)
             flow.reason = .technicianRequest

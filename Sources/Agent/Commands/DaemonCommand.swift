@@ -294,8 +294,20 @@ struct DaemonCommand: AsyncParsableCommand {
     /// removed).
     /// - Throws: `InputValueError` when `since` is out of range or a redaction is unknown.
     static func daemonOptions(for request: DaemonRequest, config: AgentConfig) throws(InputValueError) -> CollectOptions {
-        var options = try daemonOptions(since: request.since)
+        var options = request.since == nil ? configuredOptions(config, upTo: maxUserLookback) : try daemonOptions(since: request.since)
         options.redaction = try config.redaction.turningOn(request.redact ?? [])
+        return options
+    }
+
+    /// What the daemon collects when nobody says otherwise (a user's request without `--since`,
+    /// a technician's request): agent.conf's `since` and `important_since` (range-checked when
+    /// it was read), at most `limit` (`maxUserLookback` for a user), and its redaction.
+    static func configuredOptions(_ config: AgentConfig, upTo limit: Duration = InputLimits.maxJournalLookback) -> CollectOptions {
+        var options = CollectOptions()
+        if let d = config.since.flatMap(DurationText.parse) { options.allSince = min(d, limit) }
+        if let d = config.importantSince.flatMap(DurationText.parse) { options.importantSince = min(d, limit) }
+        options.importantSince = max(options.importantSince, options.allSince)
+        options.redaction = config.redaction
         return options
     }
 

@@ -42,7 +42,8 @@ struct RequestCommand: AsyncParsableCommand {
             if flags.rulesDirectory != nil || flags.extraRuleLineBudget != nil {
                 throw ValidationError("--rules-dir and --extra-rule-line-budget cannot be used through the helpline daemon, which collects with the redaction rules set in /etc/helpline/agent.conf (rules_dir); ask an administrator to add your rules there, or run helpline request as root")
             }
-            var request = DaemonRequest(note: note, since: flags.since)
+            // Only a --since the user gave: without one the daemon uses agent.conf's window.
+            var request = DaemonRequest(note: note, since: flags.since == CollectionFlags.defaultSince ? nil : flags.since)
             let switches = flags.options.redaction.switchesOn
             request.redact = switches.isEmpty ? nil : switches
             let answer = DaemonClient.ask(fd: fd, request: request, progress: progress)

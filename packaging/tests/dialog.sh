@@ -45,6 +45,20 @@ if [ $# -eq 0 ]; then
 fi
 echo "dialog: terminal path OK" >&2
 
+# 1b. No dialog tool, no terminal emulator, no terminal (a desktop launcher on a machine without
+# zenity or kdialog): nothing is sent, and the user is told why.
+mkdir -p "$work/bare"
+for tool in mktemp rm; do ln -s "$(command -v "$tool")" "$work/bare/$tool"; done
+rm -f "$work/args"
+status=0
+timeout_bin=$(command -v timeout)
+blind=$(PATH=$work/bare HELPLINE_BIN=$helpline HELPLINE_GET_HELP_UI=terminal "$timeout_bin" -k 5 60 /bin/sh \
+  "$root/packaging/agent/helpline-get-help" </dev/null 2>&1) || status=$?
+[ "$status" -eq 2 ] || fail "with nothing to ask on, the launcher exited $status: $blind"
+echo "$blind" | grep -qF "needs zenity, kdialog or a terminal" || fail "the launcher did not say why: $blind"
+[ ! -e "$work/args" ] || fail "the launcher sent a request nobody typed: $(cat "$work/args")"
+echo "dialog: no dialog and no terminal: nothing sent, told why" >&2
+
 # 2. The zenity path under Xvfb, driven with xdotool.
 cat >"$work/drive.sh" <<'EOF'
 #!/usr/bin/env bash

@@ -289,6 +289,17 @@ struct DaemonCommand: AsyncParsableCommand {
         return options
     }
 
+    /// What a finding's title and advice go through before a user who is not root sees them:
+    /// the identifier redaction (this computer's user and host names, e-mail, IP and MAC
+    /// addresses), whatever agent.conf says, since journal rules fill them from what they matched.
+    static func ordinaryUserMask() -> @Sendable (String) -> String {
+        let options = RedactionOptions(emails: true, usernames: true, ipAddresses: true, macAddresses: true, hostnames: true)
+        guard let redactor = try? Redactor(options: options, identities: RedactionIdentities.read(sysroot: "")) else {
+            return { _ in "(shown to the help desk)" }
+        }
+        return { redactor.redact($0) }
+    }
+
     /// The collection options for a user's request over the socket: `daemonOptions(since:)`,
     /// and agent.conf's redaction with the opt-in redactions the user asked for added (never
     /// removed).
@@ -411,9 +422,11 @@ struct DaemonCommand: AsyncParsableCommand {
             log.line("request from \(user): refused, \(error)")
             return
         }
-        let flow = RequestFlow(state: state, config: config, options: options, note: request.note, requestedBy: user)
+        var flow = RequestFlow(state: state, config: config, options: options, note: request.note, requestedBy: user)
+        let mask = client.uid == 0 ? nil : ordinaryUserMask()
+        if let mask { flow.shown = { $0.forOrdinaryUser(mask) } }
         let answer = await flow.run { text in peer.send(DaemonMessage(progress: text)) }
-        peer.send(DaemonMessage(answer: client.uid == 0 ? answer : answer.forOrdinaryUser()))
+        peer.send(DaemonMessage(answer: mask.map { answer.forOrdinaryUser($0) } ?? answer))
         log.line("request from \(user): \(answer.outcome)")
     }
 }

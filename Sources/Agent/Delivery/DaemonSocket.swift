@@ -65,10 +65,17 @@ final class DaemonSocket: @unchecked Sendable {
         let fd: Int32
         let uid: uid_t
         let pid: pid_t
-        /// The user's login name (from the uid).
+        /// The user's login name (from the uid). `getpwuid_r`: requests and refusals are
+        /// served on several threads, and `getpwuid` shares one buffer, so a concurrent look-up
+        /// could hand one user's request the name (and so the tickets) of another.
         var userName: String {
-            guard let pw = getpwuid(uid), let name = pw.pointee.pw_name else { return "uid \(uid)" }
-            return String(cString: name)
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16 << 10) { buffer in
+                var entry = passwd()
+                var found: UnsafeMutablePointer<passwd>?
+                guard let base = buffer.baseAddress, getpwuid_r(uid, &entry, base, buffer.count, &found) == 0, found != nil,
+                      let name = entry.pw_name else { return "uid \(uid)" }
+                return String(cString: name)
+            }
         }
     }
 

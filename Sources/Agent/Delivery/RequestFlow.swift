@@ -14,6 +14,9 @@ struct RequestFlow: Sendable {
     var reason: BundleReason = .userRequest
     /// That request's id, written into the manifest so the bundle joins its ticket.
     var bundleRequestID: Int64?
+    /// For a user who is not root: how a finding found here is shown to them as the request
+    /// runs (`Finding.forOrdinaryUser`); nil shows findings whole.
+    var shown: (@Sendable (Finding) -> Finding)?
 
     /// What the user is told, and the exit code that goes with it.
     struct Answer: Codable, Sendable {
@@ -37,14 +40,12 @@ struct RequestFlow: Sendable {
         /// subject and evidence. The daemon reads the system journal on the user's behalf, and
         /// evidence quotes it (other users' failed logins, other services' errors), which an
         /// ordinary account may not read; the help desk still gets everything.
-        func forOrdinaryUser() -> Answer {
-            func shown(_ f: Finding) -> Finding {
-                Finding(ruleID: f.ruleID, category: f.category, severity: f.severity, confidence: f.confidence, title: f.title,
-                        detail: "", userAdvice: f.userAdvice, technicianAdvice: "")
-            }
+        /// `mask` goes over the title and advice kept: journal rules fill them from what they
+        /// matched ("Signing in as bob keeps failing", "… from 203.0.113.9").
+        func forOrdinaryUser(_ mask: (String) -> String) -> Answer {
             var a = self
-            a.localFindings = localFindings?.map(shown)
-            a.receipt?.findings = receipt?.findings.map(shown) ?? []
+            a.localFindings = localFindings?.map { $0.forOrdinaryUser(mask) }
+            a.receipt?.findings = receipt?.findings.map { $0.forOrdinaryUser(mask) } ?? []
             return a
         }
     }
@@ -98,7 +99,8 @@ struct RequestFlow: Sendable {
         let unreadable = Report.unreadable(result.manifest).nilIfEmpty
 
         progress?("Looking for known problems on this computer…")
-        let local = LocalDiagnosis.findings(bundleAt: result.bundle.path) { progress?("  \($0)") }
+        let found = LocalDiagnosis.findings(bundleAt: result.bundle.path) { progress?("  \($0)") }
+        let local = shown.map { shown in found?.map(shown) } ?? found
         if let local, let progress {
             for line in Report.localFindings(local) { progress(line) }
         }
@@ -196,4 +198,15 @@ final class UploadProgress: @unchecked Sendable {
 extension Array {
     /// nil for an empty array.
     var nilIfEmpty: Self? { isEmpty ? nil : self }
+}
+
+extension Finding {
+    /// The finding as the daemon shows it to a user who is not root: rule, severity, title and
+    /// advice for the user (both through `mask`), without the technician's detail and advice,
+    /// the subject or the evidence, which quote the system journal the daemon read for them
+    /// (other users' failed logins, other services' errors).
+    func forOrdinaryUser(_ mask: (String) -> String) -> Finding {
+        Finding(ruleID: ruleID, category: category, severity: severity, confidence: confidence, title: mask(title),
+                detail: "", userAdvice: mask(userAdvice), technicianAdvice: "")
+    }
 }

@@ -350,29 +350,34 @@ import Testing
         }
     }
 
-    /// GitHub's look-up reads the issue list newest first: the issue an earlier attempt made,
-    /// behind 150 newer ones, is found on page 2 with integration_lookup_max_pages 2, and not with
-    /// 1 (a second issue is then made: the limit's price); a page whose issues are older than
-    /// the ticket (by over an hour) ends the look-up at once.
+    /// GitHub's look-up reads the issue list newest first, 30 a page: the issue an earlier
+    /// attempt made, behind 40 newer ones, is found on page 2 with integration_lookup_max_pages 2,
+    /// and not with 1 (a second issue is then made: the limit's price); a page whose issues are
+    /// older than the ticket (by over an hour) ends the look-up at once.
     @Test func gitHubsLookUpReadsUpToItsPageLimitAndStopsAtOlderIssues() async throws {
         for (pages, older, expectCreate, expectLists) in [(2, false, false, 2), (1, false, true, 1), (5, true, true, 1)] {
             let remote = RemoteRecorder()
             let mark = Mutex("")
             remote.respond { r, _ in
                 guard r.method == "GET" else { return Reply(status: 201, body: #"{"number":999,"state":"open"}"#) }
-                let page = Int(URLComponents(string: "http://x" + r.path)?.queryItems?.first { $0.name == "page" }?.value ?? "") ?? 0
+                let query = URLComponents(string: "http://x" + r.path)?.queryItems ?? []
+                let page = Int(query.first { $0.name == "page" }?.value ?? "") ?? 0
+                let size = Int(query.first { $0.name == "per_page" }?.value ?? "") ?? 0
                 let made = ISO8601DateFormatter().string(from: Date().addingTimeInterval(older ? -7300 : 0))
-                // 150 unrelated issues (and a pull request), then the one an earlier attempt made.
-                var all: [[String: Any]] = (0..<150).map { ["number": 1000 - $0, "body": "someone else's issue", "created_at": made] }
+                // 40 unrelated issues (and a pull request), then the one an earlier attempt made.
+                // Each body longer than integration_max_response_bytes (1024 here): a page is read
+                // up to what GitHub's largest issues take, whatever that limit says.
+                let long = "someone else's issue " + String(repeating: "x", count: 1500)
+                var all: [[String: Any]] = (0..<40).map { ["number": 1000 - $0, "body": long, "created_at": made] }
                 all.insert(["number": 5000, "pull_request": ["url": "x"], "body": "a PR", "created_at": made], at: 10)
                 all.append(["number": 42, "body": "Helpline ticket\n\n" + mark.withLock { $0 }, "created_at": made, "state": "open"])
-                let slice = Array(all.dropFirst((page - 1) * 100).prefix(100))
+                let slice = size == 30 ? Array(all.dropFirst((page - 1) * size).prefix(size)) : []
                 return Reply(body: String(decoding: try! JSONSerialization.data(withJSONObject: slice), as: UTF8.self))
             }
             try await remote.serve { base in
                 var github = IntegrationSettings(name: "github", kind: "github", url: base + "/github")
                 github.token = "ghp-token-789"; github.project = "acme/desk"
-                let tc = try await TestCollector(limits: ["integration_lookup_max_pages": pages],
+                let tc = try await TestCollector(limits: ["integration_lookup_max_pages": pages, "integration_max_response_bytes": 1024],
                                                  diagnoser: FixedDiagnoser(findings: [Self.finding]), integrations: [github])
                 defer { Task { await tc.close() } }
                 let (ticket, _) = try await Self.ticket(tc)
@@ -1042,6 +1047,12 @@ import Testing
         let small = ["integration_lookup_max_pages": 2, "integration_request_timeout_seconds": 10]
         #expect(throws: Never.self) { try configure(github, small.merging(["integration_lease_seconds": 31]) { a, _ in a }) }
         #expect(throws: ConfigurationError.self) { try configure(github, small.merging(["integration_lease_seconds": 30]) { a, _ in a }) }
+        // The backoff's cap must leave room for the settle wait after an unknown outcome.
+        #expect(throws: Never.self) { try configure(jira, ["integration_backoff_max_seconds": 60, "integration_create_settle_seconds": 60]) }
+        let settle = #expect(throws: ConfigurationError.self) {
+            try configure(github, ["integration_backoff_max_seconds": 59, "integration_create_settle_seconds": 60])
+        }
+        #expect(settle.map { "\($0)" }?.contains("integration_create_settle_seconds (60)") == true)
         // A webhook makes one request: a short lease is its own business.
         #expect(throws: Never.self) { try configure(Self.webhook("https://hooks.example/x"), ["integration_lease_seconds": 5]) }
     }

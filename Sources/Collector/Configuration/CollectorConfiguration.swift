@@ -247,6 +247,12 @@ public struct CollectorConfiguration: Sendable {
                     + "integration_lease_seconds is \(limits.integrationLeaseSeconds): raise the lease above \(longest)"
                     + (b.kind == .github ? " or lower integration_lookup_max_pages" : "") + " or the timeout")
             }
+            // The settle wait is a floor on the next attempt, and the backoff's cap would cut it.
+            guard limits.integrationBackoffMaxSeconds >= limits.integrationCreateSettleSeconds else {
+                throw ConfigurationError("integration \(b.name): integration_backoff_max_seconds (\(limits.integrationBackoffMaxSeconds)) "
+                    + "is shorter than integration_create_settle_seconds (\(limits.integrationCreateSettleSeconds)), which a \(b.kind.rawValue) "
+                    + "create waits after an unknown outcome; raise the first or lower the second")
+            }
         }
         integrations = backends
     }

@@ -189,7 +189,7 @@ public struct CollectorLimits: Sendable, Equatable {
     /// this long, in seconds (`integration_create_settle_seconds`), so that the look-up it
     /// starts with finds the issue if it was made (Jira's search lags a few seconds).
     public var integrationCreateSettleSeconds = 60
-    /// Pages of 100 GitHub issues read, newest first, when looking for one already made for a
+    /// Pages of 30 GitHub issues read, newest first, when looking for one already made for a
     /// ticket (`integration_lookup_max_pages`); the look-up stops sooner at the first issue
     /// older than the ticket's event.
     public var integrationLookupMaxPages = 5

@@ -44,9 +44,16 @@ public struct GitHubClient: TicketBackendClient {
                          createdAt: now, updatedAt: now)
     }
 
+    /// Issues a look-up page holds.
+    static let lookupPageSize = 30
+    /// The largest answer a look-up page may be: GitHub caps an issue's body at 65,536
+    /// characters (up to 4 bytes each, and JSON escapes), and its other fields take a few KiB.
+    /// Any page of real issues fits, whatever `integration_max_response_bytes` says.
+    static let lookupPageBytes = lookupPageSize * (65_536 * 5 + (16 << 10))
+
     /// The issue an earlier attempt made for this ticket: the repository's issues updated since
     /// an hour before the event, newest first, up to `integration_lookup_max_pages` pages of
-    /// 100, stopping at the first one created over an hour before the event (the hour covers
+    /// `lookupPageSize`, stopping at the first one created over an hour before the event (the hour covers
     /// clocks that disagree). Only a body that *ends* with the mark counts, so a note quoting
     /// another ticket's mark cannot claim its issue. The list endpoint is read, not search,
     /// which lags. A failed look-up fails the attempt.
@@ -56,10 +63,13 @@ public struct GitHubClient: TicketBackendClient {
         let iso = ISO8601DateFormatter()
         for page in 1...max(1, context.lookupMaxPages) {
             let url = endpoint("/repos/\(repo)/issues", query: [("state", "all"), ("sort", "created"), ("direction", "desc"),
-                                                               ("since", iso.string(from: oldest)), ("per_page", "100"), ("page", String(page))])
+                                                               ("since", iso.string(from: oldest)), ("per_page", String(Self.lookupPageSize)),
+                                                               ("page", String(page))])
             let response: IntegrationResponse
             do {
-                response = try await http.send(IntegrationRequest(method: "GET", url: url, headers: headers))
+                var request = IntegrationRequest(method: "GET", url: url, headers: headers)
+                request.maxResponseBytes = Self.lookupPageBytes
+                response = try await http.send(request)
             } catch var error as IntegrationError {
                 error.message = "looking for an issue already made for this ticket (\(mark) in its body): " + error.message
                 throw error
@@ -74,7 +84,7 @@ public struct GitHubClient: TicketBackendClient {
                 }
                 if let created = (issue["created_at"] as? String).flatMap(iso.date(from:)), created < oldest { return nil }
             }
-            if issues.count < 100 { return nil }
+            if issues.count < Self.lookupPageSize { return nil }
         }
         return nil
     }

@@ -46,6 +46,9 @@ public struct IntegrationRequest: Sendable {
     public var headers: [(String, String)]
     /// JSON body.
     public var body: Data?
+    /// Longest answer read for this request, when it may rightly be longer than
+    /// `integration_max_response_bytes` (a page of a remote's issues); nil for that limit.
+    public var maxResponseBytes: Int?
 
     /// Creates a request.
     public init(method: String, url: URL, headers: [(String, String)] = [], body: Data? = nil) {
@@ -134,10 +137,10 @@ public final class IntegrationHTTP: Sendable {
             let response = try await client.execute(r, timeout: timeout)
             status = Int(response.status.code)
             retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            var buffer = try await response.body.collect(upTo: maxResponseBytes)
+            var buffer = try await response.body.collect(upTo: request.maxResponseBytes ?? maxResponseBytes)
             body = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         } catch is NIOTooManyBytesError {
-            throw IntegrationError(.transport, "\(target): the answer is longer than integration_max_response_bytes (\(maxResponseBytes)); raise the limit if this remote is right")
+            throw IntegrationError(.transport, "\(target): the answer is longer than \(request.maxResponseBytes.map { "\($0) bytes" } ?? "integration_max_response_bytes (\(maxResponseBytes))"); raise the limit if this remote is right")
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw IntegrationError(.transport, "\(target): no answer within integration_request_timeout_seconds (\(timeout.nanoseconds / 1_000_000_000) s); check that the remote is up")
         } catch where error is NIOSSLError || error is BoringSSLError {

@@ -162,8 +162,9 @@ struct SocketDeadlines: Sendable {
     var answerLine: Duration = .seconds(30)
     /// Time `helpline request` / `helpline status` wait for the daemon's answer in all. It must
     /// cover other users' requests queued ahead, the collection (probes' timeouts add up to a
-    /// few minutes) and an upload with `retries` attempts that each may stall `stall_timeout`;
-    /// an hour covers that with the defaults, and ends a wait on a daemon that hung.
+    /// few minutes) and an upload with `retries` attempts of at most 10 minutes each (a user's
+    /// upload is not `patient`); an hour covers that with the defaults, and ends a wait on a
+    /// daemon that hung.
     var answer: Duration = .seconds(3600)
 
     /// The deadlines the daemon and its clients use.

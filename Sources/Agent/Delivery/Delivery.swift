@@ -85,7 +85,7 @@ struct Delivery: Sendable {
             for item in spool.items() {
                 if !force, let next = item.nextAttemptAt, next > now { continue }
                 do {
-                    let receipt = try await client.upload(bundleAt: spool.bundlePath(item.bundleID), attempts: 1, progress: progress)
+                    let receipt = try await client.upload(bundleAt: spool.bundlePath(item.bundleID), attempts: 1, patient: true, progress: progress)
                     spool.remove(item.bundleID)
                     results.append(FlushResult(bundleID: item.bundleID, delivered: true,
                                                line: "Sent the bundle from \(item.createdAt.formatted(date: .abbreviated, time: .shortened)): ticket #\(receipt.ticketID) \(receipt.ticketURL)"))

@@ -34,15 +34,17 @@ struct CollectorClient: Sendable {
 
     /// `POST /api/v1/bundles`, streaming the file. Same bundle twice → the first receipt.
     ///
-    /// The whole exchange may take `uploadTimeout(bytes:)`: a bundle on a slow link is not cut
-    /// at a fixed 10 minutes (it would then fail at every retry); a dead link is still given up
-    /// after `stall_timeout` without a byte moving.
-    func upload(bundleAt path: String, attempts: Int? = nil, progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> BundleReceipt {
+    /// A user waiting for the answer gets it within 10 minutes (then the bundle is spooled).
+    /// `patient` (the spool's own sending) lets the whole exchange take `uploadTimeout(bytes:)`,
+    /// so a bundle on a slow link is not cut at a fixed time and failed at every retry; a dead
+    /// link is still given up after `stall_timeout` without a byte moving.
+    func upload(bundleAt path: String, attempts: Int? = nil, patient: Bool = false,
+                progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> BundleReceipt {
         var st = stat()
         let bytes = stat(path, &st) == 0 ? Int64(st.st_size) : 0
         let response = try await send(method: "POST", path: "/api/v1/bundles", body: .file(path),
                                       contentType: "application/gzip", attempts: attempts ?? config.retries, progress: progress,
-                                      totalTimeout: Self.uploadTimeout(bytes: bytes))
+                                      totalTimeout: patient ? Self.uploadTimeout(bytes: bytes) : nil)
         return try decode(BundleReceipt.self, response)
     }
 

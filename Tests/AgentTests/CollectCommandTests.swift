@@ -51,6 +51,27 @@ import Testing
         #expect(!r.output.contains("read-only"), "\(r.output)")
     }
 
+    /// `collect` applies agent.conf's redaction, as every other collection does: a bundle
+    /// written to hand over by other means is cleaned by the organisation's settings too.
+    @Test func collectAppliesAgentConfsRedaction() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        try dir.write("agent.conf", "redact_hostnames = true\n")
+        var env = ProcessInfo.processInfo.environment
+        env["HELPLINE_CONFIG"] = dir.file("agent.conf")
+        let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"),
+                                   "--output", dir.file("out.tar.gz")], cwd: dir.path, environment: env)
+        #expect(r.status == 0, "\(r.error)")
+        try FileManager.default.createDirectory(atPath: dir.file("x"), withIntermediateDirectories: true)
+        #expect(try run("/usr/bin/tar", ["xzf", dir.file("out.tar.gz"), "-C", dir.file("x")]).status == 0)
+        let manifest = try BundleJSON.decoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir.file("x/manifest.json"))))
+        #expect(manifest.host.hostname != "fixture-laptop", "hostname redaction from agent.conf: \(manifest.host.hostname)")
+        // A broken agent.conf is an error, not a bundle collected without its rules.
+        try dir.write("agent.conf", "redact_hostnames = maybe\n")
+        let bad = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--output", dir.file("bad.tar.gz")], cwd: dir.path, environment: env)
+        #expect(bad.status == ExitCodes.collectionFailed && bad.error.contains("redact_hostnames"), "\(bad.error)")
+    }
+
     @Test func collectWritesABundleThatTarOpens() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try makeFixtures(dir)

@@ -17,7 +17,14 @@ struct CollectCommand: AsyncParsableCommand {
     var note: String?
 
     func run() async throws {
-        var collection = Collection(options: flags.options, note: note)
+        // agent.conf (HELPLINE_CONFIG, else /etc/helpline/agent.conf when there is one): its
+        // window and the organisation's redaction, which the flags only add to, as for a request.
+        let config: AgentConfig
+        do { config = try AgentConfig.load(path: nil) } catch {
+            Console.error("helpline: \(error)")
+            throw ExitCode(ExitCodes.collectionFailed)
+        }
+        var collection = Collection(options: flags.options(defaultsFrom: config), note: note)
         collection.compressionLevel = flags.compressionLevel
         let path = output ?? BundleNaming.defaultPath(sysroot: flags.options.sysroot, now: collection.now)
         let result: Collection.Result

@@ -27,7 +27,14 @@ struct PreviewCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var collection = Collection(options: flags.options, note: note)
+        // agent.conf (HELPLINE_CONFIG, else /etc/helpline/agent.conf when there is one): its
+        // window and the organisation's redaction, which the flags only add to, as for a request.
+        let config: AgentConfig
+        do { config = try AgentConfig.load(path: nil) } catch {
+            Console.error("helpline: \(error)")
+            throw ExitCode(ExitCodes.collectionFailed)
+        }
+        var collection = Collection(options: flags.options(defaultsFrom: config), note: note)
         if let probe { collection.onlyProbes = [probe] }
         let result: Collection.Result
         do { result = try await collection.run(to: dir + "/preview.tar.gz") } catch {

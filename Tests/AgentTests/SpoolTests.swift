@@ -337,6 +337,9 @@ import Testing
         #expect(defaults.importantSince == .seconds(5 * 86_400))
         let flagged = try CollectionFlags.parse(["--since", "30m"]).options(defaultsFrom: c)
         #expect(flagged.allSince == .seconds(1800), "a flag wins over the config file")
+        let explicitDefault = try CollectionFlags.parse(["--since", "1h"]).options(defaultsFrom: c)
+        #expect(explicitDefault.allSince == .seconds(3600), "--since 1h given is kept, though it is the default's value")
+        #expect(try DaemonCommand.daemonOptions(for: DaemonRequest(note: "x", since: "1h"), config: c).allSince == .seconds(3600))
     }
 
     @Test func environmentOverridesTheFileAndAMissingExplicitFileIsAnError() throws {

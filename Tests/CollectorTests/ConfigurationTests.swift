@@ -70,7 +70,7 @@ import Testing
             let error = #expect(throws: ConfigurationError.self) { try CollectorSettings.load(file: dir.file(name)) }
             #expect(error?.message.contains(expected) == true, "\(name): \(String(describing: error))")
         }
-        // Every key the shipped collector.conf documents is one the collector reads.
+        // The shipped collector.conf loads (its uncommented keys; the commented limits are checked by packaging/check.sh).
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let shipped = try String(contentsOf: root.appendingPathComponent("packaging/collector/collector.conf"), encoding: .utf8)
         try shipped.write(toFile: dir.file("shipped.yaml"), atomically: true, encoding: .utf8)

@@ -3,9 +3,9 @@ import Foundation
 
 /// Collection options shared by `collect`, `preview` and `request`.
 struct CollectionFlags: ParsableArguments {
-    @Option(name: .customLong("since"), help: ArgumentHelp("Every journal entry from this long ago (e.g. 30m, 2h, 1d; at most 3650d).", valueName: "DURATION"))
-    var since: String = CollectionFlags.defaultSince
-    /// `--since` when not given: the daemon then uses agent.conf's `since`.
+    @Option(name: .customLong("since"), help: ArgumentHelp("Every journal entry from this long ago (e.g. 30m, 2h, 1d; at most 3650d; default agent.conf's since, else 1h).", valueName: "DURATION"))
+    var since: String?
+    /// The window when neither `--since` nor agent.conf's `since` says.
     static let defaultSince = "1h"
 
     @Option(name: .customLong("important-since"), help: ArgumentHelp("Warnings and worse from this long ago (at most 3650d).", valueName: "DURATION"))
@@ -65,7 +65,7 @@ struct CollectionFlags: ParsableArguments {
         var o = CollectOptions()
         o.sysroot = sysroot.map { $0 == "/" ? "" : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) } ?? ""
         o.journalDirectory = journalDirectory
-        o.allSince = try DurationText.parse(since, for: "--since", in: InputLimits.journalLookback)
+        o.allSince = try DurationText.parse(since ?? Self.defaultSince, for: "--since", in: InputLimits.journalLookback)
         o.importantSince = max(try DurationText.parse(importantSince, for: "--important-since", in: InputLimits.journalLookback), o.allSince)
         o.maxJournalEntries = try WholeNumberText.parse(maxJournalEntries, for: "--max-journal-entries", in: InputLimits.journalEntries)
         o.maxJournalBytes = try ByteCount.parse(maxJournalBytes, for: "--max-journal-bytes", in: InputLimits.journalBytes)
@@ -88,7 +88,7 @@ struct CollectionFlags: ParsableArguments {
         var o = options
         o.redaction = o.redaction.atLeast(config.redaction)
         // The config file's values were range-checked when it was read.
-        if since == Self.defaultSince, let d = config.since.flatMap(DurationText.parse) { o.allSince = min(d, InputLimits.maxJournalLookback) }
+        if since == nil, let d = config.since.flatMap(DurationText.parse) { o.allSince = min(d, InputLimits.maxJournalLookback) }
         if importantSince == "72h", let d = config.importantSince.flatMap(DurationText.parse) {
             o.importantSince = max(min(d, InputLimits.maxJournalLookback), o.allSince)
         }

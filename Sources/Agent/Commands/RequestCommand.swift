@@ -43,7 +43,7 @@ struct RequestCommand: AsyncParsableCommand {
                 throw ValidationError("--rules-dir and --extra-rule-line-budget cannot be used through the helpline daemon, which collects with the redaction rules set in /etc/helpline/agent.conf (rules_dir); ask an administrator to add your rules there, or run helpline request as root")
             }
             // Only a --since the user gave: without one the daemon uses agent.conf's window.
-            var request = DaemonRequest(note: note, since: flags.since == CollectionFlags.defaultSince ? nil : flags.since)
+            var request = DaemonRequest(note: note, since: flags.since)
             let switches = flags.options.redaction.switchesOn
             request.redact = switches.isEmpty ? nil : switches
             let answer = DaemonClient.ask(fd: fd, request: request, progress: progress)

@@ -122,12 +122,20 @@ struct ThrowawayUser {
 
         // A hand-made client claiming to be root, asking for an absurd window: the claim is
         // ignored (the kernel's uid is used) and the window is refused, not wrapped.
+        // client.py SOCKET REQUEST HELD TIMEOUT: holds HELD silent connections open, then sends
+        // REQUEST (one JSON line) and prints the last line of the answer.
         let script = """
-        import json, socket, sys
+        import socket, sys, time
+        path, request, held, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+        silent = []
+        for _ in range(held):
+            c = socket.socket(socket.AF_UNIX); c.connect(path); silent.append(c)
+        if held:
+            time.sleep(0.5)
         s = socket.socket(socket.AF_UNIX)
-        s.settimeout(60)
-        s.connect(sys.argv[1])
-        s.sendall(json.dumps({"note": "x", "since": "9223372036854775807d", "requestedBy": "root", "user": "root"}).encode() + b"\\n")
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(request.encode() + b"\\n")
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -137,7 +145,8 @@ struct ThrowawayUser {
         print(data.decode().strip().split("\\n")[-1])
         """
         try dir.write("client.py", script)
-        let forged = try user.runAs(["/usr/bin/python3", dir.file("client.py"), socket])
+        let claim = #"{"note": "x", "since": "9223372036854775807d", "requestedBy": "root", "user": "root"}"#
+        let forged = try user.runAs(["/usr/bin/python3", dir.file("client.py"), socket, claim, "0", "60"])
         #expect(forged.status == 0, "\(forged.error)")
         let reply = try BundleJSON.decoder().decode(DaemonMessage.self, from: Data(forged.output.utf8))
         #expect(reply.answer?.outcome == "collection_failed", "\(forged.output)")
@@ -174,26 +183,7 @@ struct ThrowawayUser {
 
         // Two silent connections held open: a third connection of the same user is answered at
         // once, without waiting in the queue behind them.
-        let crowd = """
-        import json, socket, sys, time
-        held = []
-        for _ in range(2):
-            c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); held.append(c)
-        time.sleep(0.5)
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(5)
-        s.connect(sys.argv[1])
-        s.sendall(json.dumps({"action": "status"}).encode() + b"\\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        print(data.decode().strip().split("\\n")[-1])
-        """
-        try dir.write("crowd.py", crowd)
-        let third = try user.runAs(["/usr/bin/python3", dir.file("crowd.py"), socket])
+        let third = try user.runAs(["/usr/bin/python3", dir.file("client.py"), socket, #"{"action": "status"}"#, "2", "5"])
         #expect(third.status == 0, "answered within 5 s: \(third.error)")
         let busy = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(third.output.utf8))
         #expect(busy?.answer?.outcome == "not_taken" && busy?.problem?.contains("already have 2 requests") == true, "\(third.output)")

@@ -90,12 +90,10 @@ struct Delivery: Sendable {
                     results.append(FlushResult(bundleID: item.bundleID, delivered: true,
                                                line: "Sent the bundle from \(item.createdAt.formatted(date: .abbreviated, time: .shortened)): ticket #\(receipt.ticketID) \(receipt.ticketURL)"))
                 } catch let CollectorClient.Failure.rejected(status, code, message) {
-                    let aside = state.directory + "/rejected"
-                    try? FileManager.default.createDirectory(atPath: aside, withIntermediateDirectories: true)
-                    try? DurableFile.move(spool.bundlePath(item.bundleID), to: aside + "/\(item.bundleID).tar.gz")
+                    spool.setAside(item.bundleID)
                     spool.remove(item.bundleID)
                     results.append(FlushResult(bundleID: item.bundleID, delivered: false,
-                                               line: "The collector refused bundle \(item.bundleID) (\(status) \(code): \(message)); it is kept in \(aside)"))
+                                               line: "The collector refused bundle \(item.bundleID) (\(status) \(code): \(message)); it is kept in \(spool.rejectedDirectory)"))
                 } catch {
                     // Exponential backoff with jitter: 1, 2, 4 … minutes, at most 6 hours.
                     let minutes = min(360.0, pow(2.0, Double(min(item.attempts, 9))))

@@ -160,8 +160,9 @@ struct Spool: Sendable {
     /// Where unreadable bundles go: `rejected/` beside the spool, as the collector's refusals do.
     var rejectedDirectory: String { (directory as NSString).deletingLastPathComponent + "/rejected" }
 
-    /// Moves an unreadable bundle to `rejectedDirectory`.
-    private func setAside(_ id: String) {
+    /// Moves bundle `id` to `rejectedDirectory` (0700): an unreadable one, or one the collector
+    /// refused for good. Its state file stays for `remove`.
+    func setAside(_ id: String) {
         try? FileManager.default.createDirectory(atPath: rejectedDirectory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         if (try? DurableFile.move(bundlePath(id), to: rejectedDirectory + "/\(id).tar.gz")) == nil { unlink(bundlePath(id)) }

@@ -289,7 +289,6 @@ private struct EntryEncoder {
     /// Streams whose last message left a private key's body open → entries it may still cover.
     private var openKeyBodies: [JournalStream: Int] = [:]
 
-
     init(redactor: Redactor) { self.redactor = redactor }
 
     /// Fields of systemd-coredump entries worth keeping (never the core itself, the

@@ -204,7 +204,7 @@ final class Redactor: Sendable {
     private func run(scanner index: Int, _ p: LineBytes, _ text: String, into spans: inout [RedactionSpan]) {
         guard let scanner = Scanner(rawValue: index) else { return }  // extra rules run in `redact`
         switch scanner {
-        case .privateKey: SecretScanners.privateKeys(p, into: &spans)  // run by `redact(bytes:…)` itself, for its state
+        case .privateKey: break  // run by `redact(bytes:…)` itself, which keeps its state across texts
         case .assignment: AssignmentScanner.scan(p, into: &spans)
         case .commandLinePassword: SecretScanners.commandLinePasswords(p, into: &spans)
         case .urlCredentials: SecretScanners.urlCredentials(p, into: &spans)

@@ -19,9 +19,9 @@ public struct IntegrationContext: Sendable {
     /// Longest description or comment text (`integration_max_description_bytes`).
     public var maxTextBytes: Int
     /// Least wait after a create whose outcome is unknown (`integration_create_settle_seconds`).
-    public var createSettleSeconds: Int = 60
+    public var createSettleSeconds: Int = CollectorLimits().integrationCreateSettleSeconds
     /// Most pages a look-up for an existing issue reads (`integration_lookup_max_pages`).
-    public var lookupMaxPages: Int = 5
+    public var lookupMaxPages: Int = CollectorLimits().integrationLookupMaxPages
 
     /// The mark of the tracker issue made for this ticket (a Jira label; a hidden last line of
     /// a GitHub issue's body): `helpline-` and the `ticket.opened` event's id, the same at every

@@ -45,7 +45,7 @@ echo "== swift tests again, every collector suite on PostgreSQL (HELPLINE_TEST_S
 # tests that read the SQLite file itself or test SQLite's own confinement and query plans
 # (PostgresFleetQueryTests, PostgresJournalTests… test PostgreSQL's), and the SQLite-only
 # suites (pragmas, GRDB's date format, the live binaries).
-pg_suites='CollectorTests\.(APITests|AccessControlTests|BundleRequestTests|FleetQueryTests|HostTokenCacheTests|IngestTests|IntegrationTests|JournalIndexTests|PolicyTests|RuleKnowledgeTests|RulePagesTests|EnrollmentTakeoverTests|NumericTrapTests|HostFairnessTests|DataDirectoryTests|BlobReadPoolTests|TicketRepeatsTests|CodePointLimitTests|TicketRequesterTests|TransferTests|WebAccessTests)/'
+pg_suites='CollectorTests\.(APITests|HeartbeatLogTests|AccessControlTests|BundleRequestTests|FleetQueryTests|HostTokenCacheTests|IngestTests|IntegrationTests|JournalIndexTests|PolicyTests|RuleKnowledgeTests|RulePagesTests|EnrollmentTakeoverTests|NumericTrapTests|HostFairnessTests|DataDirectoryTests|BlobReadPoolTests|TicketRepeatsTests|CodePointLimitTests|TicketRequesterTests|TransferTests|WebAccessTests)/'
 pg_sqlite_only='JournalIndexTests/(indexingAgainAfterAnInterruptedRunOrTwiceIsHarmless|expiryStopsTheIndexAtOnceAndRetentionRemovesItsRows|retentionRemovesExpiredIndexes)|IntegrationTests/retentionRemovesFinishedDeliveriesAfterTheirDaysAndKeepsWaitingOnes|FleetQueryTests/(dashboardReadsThePartialIndexes|everyRefusedConstructSaysWhatAndWhy|timeAndRowLimitsAtTheirEdges)'
 set +e
 HELPLINE_TEST_STORE=postgres timeout -k 10 1500 swift test --skip-build --filter "$pg_suites" --skip "$pg_sqlite_only" 2>&1 | tee /tmp/helpline-swift-test-postgres.log

@@ -54,21 +54,98 @@ import Testing
         #expect(tc.metrics.render().contains("helpline_heartbeats_accepted_total 60"))
     }
 
+    /// Makes every heartbeat batch fail (a trigger refusing history rows) until removed.
+    static func failBatches(_ tc: TestCollector, _ on: Bool) async throws {
+        try await tc.sqliteStore.write { db in
+            try db.execute(sql: on ? "CREATE TRIGGER fail_heartbeats BEFORE INSERT ON health_history BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                                   : "DROP TRIGGER fail_heartbeats")
+        }
+    }
+
     @Test(arguments: [true, false])
     func aFailedBatchFailsItsRequestsAndTheRecorderGoesOn(blockingWrites: Bool) async throws {
         let tc = try await TestCollector()
         defer { Task { await tc.close() } }
         let ids = try await Self.hosts(tc, 2)
         let recorder = HeartbeatRecorder(store: tc.store, metrics: tc.metrics, blockingWrites: blockingWrites)
-        // A host that is not enrolled (deleted between its authentication and the commit):
-        // the foreign key refuses the row, and the whole batch with it.
-        await #expect(throws: (any Error).self) { try await recorder.record(Self.row("no-such-host")) }
-        #expect(try await tc.store.latestHeartbeat(hostID: "no-such-host") == nil)
+        try await Self.failBatches(tc, true)
+        await #expect(throws: (any Error).self) { try await recorder.record(Self.row(ids[0])) }
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[0]) == nil)
+        try await Self.failBatches(tc, false)
         // The queue is not left marked as being drained: the next requests commit.
         try await recorder.record(Self.row(ids[0]))
         try await recorder.record(Self.row(ids[1]))
         #expect(try await tc.store.latestHeartbeat(hostID: ids[0]) != nil)
         #expect(try await tc.store.latestHeartbeat(hostID: ids[1]) != nil)
         #expect(tc.metrics.render().contains("helpline_heartbeats_accepted_total 2"))
+        // A host deleted between its authentication and the commit is skipped, not an error.
+        try await recorder.record(Self.row("no-such-host"))
+        #expect(try await tc.store.latestHeartbeat(hostID: "no-such-host") == nil)
+    }
+
+    /// Polls `condition` every 50 ms for up to `seconds`.
+    static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    @Test(arguments: [true, false])
+    func answeredOnceLoggedUpToTheBacklogThenStoredWhenTheStoreTakesThemAgain(blockingWrites: Bool) async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await Self.hosts(tc, 4)
+        let log = try HeartbeatLog(root: tc.configuration.dataDirectory + "/heartbeat-log", segmentBytes: 1 << 20)
+        _ = try await log.replay(into: tc.store, batch: 10)
+        let recorder = HeartbeatRecorder(store: tc.store, metrics: tc.metrics, blockingWrites: blockingWrites,
+                                         log: log, backlogMax: 3, retryAfter: 7)
+        #expect(recorder.answersOnceLogged)
+        // The store refuses every batch: heartbeats are still answered, up to the backlog.
+        try await Self.failBatches(tc, true)
+        for (i, id) in ids.prefix(3).enumerated() { try await recorder.record(Self.row(id, used: Double(60 + i))) }
+        #expect(recorder.backlog == 3)
+        do {
+            try await recorder.record(Self.row(ids[3]))
+            Issue.record("a fourth heartbeat was taken with a backlog of 3")
+        } catch let error as APIError {
+            #expect(error.status == .serviceUnavailable && error.code == "heartbeats_backlogged")
+            #expect(error.message.contains("heartbeat_backlog_max") && error.headers[.retryAfter] == "7")
+        }
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[0]) == nil)
+        #expect(!HeartbeatLogTests.logFiles(log.directory).isEmpty)
+        // The failed batch stayed queued; once the store takes writes again it is stored.
+        try await Self.failBatches(tc, false)
+        #expect(try await Self.eventually { recorder.backlog == 0 })
+        for (i, id) in ids.prefix(3).enumerated() {
+            #expect(try await tc.store.latestHeartbeat(hostID: id)?.heartbeat.filesystems.first?.usedPercent == Double(60 + i))
+        }
+        #expect(try await tc.store.heartbeatLogMark(key: log.markKey) != nil)
+        try await recorder.record(Self.row(ids[3]))
+        #expect(try await Self.eventually { try await tc.store.latestHeartbeat(hostID: ids[3]) != nil })
+    }
+
+    @Test func anAnsweredBacklogIsStoredInHostOrderInLargeBatchesWithTheLastHeartbeatOfAHostWinning() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await Self.hosts(tc, 40)
+        let log = try HeartbeatLog(root: tc.configuration.dataDirectory + "/heartbeat-log", segmentBytes: 4096)
+        _ = try await log.replay(into: tc.store, batch: 10)
+        let recorder = HeartbeatRecorder(store: tc.store, metrics: tc.metrics, maxBatch: 25, log: log, backlogMax: 1000)
+        try await Self.failBatches(tc, true)
+        for (i, id) in ids.enumerated() { try await recorder.record(Self.row(id, used: Double(i))) }
+        // A host's second heartbeat in the same backlog: stored after its first.
+        try await recorder.record(Self.row(ids[5], used: 99))
+        #expect(HeartbeatLogTests.logFiles(log.directory).count > 1)
+        try await Self.failBatches(tc, false)
+        #expect(try await Self.eventually { recorder.backlog == 0 })
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[5])?.heartbeat.filesystems.first?.usedPercent == 99)
+        #expect(try await tc.store.healthHistory(hostID: ids[5], limit: 10).count == 2)
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[39])?.heartbeat.filesystems.first?.usedPercent == 39)
+        #expect(tc.metrics.render().contains("helpline_heartbeats_accepted_total 41"))
+        // Every segment before the last mark's is gone; at most the one being written stays.
+        #expect(HeartbeatLogTests.logFiles(log.directory).count <= 1)
     }
 }

@@ -105,14 +105,20 @@ import Shared
         let others = try await db.rows(h2)
         #expect(others.disks == ["/": "nvme0n1p1"] && others.agent == "2.0" && others.memory == 50)
 
-        // A heartbeat of a host that is not there fails the batch, which writes nothing.
+        // A heartbeat of a host that is not there (deleted while it waited) is left out; the
+        // rest of the batch is stored, with the log mark in the same transaction.
         let missing = UUID().uuidString.lowercased()
-        await #expect(throws: (any Error).self) {
-            try await db.a.recordHeartbeats([HeartbeatRow(hostID: h2, receivedAt: t.addingTimeInterval(5), heartbeat: Self.beat(h2, agent: "3.0", sent: t)),
-                                             HeartbeatRow(hostID: missing, receivedAt: t, heartbeat: Self.beat(missing, agent: "3.0", sent: t))])
-        }
-        #expect(try await db.rows(h2).agent == "2.0")
-        #expect(try await db.a.healthHistory(hostID: h2, limit: 10).count == 1)
+        try await db.a.recordHeartbeats([HeartbeatRow(hostID: h2, receivedAt: t.addingTimeInterval(5), heartbeat: Self.beat(h2, agent: "3.0", sent: t)),
+                                         HeartbeatRow(hostID: missing, receivedAt: t, heartbeat: Self.beat(missing, agent: "3.0", sent: t))],
+                                        logMark: HeartbeatLogMark(key: "heartbeat_log.3", value: "7:42"))
+        #expect(try await db.rows(h2).agent == "3.0")
+        #expect(try await db.a.healthHistory(hostID: h2, limit: 10).count == 2)
+        #expect(try await db.a.healthHistory(hostID: missing, limit: 10).isEmpty)
+        #expect(try await db.b.heartbeatLogMark(key: "heartbeat_log.3") == "7:42")
+        // A batch of only missing hosts still moves the mark.
+        try await db.a.recordHeartbeats([HeartbeatRow(hostID: missing, receivedAt: t, heartbeat: Self.beat(missing, agent: "3.0", sent: t))],
+                                        logMark: HeartbeatLogMark(key: "heartbeat_log.3", value: "8:1"))
+        #expect(try await db.a.heartbeatLogMark(key: "heartbeat_log.3") == "8:1")
     }
 
     /// Two collectors write heartbeats of the same host at the same moment, over and over:

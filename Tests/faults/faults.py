@@ -2,7 +2,7 @@
 """Fault-injection suite for Helpline: real binaries, real kills, a really full disk.
 
 Run through Tests/faults/run.sh (it sets the work folder, the deadline and the process
-group). Three scenarios, each against its own collector and its own agent state:
+group). Four scenarios, each against its own collector and its own agent state:
 
   1. collector SIGKILLed and restarted (same port, same data) ~10 times while `helpline
      daemon` runs and 50 `helpline request`s upload; afterwards every bundle is stored
@@ -15,7 +15,12 @@ group). Three scenarios, each against its own collector and its own agent state:
      machine loses power: otherwise the dead agent's kernel would still send the ~1-3 MB
      of body it holds), and `helpline spool flush` SIGKILLed mid-upload (no drop);
      afterwards the spool lists cleanly, a flush delivers, the bundles the kills cut reach
-     the collector, no bundle id is stored twice and every stored bundle is valid.
+     the collector, no bundle id is stored twice and every stored bundle is valid;
+  4. heartbeat_log_replays_after_kill: with `heartbeat_backlog_max` above 0 and the test
+     holding SQLite's write lock, heartbeats are answered 202 once logged (nothing stored,
+     a segment in heartbeat-log/0/); the collector SIGKILLed, the lock released, the next
+     start stores each of them exactly once (history, latest, the log's mark in
+     collector_state) and deletes the segments, and one more restart stores nothing twice.
 
 One line per check (`ok   …` or `FAIL …`, details indented below a failure), and
 `N passed, M failed` alone on the last line; exit 1 on any failure. Standard library only;
@@ -1243,6 +1248,151 @@ def _agent_killed(suite, ctx, label, data, col, agent, proxy, proxy_url):
     view.report(suite, label)
 
 
+# --------------------------------------------------------------------------- scenario 4
+
+def heartbeat_body(host_id, disk_used, sent_at):
+    """The JSON body of one `POST /api/v1/heartbeats` (the `Heartbeat` record of
+    Sources/Shared/Model/Records.swift), whose root disk is `disk_used` percent full."""
+    size = 256 << 30
+    return json.dumps({
+        "schemaVersion": 1, "host": {"hostID": host_id, "hostname": "fault-suite"},
+        "sentAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sent_at)), "agentVersion": "0.1.0",
+        "memory": {"totalBytes": 16 << 30, "availableBytes": 8 << 30, "freeBytes": 1 << 30, "buffersBytes": 0,
+                   "cachedBytes": 0, "swapTotalBytes": 1 << 30, "swapFreeBytes": 1 << 29, "meminfo": {}, "pressure": {}},
+        "filesystems": [{"mountPoint": "/", "device": "/dev/nvme0n1p2", "fsType": "ext4", "readOnly": False,
+                         "sizeBytes": size, "usedBytes": size * disk_used // 100,
+                         "availableBytes": size * (100 - disk_used) // 100, "usedPercent": float(disk_used),
+                         "inodesTotal": 1000, "inodesUsed": 10, "inodesUsedPercent": 1.0}],
+        "topProcesses": [], "failedUnits": [], "spooledBundles": 0}).encode()
+
+
+def heartbeat_state(data, host_id):
+    """What the store holds of one host's heartbeats, read without the collector's help:
+    its history's root-disk figures (oldest first), its latest heartbeat's root-disk figure
+    (heartbeats_latest JSON, host_health), and the heartbeat log's mark (collector_state)."""
+    uri = "file:" + urllib.parse.quote(os.path.join(data, "collector.sqlite")) + "?mode=ro"
+    con = sqlite3.connect(uri, uri=True, timeout=10)
+    try:
+        history = [r[0] for r in con.execute(
+            "SELECT max_disk_used_percent FROM health_history WHERE host_id = ? ORDER BY id", (host_id,)).fetchall()]
+        row = con.execute("SELECT body FROM heartbeats_latest WHERE host_id = ?", (host_id,)).fetchone()
+        try:
+            latest = json.loads(row[0])["filesystems"][0]["usedPercent"] if row else None
+        except (ValueError, KeyError, IndexError, TypeError):
+            latest = f"unreadable body {row[0][:200]!r}"
+        row = con.execute("SELECT max_disk_used_percent FROM host_health WHERE host_id = ?", (host_id,)).fetchone()
+        health = row[0] if row else None
+        row = con.execute("SELECT value FROM collector_state WHERE key = 'heartbeat_log.0'").fetchone()
+        mark = row[0] if row else None
+    finally:
+        con.close()
+    return history, latest, health, mark
+
+
+def log_segments(data):
+    """The heartbeat log's segment files of slot 0 (`<16 hex digits>.log`)."""
+    slot = os.path.join(data, "heartbeat-log", "0")
+    try:
+        return sorted(n for n in os.listdir(slot) if n.endswith(".log"))
+    except FileNotFoundError:
+        return []
+
+
+def scenario_heartbeat_log_replays_after_kill(suite, ctx):
+    """heartbeat_log_replays_after_kill: with heartbeat_backlog_max above 0 a heartbeat is
+    answered once logged; SIGKILL the collector while the store is locked (nothing stored),
+    and the next start stores each logged heartbeat exactly once (docs/collector.md,
+    "Heartbeats answered once logged")."""
+    label = "4 heartbeat log replays after kill"
+    data = os.path.join(ctx.work, "s4-data")
+    os.makedirs(data, mode=0o700)
+    backlog = ["--limit", "heartbeat_backlog_max=1000"]
+    # notice: the start-up line that counts the replayed heartbeats (the last --log-level wins).
+    col = Collector(ctx.bin_dir, data, ctx.logs, "s4", ["--min-free-disk-mb", "1", "--log-level", "notice"] + backlog)
+    ctx.collectors.append(col)
+    col.start()
+    agent = Agent(ctx.bin_dir, ctx.work, "s4-agent", retries=2)
+    r = agent.enroll(col)
+    if not suite.check(f"{label}: helpline enroll", r.rc == 0, "", [r.brief()]):
+        return
+    with open(os.path.join(agent.state, "enrollment.json")) as f:
+        enrollment = json.load(f)
+    host_id = enrollment["hostID"].lower()
+    headers = {"Authorization": f"Bearer {enrollment['hostToken']}", "Content-Type": "application/json"}
+    figures = [61, 72, 83]     # the root disk's used percent, one per heartbeat; the last is the latest
+
+    # --- a) the test holds SQLite's write lock: the collector's writer can store nothing.
+    con = sqlite3.connect(os.path.join(data, "collector.sqlite"), isolation_level=None, timeout=5)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        answers = []
+        now = time.time()
+        for i, used in enumerate(figures):
+            started = time.monotonic()
+            st, _, body = http_call(col.port, "POST", "/api/v1/heartbeats",
+                                    heartbeat_body(host_id, used, now - len(figures) + i), headers, timeout=5.0)
+            answers.append((used, st, time.monotonic() - started, body))
+        slow = [f"heartbeat {used}%: {st} after {secs:.2f} s: {body[:300]}" for used, st, secs, body in answers
+                if st != 202 or secs > 2.0]
+        suite.check(f"{label}: with the store's write lock held by the test, {len(figures)} heartbeats are answered "
+                    f"202 within 2 s each (logged, not stored)", not slow,
+                    ", ".join(f"{st} in {secs:.2f} s" for _, st, secs, _ in answers),
+                    slow + [f"collector log: {tail(col.stderr_log, 800)}"])
+        stored = con.execute("SELECT count(*) FROM health_history WHERE host_id = ?", (host_id,)).fetchone()[0]
+        segments = log_segments(data)
+        suite.check(f"{label}: meanwhile health_history has no row for the host and heartbeat-log/0/ holds a *.log "
+                    f"segment", stored == 0 and bool(segments),
+                    f"{stored} rows, segments: {', '.join(segments) or 'none'}",
+                    [f"{stored} health_history rows for {host_id} while the store was locked"] * bool(stored)
+                    + [f"no *.log in {os.path.join(data, 'heartbeat-log', '0')}: "
+                       f"{sorted(os.listdir(os.path.join(data, 'heartbeat-log', '0'))) if os.path.isdir(os.path.join(data, 'heartbeat-log', '0')) else 'no such folder'}"]
+                    * (not segments))
+        # --- b) SIGKILL (reaped within 5 s), then let go of the lock.
+        col.kill()
+        suite.check(f"{label}: the collector is SIGKILLed with the heartbeats logged and not stored", not col.alive(),
+                    f"exit {col.proc.returncode}")
+    finally:
+        try:
+            con.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        con.close()
+
+    # --- c) the next start stores what the log held, once, before it serves.
+    col.start()
+    history, latest, health, mark = heartbeat_state(data, host_id)
+    suite.check(f"{label}: after the restart health_history has exactly {len(figures)} rows for the host",
+                len(history) == len(figures), f"{len(history)} rows", [f"history: {history}", tail(col.stderr_log, 800)])
+    suite.check(f"{label}: they hold the heartbeats' figures in the order sent",
+                history == [float(u) for u in figures], f"{history}", [f"sent {figures}, stored {history}"])
+    suite.check(f"{label}: the host's latest heartbeat (heartbeats_latest, host_health) is the last one sent",
+                latest == float(figures[-1]) and health == float(figures[-1]),
+                f"heartbeats_latest {latest}, host_health {health}",
+                [f"want {float(figures[-1])}: heartbeats_latest usedPercent {latest}, host_health max_disk_used_percent {health}"])
+    suite.check(f"{label}: collector_state holds the log's mark (heartbeat_log.0 = segment:offset)",
+                bool(mark and re.match(r"^\d+:\d+$", mark)), f"{mark}")
+    left = [s for s in segments if os.path.exists(os.path.join(data, "heartbeat-log", "0", s))]
+    suite.check(f"{label}: the replayed segments are deleted", bool(segments) and not left,
+                f"before: {', '.join(segments) or 'none'}; now: {', '.join(log_segments(data)) or 'none'}",
+                [f"still there: {s}" for s in left])
+    notes = [line for line in tail(col.stderr_log, 20000).splitlines()
+             if "stored the heartbeats an earlier run had logged and not stored" in line]
+    suite.check(f"{label}: the start-up log counts them (heartbeats={len(figures)})",
+                len(notes) == 1 and re.search(rf"\bheartbeats={len(figures)}\b", notes[0]) is not None,
+                notes[0][:200] if notes else "no such line",
+                notes or [tail(col.stderr_log, 800)])
+
+    # --- d) one more stop and start: nothing is stored twice.
+    rc = col.stop()
+    col.start()
+    again, _, _, mark_again = heartbeat_state(data, host_id)
+    suite.check(f"{label}: after a SIGTERM (exit {rc}) and another start, still exactly {len(figures)} rows (stored once)",
+                len(again) == len(figures) and mark_again is not None, f"{len(again)} rows, mark {mark_again}",
+                [f"history: {again}", tail(col.stderr_log, 800)])
+    rc = col.stop()
+    suite.check(f"{label}: collector stops on SIGTERM with exit 0", rc == 0, f"exit {rc}", [tail(col.stderr_log)])
+
+
 # --------------------------------------------------------------------------- main
 
 class Context:
@@ -1254,7 +1404,8 @@ class Context:
         self.collectors = []
 
 
-SCENARIOS = [("1", scenario_collector_killed), ("2", scenario_disk_full), ("3", scenario_agent_killed)]
+SCENARIOS = [("1", scenario_collector_killed), ("2", scenario_disk_full), ("3", scenario_agent_killed),
+             ("4", scenario_heartbeat_log_replays_after_kill)]
 
 
 def main():

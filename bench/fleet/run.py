@@ -575,6 +575,18 @@ def main():
         pids = [s.pid for s in servers]
         store_name = "PostgreSQL" if args.database else "SQLite"
 
+        def stored_heartbeats():
+            """Heartbeats the collectors have stored (`helpline_heartbeats_accepted_total`, counted
+            at commit): with heartbeat_backlog_max above 0 they are answered before that."""
+            total = 0
+            for p in ports:
+                c = http.client.HTTPConnection("127.0.0.1", p, timeout=30)
+                c.request("GET", "/metrics")
+                m = re.search(r"^helpline_heartbeats_accepted_total (\d+)", c.getresponse().read().decode(), re.M)
+                c.close()
+                total += int(m.group(1)) if m else 0
+            return total
+
         def collector_cpu():
             return sum(cpu_seconds(pid) for pid in pids)
 
@@ -645,6 +657,17 @@ def main():
                 perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", args.perf_record, "-p", str(server.pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu0, l0, written0 = collector_cpu(), os.getloadavg()[0], sum(written_bytes(pid) for pid in pids)
+            stored0 = stored_heartbeats()
+            # (time, heartbeats stored) every 0.2 s from here until the backlog is stored.
+            samples, sampling = [], [True]
+
+            def sample_stored():
+                while sampling[0]:
+                    samples.append((time.time(), stored_heartbeats() - stored0))
+                    time.sleep(0.2)
+            import threading
+            sampler = threading.Thread(target=sample_stored, daemon=True)
+            sampler.start()
             if shutil.which("wrk"):
                 # One wrk per collector, each on its share of the hosts and connections.
                 cmds = []
@@ -677,6 +700,21 @@ def main():
                 ok, bad = sum(r[0] for r in results), sum(r[1] for r in results)
                 rate = ok / el
                 client, latency = f"{n} Python processes (wrk not installed)", ""
+            answered_cpu = collector_cpu() - cpu0
+            answered_at = time.time()
+            # Answered is not stored when heartbeats are answered once logged: wait for the
+            # backlog, and give the rate at which they were stored, first to last commit
+            # (wrk spends a few seconds reading its requests before it sends any).
+            deadline = time.time() + 900
+            while (not samples or samples[-1][1] < ok) and time.time() < deadline:
+                time.sleep(0.1)
+            sampling[0] = False
+            sampler.join(timeout=30)
+            stored = samples[-1][1] if samples else 0
+            first = next((t for t, n in samples if n > 0), t0)
+            last = next((t for t, n in samples if n >= stored), time.time())
+            stored_el = max(last - first, 1e-3)
+            at_answer_end = max([n for t, n in samples if t <= answered_at] or [0])
             cpu = collector_cpu() - cpu0
             dbcpu = database_cpu_seconds() - db0
             written = sum(written_bytes(pid) for pid in pids) - written0
@@ -688,6 +726,13 @@ def main():
                   f"collector CPU {cpu:.1f} s = {cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat"
                   + (f", PostgreSQL {dbcpu / max(ok, 1) * 1e6:.0f} µs" if args.database else f"; {written / max(ok, 1) / 1024:.1f} KiB written to files per heartbeat")
                   + f"; load {l0:.1f} → {os.getloadavg()[0]:.1f}", flush=True)
+            drain = last - answered_at
+            print(f"stored: {stored / stored_el:.0f}/s ({stored} of {ok} answered stored over {stored_el:.1f} s, first to last commit; "
+                  f"{at_answer_end} when the last was answered, the other {stored - at_answer_end} in the {drain:.1f} s after"
+                  + (f" = {(stored - at_answer_end) / drain:.0f}/s" if drain > 0.5 else "")
+                  + f"; collector CPU while answering {answered_cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat)", flush=True)
+            rows.append(("heartbeats stored (first to last commit)", f"{stored / stored_el:,.0f} /s", f"{max(drain, 0):.1f} s after the last answer",
+                         "≥ 5,000 /s", "yes" if stored / stored_el >= 5000 else "no"))
             rows.append(("heartbeat ingest", f"{rate:,.0f} /s", f"{cpu / max(ok, 1) * 1e6:.0f} µs collector CPU each"
                          + (f", {dbcpu / max(ok, 1) * 1e6:.0f} µs PostgreSQL" if args.database else ""), "≥ 5,000 /s",
                          "yes" if rate >= 5000 else "no"))

@@ -34,14 +34,19 @@ public struct CollectorDependencies: Sendable {
 }
 
 /// Builds the router: health and metrics at the root, the API under `/api/v1`.
+/// - Parameter heartbeatLog: the log heartbeats are answered from when
+///   `heartbeat_backlog_max` is above 0 (already replayed); without one, each heartbeat is
+///   answered once stored.
 public func buildRouter(configuration: CollectorConfiguration, dependencies: CollectorDependencies,
-                        blobs: BlobStore, tickets: TicketService? = nil) -> Router<CollectorRequestContext> {
+                        blobs: BlobStore, tickets: TicketService? = nil, heartbeatLog: HeartbeatLog? = nil) -> Router<CollectorRequestContext> {
     let store = dependencies.store
     let limits = configuration.limits
     let ingestor = BundleIngestor(store: store, blobs: blobs, diagnoser: dependencies.diagnoser,
                                   tickets: tickets ?? TicketService(publicURL: configuration.publicURL, limits: configuration.limits), limits: limits,
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
-    let heartbeats = HeartbeatRecorder(store: store, metrics: dependencies.metrics)
+    let heartbeats = HeartbeatRecorder(store: store, metrics: dependencies.metrics, maxBatch: limits.heartbeatBatchMax,
+                                       log: heartbeatLog, backlogMax: limits.heartbeatBacklogMax, retryAfter: limits.retryAfterSeconds,
+                                       logger: dependencies.logger)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
     let indexer = JournalIndexer(store: store, limits: limits, logger: dependencies.logger)
     let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics,
@@ -73,6 +78,23 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     router.addRoutes(web.publicRoutes)
     router.addRoutes(web.routes)
     return router
+}
+
+/// With `heartbeat_backlog_max` above 0: the heartbeat log under the data directory, with what
+/// an earlier run logged and did not store stored now, before any new heartbeat is taken.
+func openHeartbeatLog(configuration: CollectorConfiguration, store: any CollectorStore, logger: Logger) async throws -> HeartbeatLog? {
+    let limits = configuration.limits
+    guard limits.heartbeatBacklogMax > 0 else { return nil }
+    let log = try HeartbeatLog(root: "\(configuration.dataDirectory)/heartbeat-log", segmentBytes: limits.heartbeatLogSegmentMiB << 20)
+    let started = ContinuousClock.now
+    let replayed = try await log.replay(into: store, batch: limits.heartbeatBatchMax)
+    if replayed.stored + replayed.unreadable > 0 {
+        logger.notice("stored the heartbeats an earlier run had logged and not stored", metadata: [
+            "heartbeats": "\(replayed.stored)", "unreadable_records": "\(replayed.unreadable)",
+            "seconds": "\((ContinuousClock.now - started).components.seconds)", "slot": "\(log.slot)",
+        ])
+    }
+    return log
 }
 
 /// The server's TLS settings: TLS 1.2 or newer only (NIOSSL's default minimum is TLS 1.0,
@@ -110,8 +132,10 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
             "temp_files": "\(removed.temporary)", "orphan_blobs": "\(removed.blobs)",
         ])
     }
+    let heartbeatLog = try await openHeartbeatLog(configuration: configuration, store: dependencies.store, logger: logger)
     let tickets = TicketService(publicURL: configuration.publicURL, limits: configuration.limits)
-    let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets)
+    let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets,
+                             heartbeatLog: heartbeatLog)
     let connectionLimits = ConnectionLimits(configuration.limits)
     let counter = ConnectionCounter(metrics: dependencies.metrics)
     let http1 = HTTP1Channel.Configuration(

@@ -96,6 +96,18 @@ public struct CollectorLimits: Sendable, Equatable {
     public var hostMaxStoredMB = 2048
     /// Heartbeats one host may send per hour (`heartbeats_per_hour`); more answer 429.
     public var heartbeatsPerHour = 60
+    /// Heartbeats answered once written to the heartbeat log and not yet stored, at most
+    /// (`heartbeat_backlog_max`); one more answers 503. 0 (the default) answers each heartbeat
+    /// once it is stored. Above 0, heartbeats are stored afterwards in large batches in host
+    /// order, which takes a surge (a fleet coming back after an outage) at a higher rate;
+    /// the log (`heartbeat-log/` in the data directory) keeps them across a crash.
+    public var heartbeatBacklogMax = 0
+    /// Most heartbeats stored in one transaction (`heartbeat_batch_max`); the writer holds the
+    /// database for the length of one, so other writes (bundles, tickets) may wait that long.
+    public var heartbeatBatchMax = 5000
+    /// Size at which the heartbeat log starts a new file, in MiB (`heartbeat_log_segment_mib`);
+    /// a file is deleted once every heartbeat in it is stored.
+    public var heartbeatLogSegmentMiB = 64
     /// Largest heartbeat as stored (`max_heartbeat_bytes`): only its known fields are kept,
     /// re-encoded; a larger one answers 422.
     public var maxHeartbeatBytes = 64 << 10
@@ -249,6 +261,9 @@ public struct CollectorLimits: Sendable, Equatable {
         "host_bundles_per_hour": Entry(path: \.hostBundlesPerHour, range: 1...maxCount),
         "host_max_stored_mb": Entry(path: \.hostMaxStoredMB, range: 1...(1 << 30)),
         "heartbeats_per_hour": Entry(path: \.heartbeatsPerHour, range: 1...maxCount),
+        "heartbeat_backlog_max": Entry(path: \.heartbeatBacklogMax, range: 0...1_000_000),
+        "heartbeat_batch_max": Entry(path: \.heartbeatBatchMax, range: 1...100_000),
+        "heartbeat_log_segment_mib": Entry(path: \.heartbeatLogSegmentMiB, range: 1...4096),
         "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
         "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),
         "read_time_budget_seconds": Entry(path: \.readTimeBudgetSeconds, range: 1...3600),

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import Shared
 import Synchronization
 
 /// Group commit for heartbeats: requests that arrive while a batch is being written wait
@@ -19,11 +20,26 @@ import Synchronization
 /// each next batch waited for that task to be scheduled again on an event loop busy with the
 /// requests the last commit had just resumed, and the writer sat idle meanwhile: a quarter of
 /// the machine's CPU went unused at 64 connections.
+///
+/// With a `HeartbeatLog` and `backlogMax` above 0 (`heartbeat_backlog_max`), a heartbeat is
+/// answered as soon as it is appended to the log, and stored later: batches then grow with
+/// the backlog (up to `maxBatch`) and are written in host order, so a batch shares its pages
+/// between neighbouring hosts instead of touching ten pages of its own per heartbeat, and
+/// no request waits for a commit. A batch that fails stays queued and is tried again a
+/// second later; the log keeps everything across a crash (`HeartbeatLog.replay`).
 public final class HeartbeatRecorder: Sendable {
-    private typealias Item = (row: HeartbeatRow, done: CheckedContinuation<Void, any Error>)
+    private struct Item {
+        let row: HeartbeatRow
+        /// The waiting request (heartbeats answered once stored); nil when already answered.
+        let done: CheckedContinuation<Void, any Error>?
+        /// Where its log record ends (heartbeats answered once logged).
+        let end: HeartbeatLog.Position?
+    }
 
     private struct Queue {
         var pending: [Item] = []
+        /// Taken by the writer, not yet committed (counts towards the backlog).
+        var writing = 0
         var flushing = false
     }
 
@@ -31,52 +47,99 @@ public final class HeartbeatRecorder: Sendable {
     private let blocking: (any BlockingHeartbeatWriter)?
     private let metrics: CollectorMetrics
     private let maxBatch: Int
+    private let log: HeartbeatLog?
+    private let backlogMax: Int
+    private let retryAfter: Int
+    private let logger: Logger
     private let queue = Mutex(Queue())
     private let drainer = DispatchQueue(label: "helpline.heartbeats")
 
     /// Creates a recorder. A store that is also a `BlockingHeartbeatWriter` is written from
     /// the recorder's own thread unless `blockingWrites` is false.
-    /// - Parameter maxBatch: the most heartbeats one transaction carries.
-    public init(store: any CollectorStore, metrics: CollectorMetrics, maxBatch: Int = 1000, blockingWrites: Bool = true) {
+    /// - Parameters:
+    ///   - maxBatch: the most heartbeats one transaction carries (`heartbeat_batch_max`).
+    ///   - log: with `backlogMax` above 0, heartbeats are answered once appended to it.
+    ///   - backlogMax: the most heartbeats answered and not yet stored
+    ///     (`heartbeat_backlog_max`); one more answers 503. 0 answers each once stored.
+    ///   - retryAfter: seconds a refused agent is told to wait.
+    public init(store: any CollectorStore, metrics: CollectorMetrics, maxBatch: Int = 5000, blockingWrites: Bool = true,
+                log: HeartbeatLog? = nil, backlogMax: Int = 0, retryAfter: Int = 5,
+                logger: Logger = Logger(label: "helpline.collector.heartbeats")) {
         self.store = store
         self.blocking = blockingWrites ? store as? any BlockingHeartbeatWriter : nil
         self.metrics = metrics
         self.maxBatch = max(1, maxBatch)
+        self.log = backlogMax > 0 ? log : nil
+        self.backlogMax = log == nil ? 0 : max(0, backlogMax)
+        self.retryAfter = retryAfter
+        self.logger = logger
     }
 
     /// Whether batches are written from the recorder's own thread (`BlockingHeartbeatWriter`).
     var drainsOnItsOwnThread: Bool { blocking != nil }
 
-    /// Records a heartbeat; returns once it is committed.
-    /// - Throws: the store's error when its batch failed.
+    /// Whether heartbeats are answered once logged, before they are stored.
+    public var answersOnceLogged: Bool { log != nil }
+
+    /// Heartbeats answered and not yet stored (queued or being written).
+    public var backlog: Int { queue.withLock { $0.pending.count + $0.writing } }
+
+    /// Records a heartbeat; returns once it is committed, or once it is in the log when the
+    /// recorder answers once logged.
+    /// - Throws: the store's error when its batch failed; `APIError` 503 when the backlog is
+    ///   full or the log cannot be written.
     public func record(_ row: HeartbeatRow) async throws {
+        if let log {
+            let body = try row.body ?? String(decoding: try BundleJSON.encoder().encode(row.heartbeat), as: UTF8.self)
+            let (depth, start) = try queue.withLock { q throws(APIError) -> (Int, Bool) in
+                guard q.pending.count + q.writing < backlogMax else {
+                    throw APIError.overloaded(.serviceUnavailable, code: "heartbeats_backlogged",
+                                              "\(backlogMax) heartbeats are waiting to be stored, the most allowed (heartbeat_backlog_max); retry after \(retryAfter) s",
+                                              retryAfter: retryAfter)
+                }
+                let end: HeartbeatLog.Position
+                do { end = try log.append(hostID: row.hostID, receivedAt: row.receivedAt, body: body) } catch {
+                    throw APIError.overloaded(.serviceUnavailable, code: "heartbeat_not_logged", "\(error)", retryAfter: retryAfter)
+                }
+                q.pending.append(Item(row: row, done: nil, end: end))
+                defer { q.flushing = true }
+                return (q.pending.count + q.writing, !q.flushing)
+            }
+            metrics.heartbeatQueueDepth.record(depth)
+            if start { startDrain() }
+            return
+        }
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
             let (depth, start) = queue.withLock { q in
-                q.pending.append((row, done))
+                q.pending.append(Item(row: row, done: done, end: nil))
                 defer { q.flushing = true }
                 return (q.pending.count, !q.flushing)
             }
             metrics.heartbeatQueueDepth.record(depth)
-            guard start else { return }
-            if let blocking {
-                drainer.async { self.drain(blocking) }
-            } else {
-                Task { await self.flush() }
-            }
+            if start { startDrain() }
+        }
+    }
+
+    private func startDrain() {
+        if let blocking {
+            drainer.async { self.drain(blocking) }
+        } else {
+            Task { await self.flush() }
         }
     }
 
     /// Takes the next batch off the queue, or clears `flushing` when it is empty (under the
     /// same lock, so a request that appends afterwards starts the next drain).
-    private func nextBatch() -> ArraySlice<Item>? {
-        let next: (batch: ArraySlice<Item>, depth: Int)? = queue.withLock { q in
+    private func nextBatch() -> [Item]? {
+        let next: (batch: [Item], depth: Int)? = queue.withLock { q in
             guard !q.pending.isEmpty else {
                 q.flushing = false
                 return nil
             }
             let count = min(maxBatch, q.pending.count)
-            let batch = q.pending[..<count]
+            let batch = Array(q.pending[..<count])
             q.pending.removeFirst(count)
+            q.writing = count
             return (batch, q.pending.count)
         }
         guard let next else { return nil }
@@ -84,21 +147,53 @@ public final class HeartbeatRecorder: Sendable {
         return next.batch
     }
 
-    /// Resumes a written batch's requests with the outcome.
-    private func finish(_ batch: ArraySlice<Item>, _ outcome: Result<Void, any Error>) {
+    /// The rows to write and the log mark to store with them. Answered-once-logged batches go
+    /// in host order (stable, so a host's later heartbeat stays after its earlier one).
+    private func prepared(_ batch: [Item]) -> ([HeartbeatRow], HeartbeatLogMark?) {
+        guard let log, let end = batch.last?.end else { return (batch.map(\.row), nil) }
+        let rows = batch.enumerated().sorted { ($0.element.row.hostID, $0.offset) < ($1.element.row.hostID, $1.offset) }.map(\.element.row)
+        return (rows, HeartbeatLogMark(key: log.markKey, value: end.description))
+    }
+
+    /// After a batch was written: resumes its requests with the outcome, or, when they were
+    /// answered already, deletes the log segments it completed (success) or puts the batch
+    /// back at the head of the queue (failure; the caller waits before the next try).
+    /// - Returns: whether to wait before the next batch.
+    private func finish(_ batch: [Item], _ outcome: Result<Void, any Error>) -> Bool {
+        if let log {
+            switch outcome {
+            case .success:
+                queue.withLock { $0.writing = 0 }
+                metrics.heartbeatsAccepted.increment(by: batch.count)
+                if let end = batch.last?.end { log.stored(through: end) }
+                return false
+            case .failure(let error):
+                queue.withLock { q in
+                    q.pending.insert(contentsOf: batch, at: 0)
+                    q.writing = 0
+                }
+                logger.error("could not store a batch of heartbeats; they stay in the heartbeat log and are tried again in 1 s", metadata: [
+                    "heartbeats": "\(batch.count)", "error": "\(error)",
+                ])
+                return true
+            }
+        }
+        queue.withLock { $0.writing = 0 }
         switch outcome {
         case .success:
             metrics.heartbeatsAccepted.increment(by: batch.count)
-            for item in batch { item.done.resume() }
+            for item in batch { item.done?.resume() }
         case .failure(let error):
-            for item in batch { item.done.resume(throwing: error) }
+            for item in batch { item.done?.resume(throwing: error) }
         }
+        return false
     }
 
     /// Writes batches on the drainer's thread until the queue is empty.
     private func drain(_ writer: any BlockingHeartbeatWriter) {
         while let batch = nextBatch() {
-            finish(batch, Result { try writer.recordHeartbeatsBlocking(batch.map(\.row)) })
+            let (rows, mark) = prepared(batch)
+            if finish(batch, Result { try writer.recordHeartbeatsBlocking(rows, logMark: mark) }) { Thread.sleep(forTimeInterval: 1) }
         }
     }
 
@@ -106,12 +201,15 @@ public final class HeartbeatRecorder: Sendable {
     /// time (`flushing`).
     private func flush() async {
         while let batch = nextBatch() {
+            let (rows, mark) = prepared(batch)
+            let outcome: Result<Void, any Error>
             do {
-                try await store.recordHeartbeats(batch.map(\.row))
-                finish(batch, .success(()))
+                try await store.recordHeartbeats(rows, logMark: mark)
+                outcome = .success(())
             } catch {
-                finish(batch, .failure(error))
+                outcome = .failure(error)
             }
+            if finish(batch, outcome) { try? await Task.sleep(for: .seconds(1)) }
         }
     }
 }

@@ -155,8 +155,12 @@ public protocol CollectorStore: IntegrationOutbox, Sendable {
 
     /// Stores heartbeats as each host's latest state (the JSON and the typed fleet rows) and
     /// appends their headline figures to the typed health history. One transaction for the
-    /// whole batch.
-    func recordHeartbeats(_ heartbeats: [HeartbeatRow]) async throws
+    /// whole batch, which also sets `logMark` when given (how far the heartbeat log is stored).
+    /// A heartbeat of a host that no longer exists is skipped, not an error: a host deleted
+    /// while its heartbeat waited must not fail the rest of the batch.
+    func recordHeartbeats(_ heartbeats: [HeartbeatRow], logMark: HeartbeatLogMark?) async throws
+    /// The value last stored with `logMark.key`, or nil.
+    func heartbeatLogMark(key: String) async throws -> String?
     /// A host's latest heartbeat.
     func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat?
     /// Thins the typed health history: rows before `hourlyBefore` down to one per host and
@@ -272,7 +276,26 @@ public protocol CollectorStore: IntegrationOutbox, Sendable {
 /// asynchronous and keeps the task).
 public protocol BlockingHeartbeatWriter: Sendable {
     /// `CollectorStore.recordHeartbeats`, on the caller's thread.
-    func recordHeartbeatsBlocking(_ heartbeats: [HeartbeatRow]) throws
+    func recordHeartbeatsBlocking(_ heartbeats: [HeartbeatRow], logMark: HeartbeatLogMark?) throws
+}
+
+/// How far a heartbeat log is stored: kept in `collector_state` under `key`, in the same
+/// transaction as the heartbeats up to it, so a replay after a crash stores each exactly once.
+public struct HeartbeatLogMark: Sendable, Equatable {
+    /// `collector_state` key, one per log slot.
+    public var key: String
+    /// The position (`HeartbeatLog.Position.text`).
+    public var value: String
+
+    /// Creates a mark.
+    public init(key: String, value: String) { self.key = key; self.value = value }
+}
+
+extension CollectorStore {
+    /// `recordHeartbeats(_:logMark:)` without a log.
+    public func recordHeartbeats(_ heartbeats: [HeartbeatRow]) async throws {
+        try await recordHeartbeats(heartbeats, logMark: nil)
+    }
 }
 
 /// Whether a ticket is opened or a bundle joins one: the extension point for ticket

@@ -25,23 +25,24 @@ extension PostgresStore {
     /// order, so two batches cannot deadlock). The second batch waits there until the first
     /// commits; its next statement takes a new snapshot (READ COMMITTED) that sees the first
     /// batch's rows, and replaces them. Last committed wins, as on SQLite.
-    public func recordHeartbeats(_ heartbeats: [HeartbeatRow]) async throws {
-        guard !heartbeats.isEmpty else { return }
-        let encoder = BundleJSON.encoder()
-        var batch = HeartbeatColumns()
-        // The last heartbeat of each host in the batch writes the snapshot tables.
-        var lastIndex: [String: Int] = [:]
-        for (i, row) in heartbeats.enumerated() { lastIndex[row.hostID] = i }
-        for (i, row) in heartbeats.enumerated() {
-            let isLast = lastIndex[row.hostID] == i
-            var json: String?
-            if isLast { json = try row.body ?? String(decoding: try encoder.encode(row.heartbeat), as: UTF8.self) }
-            batch.append(row, isLast: isLast, json: json)
-        }
-        let hosts = lastIndex.keys.sorted()
-        let b = batch
+    public func recordHeartbeats(_ heartbeats: [HeartbeatRow], logMark: HeartbeatLogMark?) async throws {
+        guard !heartbeats.isEmpty || logMark != nil else { return }
+        let all = try Self.heartbeatColumns(heartbeats)
         try await write(exclusive: false) { c in
-            try await c.execute("SELECT id FROM hosts WHERE id = ANY(\(hosts)) ORDER BY id FOR NO KEY UPDATE")
+            var (b, hosts) = all
+            if !hosts.isEmpty {
+                let existing = Set(try await c.all("SELECT id FROM hosts WHERE id = ANY(\(hosts)) ORDER BY id FOR NO KEY UPDATE")
+                    .map { row -> String in try row["id"] })
+                // A host deleted while its heartbeat waited: its rows are left out, the rest stored.
+                if existing.count < hosts.count { (b, hosts) = try Self.heartbeatColumns(heartbeats.filter { existing.contains($0.hostID) }) }
+            }
+            if let logMark {
+                try await c.execute("""
+                    INSERT INTO collector_state (key, value) VALUES (\(logMark.key), \(logMark.value))
+                    ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                    """)
+            }
+            guard !hosts.isEmpty else { return }
             // host_health: SQLite writes the identity columns (agent, OS, kernel, CPU) in a
             // second UPDATE only when they differ, to spare its indexes. Here an UPDATE writes a
             // new row version with new entries in every index anyway (the memory-pressure index
@@ -146,6 +147,26 @@ extension PostgresStore {
                 SELECT 1 AS done
                 """)
         }
+    }
+
+    /// A batch as column arrays, and its hosts in id order. The last heartbeat of each host in
+    /// the batch writes the snapshot tables.
+    private static func heartbeatColumns(_ heartbeats: [HeartbeatRow]) throws -> (HeartbeatColumns, [String]) {
+        let encoder = BundleJSON.encoder()
+        var batch = HeartbeatColumns()
+        var lastIndex: [String: Int] = [:]
+        for (i, row) in heartbeats.enumerated() { lastIndex[row.hostID] = i }
+        for (i, row) in heartbeats.enumerated() {
+            let isLast = lastIndex[row.hostID] == i
+            var json: String?
+            if isLast { json = try row.body ?? String(decoding: try encoder.encode(row.heartbeat), as: UTF8.self) }
+            batch.append(row, isLast: isLast, json: json)
+        }
+        return (batch, lastIndex.keys.sorted())
+    }
+
+    public func heartbeatLogMark(key: String) async throws -> String? {
+        try await read { c in try await c.one("SELECT value FROM collector_state WHERE key = \(key)").map { row -> String in try row["value"] } }
     }
 
     public func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat? {

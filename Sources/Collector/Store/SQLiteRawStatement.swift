@@ -94,6 +94,10 @@ struct SQLiteRawStatement {
         guard code == SQLITE_DONE else { throw failure(code) }
     }
 
+    /// Rows the last `run()` of this statement inserted, updated or deleted (`sqlite3_changes`
+    /// of its connection, read right after the run).
+    var changes: Int { Int(sqlite3_changes(connection)) }
+
     /// The error for a step that answered `code`; resets the statement.
     private func failure(_ code: Int32) -> DatabaseError {
         let message = String(cString: sqlite3_errmsg(connection))

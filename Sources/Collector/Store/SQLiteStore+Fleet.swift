@@ -95,11 +95,14 @@ extension SQLiteStore {
     /// Writes one heartbeat: the latest JSON, the host's health, disks, top processes and
     /// failed units (replacing the previous ones: what is gone is deleted, what changed is
     /// updated, what did not is left alone), a history row, and the host's last-seen
-    /// time. Runs inside the heartbeat batch's transaction.
+    /// time. Runs inside the heartbeat batch's transaction. A host that no longer exists (deleted
+    /// while its heartbeat waited) writes nothing.
     static func insertHeartbeat(_ s: inout HeartbeatStatements, _ row: HeartbeatRow, body: String) throws {
         let h = row.heartbeat
         let host = row.hostID
         let received = databaseDate(row.receivedAt)
+        s.seen.reset(); s.seen.bind(received); s.seen.bind(host); try s.seen.run()
+        guard s.seen.changes > 0 else { return }
         let sent = databaseDate(h.sentAt)
         func int(_ n: UInt64?) -> Int64? { n.map { Int64(clamping: $0) } }
         func finite(_ d: Double) -> Double { d.isFinite ? d : 0 }
@@ -184,8 +187,6 @@ extension SQLiteStore {
         s.history.bind(maxDisk); s.history.bind(load.first); s.history.bind(psi["memory"]?.some?.avg10); s.history.bind(psi["io"]?.some?.avg10)
         s.history.bind(h.failedUnits.count)
         try s.history.run()
-
-        s.seen.reset(); s.seen.bind(received); s.seen.bind(host); try s.seen.run()
     }
 
     /// Deletes the host's rows whose key (an integer) is not in `keeping`: `select` reads the

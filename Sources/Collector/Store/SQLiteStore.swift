@@ -811,17 +811,21 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
 
     // MARK: Heartbeats
 
-    public func recordHeartbeats(_ heartbeats: [HeartbeatRow]) async throws {
-        guard !heartbeats.isEmpty else { return }
+    public func recordHeartbeats(_ heartbeats: [HeartbeatRow], logMark: HeartbeatLogMark?) async throws {
+        guard !heartbeats.isEmpty || logMark != nil else { return }
         let encoded = try Self.encodedHeartbeats(heartbeats)
-        try await wrap { try await self.pool.writeWithoutTransaction { db in try Self.commitHeartbeats(db, encoded) } }
+        try await wrap { try await self.pool.writeWithoutTransaction { db in try Self.commitHeartbeats(db, encoded, logMark: logMark) } }
     }
 
     /// `recordHeartbeats` on the caller's thread (`BlockingHeartbeatWriter`).
-    public func recordHeartbeatsBlocking(_ heartbeats: [HeartbeatRow]) throws {
-        guard !heartbeats.isEmpty else { return }
+    public func recordHeartbeatsBlocking(_ heartbeats: [HeartbeatRow], logMark: HeartbeatLogMark?) throws {
+        guard !heartbeats.isEmpty || logMark != nil else { return }
         let encoded = try Self.encodedHeartbeats(heartbeats)
-        try wrapSync { try pool.writeWithoutTransaction { db in try Self.commitHeartbeats(db, encoded) } }
+        try wrapSync { try pool.writeWithoutTransaction { db in try Self.commitHeartbeats(db, encoded, logMark: logMark) } }
+    }
+
+    public func heartbeatLogMark(key: String) async throws -> String? {
+        try await read { db in try String.fetchOne(db, sql: "SELECT value FROM collector_state WHERE key = ?", arguments: [key]) }
     }
 
     /// The agent's own bytes when the caller kept them (already validated by decoding);
@@ -835,11 +839,15 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
     /// replaces: they commit with `synchronous = NORMAL` (durable across a crash of the
     /// collector, not across a power cut), which spares an fsync per batch. Bundles and
     /// tickets keep FULL.
-    private static func commitHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)]) throws {
+    private static func commitHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)], logMark: HeartbeatLogMark?) throws {
         try db.execute(sql: "PRAGMA synchronous = NORMAL")
         defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
         try db.inTransaction {
             try insertHeartbeats(db, encoded)
+            if let logMark {
+                try db.execute(sql: "INSERT INTO collector_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                               arguments: [logMark.key, logMark.value])
+            }
             return .commit
         }
     }

@@ -185,3 +185,20 @@ public final class GzipInflater {
         }
     }
 }
+
+/// CRC-32 (IEEE 802.3, as gzip computes it), by zlib.
+public enum CRC32 {
+    /// The CRC-32 of `bytes`.
+    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
+        var crc: uLong = 0
+        var at = 0
+        // zlib takes a uInt length: large buffers go in pieces.
+        while at < bytes.count {
+            let n = min(bytes.count - at, Int(UInt32.max))
+            crc = CZlib.crc32(crc, base.assumingMemoryBound(to: Bytef.self) + at, uInt(n))
+            at += n
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+}

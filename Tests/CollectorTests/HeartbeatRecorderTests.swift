@@ -148,4 +148,30 @@ import Testing
         // Every segment before the last mark's is gone; at most the one being written stays.
         #expect(HeartbeatLogTests.logFiles(log.directory).count <= 1)
     }
+
+    @Test func atShutdownTheBatchInHandEndsAndTheBacklogWaitsInTheLogForTheNextStart() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await Self.hosts(tc, 2)
+        let root = tc.configuration.dataDirectory + "/heartbeat-log"
+        var recorder: HeartbeatRecorder? = HeartbeatRecorder(store: tc.store, metrics: tc.metrics,
+                                                             log: try HeartbeatLog(root: root, segmentBytes: 1 << 20), backlogMax: 10)
+        try await Self.failBatches(tc, true)
+        try await recorder!.record(Self.row(ids[0], used: 11))
+        try await recorder!.record(Self.row(ids[1], used: 12))
+        let started = ContinuousClock.now
+        await recorder!.stop(timeout: .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(5))
+        // Stopped: the store could take them now, yet nothing more is written.
+        try await Self.failBatches(tc, false)
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(recorder!.backlog == 2)
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[0]) == nil)
+        // The next start (the slot is free once the recorder and its log are gone) stores them.
+        recorder = nil
+        let next = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
+        #expect(next.slot == 0)
+        #expect(try await next.replay(into: tc.store, batch: 100).stored == 2)
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[1])?.heartbeat.filesystems.first?.usedPercent == 12)
+    }
 }

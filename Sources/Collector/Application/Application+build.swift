@@ -34,19 +34,18 @@ public struct CollectorDependencies: Sendable {
 }
 
 /// Builds the router: health and metrics at the root, the API under `/api/v1`.
-/// - Parameter heartbeatLog: the log heartbeats are answered from when
-///   `heartbeat_backlog_max` is above 0 (already replayed); without one, each heartbeat is
-///   answered once stored.
+/// - Parameter heartbeats: the recorder (`buildApplication` gives one answering from the
+///   heartbeat log when `heartbeat_backlog_max` is above 0); nil makes one that answers each
+///   heartbeat once stored.
 public func buildRouter(configuration: CollectorConfiguration, dependencies: CollectorDependencies,
-                        blobs: BlobStore, tickets: TicketService? = nil, heartbeatLog: HeartbeatLog? = nil) -> Router<CollectorRequestContext> {
+                        blobs: BlobStore, tickets: TicketService? = nil, heartbeats: HeartbeatRecorder? = nil) -> Router<CollectorRequestContext> {
     let store = dependencies.store
     let limits = configuration.limits
     let ingestor = BundleIngestor(store: store, blobs: blobs, diagnoser: dependencies.diagnoser,
                                   tickets: tickets ?? TicketService(publicURL: configuration.publicURL, limits: configuration.limits), limits: limits,
                                   metrics: dependencies.metrics, freeSpace: dependencies.freeSpace)
-    let heartbeats = HeartbeatRecorder(store: store, metrics: dependencies.metrics, maxBatch: limits.heartbeatBatchMax,
-                                       log: heartbeatLog, backlogMax: limits.heartbeatBacklogMax, retryAfter: limits.retryAfterSeconds,
-                                       logger: dependencies.logger)
+    let heartbeats = heartbeats ?? HeartbeatRecorder(store: store, metrics: dependencies.metrics, maxBatch: limits.heartbeatBatchMax,
+                                                     retryAfter: limits.retryAfterSeconds, logger: dependencies.logger)
     let agent = AgentController(store: store, ingestor: ingestor, heartbeats: heartbeats, limits: limits)
     let indexer = JournalIndexer(store: store, limits: limits, logger: dependencies.logger)
     let technician = TechnicianController(store: store, blobs: blobs, limits: limits, metrics: dependencies.metrics,
@@ -132,10 +131,13 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
             "temp_files": "\(removed.temporary)", "orphan_blobs": "\(removed.blobs)",
         ])
     }
-    let heartbeatLog = try await openHeartbeatLog(configuration: configuration, store: dependencies.store, logger: logger)
+    let limits = configuration.limits
+    let heartbeats = HeartbeatRecorder(store: dependencies.store, metrics: dependencies.metrics, maxBatch: limits.heartbeatBatchMax,
+                                       log: try await openHeartbeatLog(configuration: configuration, store: dependencies.store, logger: logger),
+                                       backlogMax: limits.heartbeatBacklogMax, retryAfter: limits.retryAfterSeconds, logger: logger)
     let tickets = TicketService(publicURL: configuration.publicURL, limits: configuration.limits)
     let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets,
-                             heartbeatLog: heartbeatLog)
+                             heartbeats: heartbeats)
     let connectionLimits = ConnectionLimits(configuration.limits)
     let counter = ConnectionCounter(metrics: dependencies.metrics)
     let http1 = HTTP1Channel.Configuration(
@@ -162,6 +164,7 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
             await onServerRunning(port)
         },
         logger: logger)
+    app.addServices(HeartbeatRecorderService(recorder: heartbeats))
     app.addServices(RetentionService(store: dependencies.store, blobs: blobs, limits: configuration.limits,
                                      metrics: dependencies.metrics, logger: logger))
     let policyReads = BlobReadPool(limit: 1, budget: .seconds(configuration.limits.readTimeBudgetSeconds),

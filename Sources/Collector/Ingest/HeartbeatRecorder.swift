@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
 import Shared
 import Synchronization
 
@@ -41,6 +42,9 @@ public final class HeartbeatRecorder: Sendable {
         /// Taken by the writer, not yet committed (counts towards the backlog).
         var writing = 0
         var flushing = false
+        /// Shutting down: answered-once-logged batches are no longer started (the log keeps
+        /// them for the next start).
+        var stopping = false
     }
 
     private let store: any CollectorStore
@@ -131,8 +135,9 @@ public final class HeartbeatRecorder: Sendable {
     /// Takes the next batch off the queue, or clears `flushing` when it is empty (under the
     /// same lock, so a request that appends afterwards starts the next drain).
     private func nextBatch() -> [Item]? {
+        let stops = log != nil
         let next: (batch: [Item], depth: Int)? = queue.withLock { q in
-            guard !q.pending.isEmpty else {
+            guard !q.pending.isEmpty, !(stops && q.stopping) else {
                 q.flushing = false
                 return nil
             }
@@ -145,6 +150,19 @@ public final class HeartbeatRecorder: Sendable {
         guard let next else { return nil }
         metrics.heartbeatQueueDepth.record(next.depth)
         return next.batch
+    }
+
+    /// At shutdown, when heartbeats are answered once logged: lets the batch being written
+    /// finish and starts no other, so the store can be closed; what is still queued is in
+    /// the log and stored at the next start. Waits at most `timeout` for the batch. With
+    /// heartbeats answered once stored it does nothing: every waiting request is answered.
+    public func stop(timeout: Duration = .seconds(60)) async {
+        guard log != nil else { return }
+        queue.withLock { $0.stopping = true }
+        let deadline = ContinuousClock.now + timeout
+        while queue.withLock({ $0.writing > 0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// The rows to write and the log mark to store with them. Answered-once-logged batches go
@@ -211,5 +229,15 @@ public final class HeartbeatRecorder: Sendable {
             }
             if finish(batch, outcome) { try? await Task.sleep(for: .seconds(1)) }
         }
+    }
+}
+
+/// Stops `HeartbeatRecorder` at graceful shutdown, before the store is closed.
+struct HeartbeatRecorderService: Service {
+    let recorder: HeartbeatRecorder
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await recorder.stop()
     }
 }

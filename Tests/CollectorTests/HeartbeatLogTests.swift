@@ -136,4 +136,17 @@ import Testing
         #expect(try await tc.store.latestHeartbeat(hostID: "no-such-host") == nil)
         #expect(try await tc.store.healthHistory(hostID: "no-such-host", limit: 10).isEmpty)
     }
+
+    @Test func aReplayedHeartbeatAddsNoSecondHistoryRowAndAnOrdinaryOneDoes() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await HeartbeatRecorderTests.hosts(tc, 1)
+        let row = HeartbeatRecorderTests.row(ids[0], used: 10)
+        try await tc.store.recordHeartbeats([row])
+        try await tc.store.recordHeartbeats([row], logMark: HeartbeatLogMark(key: "heartbeat_log.9", value: "1:1", replay: true))
+        #expect(try await tc.store.healthHistory(hostID: ids[0], limit: 10).count == 1)
+        try await tc.store.recordHeartbeats([row], logMark: HeartbeatLogMark(key: "heartbeat_log.9", value: "1:2"))
+        #expect(try await tc.store.healthHistory(hostID: ids[0], limit: 10).count == 2)
+        #expect(try await tc.store.heartbeatLogMark(key: "heartbeat_log.9") == "1:2")
+    }
 }

@@ -174,4 +174,38 @@ import Testing
         #expect(try await next.replay(into: tc.store, batch: 100).stored == 2)
         #expect(try await tc.store.latestHeartbeat(hostID: ids[1])?.heartbeat.filesystems.first?.usedPercent == 12)
     }
+
+    @Test func aBatchIsStoredInTransactionsAndACrashBetweenThemIsReplayedWithoutDoubleHistory() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await Self.hosts(tc, 25)
+        let root = tc.configuration.dataDirectory + "/heartbeat-log"
+        // The host sorted last lands in the third transaction (10 + 10 + 5), which fails.
+        let last = try #require(ids.max())
+        try await tc.sqliteStore.write { db in
+            try db.execute(sql: "CREATE TRIGGER fail_one BEFORE INSERT ON health_history WHEN NEW.host_id = '\(last)' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+        }
+        var recorder: HeartbeatRecorder? = HeartbeatRecorder(store: tc.store, metrics: tc.metrics, maxBatch: 10, sortMax: 25,
+                                                             log: try HeartbeatLog(root: root, segmentBytes: 1 << 20), backlogMax: 100)
+        try await Self.failBatches(tc, true)
+        for id in ids { try await recorder!.record(Self.row(id)) }
+        try await Self.failBatches(tc, false)
+        // The first two transactions are stored, the third is tried again and again.
+        #expect(try await Self.eventually { try await tc.store.latestHeartbeat(hostID: ids.sorted()[19]) != nil })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(recorder!.backlog == 5)
+        #expect(try await tc.store.latestHeartbeat(hostID: last) == nil)
+        // The mark moves only with a whole batch: none yet.
+        #expect(try await tc.store.heartbeatLogMark(key: "heartbeat_log.0") == nil)
+        // The collector dies; at the next start the store takes every heartbeat again.
+        await recorder!.stop(timeout: .seconds(5))
+        recorder = nil
+        try await tc.sqliteStore.write { db in try db.execute(sql: "DROP TRIGGER fail_one") }
+        let replayed = try await HeartbeatLog(root: root, segmentBytes: 1 << 20).replay(into: tc.store, batch: 100)
+        #expect(replayed.stored == 25)
+        for id in ids {
+            #expect(try await tc.store.healthHistory(hostID: id, limit: 10).count == 1)
+        }
+        #expect(try await tc.store.latestHeartbeat(hostID: last) != nil)
+    }
 }

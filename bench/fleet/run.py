@@ -575,6 +575,13 @@ def main():
         pids = [s.pid for s in servers]
         store_name = "PostgreSQL" if args.database else "SQLite"
 
+        def peak_rss_mib(pid):
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    return next((int(l.split()[1]) / 1024 for l in f if l.startswith("VmHWM:")), 0)
+            except OSError:
+                return 0
+
         def stored_heartbeats():
             """Heartbeats the collectors have stored (`helpline_heartbeats_accepted_total`, counted
             at commit): with heartbeat_backlog_max above 0 they are answered before that."""
@@ -730,7 +737,8 @@ def main():
             print(f"stored: {stored / stored_el:.0f}/s ({stored} of {ok} answered stored over {stored_el:.1f} s, first to last commit; "
                   f"{at_answer_end} when the last was answered, the other {stored - at_answer_end} in the {drain:.1f} s after"
                   + (f" = {(stored - at_answer_end) / drain:.0f}/s" if drain > 0.5 else "")
-                  + f"; collector CPU while answering {answered_cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat)", flush=True)
+                  + f"; collector CPU while answering {answered_cpu / max(ok, 1) * 1e6:.0f} µs per heartbeat; "
+                  f"collector peak RSS {sum(peak_rss_mib(pid) for pid in pids):.0f} MiB)", flush=True)
             rows.append(("heartbeats stored (first to last commit)", f"{stored / stored_el:,.0f} /s", f"{max(drain, 0):.1f} s after the last answer",
                          "≥ 5,000 /s", "yes" if stored / stored_el >= 5000 else "no"))
             rows.append(("heartbeat ingest", f"{rate:,.0f} /s", f"{cpu / max(ok, 1) * 1e6:.0f} µs collector CPU each"

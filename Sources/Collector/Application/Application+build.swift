@@ -133,7 +133,7 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
     }
     let limits = configuration.limits
     let heartbeats = HeartbeatRecorder(store: dependencies.store, metrics: dependencies.metrics, maxBatch: limits.heartbeatBatchMax,
-                                       log: try await openHeartbeatLog(configuration: configuration, store: dependencies.store, logger: logger),
+                                       sortMax: limits.heartbeatSortMax, log: try await openHeartbeatLog(configuration: configuration, store: dependencies.store, logger: logger),
                                        backlogMax: limits.heartbeatBacklogMax, retryAfter: limits.retryAfterSeconds, logger: logger)
     let tickets = TicketService(publicURL: configuration.publicURL, limits: configuration.limits)
     let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets,

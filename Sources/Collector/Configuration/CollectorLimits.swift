@@ -105,6 +105,10 @@ public struct CollectorLimits: Sendable, Equatable {
     /// Most heartbeats stored in one transaction (`heartbeat_batch_max`); the writer holds the
     /// database for the length of one, so other writes (bundles, tickets) may wait that long.
     public var heartbeatBatchMax = 5000
+    /// With `heartbeat_backlog_max` above 0: most heartbeats taken off the backlog at once and
+    /// put in host order (`heartbeat_sort_max`), then stored in transactions of
+    /// `heartbeat_batch_max`. The larger, the more neighbouring hosts share pages.
+    public var heartbeatSortMax = 20_000
     /// Size at which the heartbeat log starts a new file, in MiB (`heartbeat_log_segment_mib`);
     /// a file is deleted once every heartbeat in it is stored.
     public var heartbeatLogSegmentMiB = 64
@@ -263,6 +267,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "heartbeats_per_hour": Entry(path: \.heartbeatsPerHour, range: 1...maxCount),
         "heartbeat_backlog_max": Entry(path: \.heartbeatBacklogMax, range: 0...1_000_000),
         "heartbeat_batch_max": Entry(path: \.heartbeatBatchMax, range: 1...100_000),
+        "heartbeat_sort_max": Entry(path: \.heartbeatSortMax, range: 1...1_000_000),
         "heartbeat_log_segment_mib": Entry(path: \.heartbeatLogSegmentMiB, range: 1...4096),
         "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
         "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),

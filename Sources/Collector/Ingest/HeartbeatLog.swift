@@ -187,7 +187,7 @@ public final class HeartbeatLog: Sendable {
         var last: Position?
         func flush() async throws {
             guard let end = last else { return }
-            try await store.recordHeartbeats(rows, logMark: HeartbeatLogMark(key: key, value: end.description))
+            try await store.recordHeartbeats(rows, logMark: HeartbeatLogMark(key: key, value: end.description, replay: true))
             stored += rows.count
             rows.removeAll(keepingCapacity: true)
             last = nil

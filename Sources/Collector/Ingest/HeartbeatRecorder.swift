@@ -24,9 +24,9 @@ import Synchronization
 ///
 /// With a `HeartbeatLog` and `backlogMax` above 0 (`heartbeat_backlog_max`), a heartbeat is
 /// answered as soon as it is appended to the log, and stored later: batches then grow with
-/// the backlog (up to `maxBatch`) and are written in host order, so a batch shares its pages
-/// between neighbouring hosts instead of touching ten pages of its own per heartbeat, and
-/// no request waits for a commit. A batch that fails stays queued and is tried again a
+/// the backlog (up to `sortMax`) and are written in host order, in transactions of up to
+/// `maxBatch`, so neighbouring hosts share pages instead of each heartbeat touching ten
+/// pages of its own, and no request waits for a commit. A batch that fails stays queued and is tried again a
 /// second later; the log keeps everything across a crash (`HeartbeatLog.replay`).
 public final class HeartbeatRecorder: Sendable {
     private struct Item {
@@ -51,6 +51,7 @@ public final class HeartbeatRecorder: Sendable {
     private let blocking: (any BlockingHeartbeatWriter)?
     private let metrics: CollectorMetrics
     private let maxBatch: Int
+    private let sortMax: Int
     private let log: HeartbeatLog?
     private let backlogMax: Int
     private let retryAfter: Int
@@ -62,17 +63,20 @@ public final class HeartbeatRecorder: Sendable {
     /// the recorder's own thread unless `blockingWrites` is false.
     /// - Parameters:
     ///   - maxBatch: the most heartbeats one transaction carries (`heartbeat_batch_max`).
+    ///   - sortMax: answered once logged, the most heartbeats taken off the backlog at once
+    ///     and put in host order (`heartbeat_sort_max`), written in transactions of `maxBatch`.
     ///   - log: with `backlogMax` above 0, heartbeats are answered once appended to it.
     ///   - backlogMax: the most heartbeats answered and not yet stored
     ///     (`heartbeat_backlog_max`); one more answers 503. 0 answers each once stored.
     ///   - retryAfter: seconds a refused agent is told to wait.
-    public init(store: any CollectorStore, metrics: CollectorMetrics, maxBatch: Int = 5000, blockingWrites: Bool = true,
+    public init(store: any CollectorStore, metrics: CollectorMetrics, maxBatch: Int = 5000, sortMax: Int = 20_000, blockingWrites: Bool = true,
                 log: HeartbeatLog? = nil, backlogMax: Int = 0, retryAfter: Int = 5,
                 logger: Logger = Logger(label: "helpline.collector.heartbeats")) {
         self.store = store
         self.blocking = blockingWrites ? store as? any BlockingHeartbeatWriter : nil
         self.metrics = metrics
         self.maxBatch = max(1, maxBatch)
+        self.sortMax = max(1, sortMax)
         self.log = backlogMax > 0 ? log : nil
         self.backlogMax = log == nil ? 0 : max(0, backlogMax)
         self.retryAfter = retryAfter
@@ -135,13 +139,13 @@ public final class HeartbeatRecorder: Sendable {
     /// Takes the next batch off the queue, or clears `flushing` when it is empty (under the
     /// same lock, so a request that appends afterwards starts the next drain).
     private func nextBatch() -> [Item]? {
-        let stops = log != nil
+        let logged = log != nil
         let next: (batch: [Item], depth: Int)? = queue.withLock { q in
-            guard !q.pending.isEmpty, !(stops && q.stopping) else {
+            guard !q.pending.isEmpty, !(logged && q.stopping) else {
                 q.flushing = false
                 return nil
             }
-            let count = min(maxBatch, q.pending.count)
+            let count = min(logged ? sortMax : maxBatch, q.pending.count)
             let batch = Array(q.pending[..<count])
             q.pending.removeFirst(count)
             q.writing = count
@@ -160,58 +164,86 @@ public final class HeartbeatRecorder: Sendable {
         guard log != nil else { return }
         queue.withLock { $0.stopping = true }
         let deadline = ContinuousClock.now + timeout
-        while queue.withLock({ $0.writing > 0 }), ContinuousClock.now < deadline {
+        // Until no batch is being written and the drain has seen the flag (it may be waiting
+        // out a failed batch's pause).
+        while queue.withLock({ $0.writing > 0 || $0.flushing }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    /// The rows to write and the log mark to store with them. Answered-once-logged batches go
-    /// in host order (stable, so a host's later heartbeat stays after its earlier one).
-    private func prepared(_ batch: [Item]) -> ([HeartbeatRow], HeartbeatLogMark?) {
-        guard let log, let end = batch.last?.end else { return (batch.map(\.row), nil) }
-        let rows = batch.enumerated().sorted { ($0.element.row.hostID, $0.offset) < ($1.element.row.hostID, $1.offset) }.map(\.element.row)
-        return (rows, HeartbeatLogMark(key: log.markKey, value: end.description))
+    /// The transactions a batch is written in. Answered once stored: one, the batch as it
+    /// came. Answered once logged: the batch in host order (stable, so a host's later
+    /// heartbeat stays after its earlier one), cut into transactions of at most `maxBatch`,
+    /// the last carrying the log mark (the batch's furthest record: everything before it was
+    /// stored by earlier batches or is in this one).
+    private func transactions(_ batch: [Item]) -> [(items: [Item], mark: HeartbeatLogMark?)] {
+        guard let log, let end = batch.compactMap(\.end).max() else { return [(batch, nil)] }
+        let sorted = batch.enumerated().sorted { ($0.element.row.hostID, $0.offset) < ($1.element.row.hostID, $1.offset) }.map(\.element)
+        let cuts = stride(from: 0, to: sorted.count, by: maxBatch).map { Array(sorted[$0..<min($0 + maxBatch, sorted.count)]) }
+        return cuts.enumerated().map { i, items in
+            (items, i == cuts.count - 1 ? HeartbeatLogMark(key: log.markKey, value: end.description) : nil)
+        }
     }
 
-    /// After a batch was written: resumes its requests with the outcome, or, when they were
-    /// answered already, deletes the log segments it completed (success) or puts the batch
-    /// back at the head of the queue (failure; the caller waits before the next try).
-    /// - Returns: whether to wait before the next batch.
-    private func finish(_ batch: [Item], _ outcome: Result<Void, any Error>) -> Bool {
+    /// After one transaction of a batch was written. Answered once stored: resumes its
+    /// requests with the outcome. Answered once logged: on success counts it (and, with the
+    /// mark, deletes the log segments the batch completed); on failure puts it and the
+    /// batch's unwritten rest back at the head of the queue.
+    /// - Returns: whether to stop this batch and wait before the next try.
+    private func finish(_ items: [Item], rest: ArraySlice<(items: [Item], mark: HeartbeatLogMark?)>, mark: HeartbeatLogMark?,
+                        _ outcome: Result<Void, any Error>) -> Bool {
         if let log {
             switch outcome {
             case .success:
-                queue.withLock { $0.writing = 0 }
-                metrics.heartbeatsAccepted.increment(by: batch.count)
-                if let end = batch.last?.end { log.stored(through: end) }
+                queue.withLock { $0.writing -= items.count }
+                metrics.heartbeatsAccepted.increment(by: items.count)
+                if let mark, let end = HeartbeatLog.Position(mark.value) { log.stored(through: end) }
                 return false
             case .failure(let error):
+                let back = items + rest.flatMap(\.items)
                 queue.withLock { q in
-                    q.pending.insert(contentsOf: batch, at: 0)
+                    q.pending.insert(contentsOf: back, at: 0)
                     q.writing = 0
                 }
-                logger.error("could not store a batch of heartbeats; they stay in the heartbeat log and are tried again in 1 s", metadata: [
-                    "heartbeats": "\(batch.count)", "error": "\(error)",
+                logger.error("could not store heartbeats; they stay in the heartbeat log and are tried again in 1 s", metadata: [
+                    "heartbeats": "\(back.count)", "error": "\(error)",
                 ])
                 return true
             }
         }
-        queue.withLock { $0.writing = 0 }
+        queue.withLock { $0.writing -= items.count }
         switch outcome {
         case .success:
-            metrics.heartbeatsAccepted.increment(by: batch.count)
-            for item in batch { item.done?.resume() }
+            metrics.heartbeatsAccepted.increment(by: items.count)
+            for item in items { item.done?.resume() }
         case .failure(let error):
-            for item in batch { item.done?.resume(throwing: error) }
+            for item in items { item.done?.resume(throwing: error) }
         }
         return false
+    }
+
+    /// At shutdown, between two transactions of a batch: puts the rest back (it is in the log).
+    private func putBackIfStopping(_ rest: ArraySlice<(items: [Item], mark: HeartbeatLogMark?)>) -> Bool {
+        queue.withLock { q in
+            guard q.stopping else { return false }
+            q.pending.insert(contentsOf: rest.flatMap(\.items), at: 0)
+            q.writing = 0
+            return true
+        }
     }
 
     /// Writes batches on the drainer's thread until the queue is empty.
     private func drain(_ writer: any BlockingHeartbeatWriter) {
         while let batch = nextBatch() {
-            let (rows, mark) = prepared(batch)
-            if finish(batch, Result { try writer.recordHeartbeatsBlocking(rows, logMark: mark) }) { Thread.sleep(forTimeInterval: 1) }
+            let parts = transactions(batch)
+            for (i, part) in parts.enumerated() {
+                if i > 0, putBackIfStopping(parts[i...]) { break }
+                let outcome = Result { try writer.recordHeartbeatsBlocking(part.items.map(\.row), logMark: part.mark) }
+                if finish(part.items, rest: parts[(i + 1)...], mark: part.mark, outcome) {
+                    Thread.sleep(forTimeInterval: 1)
+                    break
+                }
+            }
         }
     }
 
@@ -219,15 +251,21 @@ public final class HeartbeatRecorder: Sendable {
     /// time (`flushing`).
     private func flush() async {
         while let batch = nextBatch() {
-            let (rows, mark) = prepared(batch)
-            let outcome: Result<Void, any Error>
-            do {
-                try await store.recordHeartbeats(rows, logMark: mark)
-                outcome = .success(())
-            } catch {
-                outcome = .failure(error)
+            let parts = transactions(batch)
+            for (i, part) in parts.enumerated() {
+                if i > 0, putBackIfStopping(parts[i...]) { break }
+                let outcome: Result<Void, any Error>
+                do {
+                    try await store.recordHeartbeats(part.items.map(\.row), logMark: part.mark)
+                    outcome = .success(())
+                } catch {
+                    outcome = .failure(error)
+                }
+                if finish(part.items, rest: parts[(i + 1)...], mark: part.mark, outcome) {
+                    try? await Task.sleep(for: .seconds(1))
+                    break
+                }
             }
-            if finish(batch, outcome) { try? await Task.sleep(for: .seconds(1)) }
         }
     }
 }

@@ -43,6 +43,7 @@ extension PostgresStore {
                     """)
             }
             guard !hosts.isEmpty else { return }
+            let replay = logMark?.replay ?? false
             // host_health: SQLite writes the identity columns (agent, OS, kernel, CPU) in a
             // second UPDATE only when they differ, to spare its indexes. Here an UPDATE writes a
             // new row version with new entries in every index anyway (the memory-pressure index
@@ -95,7 +96,8 @@ extension PostgresStore {
                         psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count)
                     SELECT host_id, received_at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
                         psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count
-                    FROM hb ORDER BY ord
+                    FROM hb WHERE NOT \(replay)::boolean OR NOT EXISTS (SELECT 1 FROM health_history h WHERE h.host_id = hb.host_id AND h.at = hb.received_at)
+                    ORDER BY ord
                 ), seen AS (
                     UPDATE hosts SET last_seen_at = hb.received_at FROM hb WHERE hb.is_last AND hosts.id = hb.host_id
                 ), disk AS (

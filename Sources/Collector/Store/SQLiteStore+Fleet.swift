@@ -9,7 +9,9 @@ extension SQLiteStore {
         var latest, health, identity, history, seen: SQLiteRawStatement
         var disks, deleteDisk, disk, processes, deleteProcess, process, units, deleteUnit, unit: SQLiteRawStatement
 
-        init(_ db: Database) throws {
+        /// - Parameter replay: history rows already stored for the same host and time are not
+        ///   added again (`HeartbeatLogMark.replay`).
+        init(_ db: Database, replay: Bool = false) throws {
             // The JSON is kept for the latest heartbeat only: history is typed
             // (`health_history`), a hundred bytes a beat instead of the 5 KiB JSON.
             latest = try SQLiteRawStatement(db, sql: """
@@ -84,7 +86,11 @@ extension SQLiteStore {
                     OR sub_state IS NOT excluded.sub_state OR result IS NOT excluded.result OR since IS NOT excluded.since
                     OR restarts IS NOT excluded.restarts
                 """)
-            history = try SQLiteRawStatement(db, sql: """
+            history = try SQLiteRawStatement(db, sql: replay ? """
+                INSERT INTO health_history (host_id, at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
+                    psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+                WHERE NOT EXISTS (SELECT 1 FROM health_history WHERE host_id = ?1 AND at = ?2)
+                """ : """
                 INSERT INTO health_history (host_id, at, sent_at, memory_used_percent, swap_used_percent, max_disk_used_percent, load1,
                     psi_memory_some_avg10, psi_io_some_avg10, failed_unit_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)

@@ -843,7 +843,7 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
         try db.execute(sql: "PRAGMA synchronous = NORMAL")
         defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
         try db.inTransaction {
-            try insertHeartbeats(db, encoded)
+            try insertHeartbeats(db, encoded, replay: logMark?.replay ?? false)
             if let logMark {
                 try db.execute(sql: "INSERT INTO collector_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                arguments: [logMark.key, logMark.value])
@@ -852,8 +852,8 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
         }
     }
 
-    private static func insertHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)]) throws {
-        var statements = try HeartbeatStatements(db)
+    private static func insertHeartbeats(_ db: Database, _ encoded: [(HeartbeatRow, String)], replay: Bool) throws {
+        var statements = try HeartbeatStatements(db, replay: replay)
         for (row, body) in encoded {
             try insertHeartbeat(&statements, row, body: body)
         }

@@ -94,17 +94,67 @@ import Testing
         let log = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
         #expect(log.slot == 0)
         let replayed = try await log.replay(into: tc.store, batch: 2)
-        #expect(replayed.stored == 4 && replayed.unreadable == 0)
+        #expect(replayed.stored == 4 && replayed.unreadable == 0 && replayed.setAside.isEmpty)
         // The later heartbeat of the host is its latest state; both are in its history.
         #expect(try await tc.store.latestHeartbeat(hostID: ids[0])?.heartbeat.filesystems.first?.usedPercent == 30)
         #expect(try await tc.store.healthHistory(hostID: ids[0], limit: 10).count == 2)
         #expect(try await tc.store.healthHistory(hostID: ids[1], limit: 10).count == 1)
-        #expect(try await tc.store.heartbeatLogMark(key: "heartbeat_log.0") != nil)
+        #expect(log.markKey.hasPrefix("heartbeat_log.") && log.markKey.count == 14 + 36)
+        #expect(try await tc.store.heartbeatLogMark(key: log.markKey) != nil)
         #expect(Self.logFiles(root + "/0").isEmpty)
-        // New records go after the mark, so a later replay does not take them for stored ones.
-        let next = try log.append(hostID: ids[1], receivedAt: t.addingTimeInterval(3), body: try Self.body(ids[1], used: 40))
-        let mark = try #require(try await tc.store.heartbeatLogMark(key: "heartbeat_log.0").flatMap(HeartbeatLog.Position.init))
-        #expect(next > mark)
+    }
+
+    @Test func newSegmentsAreNumberedAfterTheStoresMarkEvenWhenTheFilesAreGone() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await HeartbeatRecorderTests.hosts(tc, 1)
+        let root = tc.configuration.dataDirectory + "/heartbeat-log"
+        let log = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
+        // The store's mark says segment 9 was stored; its files are long deleted. A record
+        // written now must not be numbered under it, or a later replay would skip it.
+        try await tc.store.recordHeartbeats([], logMark: HeartbeatLogMark(key: log.markKey, value: "9:100"))
+        _ = try await log.replay(into: tc.store, batch: 10)
+        let next = try log.append(hostID: ids[0], receivedAt: Date(), body: try Self.body(ids[0], used: 1))
+        #expect(next.segment == 10)
+    }
+
+    @Test func aSlotWhoseCollectorIsGoneIsReplayedByTheNextOneThatStarts() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await HeartbeatRecorderTests.hosts(tc, 1)
+        let root = tc.configuration.dataDirectory + "/heartbeat-log"
+        do {
+            // Two collectors on one data directory; the one in slot 1 logs a heartbeat and dies.
+            let first = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
+            let second = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
+            #expect(first.slot == 0 && second.slot == 1 && first.markKey != second.markKey)
+            _ = try second.append(hostID: ids[0], receivedAt: Date(), body: try Self.body(ids[0], used: 77))
+        }
+        let next = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
+        #expect(next.slot == 0)
+        #expect(try await next.replay(into: tc.store, batch: 10).stored == 1)
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[0])?.heartbeat.filesystems.first?.usedPercent == 77)
+        #expect(Self.logFiles(root + "/1").isEmpty)
+    }
+
+    @Test func aSegmentDamagedAfterItsWholeRecordsIsStoredUpToTheDamageAndKeptAside() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let ids = try await HeartbeatRecorderTests.hosts(tc, 1)
+        let root = tc.configuration.dataDirectory + "/heartbeat-log"
+        do {
+            let log = try HeartbeatLog(root: root, segmentBytes: 1 << 20)
+            _ = try log.append(hostID: ids[0], receivedAt: Date(), body: try Self.body(ids[0], used: 33))
+        }
+        let path = HeartbeatLog.segmentPath(root + "/0", 1)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([0x40, 0, 0, 0, 1, 2, 3, 4, 1, 9, 9]))
+        try handle.close()
+        let outcome = try await HeartbeatLog(root: root, segmentBytes: 1 << 20).replay(into: tc.store, batch: 10)
+        #expect(outcome.stored == 1 && outcome.unreadable == 1 && outcome.setAside == [path + ".damaged"])
+        #expect(FileManager.default.fileExists(atPath: path + ".damaged") && !FileManager.default.fileExists(atPath: path))
+        #expect(try await tc.store.latestHeartbeat(hostID: ids[0])?.heartbeat.filesystems.first?.usedPercent == 33)
     }
 
     @Test func aReplayAfterACrashBetweenCommitAndDeletingSkipsWhatTheMarkCovers() async throws {

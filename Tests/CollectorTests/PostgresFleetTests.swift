@@ -121,6 +121,26 @@ import Shared
         #expect(try await db.a.heartbeatLogMark(key: "heartbeat_log.3") == "8:1")
     }
 
+    /// Collectors behind one load balancer answer heartbeats once logged: one stores a host's
+    /// heartbeat late (its backlog, or its log replayed after a crash) when another has already
+    /// stored a newer one. The newer latest state stays; the late one joins the history.
+    @Test func aHeartbeatStoredLateLeavesANewerLatestStateAlone() async throws {
+        let db = try await Databases()
+        defer { Task { await db.close() } }
+        let h = try await db.host()
+        let t = Date(timeIntervalSince1970: 1_800_000_000)
+        try await db.b.recordHeartbeats([HeartbeatRow(hostID: h, receivedAt: t.addingTimeInterval(60),
+                                                      heartbeat: Self.beat(h, agent: "new", sent: t, mounts: [("/", "nvme0n1p2")], pids: [(2, "new")]))])
+        try await db.a.recordHeartbeats([HeartbeatRow(hostID: h, receivedAt: t,
+                                                      heartbeat: Self.beat(h, agent: "old", sent: t, mounts: [("/old", "sda1")], pids: [(1, "old")]))],
+                                        logMark: HeartbeatLogMark(key: "heartbeat_log.x", value: "1:1", replay: true))
+        let rows = try await db.rows(h)
+        #expect(rows.agent == "new" && rows.disks == ["/": "nvme0n1p2"] && rows.pids == [2: "new"])
+        #expect(rows.lastSeen == t.addingTimeInterval(60))
+        #expect(try await db.a.latestHeartbeat(hostID: h)?.heartbeat.agentVersion == "new")
+        #expect(try await db.a.healthHistory(hostID: h, limit: 10).count == 2)
+    }
+
     /// Two collectors write heartbeats of the same host at the same moment, over and over:
     /// the host's disks, processes and units are always the set of one heartbeat, the one
     /// the latest heartbeat and the health row say was last, never a mix.

@@ -1282,7 +1282,13 @@ def heartbeat_state(data, host_id):
             latest = f"unreadable body {row[0][:200]!r}"
         row = con.execute("SELECT max_disk_used_percent FROM host_health WHERE host_id = ?", (host_id,)).fetchone()
         health = row[0] if row else None
-        row = con.execute("SELECT value FROM collector_state WHERE key = 'heartbeat_log.0'").fetchone()
+        # The mark's key names the log slot's id (heartbeat-log/0/id).
+        try:
+            with open(os.path.join(data, "heartbeat-log", "0", "id")) as f:
+                key = "heartbeat_log." + f.read().strip()
+        except OSError:
+            key = "heartbeat_log.(no id file)"
+        row = con.execute("SELECT value FROM collector_state WHERE key = ?", (key,)).fetchone()
         mark = row[0] if row else None
     finally:
         con.close()
@@ -1369,7 +1375,7 @@ def scenario_heartbeat_log_replays_after_kill(suite, ctx):
                 latest == float(figures[-1]) and health == float(figures[-1]),
                 f"heartbeats_latest {latest}, host_health {health}",
                 [f"want {float(figures[-1])}: heartbeats_latest usedPercent {latest}, host_health max_disk_used_percent {health}"])
-    suite.check(f"{label}: collector_state holds the log's mark (heartbeat_log.0 = segment:offset)",
+    suite.check(f"{label}: collector_state holds the log's mark (heartbeat_log.<slot id> = segment:offset)",
                 bool(mark and re.match(r"^\d+:\d+$", mark)), f"{mark}")
     left = [s for s in segments if os.path.exists(os.path.join(data, "heartbeat-log", "0", s))]
     suite.check(f"{label}: the replayed segments are deleted", bool(segments) and not left,

@@ -79,21 +79,27 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
     return router
 }
 
-/// With `heartbeat_backlog_max` above 0: the heartbeat log under the data directory, with what
-/// an earlier run logged and did not store stored now, before any new heartbeat is taken.
+/// The heartbeat log under the data directory, with what an earlier run logged and did not
+/// store stored now, before any new heartbeat is taken. Replayed whatever
+/// `heartbeat_backlog_max` says now, so heartbeats answered before it was set to 0 are not
+/// lost; nil (the log released) when it is 0.
 func openHeartbeatLog(configuration: CollectorConfiguration, store: any CollectorStore, logger: Logger) async throws -> HeartbeatLog? {
     let limits = configuration.limits
-    guard limits.heartbeatBacklogMax > 0 else { return nil }
-    let log = try HeartbeatLog(root: "\(configuration.dataDirectory)/heartbeat-log", segmentBytes: limits.heartbeatLogSegmentMiB << 20)
+    let root = "\(configuration.dataDirectory)/heartbeat-log"
+    guard limits.heartbeatBacklogMax > 0 || FileManager.default.fileExists(atPath: root) else { return nil }
+    let log = try HeartbeatLog(root: root, segmentBytes: limits.heartbeatLogSegmentMiB << 20)
     let started = ContinuousClock.now
-    let replayed = try await log.replay(into: store, batch: limits.heartbeatBatchMax)
+    let replayed = try await log.replay(into: store, batch: limits.heartbeatSortMax)
     if replayed.stored + replayed.unreadable > 0 {
         logger.notice("stored the heartbeats an earlier run had logged and not stored", metadata: [
             "heartbeats": "\(replayed.stored)", "unreadable_records": "\(replayed.unreadable)",
             "seconds": "\((ContinuousClock.now - started).components.seconds)", "slot": "\(log.slot)",
         ])
     }
-    return log
+    for path in replayed.setAside {
+        logger.error("a heartbeat log segment is damaged after its last whole record (a power cut, or the disk); what follows the damage was not stored, and the file is kept for a look", metadata: ["path": "\(path)"])
+    }
+    return limits.heartbeatBacklogMax > 0 ? log : nil
 }
 
 /// The server's TLS settings: TLS 1.2 or newer only (NIOSSL's default minimum is TLS 1.0,

@@ -268,7 +268,7 @@ public struct CollectorLimits: Sendable, Equatable {
         "heartbeat_backlog_max": Entry(path: \.heartbeatBacklogMax, range: 0...1_000_000),
         "heartbeat_batch_max": Entry(path: \.heartbeatBatchMax, range: 1...100_000),
         "heartbeat_sort_max": Entry(path: \.heartbeatSortMax, range: 1...1_000_000),
-        "heartbeat_log_segment_mib": Entry(path: \.heartbeatLogSegmentMiB, range: 1...4096),
+        "heartbeat_log_segment_mib": Entry(path: \.heartbeatLogSegmentMiB, range: 1...1024),
         "max_heartbeat_bytes": Entry(path: \.maxHeartbeatBytes, range: 1024...(1 << 30)),
         "max_concurrent_reads": Entry(path: \.maxConcurrentReads, range: 1...1024),
         "read_time_budget_seconds": Entry(path: \.readTimeBudgetSeconds, range: 1...3600),

@@ -68,6 +68,9 @@ public final class HeartbeatLog: Sendable {
 
     /// Most slots tried (collectors sharing one data directory).
     static let maxSlots = 64
+    /// Latest received-at a record may carry, in seconds since 1970 (9999-12-31T23:59:59Z, as
+    /// the store's dates): a later one is damage.
+    static let latestTime = 253_402_300_799.0
     /// Most bytes of a record (`max_heartbeat_bytes` is at most 1 GiB; a host id is short).
     static let maxRecordBytes = (1 << 30) + 4096
 
@@ -75,13 +78,33 @@ public final class HeartbeatLog: Sendable {
     public let slot: Int
     /// The slot's directory.
     public let directory: String
-    /// The `collector_state` key of this slot's mark.
-    public var markKey: String { Self.markKey(slot) }
+    /// The `collector_state` key of this slot's mark: `heartbeat_log.<id>`, the id a random
+    /// one kept in `<slot>/id`, so two data directories on one PostgreSQL database (each with
+    /// its slot 0) never read each other's marks.
+    public let markKey: String
     private let segmentBytes: UInt64
     private let lockFD: Int32
     private let writer: Mutex<Writer>
 
-    static func markKey(_ slot: Int) -> String { "heartbeat_log.\(slot)" }
+    /// The mark key of the slot in `directory`, its id created when missing.
+    static func markKey(directory: String) throws -> String {
+        let path = "\(directory)/id"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8),
+           let id = UUID(uuidString: text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            return "heartbeat_log.\(id.uuidString.lowercased())"
+        }
+        let id = UUID().uuidString.lowercased()
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw HeartbeatLogError("could not create \(path): \(String(cString: strerror(errno))); check the data directory's permissions")
+        }
+        defer { close(fd) }
+        let bytes = Array((id + "\n").utf8)
+        guard bytes.withUnsafeBytes({ writeAll(fd, $0) }) == bytes.count else {
+            throw HeartbeatLogError("could not write \(path): \(String(cString: strerror(errno))); free space in the data directory")
+        }
+        return "heartbeat_log.\(id)"
+    }
 
     /// Opens the log under `root`, holding the first free slot. Call `replay` before the first
     /// `append`: appends go to a segment numbered after everything the slot held.
@@ -94,7 +117,7 @@ public final class HeartbeatLog: Sendable {
         for n in 0..<Self.maxSlots {
             let dir = "\(root)/\(n)"
             try Self.makeDirectory(dir)
-            if let fd = Self.lock(dir) { claimed = (n, fd); break }
+            if let fd = try Self.lock(dir) { claimed = (n, fd); break }
         }
         guard let (n, fd) = claimed else {
             throw HeartbeatLogError("all \(Self.maxSlots) heartbeat log slots under \(root) are held by running collectors; stop one, or give this one another data directory")
@@ -102,6 +125,7 @@ public final class HeartbeatLog: Sendable {
         slot = n
         directory = "\(root)/\(n)"
         lockFD = fd
+        do { markKey = try Self.markKey(directory: "\(root)/\(n)") } catch { close(fd); throw error }
         self.segmentBytes = UInt64(max(1, segmentBytes))
         let existing = Self.segments(in: "\(root)/\(n)")
         writer = Mutex(Writer(segment: (existing.last ?? 0) + 1, segments: existing))
@@ -120,8 +144,15 @@ public final class HeartbeatLog: Sendable {
         return try writer.withLock { w in
             if w.fd < 0 || w.offset >= segmentBytes {
                 if w.fd >= 0 { close(w.fd); w.fd = -1; w.segment += 1; w.offset = 0 }
-                let path = Self.segmentPath(directory, w.segment)
-                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+                var path = Self.segmentPath(directory, w.segment)
+                var fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+                // A file already there (put there by hand, or left by another writer): the
+                // next number, never its records.
+                for _ in 0..<16 where fd < 0 && errno == EEXIST {
+                    w.segment += 1
+                    path = Self.segmentPath(directory, w.segment)
+                    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+                }
                 guard fd >= 0 else {
                     throw HeartbeatLogError("could not create the heartbeat log segment \(path): \(String(cString: strerror(errno))); check the data directory's free space and permissions")
                 }
@@ -151,23 +182,30 @@ public final class HeartbeatLog: Sendable {
         for segment in gone { unlink(Self.segmentPath(directory, segment)) }
     }
 
+    /// What a replay did.
+    public struct ReplayOutcome: Sendable {
+        /// Heartbeats handed to the store (those of hosts deleted meanwhile are left out there).
+        public var stored = 0
+        /// Records that could not be read or decoded.
+        public var unreadable = 0
+        /// Segments with damage after their last whole record, kept as `<name>.damaged`.
+        public var setAside: [String] = []
+    }
+
     /// Stores what this slot's log, and any other slot no running collector holds, kept beyond
-    /// their marks, oldest first, in batches of `batch`, then deletes their segments. Run it
-    /// before the first `append`, before the collector takes heartbeats, so nothing newer is
-    /// stored first.
-    /// - Returns: how many heartbeats were stored and how many records could not be read.
-    public func replay(into store: any CollectorStore, batch: Int) async throws -> (stored: Int, unreadable: Int) {
-        var total = (stored: 0, unreadable: 0)
+    /// their marks, oldest first, in batches of `batch` put in host order (the mark moves with
+    /// each), then deletes their segments. Run it before the first `append`, before the
+    /// collector takes heartbeats, so nothing newer is stored first.
+    public func replay(into store: any CollectorStore, batch: Int) async throws -> ReplayOutcome {
+        var total = ReplayOutcome()
         let root = (directory as NSString).deletingLastPathComponent
         for n in 0..<Self.maxSlots where n != slot {
             let dir = "\(root)/\(n)"
-            guard FileManager.default.fileExists(atPath: dir), !Self.segments(in: dir).isEmpty, let fd = Self.lock(dir) else { continue }
+            guard FileManager.default.fileExists(atPath: dir), !Self.segments(in: dir).isEmpty, let fd = try Self.lock(dir) else { continue }
             defer { close(fd) }
-            let r = try await Self.replay(directory: dir, key: Self.markKey(n), into: store, batch: batch)
-            total.stored += r.stored; total.unreadable += r.unreadable
+            try await Self.replay(directory: dir, key: try Self.markKey(directory: dir), into: store, batch: batch, &total)
         }
-        let r = try await Self.replay(directory: directory, key: markKey, into: store, batch: batch)
-        total.stored += r.stored; total.unreadable += r.unreadable
+        try await Self.replay(directory: directory, key: markKey, into: store, batch: batch, &total)
         // New segments are numbered after the mark too, so a mark left by segments already
         // deleted never covers records written from now on.
         let mark = try await store.heartbeatLogMark(key: markKey).flatMap(Position.init)
@@ -178,17 +216,19 @@ public final class HeartbeatLog: Sendable {
         return total
     }
 
-    private static func replay(directory: String, key: String, into store: any CollectorStore, batch: Int) async throws -> (stored: Int, unreadable: Int) {
+    private static func replay(directory: String, key: String, into store: any CollectorStore, batch: Int,
+                               _ outcome: inout ReplayOutcome) async throws {
         let segments = segments(in: directory)
-        guard !segments.isEmpty else { return (0, 0) }
+        guard !segments.isEmpty else { return }
         let mark = try await store.heartbeatLogMark(key: key).flatMap(Position.init)
-        var stored = 0, unreadable = 0
         var rows: [HeartbeatRow] = []
         var last: Position?
-        func flush() async throws {
+        func flush(_ outcome: inout ReplayOutcome) async throws {
             guard let end = last else { return }
-            try await store.recordHeartbeats(rows, logMark: HeartbeatLogMark(key: key, value: end.description, replay: true))
-            stored += rows.count
+            // Host order, as the recorder writes (stable: a host's records stay in log order).
+            let sorted = rows.enumerated().sorted { ($0.element.hostID, $0.offset) < ($1.element.hostID, $1.offset) }.map(\.element)
+            try await store.recordHeartbeats(sorted, logMark: HeartbeatLogMark(key: key, value: end.description, replay: true))
+            outcome.stored += rows.count
             rows.removeAll(keepingCapacity: true)
             last = nil
         }
@@ -198,22 +238,24 @@ public final class HeartbeatLog: Sendable {
                 throw HeartbeatLogError("could not read the heartbeat log segment \(path); check its permissions")
             }
             let (records, rest) = read(data, segment: segment)
-            if rest > 0 { unreadable += 1 }
             for record in records {
                 if let mark, record.end <= mark { continue }
-                guard let row = row(record) else { unreadable += 1; continue }
+                guard let row = row(record) else { outcome.unreadable += 1; continue }
                 rows.append(row)
                 last = record.end
-                if rows.count >= max(1, batch) { try await flush() }
+                if rows.count >= max(1, batch) { try await flush(&outcome) }
             }
-            // A segment whose records were all stored before: the mark moves past it anyway.
-            if last == nil, let end = records.last?.end, mark.map({ end > $0 }) ?? true {
-                try await store.recordHeartbeats([], logMark: HeartbeatLogMark(key: key, value: end.description))
+            if rest > 0 {
+                outcome.unreadable += 1
+                outcome.setAside.append(path + ".damaged")
             }
         }
-        try await flush()
-        for segment in segments { unlink(segmentPath(directory, segment)) }
-        return (stored, unreadable)
+        try await flush(&outcome)
+        for segment in segments {
+            let path = segmentPath(directory, segment)
+            // A damaged segment is kept for a look (its name no longer ends in .log).
+            if outcome.setAside.contains(path + ".damaged") { rename(path, path + ".damaged") } else { unlink(path) }
+        }
     }
 
     /// The heartbeat a record holds, decoded as the request was; nil when it does not decode.
@@ -258,7 +300,7 @@ public final class HeartbeatLog: Sendable {
             let p = payload.startIndex
             let time = Double(bitPattern: readLE(bytes, p + 1, UInt64.self))
             let hostLength = Int(readLE(bytes, p + 9, UInt16.self))
-            guard time.isFinite, 11 + hostLength <= length else { break }
+            guard time.isFinite, (0...Self.latestTime).contains(time), 11 + hostLength <= length else { break }
             let host = String(decoding: bytes[(p + 11)..<(p + 11 + hostLength)], as: UTF8.self)
             let body = String(decoding: bytes[(p + 11 + hostLength)..<(at + 8 + length)], as: UTF8.self)
             at += 8 + length
@@ -289,8 +331,10 @@ public final class HeartbeatLog: Sendable {
     static func segments(in directory: String) -> [UInt64] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.compactMap { name -> UInt64? in
-            guard name.hasSuffix(".log"), name.count == 20 else { return nil }
-            return UInt64(name.dropLast(4), radix: 16)
+            let digits = name.utf8.dropLast(4)
+            guard name.hasSuffix(".log"), name.utf8.count == 20,
+                  digits.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+            return UInt64(String(decoding: digits, as: UTF8.self), radix: 16)
         }.sorted()
     }
 
@@ -301,10 +345,18 @@ public final class HeartbeatLog: Sendable {
     }
 
     /// An exclusive lock on `directory/lock`, or nil when another process holds it.
-    private static func lock(_ directory: String) -> Int32? {
+    /// - Throws: `HeartbeatLogError` when the lock file cannot be opened or locked at all.
+    private static func lock(_ directory: String) throws -> Int32? {
         let fd = open("\(directory)/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return nil }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { close(fd); return nil }
+        guard fd >= 0 else {
+            throw HeartbeatLogError("could not open \(directory)/lock: \(String(cString: strerror(errno))); the data directory must belong to the collector's user")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { return nil }
+            throw HeartbeatLogError("could not lock \(directory)/lock: \(String(cString: strerror(code))); the data directory's filesystem must support flock")
+        }
         return fd
     }
 

@@ -107,7 +107,9 @@ public final class HeartbeatRecorder: Sendable {
                 }
                 let end: HeartbeatLog.Position
                 do { end = try log.append(hostID: row.hostID, receivedAt: row.receivedAt, body: body) } catch {
-                    throw APIError.overloaded(.serviceUnavailable, code: "heartbeat_not_logged", "\(error)", retryAfter: retryAfter)
+                    logger.error("could not write a heartbeat to the heartbeat log", metadata: ["error": "\(error)"])
+                    throw APIError.overloaded(.serviceUnavailable, code: "heartbeat_not_logged",
+                                              "the collector could not record this heartbeat just now; retry after \(retryAfter) s", retryAfter: retryAfter)
                 }
                 q.pending.append(Item(row: row, done: nil, end: end))
                 defer { q.flushing = true }
@@ -167,7 +169,7 @@ public final class HeartbeatRecorder: Sendable {
         // Until no batch is being written and the drain has seen the flag (it may be waiting
         // out a failed batch's pause).
         while queue.withLock({ $0.writing > 0 || $0.flushing }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+            do { try await Task.sleep(for: .milliseconds(20)) } catch { return }  // cancelled: stop waiting
         }
     }
 
@@ -181,7 +183,9 @@ public final class HeartbeatRecorder: Sendable {
         let sorted = batch.enumerated().sorted { ($0.element.row.hostID, $0.offset) < ($1.element.row.hostID, $1.offset) }.map(\.element)
         let cuts = stride(from: 0, to: sorted.count, by: maxBatch).map { Array(sorted[$0..<min($0 + maxBatch, sorted.count)]) }
         return cuts.enumerated().map { i, items in
-            (items, i == cuts.count - 1 ? HeartbeatLogMark(key: log.markKey, value: end.description) : nil)
+            // Every transaction de-duplicates history: a retry after a failure that may have
+            // committed (a connection lost with the COMMIT sent) adds no second row.
+            (items, HeartbeatLogMark(key: log.markKey, value: i == cuts.count - 1 ? end.description : nil, replay: true))
         }
     }
 
@@ -197,7 +201,7 @@ public final class HeartbeatRecorder: Sendable {
             case .success:
                 queue.withLock { $0.writing -= items.count }
                 metrics.heartbeatsAccepted.increment(by: items.count)
-                if let mark, let end = HeartbeatLog.Position(mark.value) { log.stored(through: end) }
+                if let value = mark?.value, let end = HeartbeatLog.Position(value) { log.stored(through: end) }
                 return false
             case .failure(let error):
                 let back = items + rest.flatMap(\.items)

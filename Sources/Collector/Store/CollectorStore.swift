@@ -284,15 +284,17 @@ public protocol BlockingHeartbeatWriter: Sendable {
 public struct HeartbeatLogMark: Sendable, Equatable {
     /// `collector_state` key, one per log slot.
     public var key: String
-    /// The position (`HeartbeatLog.Position.description`).
-    public var value: String
-    /// A replay after a crash: some of these heartbeats may be stored already (a batch the
-    /// mark did not cover yet), so a history row the store holds for the same host and time
-    /// is not added again. The latest state is the same either way.
+    /// The position (`HeartbeatLog.Position.description`); nil leaves the mark where it is (a
+    /// batch's transactions before its last).
+    public var value: String?
+    /// Some of these heartbeats may be stored already (a replay after a crash between a
+    /// batch's transactions, or a retry after a failure that may have committed), so a history
+    /// row the store holds for the same host and time is not added again. The latest state is
+    /// the same either way.
     public var replay: Bool
 
     /// Creates a mark.
-    public init(key: String, value: String, replay: Bool = false) { self.key = key; self.value = value; self.replay = replay }
+    public init(key: String, value: String?, replay: Bool = false) { self.key = key; self.value = value; self.replay = replay }
 }
 
 extension CollectorStore {

@@ -33,16 +33,30 @@ extension PostgresStore {
             if !hosts.isEmpty {
                 let existing = Set(try await c.all("SELECT id FROM hosts WHERE id = ANY(\(hosts)) ORDER BY id FOR NO KEY UPDATE")
                     .map { row -> String in try row["id"] })
+                // Heartbeats answered once logged are stored late (a backlog, a replay after a
+                // crash), possibly after another collector stored a newer one of the same host:
+                // such a host's history rows are added, its latest state is left as it is.
+                // Heartbeats answered once stored keep last-committed-wins.
+                var newest: [String: Date] = [:]
+                for row in heartbeats { newest[row.hostID] = max(newest[row.hostID] ?? row.receivedAt, row.receivedAt) }
+                let stale = logMark == nil ? [] : Set(try await c.all("SELECT host_id, received_at FROM host_health WHERE host_id = ANY(\(hosts))")
+                    .compactMap { row -> String? in
+                        let id: String = try row["host_id"]
+                        let at: Date = try row["received_at"]
+                        return newest[id].map { $0 < at } == true ? id : nil
+                    })
                 // A host deleted while its heartbeat waited: its rows are left out, the rest stored.
-                if existing.count < hosts.count { (b, hosts) = try Self.heartbeatColumns(heartbeats.filter { existing.contains($0.hostID) }) }
+                if existing.count < hosts.count || !stale.isEmpty {
+                    (b, hosts) = try Self.heartbeatColumns(heartbeats.filter { existing.contains($0.hostID) }, stale: stale)
+                }
             }
-            if let logMark {
+            if let logMark, let value = logMark.value {
                 try await c.execute("""
-                    INSERT INTO collector_state (key, value) VALUES (\(logMark.key), \(logMark.value))
+                    INSERT INTO collector_state (key, value) VALUES (\(logMark.key), \(value))
                     ON CONFLICT (key) DO UPDATE SET value = excluded.value
                     """)
             }
-            guard !hosts.isEmpty else { return }
+            guard !b.host.isEmpty else { return }
             let replay = logMark?.replay ?? false
             // host_health: SQLite writes the identity columns (agent, OS, kernel, CPU) in a
             // second UPDATE only when they differ, to spare its indexes. Here an UPDATE writes a
@@ -153,18 +167,19 @@ extension PostgresStore {
 
     /// A batch as column arrays, and its hosts in id order. The last heartbeat of each host in
     /// the batch writes the snapshot tables.
-    private static func heartbeatColumns(_ heartbeats: [HeartbeatRow]) throws -> (HeartbeatColumns, [String]) {
+    /// - Parameter stale: hosts whose latest state is left alone (history rows only).
+    private static func heartbeatColumns(_ heartbeats: [HeartbeatRow], stale: Set<String> = []) throws -> (HeartbeatColumns, [String]) {
         let encoder = BundleJSON.encoder()
         var batch = HeartbeatColumns()
         var lastIndex: [String: Int] = [:]
         for (i, row) in heartbeats.enumerated() { lastIndex[row.hostID] = i }
         for (i, row) in heartbeats.enumerated() {
-            let isLast = lastIndex[row.hostID] == i
+            let isLast = lastIndex[row.hostID] == i && !stale.contains(row.hostID)
             var json: String?
             if isLast { json = try row.body ?? String(decoding: try encoder.encode(row.heartbeat), as: UTF8.self) }
             batch.append(row, isLast: isLast, json: json)
         }
-        return (batch, lastIndex.keys.sorted())
+        return (batch, lastIndex.keys.filter { !stale.contains($0) }.sorted())
     }
 
     public func heartbeatLogMark(key: String) async throws -> String? {

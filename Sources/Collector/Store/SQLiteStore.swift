@@ -844,9 +844,9 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
         defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
         try db.inTransaction {
             try insertHeartbeats(db, encoded, replay: logMark?.replay ?? false)
-            if let logMark {
+            if let logMark, let value = logMark.value {
                 try db.execute(sql: "INSERT INTO collector_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                               arguments: [logMark.key, logMark.value])
+                               arguments: [logMark.key, value])
             }
             return .commit
         }

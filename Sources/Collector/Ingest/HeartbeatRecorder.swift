@@ -35,6 +35,9 @@ public final class HeartbeatRecorder: Sendable {
         let done: CheckedContinuation<Void, any Error>?
         /// Where its log record ends (heartbeats answered once logged).
         let end: HeartbeatLog.Position?
+        /// A transaction holding it failed before: it may have committed all the same (a
+        /// connection lost with the COMMIT sent), so its history row is not added twice.
+        var retried = false
     }
 
     private struct Queue {
@@ -183,9 +186,8 @@ public final class HeartbeatRecorder: Sendable {
         let sorted = batch.enumerated().sorted { ($0.element.row.hostID, $0.offset) < ($1.element.row.hostID, $1.offset) }.map(\.element)
         let cuts = stride(from: 0, to: sorted.count, by: maxBatch).map { Array(sorted[$0..<min($0 + maxBatch, sorted.count)]) }
         return cuts.enumerated().map { i, items in
-            // Every transaction de-duplicates history: a retry after a failure that may have
-            // committed (a connection lost with the COMMIT sent) adds no second row.
-            (items, HeartbeatLogMark(key: log.markKey, value: i == cuts.count - 1 ? end.description : nil, replay: true))
+            (items, HeartbeatLogMark(key: log.markKey, value: i == cuts.count - 1 ? end.description : nil,
+                                     replay: items.contains(where: \.retried)))
         }
     }
 
@@ -204,7 +206,11 @@ public final class HeartbeatRecorder: Sendable {
                 if let value = mark?.value, let end = HeartbeatLog.Position(value) { log.stored(through: end) }
                 return false
             case .failure(let error):
-                let back = items + rest.flatMap(\.items)
+                let back = (items + rest.flatMap(\.items)).map { item in
+                    var item = item
+                    item.retried = true
+                    return item
+                }
                 queue.withLock { q in
                     q.pending.insert(contentsOf: back, at: 0)
                     q.writing = 0

@@ -1364,6 +1364,17 @@ def scenario_heartbeat_log_replays_after_kill(suite, ctx):
             pass
         con.close()
 
+    # --- export meanwhile: the log is not in the file, and it says so.
+    out = os.path.join(ctx.work, "s4-export.jsonl.gz")
+    try:
+        ex = subprocess.run([os.path.join(ctx.bin_dir, "helpline-collector"), "export", "--data-dir", data, "--output", out],
+                            capture_output=True, text=True, timeout=60)
+        said = ex.returncode == 0 and "heartbeat-log" in ex.stderr and "not in the export" in ex.stderr
+        why = [f"exit {ex.returncode}", ex.stderr[-600:]]
+    except subprocess.TimeoutExpired:
+        said, why = False, ["export did not finish within 60 s"]
+    suite.check(f"{label}: export with heartbeats only in the log warns that they are not in the file", said, "", why)
+
     # --- c) the next start stores what the log held, once, before it serves.
     col.start()
     history, latest, health, mark = heartbeat_state(data, host_id)

@@ -5,6 +5,8 @@
 -- REQUESTS_FILE has one "token<TAB>heartbeat JSON" a line (bench/fleet/run.py writes it).
 -- Every request is built once in init(), so wrk spends its CPU on sockets, not on Lua.
 -- Thread i of N takes lines i, i+N, …; each request cycles to the next host of its thread.
+-- An optional second argument, DELAY_MS, makes each connection wait that long after each
+-- answer before its next request (run.py --ingest-rate: a paced load instead of a flood).
 
 local threads = {}
 local counter = 0
@@ -18,8 +20,11 @@ end
 local requests = {}
 local n = 0
 
+local pause = 0
+
 function init(args)
    local path = args[1] or error("give the requests file: -- REQUESTS_FILE")
+   pause = tonumber(args[2] or "0") or 0
    local stride = #threads > 0 and #threads or 1
    local i = 0
    local mine = (id or 0) % stride
@@ -39,4 +44,8 @@ end
 function request()
    n = n + 1
    return requests[(n % #requests) + 1]
+end
+
+function delay()
+   return pause
 end

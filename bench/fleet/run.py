@@ -507,6 +507,9 @@ def main():
                          "order of their rows (default), or as many drawn from the whole fleet in random order, as a fleet beats")
     ap.add_argument("--connections", type=int, default=64, help="wrk connections in the ingest phase (default 64)")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
+    ap.add_argument("--ingest-rate", type=float, default=0,
+                    help="pace wrk near this many heartbeats/s: each connection waits connections/rate s after each answer "
+                         "(less the answer's ~2 ms); 0 floods (default). Use many connections, e.g. --connections 512")
     ap.add_argument("--token-cache", choices=["on", "off"], default="off",
                     help="host token cache: off (default) is what 15-minute heartbeats from 100k hosts meet in production")
     ap.add_argument("--runs", type=int, default=25, help="runs of each dashboard query (default 25, after 2 warm-up runs)")
@@ -682,8 +685,9 @@ def main():
                     requests_file = os.path.join(work, f"heartbeats.{k}.tsv")
                     with open(requests_file, "w") as f:
                         f.writelines(f"{t}\t{b}\n" for t, b in lines[k::len(ports)])
+                    pause = max(0, round(args.connections / args.ingest_rate * 1000 - 2)) if args.ingest_rate > 0 else 0
                     cmds.append(["wrk", f"-t{args.wrk_threads}", f"-c{max(1, args.connections // len(ports))}", f"-d{int(args.ingest_seconds)}s",
-                                 "--latency", "-s", os.path.join(HERE, "heartbeat.lua"), f"http://127.0.0.1:{p}", "--", requests_file])
+                                 "--latency", "-s", os.path.join(HERE, "heartbeat.lua"), f"http://127.0.0.1:{p}", "--", requests_file, str(pause)])
                 t0 = time.time()
                 wrks = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for c in cmds]
                 texts = [w.communicate(timeout=args.ingest_seconds + 300)[0] for w in wrks]

@@ -22,6 +22,12 @@ struct ExportCommand: AsyncParsableCommand {
             try await db.close()
             Console.out("exported \(header.totalRows) rows of \(header.tables.count) tables from \(header.source) (schema \(header.schema)) to \(output)")
             Console.out("the blobs are not in the file: copy \(configuration.dataDirectory)/blobs/ to the new data directory yourself (rsync -a)")
+            let root = "\(configuration.dataDirectory)/heartbeat-log"
+            let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
+                .flatMap { slot in HeartbeatLog.segments(in: "\(root)/\(slot)") }
+            if !waiting.isEmpty {
+                Console.err("warning: \(root) holds \(waiting.count) log file(s) of heartbeats answered and not stored yet, which are not in the export: start the collector once (it stores them), stop it, and export again")
+            }
         } catch {
             try? await db.close()
             Console.err("helpline-collector export: \(TransferCommands.message(error))")

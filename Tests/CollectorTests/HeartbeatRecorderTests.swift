@@ -84,7 +84,7 @@ import Testing
     }
 
     /// Polls `condition` every 50 ms for up to `seconds`.
-    static func eventually(_ seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+    static func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try await condition() { return true }
@@ -199,7 +199,7 @@ import Testing
         // The mark moves only with a whole batch: none yet.
         #expect(try await tc.store.heartbeatLogMark(key: key) == nil)
         // The collector dies; at the next start the store takes every heartbeat again.
-        await recorder!.stop(timeout: .seconds(5))
+        await recorder!.stop(timeout: .seconds(60))
         recorder = nil
         try await tc.sqliteStore.write { db in try db.execute(sql: "DROP TRIGGER fail_one") }
         let replayed = try await HeartbeatLog(root: root, segmentBytes: 1 << 20).replay(into: tc.store, batch: 100)

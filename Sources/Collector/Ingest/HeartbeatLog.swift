@@ -287,38 +287,33 @@ public final class HeartbeatLog: Sendable {
     /// The whole records of a segment, in order, and how many bytes after them were not a
     /// whole, intact record (a write cut short, or damage: everything after it is ignored).
     static func read(_ data: Data, segment: UInt64) -> (records: [Record], rest: Int) {
-        let bytes = [UInt8](data)
-        var records: [Record] = []
-        var at = 0
-        while bytes.count - at >= 8 {
-            let length = Int(readLE(bytes, at, UInt32.self))
-            let crc = readLE(bytes, at + 4, UInt32.self)
-            guard length >= 11, length <= maxRecordBytes, bytes.count - at - 8 >= length else { break }
-            let payload = bytes[(at + 8)..<(at + 8 + length)]
-            guard bytes.withUnsafeBytes({ CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[(at + 8)..<(at + 8 + length)])) }) == crc,
-                  payload.first == 1 else { break }
-            let p = payload.startIndex
-            let time = Double(bitPattern: readLE(bytes, p + 1, UInt64.self))
-            let hostLength = Int(readLE(bytes, p + 9, UInt16.self))
-            guard time.isFinite, (0...Self.latestTime).contains(time), 11 + hostLength <= length else { break }
-            let host = String(decoding: bytes[(p + 11)..<(p + 11 + hostLength)], as: UTF8.self)
-            let body = String(decoding: bytes[(p + 11 + hostLength)..<(at + 8 + length)], as: UTF8.self)
-            at += 8 + length
-            records.append(Record(hostID: host, receivedAt: Date(timeIntervalSince1970: time), body: body,
-                                  end: Position(segment: segment, offset: UInt64(at))))
+        data.withUnsafeBytes { bytes in
+            func le<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: T.self)) }
+            var records: [Record] = []
+            var at = 0
+            while bytes.count - at >= 8 {
+                let length = Int(le(at, UInt32.self))
+                guard length >= 11, length <= maxRecordBytes, bytes.count - at - 8 >= length else { break }
+                let p = at + 8
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[p..<(p + length)])
+                guard CRC32.checksum(payload) == le(at + 4, UInt32.self), payload[0] == 1 else { break }
+                let time = Double(bitPattern: le(p + 1, UInt64.self))
+                let hostLength = Int(le(p + 9, UInt16.self))
+                guard time.isFinite, (0...Self.latestTime).contains(time), 11 + hostLength <= length else { break }
+                let host = String(decoding: bytes[(p + 11)..<(p + 11 + hostLength)], as: UTF8.self)
+                let body = String(decoding: bytes[(p + 11 + hostLength)..<(p + length)], as: UTF8.self)
+                at = p + length
+                records.append(Record(hostID: host, receivedAt: Date(timeIntervalSince1970: time), body: body,
+                                      end: Position(segment: segment, offset: UInt64(at))))
+            }
+            return (records, bytes.count - at)
         }
-        return (records, bytes.count - at)
     }
 
     private static func appendLE<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
         withUnsafeBytes(of: value.littleEndian) { out += $0 }
     }
 
-    private static func readLE<T: FixedWidthInteger>(_ bytes: [UInt8], _ at: Int, _: T.Type) -> T {
-        var value: T = 0
-        for i in 0..<MemoryLayout<T>.size { value |= T(bytes[at + i]) << (8 * i) }
-        return value
-    }
 
     // MARK: Files
 

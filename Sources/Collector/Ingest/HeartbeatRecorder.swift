@@ -101,7 +101,7 @@ public final class HeartbeatRecorder: Sendable {
     ///   full or the log cannot be written.
     public func record(_ row: HeartbeatRow) async throws {
         if let log {
-            let body = try row.body ?? String(decoding: try BundleJSON.encoder().encode(row.heartbeat), as: UTF8.self)
+            let body = try row.storedJSON(BundleJSON.encoder())
             let (depth, start) = try queue.withLock { q throws(APIError) -> (Int, Bool) in
                 guard q.pending.count + q.writing < backlogMax else {
                     throw APIError.overloaded(.serviceUnavailable, code: "heartbeats_backlogged",

@@ -37,14 +37,17 @@ extension PostgresStore {
                 // crash), possibly after another collector stored a newer one of the same host:
                 // such a host's history rows are added, its latest state is left as it is.
                 // Heartbeats answered once stored keep last-committed-wins.
-                var newest: [String: Date] = [:]
-                for row in heartbeats { newest[row.hostID] = max(newest[row.hostID] ?? row.receivedAt, row.receivedAt) }
-                let stale = logMark == nil ? [] : Set(try await c.all("SELECT host_id, received_at FROM host_health WHERE host_id = ANY(\(hosts))")
-                    .compactMap { row -> String? in
-                        let id: String = try row["host_id"]
-                        let at: Date = try row["received_at"]
-                        return newest[id].map { $0 < at } == true ? id : nil
-                    })
+                var stale: Set<String> = []
+                if logMark != nil {
+                    var newest: [String: Date] = [:]
+                    for row in heartbeats { newest[row.hostID] = max(newest[row.hostID] ?? row.receivedAt, row.receivedAt) }
+                    stale = Set(try await c.all("SELECT host_id, received_at FROM host_health WHERE host_id = ANY(\(hosts))")
+                        .compactMap { row -> String? in
+                            let id: String = try row["host_id"]
+                            let at: Date = try row["received_at"]
+                            return newest[id].map { $0 < at } == true ? id : nil
+                        })
+                }
                 // A host deleted while its heartbeat waited: its rows are left out, the rest stored.
                 if existing.count < hosts.count || !stale.isEmpty {
                     (b, hosts) = try Self.heartbeatColumns(heartbeats.filter { existing.contains($0.hostID) }, stale: stale)
@@ -176,7 +179,7 @@ extension PostgresStore {
         for (i, row) in heartbeats.enumerated() {
             let isLast = lastIndex[row.hostID] == i && !stale.contains(row.hostID)
             var json: String?
-            if isLast { json = try row.body ?? String(decoding: try encoder.encode(row.heartbeat), as: UTF8.self) }
+            if isLast { json = try row.storedJSON(encoder) }
             batch.append(row, isLast: isLast, json: json)
         }
         return (batch, lastIndex.keys.filter { !stale.contains($0) }.sorted())

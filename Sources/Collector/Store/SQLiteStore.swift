@@ -832,7 +832,7 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
     /// otherwise one encoder for the batch (one per heartbeat showed in the profile).
     private static func encodedHeartbeats(_ heartbeats: [HeartbeatRow]) throws -> [(HeartbeatRow, String)] {
         let encoder = BundleJSON.encoder()
-        return try heartbeats.map { ($0, try $0.body ?? String(decoding: try encoder.encode($0.heartbeat), as: UTF8.self)) }
+        return try heartbeats.map { ($0, try $0.storedJSON(encoder)) }
     }
 
     /// One transaction for the batch. Heartbeats are a health snapshot that the next one

@@ -301,6 +301,12 @@ public final class HeartbeatRow: Sendable {
     public init(hostID: String, receivedAt: Date, heartbeat: Heartbeat, body: String? = nil) {
         self.hostID = hostID; self.receivedAt = receivedAt; self.heartbeat = heartbeat; self.body = body
     }
+
+    /// The JSON to store: `body` when the caller kept it, else `heartbeat` encoded with
+    /// `encoder` (made only then).
+    func storedJSON(_ encoder: @autoclosure () -> JSONEncoder) throws -> String {
+        try body ?? String(decoding: try encoder().encode(heartbeat), as: UTF8.self)
+    }
 }
 
 /// A recorded heartbeat.

@@ -27,16 +27,9 @@ enum Pager {
             return
         }
         let pager = ProcessInfo.processInfo.environment["PAGER"].flatMap { $0.isEmpty ? nil : $0 } ?? "less"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", pager]
-        let pipe = Pipe()
-        p.standardInput = pipe
         do {
-            try p.run()
-            pipe.fileHandleForWriting.write(Data(bytes))
-            try? pipe.fileHandleForWriting.close()
-            p.waitUntilExit()
+            // Waits as long as the user reads; a pager that cannot start prints instead.
+            _ = try ChildProcess.run("/bin/sh", ["-c", pager], input: bytes, stdout: .inherit, stderr: .inherit, timeout: nil)
         } catch {
             FileHandle.standardOutput.write(Data(bytes))
         }

@@ -72,34 +72,23 @@ struct SessionNotifier: Sendable {
         let request = SessionNoticeRequest(socketPath: socket, summary: notice.summary, body: notice.body)
         guard let input = try? JSONEncoder().encode(request) else { return .failed("cannot encode the notice") }
 
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: setpriv)
-        child.arguments = ["--reuid", String(uid), "--regid", String(gid), "--clear-groups", "--", executable, "notify-session"]
-        child.environment = ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home]
-        let stdin = Pipe(), stderr = Pipe()
-        child.standardInput = stdin
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = stderr
-        do { try child.run() } catch { return .failed("cannot start \(setpriv): \(error)") }
-        try? stdin.fileHandleForWriting.write(contentsOf: input)
-        try? stdin.fileHandleForWriting.close()
-
-        let end = ContinuousClock.now + deadline
-        while child.isRunning, ContinuousClock.now < end {
-            try? await Task.sleep(for: .milliseconds(20))
+        let outcome: ChildProcess.Outcome
+        do {
+            outcome = try await ChildProcess.runInBackground(
+                setpriv, ["--reuid", String(uid), "--regid", String(gid), "--clear-groups", "--", executable, "notify-session"],
+                environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home], input: Array(input),
+                stdout: .discard, stderr: .capture, timeout: deadline)
+        } catch {
+            return .failed("cannot start \(setpriv): \(error)")
         }
-        if child.isRunning {
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-            return .failed("notify-session for \(notice.user) did not finish within \(deadline)")
-        }
-        switch child.terminationStatus {
+        if outcome.timedOut { return .failed("notify-session for \(notice.user) did not finish within \(deadline)") }
+        switch outcome.exitStatus {
         case 0: return .shown
         case SessionNoticeRequest.noSessionStatus: return .noSession
         default:
-            let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile().prefix(500), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            return .failed("notify-session for \(notice.user) exited \(child.terminationStatus): \(message)")
+            let message = String(decoding: outcome.error.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let how = outcome.exitStatus.map { "exited \($0)" } ?? "ended on signal \(outcome.signal ?? 0)"
+            return .failed("notify-session for \(notice.user) \(how): \(message)")
         }
     }
 }

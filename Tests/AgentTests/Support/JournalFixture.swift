@@ -60,18 +60,11 @@ struct JournalFixture {
         guard FileManager.default.isExecutableFile(atPath: remote) else {
             throw FixtureError("\(remote) is missing: journal fixtures are written with it; scripts/setup.sh installs it (Debian package systemd-journal-remote)")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: remote)
-        p.arguments = ["-o", directory + "/system.journal", input]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
-        try p.run()
-        let exited = p.waitForExit(upTo: 60)
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard exited else { throw FixtureError("systemd-journal-remote ran longer than 60 s and was killed: \(text)") }
-        guard p.terminationStatus == 0, text.contains("writing \(entries.count) entries") else {
-            throw FixtureError("systemd-journal-remote failed (\(p.terminationStatus)): \(text)")
+        let outcome = try ChildProcess.run(remote, ["-o", directory + "/system.journal", input], stdout: .discard, timeout: .seconds(60))
+        let text = String(decoding: outcome.error, as: UTF8.self)
+        guard !outcome.timedOut else { throw FixtureError("systemd-journal-remote ran longer than 60 s and was killed: \(text)") }
+        guard outcome.exitStatus == 0, text.contains("writing \(entries.count) entries") else {
+            throw FixtureError("systemd-journal-remote failed (\(outcome.exitStatus.map(String.init) ?? "signal \(outcome.signal ?? 0)")): \(text)")
         }
     }
 }
@@ -103,7 +96,9 @@ func ago(_ seconds: Double, from now: Date = Date()) -> Int64 {
     Int64((now.timeIntervalSince1970 - seconds) * 1_000_000)
 }
 
-/// Runs a program, returning status, stdout and stderr.
+/// Runs a program, returning status (the exit status, or the signal that ended it), stdout
+/// and stderr. Through `ChildProcess` (posix_spawn), not Foundation's `Process`, whose `run()`
+/// crashed a test run here (swift-corelibs-foundation pull request 5472).
 /// - Parameters:
 ///   - input: bytes for its standard input (else /dev/null).
 ///   - timeout: the program is killed and an error thrown when it runs longer.
@@ -111,40 +106,12 @@ func ago(_ seconds: Double, from now: Date = Date()) -> Int64 {
 func run(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil,
          input: Data? = nil, timeout: TimeInterval = 180) throws
     -> (status: Int32, output: String, error: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    if let environment { p.environment = environment }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let stdin = input.map { _ in Pipe() }
-    p.standardInput = stdin ?? FileHandle.nullDevice
-    let exited = DispatchSemaphore(value: 0)
-    p.terminationHandler = { _ in exited.signal() }
-    try p.run()
-    if let stdin, let input {
-        DispatchQueue.global().async {
-            try? stdin.fileHandleForWriting.write(contentsOf: input)
-            try? stdin.fileHandleForWriting.close()
-        }
-    }
-    // Read both pipes concurrently so neither fills up.
-    nonisolated(unsafe) var errData = Data()
-    nonisolated(unsafe) var outData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let deadline = DispatchTime.now() + timeout
-    guard exited.wait(timeout: deadline) == .success, group.wait(timeout: deadline) == .success else {
-        kill(p.processIdentifier, SIGKILL)
-        _ = exited.wait(timeout: .now() + 10)
+    let outcome = try ChildProcess.run(executable, arguments, environment: environment, directory: cwd, input: input.map { Array($0) },
+                                       timeout: .milliseconds(Int64(timeout * 1000)))
+    guard !outcome.timedOut else {
         throw FixtureError("\(executable) \(arguments.joined(separator: " ")) ran longer than \(Int(timeout)) s and was killed")
     }
-    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (outcome.exitStatus ?? outcome.signal ?? -1, String(decoding: outcome.output, as: UTF8.self), String(decoding: outcome.error, as: UTF8.self))
 }
 
 /// The folder holding the built products (`helpline`, `helpline-collector`).

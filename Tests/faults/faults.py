@@ -20,7 +20,12 @@ group). Four scenarios, each against its own collector and its own agent state:
      holding SQLite's write lock, heartbeats are answered 202 once logged (nothing stored,
      a segment in heartbeat-log/0/); the collector SIGKILLed, the lock released, the next
      start stores each of them exactly once (history, latest, the log's mark in
-     collector_state) and deletes the segments, and one more restart stores nothing twice.
+     collector_state) and deletes the segments, and one more restart stores nothing twice;
+  5. heartbeat_refused_is_set_aside: at the default limits a heartbeat is answered once
+     stored (logged all the same); with a trigger making the store refuse one host's rows,
+     that host's heartbeat and a good one are both answered 202, and after
+     heartbeat_store_tries the refused one is set aside (metric, the log names the host) and
+     the good one stored; a restart replays nothing; without the trigger the host is stored.
 
 One line per check (`ok   …` or `FAIL …`, details indented below a failure), and
 `N passed, M failed` alone on the last line; exit 1 on any failure. Standard library only;
@@ -1308,11 +1313,13 @@ def scenario_heartbeat_log_replays_after_kill(suite, ctx):
     """heartbeat_log_replays_after_kill: with heartbeat_backlog_max above 0 a heartbeat is
     answered once logged; SIGKILL the collector while the store is locked (nothing stored),
     and the next start stores each logged heartbeat exactly once (docs/collector.md,
-    "Heartbeats answered once logged")."""
+    "Heartbeats answered once logged when the writer is behind")."""
     label = "4 heartbeat log replays after kill"
     data = os.path.join(ctx.work, "s4-data")
     os.makedirs(data, mode=0o700)
-    backlog = ["--limit", "heartbeat_backlog_max=1000"]
+    # heartbeat_wait_max 0: every heartbeat answered once logged (by default the first 16
+    # waiting would wait for the write lock the test holds).
+    backlog = ["--limit", "heartbeat_backlog_max=1000", "--limit", "heartbeat_wait_max=0"]
     # notice: the start-up line that counts the replayed heartbeats (the last --log-level wins).
     col = Collector(ctx.bin_dir, data, ctx.logs, "s4", ["--min-free-disk-mb", "1", "--log-level", "notice"] + backlog)
     ctx.collectors.append(col)
@@ -1410,6 +1417,106 @@ def scenario_heartbeat_log_replays_after_kill(suite, ctx):
     suite.check(f"{label}: collector stops on SIGTERM with exit 0", rc == 0, f"exit {rc}", [tail(col.stderr_log)])
 
 
+# --------------------------------------------------------------------------- scenario 5
+
+def metric(port, name):
+    """A counter's value from /metrics, or None."""
+    st, _, text = http_call(port, "GET", "/metrics", timeout=5)
+    m = re.search(rf"^{re.escape(name)} (\d+(?:\.\d+)?)$", text or "", re.M) if st == 200 else None
+    return float(m.group(1)) if m else None
+
+
+def enrolled(suite, label, col, name):
+    """Enrolls a host through the API (a machine id of its own, so several hosts come from
+    this one machine); (host id, request headers), or None."""
+    st, _, body = http_call(col.port, "POST", "/api/v1/enroll",
+                            json.dumps({"secret": col.secret, "hostname": name, "machineID": f"fault-{name}-{os.getpid()}"}).encode(),
+                            {"Content-Type": "application/json"}, timeout=10.0)
+    if not suite.check(f"{label}: host {name} enrolled", st == 201, f"{st}", [str(body)[:300]]):
+        return None
+    enrollment = json.loads(body)
+    return enrollment["hostID"].lower(), {"Authorization": f"Bearer {enrollment['hostToken']}", "Content-Type": "application/json"}
+
+
+def scenario_heartbeat_refused_is_set_aside(suite, ctx):
+    """heartbeat_refused_is_set_aside: at the default limits a heartbeat is logged and answered
+    once stored; one the store refuses on its own (a trigger the test adds) is set aside after
+    heartbeat_store_tries, while the others around it are stored and the log moves on
+    (docs/collector.md, "A heartbeat the store refuses")."""
+    label = "5 refused heartbeat set aside"
+    data = os.path.join(ctx.work, "s5-data")
+    os.makedirs(data, mode=0o700)
+    col = Collector(ctx.bin_dir, data, ctx.logs, "s5", ["--min-free-disk-mb", "1", "--log-level", "notice"])
+    ctx.collectors.append(col)
+    col.start()
+    good, bad = enrolled(suite, label, col, "s5-good"), enrolled(suite, label, col, "s5-bad")
+    if not good or not bad:
+        return
+    now = time.time()
+
+    # --- a) defaults: answered once stored (a read right after the 202 sees it), and logged.
+    st, _, body = http_call(col.port, "POST", "/api/v1/heartbeats", heartbeat_body(good[0], 41, now - 3), good[1], timeout=10.0)
+    history, _, _, mark = heartbeat_state(data, good[0])
+    suite.check(f"{label}: at the default limits a heartbeat's 202 comes once it is stored (history read right after) "
+                f"and the log's mark is in collector_state", st == 202 and history == [41.0] and mark is not None,
+                f"{st}, history {history}, mark {mark}", [body[:300], tail(col.stderr_log, 800)])
+
+    # --- b) the store refuses the bad host's history rows; its heartbeat and a good one after it.
+    con = sqlite3.connect(os.path.join(data, "collector.sqlite"), isolation_level=None, timeout=10)
+    try:
+        con.execute(f"CREATE TRIGGER s5_refuse BEFORE INSERT ON health_history WHEN NEW.host_id = '{bad[0]}' "
+                    "BEGIN SELECT RAISE(ABORT, 's5 refused by the fault suite'); END")
+    finally:
+        con.close()
+    answers = []
+    for host, used in ((bad, 66), (good, 42)):
+        started = time.monotonic()
+        st, _, body = http_call(col.port, "POST", "/api/v1/heartbeats", heartbeat_body(host[0], used, now - 2), host[1], timeout=10.0)
+        answers.append((st, time.monotonic() - started, body))
+    suite.check(f"{label}: both are answered 202 within 5 s (a failed batch's waiting requests are answered: the log has them)",
+                all(st == 202 and secs < 5 for st, secs, _ in answers),
+                ", ".join(f"{st} in {secs:.2f} s" for st, secs, _ in answers), [b[:300] for _, _, b in answers])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and metric(col.port, "helpline_heartbeats_set_aside_total") != 1:
+        time.sleep(0.2)
+    aside = metric(col.port, "helpline_heartbeats_set_aside_total")
+    good_history, _, _, mark = heartbeat_state(data, good[0])
+    bad_history, bad_latest, _, _ = heartbeat_state(data, bad[0])
+    suite.check(f"{label}: after heartbeat_store_tries (3) the refused one is set aside "
+                f"(helpline_heartbeats_set_aside_total 1) and the good one stored",
+                aside == 1 and good_history == [41.0, 42.0] and bad_history == [] and bad_latest is None,
+                f"set aside {aside}, good history {good_history}, bad history {bad_history}",
+                [tail(col.stderr_log, 1200)])
+    named = [line for line in tail(col.stderr_log, 20000).splitlines() if "set aside" in line and bad[0] in line]
+    suite.check(f"{label}: the collector's log names the host whose heartbeat was set aside", len(named) == 1,
+                named[0][:240] if named else "no such line", [tail(col.stderr_log, 1200)])
+    suite.check(f"{label}: the heartbeat log keeps at most the segment being written", len(log_segments(data)) <= 1,
+                f"{', '.join(log_segments(data)) or 'none'}")
+
+    # --- c) a restart replays nothing (the mark moved past the refused one).
+    rc = col.stop()
+    col.start()
+    notes = [line for line in tail(col.stderr_log, 20000).splitlines()
+             if "stored the heartbeats an earlier run had logged and not stored" in line]
+    good_again, _, _, _ = heartbeat_state(data, good[0])
+    suite.check(f"{label}: after a SIGTERM (exit {rc}) and a start nothing is replayed and the good host still has 2 rows",
+                not notes and good_again == [41.0, 42.0], f"{len(notes)} replay lines, history {good_again}",
+                notes[:2] + [tail(col.stderr_log, 800)])
+
+    # --- d) the store takes the bad host again: its next heartbeat is stored as any other.
+    con = sqlite3.connect(os.path.join(data, "collector.sqlite"), isolation_level=None, timeout=10)
+    try:
+        con.execute("DROP TRIGGER s5_refuse")
+    finally:
+        con.close()
+    st, _, body = http_call(col.port, "POST", "/api/v1/heartbeats", heartbeat_body(bad[0], 67, now - 1), bad[1], timeout=10.0)
+    bad_history, _, _, _ = heartbeat_state(data, bad[0])
+    suite.check(f"{label}: with the trigger gone the host's next heartbeat is answered once stored",
+                st == 202 and bad_history == [67.0], f"{st}, history {bad_history}", [body[:300]])
+    rc = col.stop()
+    suite.check(f"{label}: collector stops on SIGTERM with exit 0", rc == 0, f"exit {rc}", [tail(col.stderr_log)])
+
+
 # --------------------------------------------------------------------------- main
 
 class Context:
@@ -1422,7 +1529,7 @@ class Context:
 
 
 SCENARIOS = [("1", scenario_collector_killed), ("2", scenario_disk_full), ("3", scenario_agent_killed),
-             ("4", scenario_heartbeat_log_replays_after_kill)]
+             ("4", scenario_heartbeat_log_replays_after_kill), ("5", scenario_heartbeat_refused_is_set_aside)]
 
 
 def main():

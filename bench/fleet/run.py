@@ -587,7 +587,7 @@ def main():
 
         def stored_heartbeats():
             """Heartbeats the collectors have stored (`helpline_heartbeats_accepted_total`, counted
-            at commit): with heartbeat_backlog_max above 0 they are answered before that."""
+            at commit): when the writer is behind they are answered before that."""
             total = 0
             for p in ports:
                 c = http.client.HTTPConnection("127.0.0.1", p, timeout=30)

@@ -83,7 +83,7 @@ public func buildRouter(configuration: CollectorConfiguration, dependencies: Col
 /// store stored now, before any new heartbeat is taken. Replayed whatever
 /// `heartbeat_backlog_max` says now, so heartbeats answered before it was set to 0 are not
 /// lost; nil (the log released) when it is 0.
-func openHeartbeatLog(configuration: CollectorConfiguration, store: any CollectorStore, logger: Logger) async throws -> HeartbeatLog? {
+func openHeartbeatLog(configuration: CollectorConfiguration, store: any CollectorStore, metrics: CollectorMetrics, logger: Logger) async throws -> HeartbeatLog? {
     let limits = configuration.limits
     let root = "\(configuration.dataDirectory)/heartbeat-log"
     guard limits.heartbeatBacklogMax > 0 || FileManager.default.fileExists(atPath: root) else { return nil }
@@ -96,6 +96,12 @@ func openHeartbeatLog(configuration: CollectorConfiguration, store: any Collecto
             "seconds": "\((ContinuousClock.now - started).components.seconds)", "slot": "\(log.slot)",
         ])
     }
+    for refused in replayed.refused {
+        logger.error("the store refused a logged heartbeat on its own while it stored the others; it is set aside (not stored)", metadata: [
+            "host": "\(refused.hostID)", "received_at": "\(refused.receivedAt)", "error": "\(refused.error)",
+        ])
+    }
+    metrics.heartbeatsSetAside.increment(by: replayed.refused.count)
     for path in replayed.setAside {
         logger.error("a heartbeat log segment is damaged after its last whole record (a power cut, or the disk); what follows the damage was not stored, and the file is kept for a look", metadata: ["path": "\(path)"])
     }
@@ -139,8 +145,10 @@ public func buildApplication(configuration: CollectorConfiguration, dependencies
     }
     let limits = configuration.limits
     let heartbeats = HeartbeatRecorder(store: dependencies.store, metrics: dependencies.metrics, maxBatch: limits.heartbeatBatchMax,
-                                       sortMax: limits.heartbeatSortMax, log: try await openHeartbeatLog(configuration: configuration, store: dependencies.store, logger: logger),
-                                       backlogMax: limits.heartbeatBacklogMax, retryAfter: limits.retryAfterSeconds, logger: logger)
+                                       sortMax: limits.heartbeatSortMax, log: try await openHeartbeatLog(configuration: configuration, store: dependencies.store,
+                                                                                     metrics: dependencies.metrics, logger: logger),
+                                       backlogMax: limits.heartbeatBacklogMax, waitMax: limits.heartbeatWaitMax,
+                                       storeTries: limits.heartbeatStoreTries, retryAfter: limits.retryAfterSeconds, logger: logger)
     let tickets = TicketService(publicURL: configuration.publicURL, limits: configuration.limits)
     let router = buildRouter(configuration: configuration, dependencies: dependencies, blobs: blobs, tickets: tickets,
                              heartbeats: heartbeats)

@@ -25,6 +25,9 @@ public struct CollectorMetrics: Sendable {
     public let heartbeatQueueDepth: Metrics.Gauge
     /// Heartbeats stored.
     public let heartbeatsAccepted: Metrics.Counter
+    /// Heartbeats the store refused on their own while others were stored, set aside
+    /// (`heartbeat_store_tries`).
+    public let heartbeatsSetAside: Metrics.Counter
     /// Enrolled hosts (refreshed on scrape).
     public let hosts: Metrics.Gauge
     /// Tickets not resolved or closed (refreshed on scrape).
@@ -56,6 +59,7 @@ public struct CollectorMetrics: Sendable {
         uploadsInFlight = Metrics.Gauge(label: "helpline_uploads_in_flight", factory: factory)
         heartbeatQueueDepth = Metrics.Gauge(label: "helpline_heartbeat_queue_depth", factory: factory)
         heartbeatsAccepted = Metrics.Counter(label: "helpline_heartbeats_accepted_total", factory: factory)
+        heartbeatsSetAside = Metrics.Counter(label: "helpline_heartbeats_set_aside_total", factory: factory)
         hosts = Metrics.Gauge(label: "helpline_hosts", factory: factory)
         openTickets = Metrics.Gauge(label: "helpline_open_tickets", factory: factory)
         liveBundles = Metrics.Gauge(label: "helpline_live_bundles", factory: factory)

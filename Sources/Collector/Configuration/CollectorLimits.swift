@@ -96,12 +96,24 @@ public struct CollectorLimits: Sendable, Equatable {
     public var hostMaxStoredMB = 2048
     /// Heartbeats one host may send per hour (`heartbeats_per_hour`); more answer 429.
     public var heartbeatsPerHour = 60
-    /// Heartbeats answered once written to the heartbeat log and not yet stored, at most
-    /// (`heartbeat_backlog_max`); one more answers 503. 0 (the default) answers each heartbeat
-    /// once it is stored. Above 0, heartbeats are stored afterwards in large batches in host
-    /// order, which takes a surge (a fleet coming back after an outage) at a higher rate;
-    /// the log (`heartbeat-log/` in the data directory) keeps them across a crash.
-    public var heartbeatBacklogMax = 0
+    /// Heartbeats written to the heartbeat log and not yet stored, at most
+    /// (`heartbeat_backlog_max`); one more answers 503. Above 0 (the default), every heartbeat
+    /// is appended to the log (`heartbeat-log/` in the data directory, which keeps it across a
+    /// crash) and answered once stored while the writer keeps up, or at once when more than
+    /// `heartbeat_wait_max` wait: a surge (a fleet coming back after an outage) is then taken
+    /// at a higher rate and stored afterwards in large batches in host order. 0 answers each
+    /// heartbeat once stored, without the log.
+    public var heartbeatBacklogMax = 20_000
+    /// With `heartbeat_backlog_max` above 0: while fewer heartbeats than this wait to be stored,
+    /// a heartbeat is answered once stored (a page read right after shows it); from this many
+    /// on, once logged (`heartbeat_wait_max`). 0 answers every heartbeat once logged.
+    public var heartbeatWaitMax = 16
+    /// With `heartbeat_backlog_max` above 0: a heartbeat whose transactions failed this many
+    /// times is written on its own (`heartbeat_store_tries`); one the store refuses on its own
+    /// while others around it are stored is set aside (named in the log) instead of holding
+    /// back the whole backlog. When every heartbeat fails on its own the store is at fault
+    /// and nothing is set aside.
+    public var heartbeatStoreTries = 3
     /// Most heartbeats stored in one transaction (`heartbeat_batch_max`); the writer holds the
     /// database for the length of one, so other writes (bundles, tickets) may wait that long.
     public var heartbeatBatchMax = 5000
@@ -266,6 +278,8 @@ public struct CollectorLimits: Sendable, Equatable {
         "host_max_stored_mb": Entry(path: \.hostMaxStoredMB, range: 1...(1 << 30)),
         "heartbeats_per_hour": Entry(path: \.heartbeatsPerHour, range: 1...maxCount),
         "heartbeat_backlog_max": Entry(path: \.heartbeatBacklogMax, range: 0...1_000_000),
+        "heartbeat_wait_max": Entry(path: \.heartbeatWaitMax, range: 0...100_000),
+        "heartbeat_store_tries": Entry(path: \.heartbeatStoreTries, range: 1...100),
         "heartbeat_batch_max": Entry(path: \.heartbeatBatchMax, range: 1...100_000),
         "heartbeat_sort_max": Entry(path: \.heartbeatSortMax, range: 1...1_000_000),
         "heartbeat_log_segment_mib": Entry(path: \.heartbeatLogSegmentMiB, range: 1...1024),

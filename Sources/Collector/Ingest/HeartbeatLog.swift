@@ -190,6 +190,9 @@ public final class HeartbeatLog: Sendable {
         public var unreadable = 0
         /// Segments with damage after their last whole record, kept as `<name>.damaged`.
         public var setAside: [String] = []
+        /// Heartbeats the store refused on their own while it stored the others around them
+        /// (`HeartbeatIsolation`): host id, received-at and the store's error. Not stored.
+        public var refused: [(hostID: String, receivedAt: Date, error: String)] = []
     }
 
     /// Stores what this slot's log, and any other slot no running collector holds, kept beyond
@@ -227,8 +230,18 @@ public final class HeartbeatLog: Sendable {
             guard let end = last else { return }
             // Host order, as the recorder writes (stable: a host's records stay in log order).
             let sorted = rows.enumerated().sorted { ($0.element.hostID, $0.offset) < ($1.element.hostID, $1.offset) }.map(\.element)
-            try await store.recordHeartbeats(sorted, logMark: HeartbeatLogMark(key: key, value: end.description, replay: true))
-            outcome.stored += rows.count
+            let mark = HeartbeatLogMark(key: key, value: end.description, replay: true)
+            do {
+                try await store.recordHeartbeats(sorted, logMark: mark)
+                outcome.stored += rows.count
+            } catch {
+                // One heartbeat the store cannot take must not keep the collector from starting:
+                // each is written on its own, and what the store refuses alone is set aside.
+                let plan = await HeartbeatIsolation.run(sorted, mark: mark, store: store)
+                if let failure = plan.storeFailure { throw failure }
+                outcome.stored += plan.stored.count
+                outcome.refused += plan.setAside.map { (sorted[$0.index].hostID, sorted[$0.index].receivedAt, "\($0.error)") }
+            }
             rows.removeAll(keepingCapacity: true)
             last = nil
         }

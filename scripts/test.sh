@@ -72,7 +72,7 @@ HELPLINE_BIN_DIR="$bin" Tests/web/run.sh
 echo "== hostile input through the real HTTP endpoints (Tests/hostile)" >&2
 HELPLINE_COLLECTOR_BIN="$bin/helpline-collector" Tests/hostile/run.sh
 
-echo "== faults: collector killed mid-upload, full disk, agent killed (Tests/faults)" >&2
+echo "== faults: collector killed mid-upload, full disk, agent killed, heartbeat log (Tests/faults)" >&2
 HELPLINE_BIN_DIR="$bin" Tests/faults/run.sh
 
 echo "== scale-out: two collectors on one PostgreSQL (Tests/scaleout)" >&2

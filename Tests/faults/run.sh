@@ -9,7 +9,11 @@
 #   3. `helpline request` SIGKILLed during collection and during an upload throttled (and cut
 #      at the kill) by a slow TCP proxy, and `helpline spool flush` SIGKILLed mid-upload: the
 #      spool stays readable, a flush delivers, the cut bundles reach the collector, no bundle
-#      id is stored twice and every stored bundle is valid.
+#      id is stored twice and every stored bundle is valid;
+#   4. heartbeats logged while the store is locked, the collector SIGKILLed: the next start
+#      stores each exactly once;
+#   5. a heartbeat the store refuses on its own is set aside after heartbeat_store_tries while
+#      the others are stored, and never replayed.
 # Tests/faults/faults.py holds the scenarios (standard-library Python).
 #
 # Usage (as root: it mounts a tmpfs):

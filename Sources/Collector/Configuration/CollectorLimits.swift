@@ -103,7 +103,7 @@ public struct CollectorLimits: Sendable, Equatable {
     /// `heartbeat_wait_max` wait: a surge (a fleet coming back after an outage) is then taken
     /// at a higher rate and stored afterwards in large batches in host order. 0 answers each
     /// heartbeat once stored, without the log.
-    public var heartbeatBacklogMax = 20_000
+    public var heartbeatBacklogMax = 50_000
     /// With `heartbeat_backlog_max` above 0: while fewer heartbeats than this wait to be stored,
     /// a heartbeat is answered once stored (a page read right after shows it); from this many
     /// on, once logged (`heartbeat_wait_max`). 0 answers every heartbeat once logged.

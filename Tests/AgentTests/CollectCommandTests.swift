@@ -178,6 +178,36 @@ import Testing
         #expect(journal?.items == 2)
     }
 
+    @Test func theNoteComesFromStandardInputOrAFileAndIsBoundedAtItsLimit() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        try makeFixtures(dir)
+        func collect(_ extra: [String], input: String? = nil) throws -> (status: Int32, error: String, note: String?) {
+            let out = dir.file("n-\(UUID().uuidString).tar.gz")
+            let r = try run(helpline, ["collect", "--sysroot", dir.file("root"), "--journal-directory", dir.file("journal"), "--output", out] + extra,
+                            cwd: dir.path, input: input.map { Data($0.utf8) })
+            guard r.status == 0 else { return (r.status, r.error, nil) }
+            let manifest = try run("/usr/bin/tar", ["xzOf", out, "manifest.json"])
+            return (r.status, r.error, try BundleJSON.decoder().decode(Manifest.self, from: Data(manifest.output.utf8)).note)
+        }
+        // Standard input (the Get Help launcher's way: never in the arguments `ps` shows).
+        let piped = try collect(["--note-file", "-"], input: "the printer jams\n")
+        #expect(piped.status == 0 && piped.note == "the printer jams", "\(piped.error)")
+        // A file at the limit (its one trailing newline is not part of the note), and one byte over.
+        let limit = NoteFlags.maxNoteBytes
+        try dir.write("at-limit.txt", String(repeating: "a", count: limit) + "\n")
+        let atLimit = try collect(["--note-file", dir.file("at-limit.txt")])
+        #expect(atLimit.status == 0 && atLimit.note?.utf8.count == limit, "\(atLimit.error)")
+        try dir.write("over.txt", String(repeating: "a", count: limit + 1))
+        let over = try collect(["--note-file", dir.file("over.txt")])
+        #expect(over.status != 0 && over.error.contains("over \(limit) bytes"), "\(over.error)")
+        let overInline = try collect(["--note", String(repeating: "b", count: limit + 1)])
+        #expect(overInline.status != 0 && overInline.error.contains("at most \(limit)"), "\(overInline.error)")
+        let both = try collect(["--note", "x", "--note-file", dir.file("at-limit.txt")])
+        #expect(both.status != 0 && both.error.contains("not both"), "\(both.error)")
+        let missing = try collect(["--note-file", dir.file("no-such-note.txt")])
+        #expect(missing.status != 0 && missing.error.contains("no-such-note.txt"), "\(missing.error)")
+    }
+
     @Test func unwritableOutputFailsWithExitCode3AndLeavesNothing() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         try makeFixtures(dir)

@@ -168,8 +168,13 @@ struct ThrowawayUser {
         #expect(waitForLog("request from \(user.name): "), "the daemon finished the abandoned request: \(seen)")
         usleep(200_000)
         #expect(daemon.isRunning, "a client hanging up must not kill the daemon (status \(daemon.isRunning ? 0 : daemon.terminationStatus))")
-        let after = try user.runAs([helpline, "request", "--json", "--note", "still there?", "--daemon-socket", socket])
-        #expect(after.status == ExitCodes.notEnrolled, "\(after.error)")
+        // Still there, and a hand-made client's note over the limit (`helpline request` checks it
+        // before sending) is refused: it would make a bundle the collector refuses.
+        let long = #"{"note": "\#(String(repeating: "n", count: NoteFlags.maxNoteBytes + 1))"}"#
+        let after = try user.runAs(["/usr/bin/python3", dir.file("client.py"), socket, long, "0", "60"])
+        let tooLong = try? BundleJSON.decoder().decode(DaemonMessage.self, from: Data(after.output.utf8))
+        #expect(tooLong?.answer?.outcome == "collection_failed", "\(after.output) \(after.error)")
+        #expect(tooLong?.answer?.message.contains("over the \(NoteFlags.maxNoteBytes) a note may hold") == true, "\(after.output)")
 
         // user_requests_per_hour = 5: the forged and the abandoned requests counted too; the
         // fifth is taken, the sixth is not, and says why and what to do.

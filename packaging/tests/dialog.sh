@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The "Get Help" launcher's dialog path under Xvfb: zenity asks for a note (typed with
-# xdotool), helpline-get-help runs `helpline request --note NOTE --json`, and the answer
+# xdotool), helpline-get-help runs `helpline request --note-file - --json` with the note on
+# its standard input (never in its arguments), and the answer
 # dialog shows the ticket and findings; a screenshot goes to test-artifacts/packaging/.
 #
 #   packaging/tests/dialog.sh [HELPLINE]
@@ -28,6 +29,7 @@ else
   cat >"$helpline" <<EOF
 #!/bin/sh
 printf '%s\n' "\$@" >"$work/args"
+cat >"$work/stdin"
 cat "$here/answer-delivered.json"
 EOF
   chmod +x "$helpline"
@@ -41,7 +43,8 @@ text=$(printf '%s\n\n' "$note" | HELPLINE_BIN=$helpline HELPLINE_GET_HELP_UI=ter
 echo "$text" | grep -qF "$expect_ticket" || fail "the terminal path did not show '$expect_ticket': $text"
 if [ $# -eq 0 ]; then
   echo "$text" | grep -qF "• The disk is almost full (high)" || fail "the terminal path did not list the finding: $text"
-  [ "$(cat "$work/args")" = "request"$'\n'"--note"$'\n'"$note"$'\n'"--json" ] || fail "helpline got: $(cat "$work/args")"
+  [ "$(cat "$work/args")" = "request"$'\n'"--note-file"$'\n'"-"$'\n'"--json" ] || fail "helpline got: $(cat "$work/args")"
+  [ "$(cat "$work/stdin")" = "$note" ] || fail "helpline read the note '$(cat "$work/stdin")' on its standard input, not '$note'"
 fi
 echo "dialog: terminal path OK" >&2
 
@@ -111,7 +114,7 @@ EOF
 chmod +x "$work/drive.sh"
 shot=$artifacts/get-help-answer.png
 rm -f "$shot" "$artifacts/get-help-note.png"
-rm -f "$work/args"
+rm -f "$work/args" "$work/stdin"
 # A display that never answers (Xvfb failed to start or to let the client in; exit 3) is tried
 # once more on a new one; any other failure is the launcher's. Xvfb's own messages go to
 # xvfb.log, shown when it fails.
@@ -129,6 +132,7 @@ fi
 [ "$status" -eq 0 ] || fail "the zenity path failed (exit $status; Xvfb: $(tr '\n' ' ' <"$work/xvfb.log" 2>/dev/null | cut -c1-400))"
 { [ -s "$shot" ] && [ -s "$artifacts/get-help-note.png" ]; } || fail "no screenshots"
 if [ $# -eq 0 ]; then
-  [ "$(sed -n 3p "$work/args")" = "$note" ] || fail "the note typed in the dialog did not reach helpline: $(cat "$work/args")"
+  [ "$(cat "$work/stdin")" = "$note" ] || fail "the note typed in the dialog did not reach helpline: $(cat "$work/stdin" "$work/args")"
+  ! grep -qF "$note" "$work/args" || fail "the note went in helpline's arguments (visible in ps): $(cat "$work/args")"
 fi
 echo "dialog: zenity path OK; screenshots $artifacts/get-help-{note,answer}.png" >&2

@@ -13,8 +13,7 @@ struct CollectCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: ArgumentHelp("Bundle file to write (default: helpline-<host>-<UTC time>-<id>.tar.gz here).", valueName: "FILE"))
     var output: String?
 
-    @Option(name: .long, help: "Your own words about the problem, kept in the bundle (redacted).")
-    var note: String?
+    @OptionGroup var notes: NoteFlags
 
     func run() async throws {
         // agent.conf (HELPLINE_CONFIG, else /etc/helpline/agent.conf when there is one): its
@@ -24,7 +23,7 @@ struct CollectCommand: AsyncParsableCommand {
             Console.error("helpline: \(error)")
             throw ExitCode(ExitCodes.collectionFailed)
         }
-        var collection = Collection(options: flags.options(defaultsFrom: config), note: note)
+        var collection = Collection(options: flags.options(defaultsFrom: config), note: try notes.resolve())
         collection.compressionLevel = flags.compressionLevel
         let path = output ?? BundleNaming.defaultPath(sysroot: flags.options.sysroot, now: collection.now)
         let result: Collection.Result

@@ -414,8 +414,15 @@ struct DaemonCommand: AsyncParsableCommand {
         }
         log.line("request from \(user) (pid \(client.pid))")
         let options: CollectOptions
-        do { options = try daemonOptions(for: request, config: config) } catch {
-            // `helpline request` checks --since before sending, so only a hand-made client gets here.
+        do {
+            // `helpline request` checks the note's size before sending; a hand-made client's
+            // longer note would make a bundle the collector refuses.
+            if let note = request.note, note.utf8.count > NoteFlags.maxNoteBytes {
+                throw ValidationError("the note is \(note.utf8.count) bytes, over the \(NoteFlags.maxNoteBytes) a note may hold")
+            }
+            options = try daemonOptions(for: request, config: config)
+        } catch {
+            // `helpline request` checks --since and the note before sending, so only a hand-made client gets here.
             let answer = RequestFlow.Answer(outcome: "collection_failed", message: "The helpline daemon refused the request: \(error)",
                                             exitCode: ExitCodes.collectionFailed)
             peer.send(DaemonMessage(answer: answer))

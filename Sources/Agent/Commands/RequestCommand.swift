@@ -11,8 +11,8 @@ struct RequestCommand: AsyncParsableCommand {
     @OptionGroup var agent: AgentFlags
     @OptionGroup var flags: CollectionFlags
 
-    @Option(name: .long, help: "A few words about the problem (asked for in a terminal when not given; Enter skips).")
-    var note: String?
+    /// `--note` or `--note-file`; asked for in a terminal when neither is given (Enter skips).
+    @OptionGroup var notes: NoteFlags
 
     @Flag(name: .long, help: "Print the result as JSON (for scripts and the desktop launcher).")
     var json = false
@@ -24,10 +24,13 @@ struct RequestCommand: AsyncParsableCommand {
     var viaDaemon = false
 
     func run() async throws {
-        var note = self.note
-        if note == nil, !json, isatty(0) == 1 {
+        var note = try notes.resolve()
+        if note == nil, notes.noteFile == nil, !json, isatty(0) == 1 {
             FileHandle.standardError.write(Data("What is going wrong? (a few words, Enter to skip): ".utf8))
             note = readLine(strippingNewline: true)
+            if let typed = note, typed.utf8.count > NoteFlags.maxNoteBytes {
+                throw ValidationError("the note is \(typed.utf8.count) bytes; a note holds at most \(NoteFlags.maxNoteBytes) (a few words, or an error message)")
+            }
         }
         let interactive = !json && Console.stderrIsTerminal
         let printer: @Sendable (String) -> Void = { Console.error($0) }

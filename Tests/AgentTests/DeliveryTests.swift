@@ -253,13 +253,24 @@ import Testing
         let collector = LiveCollector(dataDir: world.dir.file("data"), extraArguments: ["--limit", "max_bundle_bytes=2000"])
         try collector.start()
         defer { collector.stop() }
+        // rejected/ keeps the spool's limits: 2 bundles here.
+        try world.dir.write("agent.conf", "retries = 3\nconnect_timeout = 2s\nstall_timeout = 5s\nspool_max_bundles = 2\n")
         try enrolled(world, collector)
-        let big = try world.request()
-        #expect(big.status == ExitCodes.rejected, "\(big.error)")
-        let kept = try #require(big.answer?.keptAt)
-        #expect(FileManager.default.fileExists(atPath: kept))
-        #expect(try BundleReader.read(path: kept).manifest.bundleID == big.answer?.bundleID, "the kept bundle is whole")
-        #expect(big.answer?.message.contains("413") == true)
+        var keptAt: [String] = []
+        for _ in 0..<3 {
+            let big = try world.request()
+            #expect(big.status == ExitCodes.rejected, "\(big.error)")
+            let kept = try #require(big.answer?.keptAt)
+            #expect(kept.hasPrefix(world.state + "/rejected/"), "\(kept)")
+            #expect(FileManager.default.fileExists(atPath: kept))
+            #expect(try BundleReader.read(path: kept).manifest.bundleID == big.answer?.bundleID, "the kept bundle is whole")
+            #expect(big.answer?.message.contains("413") == true)
+            keptAt.append(kept)
+        }
+        // The oldest went when the third was set aside; the two newest stay.
+        #expect(!FileManager.default.fileExists(atPath: keptAt[0]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: world.state + "/rejected").sorted()
+                == keptAt.dropFirst().map { ($0 as NSString).lastPathComponent }.sorted())
         #expect(try collector.ticketCount() == 0)
     }
 

@@ -349,4 +349,29 @@ import Testing
         #expect(c.server == "https://env.example")
         #expect(throws: AgentConfigError.self) { try AgentConfig.load(path: dir.file("missing.conf"), environment: [:]) }
     }
+
+    @Test func aSetAsideFolderKeepsTheSpoolsLimitsOldestFirstAndNeverTheBundleJustSetAside() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let folder = dir.file("rejected")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // Five bundles of 1,000 bytes, a minute apart, the first the oldest; and a file that is no bundle.
+        for i in 0..<5 {
+            let path = folder + "/b\(i).tar.gz"
+            try Data(repeating: UInt8(i), count: 1000).write(to: URL(fileURLWithPath: path))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: Double(i - 10) * 60)], ofItemAtPath: path)
+        }
+        try Data("x".utf8).write(to: URL(fileURLWithPath: folder + "/notes.txt"))
+        func left() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: folder).sorted() }
+
+        // At the count limit (5 of 5): nothing goes.
+        #expect(Spool.pruneSetAside(folder, keeping: "b4.tar.gz", maxBundles: 5, maxBytes: 5000).isEmpty)
+        // One under it: the oldest goes.
+        #expect(Spool.pruneSetAside(folder, keeping: "b4.tar.gz", maxBundles: 4, maxBytes: 5000) == ["b0.tar.gz"])
+        // Bytes: 2,999 hold two bundles of 1,000 and not a third.
+        #expect(Spool.pruneSetAside(folder, keeping: "b4.tar.gz", maxBundles: 100, maxBytes: 2999).sorted() == ["b1.tar.gz", "b2.tar.gz"])
+        #expect(try left() == ["b3.tar.gz", "b4.tar.gz", "notes.txt"])
+        // The bundle just set aside stays even when it is the oldest, and alone over the bytes.
+        #expect(Spool.pruneSetAside(folder, keeping: "b3.tar.gz", maxBundles: 1, maxBytes: 10) == ["b4.tar.gz"])
+        #expect(try left() == ["b3.tar.gz", "notes.txt"])
+    }
 }

@@ -164,12 +164,14 @@ struct RequestFlow: Sendable {
 extension RequestFlow {
     /// Moves a bundle the user was told about out of `outgoing/` into `<state>/<folder>/<id>.tar.gz`,
     /// where no flush takes it over; answers where it is now (where it was, if the move failed).
+    /// The folder keeps the spool's limits, its oldest bundles deleted first (`Spool.pruneSetAside`).
     func setAside(_ path: String, id: String, in folder: String) -> String {
         let aside = state.directory + "/" + folder
         let target = aside + "/\(id).tar.gz"
         do {
             try FileManager.default.createDirectory(atPath: aside, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try DurableFile.move(path, to: target)
+            Spool.pruneSetAside(aside, keeping: "\(id).tar.gz", maxBundles: config.spoolMaxBundles, maxBytes: config.spoolMaxBytes)
             return target
         } catch {
             return path

@@ -161,11 +161,43 @@ struct Spool: Sendable {
     var rejectedDirectory: String { (directory as NSString).deletingLastPathComponent + "/rejected" }
 
     /// Moves bundle `id` to `rejectedDirectory` (0700): an unreadable one, or one the collector
-    /// refused for good. Its state file stays for `remove`.
+    /// refused for good. Its state file stays for `remove`. The folder keeps the spool's
+    /// limits (`pruneSetAside`).
     func setAside(_ id: String) {
         try? FileManager.default.createDirectory(atPath: rejectedDirectory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         if (try? DurableFile.move(bundlePath(id), to: rejectedDirectory + "/\(id).tar.gz")) == nil { unlink(bundlePath(id)) }
+        Self.pruneSetAside(rejectedDirectory, keeping: "\(id).tar.gz", maxBundles: maxBundles, maxBytes: maxBytes)
+    }
+
+    /// Keeps a folder of set-aside bundles (`rejected/`, `unsent/`: bundles the user was told
+    /// where to find, which nothing sends) within the spool's limits, `spool_max_bundles` and
+    /// `spool_max_bytes`, deleting the oldest `*.tar.gz` first (by modification time). `keeping`,
+    /// the bundle just set aside, always stays, so it is where the user was told. Without this,
+    /// a collector that refused every bundle (or a machine never enrolled) would fill the disk
+    /// one request at a time.
+    /// - Returns: the names deleted.
+    @discardableResult
+    static func pruneSetAside(_ folder: String, keeping: String, maxBundles: Int, maxBytes: Int) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var bundles: [(name: String, modified: Int, bytes: Int)] = names.filter { $0.hasSuffix(".tar.gz") }.compactMap { name in
+            var st = stat()
+            guard lstat(folder + "/" + name, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return (name, st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec, Int(st.st_size))
+        }
+        // The one to keep first, then newest first.
+        bundles.sort { ($0.name == keeping ? 1 : 0, $0.modified, $0.name) > ($1.name == keeping ? 1 : 0, $1.modified, $1.name) }
+        var kept = 0, bytes = 0
+        var deleted: [String] = []
+        for bundle in bundles {
+            if bundle.name == keeping || (kept < maxBundles && bytes + bundle.bytes <= maxBytes) {
+                kept += 1
+                bytes += bundle.bytes
+            } else if unlink(folder + "/" + bundle.name) == 0 {
+                deleted.append(bundle.name)
+            }
+        }
+        return deleted
     }
 
     private func save(_ item: SpoolItem) throws {

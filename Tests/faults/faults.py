@@ -1516,6 +1516,19 @@ def scenario_heartbeat_refused_is_set_aside(suite, ctx):
     rc = col.stop()
     suite.check(f"{label}: collector stops on SIGTERM with exit 0", rc == 0, f"exit {rc}", [tail(col.stderr_log)])
 
+    # --- e) export beside a log whose every heartbeat is stored: no warning (scenario 4 has one).
+    out = os.path.join(ctx.work, "s5-export.jsonl.gz")
+    segments = log_segments(data)
+    try:
+        ex = subprocess.run([os.path.join(ctx.bin_dir, "helpline-collector"), "export", "--data-dir", data, "--output", out],
+                            capture_output=True, text=True, timeout=60)
+        quiet = ex.returncode == 0 and "not in the export" not in ex.stderr
+        why = [f"exit {ex.returncode}", ex.stderr[-600:]]
+    except subprocess.TimeoutExpired:
+        quiet, why = False, ["export did not finish within 60 s"]
+    suite.check(f"{label}: export beside a log segment whose heartbeats are all stored does not warn",
+                quiet and bool(segments), f"segments: {', '.join(segments) or 'none'}", why)
+
 
 # --------------------------------------------------------------------------- main
 

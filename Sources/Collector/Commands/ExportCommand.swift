@@ -19,14 +19,14 @@ struct ExportCommand: AsyncParsableCommand {
         let db = try await TransferCommands.open(configuration, command: "export")
         do {
             let header = try await db.exportRows(to: output, collectorVersion: CollectorVersion.version)
+            // Every heartbeat goes through the log; only those beyond a slot's mark are not stored.
+            let root = "\(configuration.dataDirectory)/heartbeat-log"
+            let waiting = try await HeartbeatLog.unstored(root: root, store: db)
             try await db.close()
             Console.out("exported \(header.totalRows) rows of \(header.tables.count) tables from \(header.source) (schema \(header.schema)) to \(output)")
             Console.out("the blobs are not in the file: copy \(configuration.dataDirectory)/blobs/ to the new data directory yourself (rsync -a)")
-            let root = "\(configuration.dataDirectory)/heartbeat-log"
-            let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
-                .flatMap { slot in HeartbeatLog.segments(in: "\(root)/\(slot)") }
-            if !waiting.isEmpty {
-                Console.err("warning: \(root) holds \(waiting.count) log file(s) of heartbeats answered and not stored yet, which are not in the export: start the collector once (it stores them), stop it, and export again")
+            if waiting > 0 {
+                Console.err("warning: \(root) holds \(waiting) heartbeat(s) answered and not stored yet, which are not in the export: start the collector once (it stores them), stop it, and export again")
             }
         } catch {
             try? await db.close()

@@ -271,6 +271,24 @@ public final class HeartbeatLog: Sendable {
         }
     }
 
+    /// Heartbeats the log under `root` holds beyond their slot's mark: answered, not stored yet
+    /// (what a start would replay). Reads every segment; for `export`, not the request path.
+    /// - Throws: the store's error reading a mark.
+    public static func unstored(root: String, store: any CollectorStore) async throws -> Int {
+        var count = 0
+        for slot in ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted() where Int(slot) != nil {
+            let dir = "\(root)/\(slot)"
+            let segments = segments(in: dir)
+            guard !segments.isEmpty else { continue }
+            let mark = try await store.heartbeatLogMark(key: try markKey(directory: dir)).flatMap(Position.init)
+            for segment in segments {
+                guard let data = FileManager.default.contents(atPath: segmentPath(dir, segment)) else { continue }
+                count += read(data, segment: segment).records.count { record in mark.map { record.end > $0 } ?? true }
+            }
+        }
+        return count
+    }
+
     /// The heartbeat a record holds, decoded as the request was; nil when it does not decode.
     static func row(_ record: Record) -> HeartbeatRow? {
         let bytes = Array(record.body.utf8)

@@ -47,4 +47,26 @@ import Testing
     @Test func aMissingProgramIsAnErrorNotACrash() {
         #expect(throws: ChildProcess.SpawnError.self) { try ChildProcess.run("/nonexistent/helpline-child", []) }
     }
+
+    @Test func aSpawnedChildRunsBesideTheCallerAndStopsOnSIGTERMOrIsKilledPastItsWait() throws {
+        // Reads its input back line by line until told to stop.
+        let child = try ChildProcess.spawn("/bin/sh", ["-c", "trap 'exit 7' TERM; while read line; do echo \"got $line\"; done; sleep 30 & wait"],
+                                           input: true, stdout: .capture, stderr: .discard)
+        #expect(child.isRunning)
+        _ = "ping\n".utf8CString.withUnsafeBufferPointer { write(child.stdin, $0.baseAddress, 5) }
+        let reader = LineReader(fd: child.stdout)
+        #expect(reader.nextLine(before: Date().addingTimeInterval(10)) == "got ping")
+        child.closeInput()  // the loop ends; the shell sleeps, and the trap ends it
+        usleep(200_000)
+        child.send(SIGTERM)
+        #expect(child.wait(upTo: .seconds(10)))
+        #expect(child.exitStatus == 7 && child.signal == nil && !child.isRunning)
+
+        let stubborn = try ChildProcess.spawn("/bin/sh", ["-c", "trap '' TERM; sleep 30"], stdout: .discard, stderr: .discard)
+        usleep(200_000)
+        stubborn.send(SIGTERM)
+        let started = ContinuousClock.now
+        #expect(!stubborn.wait(upTo: .milliseconds(300)), "it ignores SIGTERM: killed past the wait")
+        #expect(stubborn.signal == SIGKILL && ContinuousClock.now - started < .seconds(10))
+    }
 }

@@ -36,6 +36,142 @@ public enum ChildProcess {
         public let description: String
     }
 
+    /// A started child: its pid, the read ends of its captured outputs and the write end of
+    /// its input (owned here, closed when this goes), and its exit once reaped.
+    public final class Running: @unchecked Sendable {
+        // @unchecked: used from one thread at a time (a test, or `run`'s loop).
+        public let pid: pid_t
+        /// Read ends of captured standard output and error (-1 when not captured).
+        public let stdout: Int32
+        public let stderr: Int32
+        /// Write end of its standard input (-1 when it reads /dev/null, or once closed).
+        public private(set) var stdin: Int32
+        /// Its wait status once reaped.
+        public private(set) var status: Int32?
+
+        init(pid: pid_t, stdin: Int32, stdout: Int32, stderr: Int32) {
+            self.pid = pid; self.stdin = stdin; self.stdout = stdout; self.stderr = stderr
+        }
+
+        /// Whether it has not exited yet (reaps it if it has).
+        public var isRunning: Bool {
+            guard status == nil else { return false }
+            var st: Int32 = 0
+            let r = waitpid(pid, &st, WNOHANG)
+            if r == pid { status = st } else if r < 0, errno != EINTR { status = -1 }
+            return status == nil
+        }
+
+        /// The exit status, or nil while running or when a signal ended it.
+        public var exitStatus: Int32? { status.flatMap { $0 & 0x7f == 0 ? ($0 >> 8) & 0xff : nil } }
+        /// The signal that ended it, or nil.
+        public var signal: Int32? { status.flatMap { $0 & 0x7f == 0 ? nil : $0 & 0x7f } }
+
+        /// Sends `sig` (SIGTERM by default) unless it was reaped already.
+        public func send(_ sig: Int32 = SIGTERM) {
+            if status == nil { kill(pid, sig) }
+        }
+
+        /// Waits up to `timeout` for it to exit; past it, SIGKILL and reap.
+        /// - Returns: whether it exited by itself.
+        @discardableResult
+        public func wait(upTo timeout: Duration) -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+            guard isRunning else { return true }
+            kill(pid, SIGKILL)
+            var st: Int32 = 0
+            while waitpid(pid, &st, 0) < 0, errno == EINTR {}
+            status = st
+            return false
+        }
+
+        /// Closes its input (it then reads end-of-file).
+        public func closeInput() {
+            if stdin >= 0 { close(stdin); stdin = -1 }
+        }
+
+        deinit {
+            for fd in [stdin, stdout, stderr] where fd >= 0 { close(fd) }
+        }
+    }
+
+    /// Starts `executable` with `arguments` and returns at once.
+    /// - Parameters:
+    ///   - environment: its whole environment; nil inherits this process's.
+    ///   - directory: its working directory; nil keeps this process's.
+    ///   - input: whether its standard input is a pipe (`Running.stdin`) or /dev/null.
+    /// - Throws: `SpawnError` when it cannot be started (missing, not executable).
+    ///   - argv0: its `argv[0]` (what `ps` shows), when not `executable`.
+    public static func spawn(_ executable: String, _ arguments: [String], argv0: String? = nil, environment: [String: String]? = nil,
+                             directory: String? = nil, input: Bool = false, stdout: Output = .capture, stderr: Output = .capture) throws -> Running {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // The child's ends of its pipes, closed here once it has them; the parent's, closed on failure.
+        var childEnds: [Int32] = []
+        var ours: [Int32] = []
+        defer { for fd in childEnds { close(fd) } }
+        var started = false
+        defer { if !started { for fd in ours { close(fd) } } }
+
+        func pipePair() throws -> (read: Int32, write: Int32) {
+            var fds: [Int32] = [-1, -1]
+            guard GNU.pipe2(&fds, O_CLOEXEC) == 0 else { throw SpawnError(description: "could not make a pipe: \(String(cString: strerror(errno)))") }
+            return (fds[0], fds[1])
+        }
+        var stdinWrite: Int32 = -1
+        if input {
+            let p = try pipePair()
+            childEnds.append(p.read); ours.append(p.write)
+            posix_spawn_file_actions_adddup2(&actions, p.read, 0)
+            stdinWrite = p.write
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        var reads: [Int32] = [-1, -1]
+        for (i, output) in [stdout, stderr].enumerated() {
+            switch output {
+            case .inherit: break
+            case .discard: posix_spawn_file_actions_addopen(&actions, Int32(i + 1), "/dev/null", O_WRONLY, 0)
+            case .capture:
+                let p = try pipePair()
+                childEnds.append(p.write); ours.append(p.read)
+                posix_spawn_file_actions_adddup2(&actions, p.write, Int32(i + 1))
+                reads[i] = p.read
+            }
+        }
+        if let directory { _ = GNU.addchdir(&actions, directory) }
+        // Whatever else this process holds open without close-on-exec stays out of the child.
+        _ = GNU.addclosefrom(&actions, 3)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([argv0 ?? executable] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in env.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { for p in envp ?? [] { free(p) } }
+
+        // The child starts with no signal blocked and every signal at its default: the
+        // calling thread may block some (libdispatch's worker threads block most), and this
+        // process ignores SIGPIPE in the daemon; both would otherwise pass to the child, which
+        // would then never see a SIGTERM.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var pid: pid_t = 0
+        let rc = envp.map { envp in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
+            ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard rc == 0 else { throw SpawnError(description: "could not start \(executable): \(String(cString: strerror(rc)))") }
+        started = true
+        return Running(pid: pid, stdin: stdinWrite, stdout: reads[0], stderr: reads[1])
+    }
+
     /// Runs `executable` with `arguments` until it exits, or kills it (SIGKILL) once
     /// `timeout` has passed and reaps it.
     /// - Parameters:
@@ -48,114 +184,46 @@ public enum ChildProcess {
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                            directory: String? = nil, input: [UInt8]? = nil, stdout: Output = .capture, stderr: Output = .capture,
                            timeout: Duration? = .seconds(60)) throws -> Outcome {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        // Every descriptor this function opens; closed on return.
-        var opened: [Int32] = []
-        defer { for fd in opened where fd >= 0 { close(fd) } }
-
-        func pipePair() throws -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [-1, -1]
-            guard GNU.pipe2(&fds, O_CLOEXEC) == 0 else { throw SpawnError(description: "could not make a pipe: \(String(cString: strerror(errno)))") }
-            opened += fds
-            return (fds[0], fds[1])
-        }
-        var stdinWrite: Int32 = -1
-        if input != nil {
-            let p = try pipePair()
-            posix_spawn_file_actions_adddup2(&actions, p.read, 0)
-            stdinWrite = p.write
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        var reads: [(fd: Int32, stream: Int)] = []
-        for (stream, output) in [(1, stdout), (2, stderr)] {
-            switch output {
-            case .inherit: break
-            case .discard: posix_spawn_file_actions_addopen(&actions, Int32(stream), "/dev/null", O_WRONLY, 0)
-            case .capture:
-                let p = try pipePair()
-                posix_spawn_file_actions_adddup2(&actions, p.write, Int32(stream))
-                reads.append((p.read, stream))
-            }
-        }
-        if let directory { _ = GNU.addchdir(&actions, directory) }
-        // Whatever else this process holds open without close-on-exec stays out of the child.
-        _ = GNU.addclosefrom(&actions, 3)
-
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in env.map { strdup("\($0.key)=\($0.value)") } + [nil] }
-        defer { for p in envp ?? [] { free(p) } }
-
-        var pid: pid_t = 0
-        let rc = envp.map { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) }
-            ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard rc == 0 else { throw SpawnError(description: "could not start \(executable): \(String(cString: strerror(rc)))") }
-        // The child's ends: closed here so a read sees end-of-file once the child is gone.
-        for (i, fd) in opened.enumerated() where fd != stdinWrite && !reads.contains(where: { $0.fd == fd }) {
-            close(fd)
-            opened[i] = -1
-        }
-
+        let child = try spawn(executable, arguments, environment: environment, directory: directory, input: input != nil,
+                              stdout: stdout, stderr: stderr)
         let deadline = timeout.map { ContinuousClock.now + $0 }
-        var captured: [Int: [UInt8]] = [1: [], 2: [], 3: []]
+        var captured: [Int32: [UInt8]] = [:]
         var pending = input.map { ArraySlice($0) } ?? []
-        var open = reads
-        var status: Int32 = 0
-        var exited = false
+        var open = [child.stdout, child.stderr].filter { $0 >= 0 }
         var timedOut = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            if !exited {
-                let r = waitpid(pid, &status, WNOHANG)
-                if r == pid { exited = true } else if r < 0, errno != EINTR { exited = true }
-            }
+            let exited = !child.isRunning
             // Done once it exited and every captured output reached its end (a grandchild
             // holding a pipe open past the deadline does not keep this waiting).
             if exited, open.isEmpty { break }
             if let deadline, ContinuousClock.now >= deadline {
-                if !exited {
-                    kill(pid, SIGKILL)
-                    _ = waitpid(pid, &status, 0)
-                    timedOut = true
-                }
+                if !exited { timedOut = !child.wait(upTo: .zero) }
                 break
             }
-            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            if stdinWrite >= 0 { fds.append(pollfd(fd: stdinWrite, events: Int16(POLLOUT), revents: 0)) }
+            var fds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if child.stdin >= 0 { fds.append(pollfd(fd: child.stdin, events: Int16(POLLOUT), revents: 0)) }
             // Short waits: the child's exit is seen by polling waitpid.
             _ = poll(&fds, nfds_t(fds.count), exited ? 100 : 20)
             for f in fds where f.revents != 0 {
-                if f.fd == stdinWrite {
-                    let n = pending.withUnsafeBytes { writeWithoutSIGPIPE(stdinWrite, $0.baseAddress, min($0.count, 65536)) }
+                if f.fd == child.stdin {
+                    let n = pending.withUnsafeBytes { writeWithoutSIGPIPE(child.stdin, $0.baseAddress, min($0.count, 65536)) }
                     if n > 0 { pending = pending.dropFirst(n) }
                     if n < 0, errno == EINTR || errno == EAGAIN { continue }
-                    if n <= 0 || pending.isEmpty {  // all written, or the child closed it (EPIPE)
-                        close(stdinWrite)
-                        if let i = opened.firstIndex(of: stdinWrite) { opened[i] = -1 }
-                        stdinWrite = -1
-                    }
-                } else if let i = open.firstIndex(where: { $0.fd == f.fd }) {
+                    if n <= 0 { child.closeInput() }  // the child closed it (EPIPE)
+                } else if let i = open.firstIndex(of: f.fd) {
                     let n = buffer.withUnsafeMutableBytes { read(f.fd, $0.baseAddress, $0.count) }
                     if n > 0 {
-                        captured[open[i].stream, default: []] += buffer[..<n]
+                        captured[f.fd, default: []] += buffer[..<n]
                     } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
                         open.remove(at: i)
                     }
                 }
             }
-            if pending.isEmpty, stdinWrite >= 0 {
-                close(stdinWrite)
-                if let i = opened.firstIndex(of: stdinWrite) { opened[i] = -1 }
-                stdinWrite = -1
-            }
+            if pending.isEmpty { child.closeInput() }  // all written: it reads end-of-file
         }
-        // WIFEXITED / WEXITSTATUS are macros Swift does not import; the layout is Linux's.
-        let signal = status & 0x7f
-        return Outcome(exitStatus: signal == 0 ? (status >> 8) & 0xff : nil, signal: signal == 0 ? nil : signal,
-                       timedOut: timedOut, output: captured[1] ?? [], error: captured[2] ?? [])
+        return Outcome(exitStatus: child.exitStatus, signal: child.signal, timedOut: timedOut,
+                       output: captured[child.stdout] ?? [], error: captured[child.stderr] ?? [])
     }
 
     /// `run` on a thread of its own (waiting for a child blocks), for async callers.

@@ -50,39 +50,27 @@ struct DaemonChild: Sendable {
     }
 
     private func spawnAndWait() -> Outcome {
-        // argv[0] as the daemon's own, so `ps` shows `helpline daemon --heartbeat-once`.
-        let argv = [CommandLine.arguments.first ?? "helpline"] + arguments
-        let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var cEnv: [UnsafeMutablePointer<CChar>?] = []
-        var p = environ
-        while let entry = p.pointee {
-            let name = String(cString: entry).prefix { $0 != "=" }
-            if !Self.daemonOnlyEnvironment.contains(String(name)) { cEnv.append(entry) }
-            p += 1
+        var environment = ProcessInfo.processInfo.environment
+        for name in Self.daemonOnlyEnvironment { environment[name] = nil }
+        let child: ChildProcess.Running
+        do {
+            // /proc/self/exe: the running binary even if a package upgrade replaced the file;
+            // argv[0] as the daemon's own, so `ps` shows `helpline daemon --heartbeat-once`.
+            // Through ChildProcess: the child starts with no signal blocked, so systemd's
+            // SIGTERM at a stop reaches it.
+            child = try ChildProcess.spawn("/proc/self/exe", arguments, argv0: CommandLine.arguments.first ?? "helpline",
+                                           environment: environment, stdout: .inherit, stderr: .inherit)
+        } catch {
+            return .failed("could not start a \(what) process: \(error)")
         }
-        cEnv.append(nil)
-        var pid: pid_t = 0
-        // /proc/self/exe: the running binary even if a package upgrade replaced the file.
-        let rc = posix_spawn(&pid, "/proc/self/exe", nil, nil, cArgs, cEnv)
-        guard rc == 0 else { return .failed("could not start a \(what) process: \(String(cString: strerror(rc)))") }
 
         let end = ContinuousClock.now + deadline
         let ping = ServiceNotifier.watchdogInterval
         var nextPing = ContinuousClock.now
-        var status: Int32 = 0
-        while true {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid { break }
-            if r < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                return .failed("lost the \(what) process \(pid): \(String(cString: strerror(e)))")
-            }
+        while child.isRunning {
             let now = ContinuousClock.now
             if now >= end {
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
+                child.wait(upTo: .zero)
                 return .failed("the \(what) process took longer than \(deadline) and was stopped")
             }
             // A check-in may collect several bundles: longer than the watchdog allows one tick.
@@ -92,10 +80,8 @@ struct DaemonChild: Sendable {
             }
             usleep(50_000)
         }
-        // WIFEXITED / WEXITSTATUS are macros Swift does not import; the layout is Linux's.
-        let signal = status & 0x7f
-        guard signal == 0 else { return .failed("the \(what) process ended on signal \(signal)") }
-        switch (status >> 8) & 0xff {
+        if let signal = child.signal { return .failed("the \(what) process ended on signal \(signal)") }
+        switch child.exitStatus ?? -1 {
         case Self.delivered: return .delivered
         case Self.notDelivered: return .notDelivered
         case let code: return .failed("the \(what) process exited with \(code)")

@@ -26,6 +26,9 @@ final class LineReader {
     /// Reads from `handle` (the read end of a child's stdout pipe).
     init(_ handle: FileHandle) { fd = handle.fileDescriptor }
 
+    /// Reads from `fd` (the read end of a child's pipe, owned by its `ChildProcess.Running`).
+    init(fd: Int32) { self.fd = fd }
+
     /// The next line without its newline; nil at end of file or when `deadline` passes first.
     func nextLine(before deadline: Date) -> String? {
         while true {

@@ -17,10 +17,11 @@ final class LiveCollector: @unchecked Sendable {
     }
 
     let dataDir: String
-    private(set) var process: Process?
+    /// Started with `ChildProcess` (posix_spawn): every delivery test starts one, and
+    /// Foundation's `Process.run()` can crash (ChildProcess says why).
+    private(set) var process: ChildProcess.Running?
     private(set) var port = 0
     private(set) var enrollmentSecret = ""
-    private var stdout: FileHandle?
     let extraArguments: [String]
     var scheme = "http"
 
@@ -35,20 +36,14 @@ final class LiveCollector: @unchecked Sendable {
     /// - Throws: when the binary is missing or it does not start.
     func start(port requested: Int = 0) throws {
         guard Self.available else { throw FixtureError(Self.missing) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["serve", "--listen", "127.0.0.1:\(requested)", "--data-dir", dataDir, "--min-free-disk-mb", "1", "--log-level", "warning"]
-            + extraArguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try ChildProcess.spawn(Self.binary, ["serve", "--listen", "127.0.0.1:\(requested)", "--data-dir", dataDir,
+                                                     "--min-free-disk-mb", "1", "--log-level", "warning"] + extraArguments,
+                                       stdout: .capture, stderr: .discard)
         process = p
-        stdout = out.fileHandleForReading
         var seen: [String] = []
         // A restart must wait for its own "listening:" line, not the last start's port.
         port = 0
-        let reader = LineReader(out.fileHandleForReading)
+        let reader = LineReader(fd: p.stdout)
         let deadline = Date().addingTimeInterval(30)
         while port == 0, let line = reader.nextLine(before: deadline) {
             seen.append(line)
@@ -66,8 +61,8 @@ final class LiveCollector: @unchecked Sendable {
     /// SIGTERM and wait (30 s at most, then SIGKILL).
     func stop() {
         guard let p = process, p.isRunning else { return }
-        p.terminate()
-        p.waitForExit(upTo: 30)
+        p.send(SIGTERM)
+        p.wait(upTo: .seconds(30))
         process = nil
     }
 

@@ -3,7 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs a program with `posix_spawn` and waits for it, with a deadline.
+/// Starts programs with `posix_spawn`: `run` waits for one with a deadline, `spawn` hands back
+/// a `Running` child to talk to and stop.
 ///
 /// Not Foundation's `Process`: on Linux its `run()` reads each `/proc/self/fd` entry's
 /// whole 256-byte name and can read past the end of glibc's buffer, a rare SIGSEGV in
@@ -13,7 +14,8 @@ import Glibc
 /// Standard input is the given bytes (written while the outputs are read, so neither side
 /// can block the other) or /dev/null; standard output and error are captured, sent to
 /// /dev/null or inherited. No other descriptor reaches the child: its pipes are made
-/// close-on-exec, and everything from 3 up is closed in the child, as `Process` does.
+/// close-on-exec, and everything from 3 up is closed in the child, as `Process` does. The
+/// child starts with no signal blocked and every signal at its default.
 public enum ChildProcess {
     /// Where a standard output goes.
     public enum Output: Sendable { case capture, discard, inherit }
@@ -37,7 +39,8 @@ public enum ChildProcess {
     }
 
     /// A started child: its pid, the read ends of its captured outputs and the write end of
-    /// its input (owned here, closed when this goes), and its exit once reaped.
+    /// its input (owned here, closed when this goes), and its exit once reaped. Dropping it
+    /// neither stops nor reaps the child: `wait` first.
     public final class Running: @unchecked Sendable {
         // @unchecked: used from one thread at a time (a test, or `run`'s loop).
         public let pid: pid_t

@@ -1,4 +1,5 @@
 import Foundation
+import Agent
 @testable import Shared
 
 /// Fixtures/net/enroll_stub.py: answers `POST /api/v1/enroll` by plan and logs each request
@@ -6,22 +7,19 @@ import Foundation
 /// answers are tested against the real collector in DeliveryTests.)
 final class EnrollStub: @unchecked Sendable {
     // @unchecked: used from one test at a time.
-    let process = Process()
+    /// Started with `ChildProcess`, not Foundation's `Process` (whose `run()` can crash).
+    private let process: ChildProcess.Running
     let log: String
     private(set) var port = 0
 
     /// Starts the stub answering `plan` (`new`, `again`, `pending`, `required`; the last repeats).
     init(plan: [String], log: String) throws {
         self.log = log
-        let out = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", fixturePath("net/enroll_stub.py"), log, plan.joined(separator: ",")]
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let first = LineReader(out.fileHandleForReading).nextLine(before: Date().addingTimeInterval(30)) ?? ""
+        process = try ChildProcess.spawn("/usr/bin/env", ["python3", fixturePath("net/enroll_stub.py"), log, plan.joined(separator: ",")],
+                                         stdout: .capture, stderr: .discard)
+        let first = LineReader(fd: process.stdout).nextLine(before: Date().addingTimeInterval(30)) ?? ""
         guard first.hasPrefix("PORT "), let p = Int(first.dropFirst(5)) else {
-            process.waitForExit(upTo: 0)
+            process.wait(upTo: .zero)
             throw FixtureError("enroll_stub.py did not start (is python3 installed? scripts/setup.sh installs it): '\(first)'")
         }
         port = p
@@ -35,7 +33,8 @@ final class EnrollStub: @unchecked Sendable {
         return try text.split(separator: "\n").map { try BundleJSON.decoder().decode(EnrollRequest.self, from: Data($0.utf8)) }
     }
 
-    // SIGKILL: a child started from a test thread inherits its blocked signal mask, so SIGTERM
-    // may never be delivered.
-    deinit { process.waitForExit(upTo: 0) }
+    deinit {
+        process.send(SIGTERM)
+        process.wait(upTo: .seconds(5))
+    }
 }

@@ -1,30 +1,28 @@
 import Foundation
+import Agent
 
 /// A Python server from Fixtures/net that prints `PORT <n>` first and then one log line per
 /// request on stdout; keeps every line it has read so tests can assert what it served.
 final class LoggingNetFixture: @unchecked Sendable {
     // @unchecked: used from one test at a time.
-    let process = Process()
+    /// Started with `ChildProcess`, not Foundation's `Process` (whose `run()` can crash).
+    private let process: ChildProcess.Running
     let script: String
     private(set) var port = 0
     /// Log lines read so far, oldest first (the `PORT` line excluded).
     private(set) var lines: [String] = []
-    private let out = Pipe()
     private let reader: LineReader
 
     /// Starts `python3 Fixtures/net/<script> <arguments…>` and waits (30 s at most) for its port.
     /// - Throws: when python3 is missing or the script does not start.
     init(script: String, arguments: [String]) throws {
         self.script = script
-        reader = LineReader(out.fileHandleForReading)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", fixturePath("net/" + script)] + arguments
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess.spawn("/usr/bin/env", ["python3", fixturePath("net/" + script)] + arguments,
+                                         stdout: .capture, stderr: .discard)
+        reader = LineReader(fd: process.stdout)
         let first = reader.nextLine(before: Date().addingTimeInterval(30)) ?? ""
         guard first.hasPrefix("PORT "), let p = Int(first.dropFirst(5)) else {
-            process.waitForExit(upTo: 0)
+            process.wait(upTo: .zero)
             throw FixtureError("python3 Fixtures/net/\(script) did not start within 30 s: '\(first)'; scripts/setup.sh installs python3")
         }
         port = p
@@ -39,9 +37,11 @@ final class LoggingNetFixture: @unchecked Sendable {
         return lines
     }
 
-    /// Stops it now (SIGKILL: a child started from a test thread inherits its blocked signal
-    /// mask, so SIGTERM may never be delivered).
-    func stop() { process.waitForExit(upTo: 0) }
+    /// Stops it now (SIGTERM, SIGKILL past 5 s; `ChildProcess` starts it with no signal blocked).
+    func stop() {
+        process.send(SIGTERM)
+        process.wait(upTo: .seconds(5))
+    }
 
     deinit { stop() }
 }

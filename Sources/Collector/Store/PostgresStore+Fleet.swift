@@ -33,10 +33,10 @@ extension PostgresStore {
             if !hosts.isEmpty {
                 let existing = Set(try await c.all("SELECT id FROM hosts WHERE id = ANY(\(hosts)) ORDER BY id FOR NO KEY UPDATE")
                     .map { row -> String in try row["id"] })
-                // Heartbeats answered once logged are stored late (a backlog, a replay after a
-                // crash), possibly after another collector stored a newer one of the same host:
-                // such a host's history rows are added, its latest state is left as it is.
-                // Heartbeats answered once stored keep last-committed-wins.
+                // Logged heartbeats (every one, with the log on) may be stored late (a backlog, a
+                // replay after a crash), possibly after another collector stored a newer one of
+                // the same host: such a host's history rows are added, its latest state is left
+                // as it is. Without the log (backlog 0) the last committed wins.
                 var stale: Set<String> = []
                 if logMark != nil {
                     var newest: [String: Date] = [:]

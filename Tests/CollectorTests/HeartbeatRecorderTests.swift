@@ -109,7 +109,7 @@ import Testing
         _ = try await log.replay(into: tc.store, batch: 10)
         let recorder = HeartbeatRecorder(store: tc.store, metrics: tc.metrics, blockingWrites: blockingWrites,
                                          log: log, backlogMax: 3, retryAfter: 7)
-        #expect(recorder.answersOnceLogged)
+        #expect(recorder.logsHeartbeats)
         // The store refuses every batch: heartbeats are still answered, up to the backlog.
         try await Self.failBatches(tc, true)
         for (i, id) in ids.prefix(3).enumerated() { try await recorder.record(Self.row(id, used: Double(60 + i))) }

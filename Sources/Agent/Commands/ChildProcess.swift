@@ -104,8 +104,8 @@ public enum ChildProcess {
     ///   - environment: its whole environment; nil inherits this process's.
     ///   - directory: its working directory; nil keeps this process's.
     ///   - input: whether its standard input is a pipe (`Running.stdin`) or /dev/null.
-    /// - Throws: `SpawnError` when it cannot be started (missing, not executable).
     ///   - argv0: its `argv[0]` (what `ps` shows), when not `executable`.
+    /// - Throws: `SpawnError` when it cannot be started (missing, not executable).
     public static func spawn(_ executable: String, _ arguments: [String], argv0: String? = nil, environment: [String: String]? = nil,
                              directory: String? = nil, input: Bool = false, stdout: Output = .capture, stderr: Output = .capture) throws -> Running {
         var actions = posix_spawn_file_actions_t()
@@ -268,9 +268,9 @@ public enum ChildProcess {
     private enum GNU {
         typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
         typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+        typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         /// `pipe2(2)` (glibc 2.9).
         nonisolated(unsafe) static let pipe2: Pipe2 = unsafeBitCast(symbol("pipe2"), to: Pipe2.self)
-        typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         /// `posix_spawn_file_actions_addclosefrom_np(3)` (glibc 2.34).
         nonisolated(unsafe) static let addclosefrom: AddClosefrom = unsafeBitCast(symbol("posix_spawn_file_actions_addclosefrom_np"), to: AddClosefrom.self)
         /// `posix_spawn_file_actions_addchdir_np(3)` (glibc 2.29).

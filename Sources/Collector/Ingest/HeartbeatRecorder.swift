@@ -109,8 +109,8 @@ public final class HeartbeatRecorder: Sendable {
     /// Whether batches are written from the recorder's own thread (`BlockingHeartbeatWriter`).
     var drainsOnItsOwnThread: Bool { blocking != nil }
 
-    /// Whether heartbeats are logged, and answered before they are stored when the writer is behind.
-    public var answersOnceLogged: Bool { log != nil }
+    /// Whether heartbeats are logged first (and answered before they are stored when the writer is behind).
+    public var logsHeartbeats: Bool { log != nil }
 
     /// Heartbeats answered and not yet stored (queued or being written).
     public var backlog: Int { queue.withLock { $0.pending.count + $0.writing } }

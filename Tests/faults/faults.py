@@ -135,7 +135,10 @@ class Result:
 
     def brief(self):
         text = (self.err.strip() or self.out.strip()).replace("\n", " | ")
-        return f"exit {self.rc if not self.timed_out else 'TIMEOUT'}: {text[:400]}"
+        # A crash: the backtracer's crashed thread, which the first 400 characters never reach.
+        crashed = text.find(" crashed:")
+        extra = f" … {text[crashed:crashed + 3000]}" if crashed > 400 else ""
+        return f"exit {self.rc if not self.timed_out else 'TIMEOUT'}: {text[:400]}{extra}"
 
 
 def run(args, env, timeout):

@@ -67,6 +67,56 @@ import Testing
         }
     }
 
+    /// A heartbeat's top processes are stored as rows, not in its stored JSON, and come back
+    /// whole and in the order sent: through the strict reader (the JSON cut) and through
+    /// Foundation (a body with a key this collector does not know), and after a heartbeat in
+    /// which one is gone and the others changed places.
+    @Test func topProcessesAreRowsAndComeBackWholeInTheirOrder() async throws {
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        try await tc.app().test(.router) { client in
+            let host = try await enroll(client, secret: tc.enrollmentSecret)
+            let api = try await tc.apiToken()
+            let started = Date(timeIntervalSince1970: 1_789_000_000)
+            let processes = [
+                ProcessRecord(pid: 4242, ppid: 1, uid: 1000, user: "alice", state: "R", name: "firefox-esr", commandLine: "/usr/lib/firefox-esr/firefox-esr -P work",
+                              threads: 80, rssBytes: 3 << 30, startTime: started, cpuPercent: 150.5, topCPU: true, topMemory: true),
+                ProcessRecord(pid: 17, ppid: 2, uid: 0, user: nil, state: "S", name: "kworker/0:1", commandLine: "", threads: 1, rssBytes: 0,
+                              cpuPercent: 12, topCPU: true),
+                ProcessRecord(pid: 900, ppid: 4242, uid: 1000, user: "alice", state: "S", name: "Web Content", commandLine: "/usr/lib/firefox-esr/firefox-esr -contentproc",
+                              threads: 30, rssBytes: 1 << 30, startTime: started.addingTimeInterval(60), cpuPercent: 0.5, topMemory: true),
+            ]
+            func send(_ beat: Heartbeat, extraKey: Bool) async throws {
+                var body = try BundleJSON.encoder().encode(beat)
+                if extraKey {
+                    var json = try #require(try JSONSerialization.jsonObject(with: body) as? [String: Any])
+                    json["fieldFromANewerAgent"] = "kept"
+                    body = try JSONSerialization.data(withJSONObject: json)
+                }
+                let response = try await client.execute(uri: "/api/v1/heartbeats", method: .post, headers: [
+                    .authorization: "Bearer \(host.hostToken)", .contentType: "application/json",
+                ], body: ByteBuffer(bytes: body))
+                #expect(response.status == .accepted)
+            }
+            for (i, extraKey) in [false, true].enumerated() {
+                let first = Heartbeat(host: HostIdentity(hostID: host.hostID, hostname: "laptop-42"), sentAt: started.addingTimeInterval(Double(100 * i)),
+                                      agentVersion: "0.1.0", topProcesses: processes)
+                try await send(first, extraKey: extraKey)
+                #expect(try await tc.store.latestHeartbeat(hostID: host.hostID)?.heartbeat == first, "extra key: \(extraKey)")
+                let detail = try await client.execute(uri: "/api/v1/hosts/\(host.hostID)", method: .get, headers: [.authorization: "Bearer \(api)"])
+                #expect(try decode(HostDetail.self, detail).latestHeartbeat?.heartbeat.topProcesses == processes)
+
+                var changed = [processes[2], processes[0]]
+                changed[1].cpuPercent = 3
+                changed[1].topCPU = false
+                let second = Heartbeat(host: HostIdentity(hostID: host.hostID, hostname: "laptop-42"), sentAt: started.addingTimeInterval(Double(100 * i + 10)),
+                                       agentVersion: "0.1.0", topProcesses: changed)
+                try await send(second, extraKey: extraKey)
+                #expect(try await tc.store.latestHeartbeat(hostID: host.hostID)?.heartbeat == second, "extra key: \(extraKey)")
+            }
+        }
+    }
+
     @Test func technicianReadsTicketsBundlesAndJournal() async throws {
         let tc = try await TestCollector(limits: ["journal_page_max": 50])
         defer { Task { await tc.close() } }

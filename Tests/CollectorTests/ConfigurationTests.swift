@@ -124,7 +124,7 @@ import Testing
         defer { dir.cleanup() }
         let store = try SQLiteStore(path: dir.file("db.sqlite"))
         try await store.migrate()
-        #expect(try await store.appliedMigrations() == ["v1_initial", "v2_incidents", "v3_enrollment_control", "v4_ticket_requester", "v5_web", "v6_journal_index", "v7_fleet", "v8_fleet_indexes", "v9_bundle_requests", "v10_policies", "v11_inventory", "v12_typed_history", "v13_integrations", "v14_diagnosis_subject", "v15_rule_knowledge", "v16_lean_heartbeat_writes"])
+        #expect(try await store.appliedMigrations() == ["v1_initial", "v2_incidents", "v3_enrollment_control", "v4_ticket_requester", "v5_web", "v6_journal_index", "v7_fleet", "v8_fleet_indexes", "v9_bundle_requests", "v10_policies", "v11_inventory", "v12_typed_history", "v13_integrations", "v14_diagnosis_subject", "v15_rule_knowledge", "v16_lean_heartbeat_writes", "v17_process_rows"])
         let creds = try #require(try await FirstStartCredentials.issueIfFirstStart(store: store))
         #expect(creds.lines[0] == "enrollment secret: \(creds.enrollmentSecret)")
         #expect(creds.lines[1] == "admin login: admin \(creds.adminPassword)")

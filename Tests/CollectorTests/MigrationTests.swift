@@ -153,6 +153,50 @@ import Testing
         }
     }
 
+    /// v17 stores the latest heartbeat without its processes: one stored before keeps them in
+    /// its JSON and reads back as it was; the next is stored with `"topProcesses":[]` and its
+    /// processes come back from the rows.
+    @Test func aLatestHeartbeatFromBeforeV17KeepsItsProcessesAndTheNextIsStoredWithout() async throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("collector.sqlite")
+        let host = UUID().uuidString.lowercased()
+        var old = FleetQueryTests.heartbeat(host, hostname: "laptop-42", rootUsed: 50, at: Self.at)
+        old.topProcesses.append(ProcessRecord(pid: 7, ppid: 1, uid: 0, state: "S", name: "sshd", commandLine: "sshd: /usr/sbin/sshd -D",
+                                              threads: 1, rssBytes: 1 << 20, startTime: Self.at, cpuPercent: 0, topMemory: true))
+        let oldJSON = String(decoding: try BundleJSON.encoder().encode(old), as: UTF8.self)
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteStore.migrator.migrate(queue, upTo: "v16_lean_heartbeat_writes")
+            try await queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO hosts (id, machine_id, hostname, agent_version, token_hash, enrolled_at, last_seen_at)
+                    VALUES (?, 'm', 'laptop-42', '0.1.0', ?, ?, ?)
+                    """, arguments: [host, String(repeating: "a", count: 64), Self.at, Self.at])
+                try db.execute(sql: "INSERT INTO heartbeats_latest (host_id, received_at, sent_at, body) VALUES (?, ?, ?, ?)",
+                               arguments: [host, Self.at, Self.at, oldJSON])
+            }
+            try queue.close()
+        }
+        let store = try SQLiteStore(path: path, tokenCacheCapacity: 0)
+        try await store.migrate()
+        #expect(try await store.latestHeartbeat(hostID: host)?.heartbeat == old)
+
+        var next = old
+        next.sentAt = Self.at.addingTimeInterval(60)
+        next.topProcesses.reverse()
+        try await store.recordHeartbeats([HeartbeatRow(hostID: host, receivedAt: Self.at.addingTimeInterval(61), heartbeat: next)])
+        #expect(try await store.latestHeartbeat(hostID: host)?.heartbeat == next)
+        let body = try await store.read { db in try String.fetchOne(db, sql: "SELECT body FROM heartbeats_latest WHERE host_id = ?", arguments: [host]) }
+        let stored = try BundleJSON.decoder().decode(Heartbeat.self, from: Data(try #require(body).utf8))
+        #expect(stored.topProcesses.isEmpty && !(body ?? "").contains("sshd"))
+        var withoutProcesses = next
+        withoutProcesses.topProcesses = []
+        #expect(stored == withoutProcesses)
+        try await Self.checkIntegrity(store)
+        try await store.close()
+    }
+
     /// Every row's values, in column order.
     static func values(_ db: Database, _ sql: String) throws -> [[DatabaseValue]] {
         try Row.fetchAll(db, sql: sql).map { Array($0.databaseValues) }

@@ -121,6 +121,33 @@ import Shared
         #expect(try await db.a.heartbeatLogMark(key: "heartbeat_log.3") == "8:1")
     }
 
+    /// The latest heartbeat's JSON is stored without its processes when the rows hold them
+    /// exactly, and read back whole and in order from them; one whose processes the rows
+    /// would change (a NUL, which PostgreSQL's text cannot hold) keeps them in its JSON.
+    @Test func theLatestJSONLeavesOutTheProcessesTheRowsHold() async throws {
+        let db = try await Databases()
+        defer { Task { await db.close() } }
+        let h = try await db.host()
+        let t = Date(timeIntervalSince1970: 1_790_000_000)
+        var beat = Self.beat(h, agent: "1.0", sent: t, pids: [(30, "/usr/bin/b --flag"), (4, "/usr/bin/a")])
+        beat.topProcesses[0].startTime = t.addingTimeInterval(-3600)
+        beat.topProcesses[0].topCPU = true
+        beat.topProcesses[1].user = "alice"
+        beat.topProcesses[1].topMemory = true
+        func body() async throws -> String {
+            try await db.a.read { c in try #require(try await c.one("SELECT body FROM heartbeats_latest WHERE host_id = \(h)"))["body"] as String }
+        }
+        try await db.a.recordHeartbeats([HeartbeatRow(hostID: h, receivedAt: t, heartbeat: beat)])
+        #expect(try await db.b.latestHeartbeat(hostID: h)?.heartbeat == beat)
+        let stored = try await body()
+        #expect(stored.contains(#""topProcesses":[]"#) && !stored.contains("/usr/bin"))
+
+        let nul = Self.beat(h, agent: "1.0", sent: t.addingTimeInterval(60), pids: [(5, "a\u{0}b")])
+        try await db.a.recordHeartbeats([HeartbeatRow(hostID: h, receivedAt: t.addingTimeInterval(60), heartbeat: nul)])
+        #expect(try await db.b.latestHeartbeat(hostID: h)?.heartbeat == nul)
+        #expect(try await db.rows(h).pids == [5: "a\u{FFFD}b"])
+    }
+
     /// Collectors behind one load balancer answer heartbeats once logged: one stores a host's
     /// heartbeat late (its backlog, or its log replayed after a crash) when another has already
     /// stored a newer one. The newer latest state stays; the late one joins the history.

@@ -177,6 +177,37 @@ import Testing
         }
         #expect(accepted > 100, "so few damaged documents were still inside the subset (\(accepted)) that the check says little")
     }
+
+    /// The range `decodeLocatingProcesses` answers is exactly the `topProcesses` array: its
+    /// bytes decode as the heartbeat's processes, and the document with `[]` in their place
+    /// decodes as the same heartbeat without them (what the collector stores), in compact and
+    /// pretty output and with white space around the array.
+    @Test func theProcessesRangeIsTheArrayAndCuttingItLeavesTheRest() throws {
+        var r = Rand(state: 7)
+        var withProcesses = 0
+        for round in 0..<500 {
+            let beat = Self.heartbeat(&r)
+            var bytes = [UInt8](try BundleJSON.encoder(pretty: round % 2 == 0).encode(beat))
+            let key = Array(#""topProcesses""#.utf8)
+            if round % 5 == 0, let at = bytes.indices.first(where: { bytes[$0...].starts(with: key) }),
+               let colon = bytes[at...].firstIndex(of: UInt8(ascii: ":")) {
+                bytes.insert(contentsOf: Array(" \n\t ".utf8), at: colon + 1)
+            }
+            let found = try #require(bytes.withUnsafeBytes { HeartbeatJSON.decodeLocatingProcesses($0) }, "round \(round)")
+            #expect(found.heartbeat == beat)
+            let array = Array(bytes[found.processes])
+            #expect(array.first == UInt8(ascii: "[") && array.last == UInt8(ascii: "]"), "round \(round)")
+            #expect(try BundleJSON.decoder().decode([ProcessRecord].self, from: Data(array)) == beat.topProcesses, "round \(round)")
+            let cut = Array(bytes[..<found.processes.lowerBound]) + Array("[]".utf8) + Array(bytes[found.processes.upperBound...])
+            var without = beat
+            without.topProcesses = []
+            #expect(HeartbeatJSON.decode(cut) == without, "round \(round)")
+            if !beat.topProcesses.isEmpty { withProcesses += 1 }
+        }
+        #expect(withProcesses > 300)
+        // Outside the subset there is no range either.
+        #expect(Array(#"{"schemaVersion":1}"#.utf8).withUnsafeBytes { HeartbeatJSON.decodeLocatingProcesses($0) } == nil)
+    }
 }
 
 /// What a heartbeat carries of the processes probe.
@@ -200,4 +231,5 @@ import Testing
         #expect(bytes < 20_000, "\(bytes) bytes")
         #expect(Heartbeat.topProcesses(of: [Self.process(1, command: "short", top: true)]).first?.commandLine == "short")
     }
+
 }

@@ -118,8 +118,8 @@ public struct AgentController: Sendable {
         // The hand-written reader takes what agents send (a fifth of the CPU per heartbeat
         // went to Foundation's decoder); anything outside its strict subset, and every
         // refusal, goes through Foundation as before.
-        let fast = body.withUnsafeReadableBytes { HeartbeatJSON.decode($0) }
-        let beat = try fast ?? Request.decodeJSON(Heartbeat.self, from: Data(buffer: body))
+        let fast = body.withUnsafeReadableBytes { HeartbeatJSON.decodeLocatingProcesses($0) }
+        let beat = try fast?.heartbeat ?? Request.decodeJSON(Heartbeat.self, from: Data(buffer: body))
         guard BundleSchema.readable.contains(beat.schemaVersion) else {
             throw APIError(.unprocessableContent, code: "unsupported_schema",
                            "heartbeat schema version \(beat.schemaVersion) is not supported (this collector reads \(BundleSchema.readable)); update the collector")
@@ -132,21 +132,27 @@ public struct AgentController: Sendable {
         }
         let now = Date()
         // Only the fields this collector knows are stored: a body the strict reader took names
-        // nothing else and is stored as sent (re-encoding cost a sixth of the CPU per beat);
-        // any other is re-encoded, since it could carry any amount of unknown keys. Either way
-        // what is stored is bounded.
-        let stored: String
-        if fast != nil, body.readableBytes <= limits.maxHeartbeatBytes {
-            stored = String(buffer: body)
+        // nothing else and is logged as sent, and stored without its processes (they are rows)
+        // by cutting them out (re-encoding cost a sixth of the CPU per beat); any other is
+        // re-encoded, since it could carry any amount of unknown keys. Either way what is
+        // stored is bounded.
+        let row: HeartbeatRow
+        let json: String?  // for the heartbeat log
+        if let fast, body.readableBytes <= limits.maxHeartbeatBytes {
+            row = body.withUnsafeReadableBytes {
+                HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat, sent: $0, processes: fast.processes)
+            }
+            json = heartbeats.logsHeartbeats ? String(buffer: body) : nil
         } else {
             let encoded = try BundleJSON.encoder().encode(beat)
             guard encoded.count <= limits.maxHeartbeatBytes else {
                 throw APIError(.unprocessableContent, code: "heartbeat_too_large",
                                "the heartbeat is \(encoded.count) bytes as stored, over the limit of \(limits.maxHeartbeatBytes) (max_heartbeat_bytes); send fewer processes, filesystems or units")
             }
-            stored = String(decoding: encoded, as: UTF8.self)
+            row = HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat, body: try HeartbeatRow.latestJSON(beat, BundleJSON.encoder()))
+            json = String(decoding: encoded, as: UTF8.self)
         }
-        try await heartbeats.record(HeartbeatRow(hostID: host.id, receivedAt: now, heartbeat: beat, body: stored))
+        try await heartbeats.record(row, json: json)
         let ack = HeartbeatAck(hostID: host.id, receivedAt: now)
         guard let json = ack.fastJSON else { return JSONResponse(ack, status: .accepted) }
         // Written by hand: a JSONEncoder per answer was a twentieth of the route's CPU.

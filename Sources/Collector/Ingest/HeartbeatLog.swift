@@ -292,9 +292,13 @@ public final class HeartbeatLog: Sendable {
     /// The heartbeat a record holds, decoded as the request was; nil when it does not decode.
     static func row(_ record: Record) -> HeartbeatRow? {
         let bytes = Array(record.body.utf8)
-        let fast = bytes.withUnsafeBytes { HeartbeatJSON.decode($0) }
-        guard let beat = fast ?? (try? BundleJSON.decoder().decode(Heartbeat.self, from: Data(bytes))) else { return nil }
-        return HeartbeatRow(hostID: record.hostID, receivedAt: record.receivedAt, heartbeat: beat, body: record.body)
+        if let fast = bytes.withUnsafeBytes({ HeartbeatJSON.decodeLocatingProcesses($0) }) {
+            return bytes.withUnsafeBytes {
+                HeartbeatRow(hostID: record.hostID, receivedAt: record.receivedAt, heartbeat: fast.heartbeat, sent: $0, processes: fast.processes)
+            }
+        }
+        guard let beat = try? BundleJSON.decoder().decode(Heartbeat.self, from: Data(bytes)) else { return nil }
+        return HeartbeatRow(hostID: record.hostID, receivedAt: record.receivedAt, heartbeat: beat)
     }
 
     // MARK: Format

@@ -117,11 +117,13 @@ public final class HeartbeatRecorder: Sendable {
 
     /// Records a heartbeat; returns once it is committed, or, with a log, once it is in the
     /// log and the writer is behind (`waitMax`), its batch failed, or the recorder is stopping.
+    /// - Parameter json: the whole heartbeat's JSON, for the log (the row's own lacks its
+    ///   processes); nil: `row.heartbeat` encoded, when logged.
     /// - Throws: the store's error when its batch failed (without a log); `APIError` 503 when
     ///   the backlog is full or the log cannot be written.
-    public func record(_ row: HeartbeatRow) async throws {
+    public func record(_ row: HeartbeatRow, json: String? = nil) async throws {
         if let log {
-            let body = try row.storedJSON(BundleJSON.encoder())
+            let body = try json ?? String(decoding: try BundleJSON.encoder().encode(row.heartbeat), as: UTF8.self)
             // Most heartbeats of a surge: answered without a suspension.
             if try appendLogged(row, body: body, to: log, done: nil) { return }
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in

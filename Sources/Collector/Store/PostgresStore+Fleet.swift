@@ -138,17 +138,21 @@ extension PostgresStore {
                     SELECT * FROM unnest(\(b.processes.host)::text[], \(b.processes.pid)::bigint[], \(b.processes.name)::text[],
                         \(PGArray(b.processes.user))::text[], \(b.processes.uid)::bigint[], \(b.processes.state)::text[],
                         \(b.processes.cpuPercent)::float8[], \(b.processes.rss)::bigint[], \(b.processes.threads)::bigint[],
-                        \(b.processes.command)::text[])
-                        AS t(host_id, pid, name, "user", uid, state, cpu_percent, rss_bytes, threads, command)
+                        \(b.processes.command)::text[], \(b.processes.ppid)::bigint[], \(PGArray(b.processes.startTime))::timestamptz[],
+                        \(b.processes.topCPU)::boolean[], \(b.processes.topMemory)::boolean[], \(b.processes.ordinal)::bigint[])
+                        AS t(host_id, pid, name, "user", uid, state, cpu_percent, rss_bytes, threads, command, ppid, start_time, top_cpu,
+                            top_memory, ordinal)
                 ), process_gone AS (
                     DELETE FROM host_processes o WHERE o.host_id = ANY(\(hosts))
                         AND NOT EXISTS (SELECT 1 FROM process n WHERE n.host_id = o.host_id AND n.pid = o.pid)
                 ), process_set AS (
-                    INSERT INTO host_processes (host_id, pid, name, "user", uid, state, cpu_percent, rss_bytes, threads, command)
+                    INSERT INTO host_processes (host_id, pid, name, "user", uid, state, cpu_percent, rss_bytes, threads, command,
+                        ppid, start_time, top_cpu, top_memory, ordinal)
                     SELECT * FROM process
                     ON CONFLICT (host_id, pid) DO UPDATE SET name = excluded.name, "user" = excluded."user", uid = excluded.uid,
                         state = excluded.state, cpu_percent = excluded.cpu_percent, rss_bytes = excluded.rss_bytes,
-                        threads = excluded.threads, command = excluded.command
+                        threads = excluded.threads, command = excluded.command, ppid = excluded.ppid, start_time = excluded.start_time,
+                        top_cpu = excluded.top_cpu, top_memory = excluded.top_memory, ordinal = excluded.ordinal
                 ), unit AS (
                     SELECT * FROM unnest(\(b.units.host)::text[], \(b.units.unit)::text[], \(b.units.description)::text[],
                         \(b.units.activeState)::text[], \(b.units.subState)::text[], \(PGArray(b.units.result))::text[],
@@ -193,8 +197,21 @@ extension PostgresStore {
         try await read { c in
             guard let row = try await c.one("SELECT host_id, received_at, body FROM heartbeats_latest WHERE host_id = \(hostID)") else { return nil }
             let host: String = try row["host_id"]
-            return StoredHeartbeat(hostID: host, receivedAt: try row["received_at"],
-                                   heartbeat: try Self.decode(Heartbeat.self, try row["body"], what: "a heartbeat of host \(host)"))
+            var stored = StoredHeartbeat(hostID: host, receivedAt: try row["received_at"],
+                                         heartbeat: try Self.decode(Heartbeat.self, try row["body"], what: "a heartbeat of host \(host)"))
+            // Stored without its processes since pg4_process_rows: they are the host's rows.
+            if stored.heartbeat.topProcesses.isEmpty {
+                stored.heartbeat.topProcesses = try await c.all("""
+                    SELECT pid, ppid, uid, "user", state, name, command, threads, rss_bytes, start_time, cpu_percent, top_cpu, top_memory
+                    FROM host_processes WHERE host_id = \(hostID) ORDER BY ordinal, pid
+                    """).map { row in
+                    ProcessRecord(pid: try row["pid"], ppid: (try row["ppid"] as Int?) ?? 0, uid: try row["uid"], user: try row["user"],
+                                  state: try row["state"], name: try row["name"], commandLine: try row["command"], threads: try row["threads"],
+                                  rssBytes: UInt64(clamping: try row["rss_bytes"] as Int64), startTime: try row["start_time"] as Date?,
+                                  cpuPercent: try row["cpu_percent"], topCPU: try row["top_cpu"], topMemory: try row["top_memory"])
+                }
+            }
+            return stored
         }
     }
 
@@ -234,6 +251,7 @@ extension PostgresStore {
         struct Processes: Sendable {
             var host: [String] = [], pid: [Int] = [], name: [String] = [], user: [String?] = [], uid: [Int] = [], state: [String] = []
             var cpuPercent: [Double] = [], rss: [Int64] = [], threads: [Int] = [], command: [String] = []
+            var ppid: [Int] = [], startTime: [Date?] = [], topCPU: [Bool] = [], topMemory: [Bool] = [], ordinal: [Int] = []
         }
 
         struct Units: Sendable {
@@ -303,7 +321,7 @@ extension PostgresStore {
                 disks.inodesUsedPercent[i] = finite(f.inodesUsedPercent)
             }
             var processAt: [Int: Int] = [:]
-            for p in h.topProcesses.prefix(PostgresStore.fleetRowsPerHost) {
+            for (ordinal, p) in h.topProcesses.prefix(PostgresStore.fleetRowsPerHost).enumerated() {
                 let i: Int
                 if let seen = processAt[p.pid] {
                     i = seen
@@ -312,7 +330,11 @@ extension PostgresStore {
                     processes.host.append(hostID); processes.pid.append(p.pid); processes.name.append(""); processes.user.append(nil)
                     processes.uid.append(0); processes.state.append(""); processes.cpuPercent.append(0); processes.rss.append(0)
                     processes.threads.append(0); processes.command.append("")
+                    processes.ppid.append(0); processes.startTime.append(nil); processes.topCPU.append(false)
+                    processes.topMemory.append(false); processes.ordinal.append(0)
                 }
+                processes.ppid[i] = p.ppid; processes.startTime[i] = p.startTime; processes.topCPU[i] = p.topCPU
+                processes.topMemory[i] = p.topMemory; processes.ordinal[i] = ordinal
                 processes.name[i] = PostgresStore.text(String(p.name.prefix(64)))
                 processes.user[i] = PostgresStore.text(p.user.map { String($0.prefix(64)) })
                 processes.uid[i] = p.uid; processes.state[i] = PostgresStore.text(String(p.state.prefix(8)))

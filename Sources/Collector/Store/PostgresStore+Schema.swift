@@ -463,6 +463,15 @@ extension PostgresStore {
             END IF;
         END $$;
         """),
+        // SQLite's v17_process_rows: the latest heartbeat's JSON is stored without its top
+        // processes, which are put back from these rows when it is read.
+        ("pg4_process_rows", """
+        ALTER TABLE host_processes ADD COLUMN ppid bigint;
+        ALTER TABLE host_processes ADD COLUMN start_time timestamptz;
+        ALTER TABLE host_processes ADD COLUMN top_cpu boolean NOT NULL DEFAULT false;
+        ALTER TABLE host_processes ADD COLUMN top_memory boolean NOT NULL DEFAULT false;
+        ALTER TABLE host_processes ADD COLUMN ordinal bigint NOT NULL DEFAULT 0;
+        """),
     ]
 
     /// Applies the migrations not yet applied, each in its own transaction, under

@@ -12,6 +12,7 @@ extension PostgresStore: StoreTransfer {
         "pg2_fleet_views": "v16_lean_heartbeat_writes",
         // Indexes and TOAST compression only.
         "pg3_dashboard_indexes": "v16_lean_heartbeat_writes",
+        "pg4_process_rows": "v17_process_rows",
     ]
 
     /// The schema this store has, by name.

@@ -66,14 +66,18 @@ extension SQLiteStore {
             processes = try SQLiteRawStatement(db, sql: "SELECT pid FROM host_processes WHERE host_id = ?")
             deleteProcess = try SQLiteRawStatement(db, sql: "DELETE FROM host_processes WHERE host_id = ? AND pid = ?")
             process = try SQLiteRawStatement(db, sql: """
-                INSERT INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO host_processes (host_id, pid, name, user, uid, state, cpu_percent, rss_bytes, threads, command,
+                    ppid, start_time, top_cpu, top_memory, ordinal)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (host_id, pid) DO UPDATE SET name = excluded.name, user = excluded.user, uid = excluded.uid,
                     state = excluded.state, cpu_percent = excluded.cpu_percent, rss_bytes = excluded.rss_bytes,
-                    threads = excluded.threads, command = excluded.command
+                    threads = excluded.threads, command = excluded.command, ppid = excluded.ppid, start_time = excluded.start_time,
+                    top_cpu = excluded.top_cpu, top_memory = excluded.top_memory, ordinal = excluded.ordinal
                 WHERE name IS NOT excluded.name OR user IS NOT excluded.user OR uid IS NOT excluded.uid OR state IS NOT excluded.state
                     OR cpu_percent IS NOT excluded.cpu_percent OR rss_bytes IS NOT excluded.rss_bytes
-                    OR threads IS NOT excluded.threads OR command IS NOT excluded.command
+                    OR threads IS NOT excluded.threads OR command IS NOT excluded.command OR ppid IS NOT excluded.ppid
+                    OR start_time IS NOT excluded.start_time OR top_cpu IS NOT excluded.top_cpu
+                    OR top_memory IS NOT excluded.top_memory OR ordinal IS NOT excluded.ordinal
                 """)
             units = try SQLiteRawStatement(db, sql: "SELECT unit FROM host_failed_units WHERE host_id = ?")
             deleteUnit = try SQLiteRawStatement(db, sql: "DELETE FROM host_failed_units WHERE host_id = ? AND unit = ?")
@@ -177,6 +181,8 @@ extension SQLiteStore {
             s.process.bind(clipped(processes[i].state, 8)); s.process.bind(finite(processes[i].cpuPercent))
             s.process.bind(Int64(clamping: processes[i].rssBytes)); s.process.bind(processes[i].threads)
             s.process.bind(clipped(processes[i].commandLine, Heartbeat.commandLineCharacters))
+            s.process.bind(processes[i].ppid); s.process.bind(processes[i].startTime.map(databaseDate))
+            s.process.bind(processes[i].topCPU); s.process.bind(processes[i].topMemory); s.process.bind(i)
             try s.process.run()
         }
         let unitRows = h.failedUnits.prefix(Self.fleetRowsPerHost).map { u in (u, name: clipped(u.name, 256)) }

@@ -559,6 +559,19 @@ extension SQLiteStore {
                 CREATE INDEX host_disks_full ON host_disks(used_percent) WHERE used_percent > 90 AND read_only = 0;
                 """)
         }
+        migrator.registerMigration("v17_process_rows") { db in
+            // The latest heartbeat's JSON is stored without its top processes (half its bytes:
+            // without them it fits in one page instead of spilling to a second), and they are
+            // put back from these rows when it is read; so the rows keep what the JSON had.
+            // JSON stored before keeps its processes and is read as it is.
+            try db.execute(sql: """
+                ALTER TABLE host_processes ADD COLUMN ppid INTEGER;
+                ALTER TABLE host_processes ADD COLUMN start_time DATETIME;
+                ALTER TABLE host_processes ADD COLUMN top_cpu INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE host_processes ADD COLUMN top_memory INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE host_processes ADD COLUMN ordinal INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 }

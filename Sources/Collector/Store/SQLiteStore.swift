@@ -861,8 +861,21 @@ public final class SQLiteStore: CollectorStore, BlockingHeartbeatWriter {
 
     public func latestHeartbeat(hostID: String) async throws -> StoredHeartbeat? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT host_id, received_at, body FROM heartbeats_latest WHERE host_id = ?", arguments: [hostID])
-                .map(Self.heartbeat)
+            guard var stored = try Row.fetchOne(db, sql: "SELECT host_id, received_at, body FROM heartbeats_latest WHERE host_id = ?",
+                                                arguments: [hostID]).map(Self.heartbeat) else { return nil }
+            // Stored without its processes since v17_process_rows: they are the host's rows.
+            if stored.heartbeat.topProcesses.isEmpty {
+                stored.heartbeat.topProcesses = try Row.fetchAll(db, sql: """
+                    SELECT pid, ppid, uid, user, state, name, command, threads, rss_bytes, start_time, cpu_percent, top_cpu, top_memory
+                    FROM host_processes WHERE host_id = ? ORDER BY ordinal, pid
+                    """, arguments: [hostID]).map { row in
+                    ProcessRecord(pid: row["pid"], ppid: (row["ppid"] as Int?) ?? 0, uid: row["uid"], user: row["user"], state: row["state"],
+                                  name: row["name"], commandLine: row["command"], threads: row["threads"],
+                                  rssBytes: UInt64(clamping: row["rss_bytes"] as Int64), startTime: row["start_time"] as Date?,
+                                  cpuPercent: row["cpu_percent"], topCPU: row["top_cpu"], topMemory: row["top_memory"])
+                }
+            }
+            return stored
         }
     }
 

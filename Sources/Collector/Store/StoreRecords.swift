@@ -293,19 +293,74 @@ public final class HeartbeatRow: Sendable {
     public let hostID: String
     public let receivedAt: Date
     public let heartbeat: Heartbeat
-    /// The heartbeat's JSON as the agent sent it, already known to decode as `heartbeat`;
-    /// stored as is. Nil: the store encodes `heartbeat`.
+    /// The JSON stored as the host's latest heartbeat: the heartbeat without its top
+    /// processes (`"topProcesses":[]`), which are stored as rows of their own and put back
+    /// when it is read; with them when the rows cannot hold them exactly (`rowsHold`). Nil:
+    /// the store encodes `heartbeat` so.
     public let body: String?
 
     /// Creates the row.
+    /// - Parameter body: the heartbeat's JSON, already known to decode as `heartbeat`, with an
+    ///   empty `topProcesses` when `rowsHold` them (nil: encoded when stored).
     public init(hostID: String, receivedAt: Date, heartbeat: Heartbeat, body: String? = nil) {
         self.hostID = hostID; self.receivedAt = receivedAt; self.heartbeat = heartbeat; self.body = body
     }
 
-    /// The JSON to store: `body` when the caller kept it, else `heartbeat` encoded with
-    /// `encoder` (made only then).
+    /// Creates the row from the JSON the agent sent, as `HeartbeatJSON.decodeLocatingProcesses`
+    /// read it: the stored JSON is `sent` with its `topProcesses` array (at `processes`)
+    /// emptied. Half the bytes of a realistic heartbeat are its processes: without them the
+    /// latest JSON fits in one page of the database instead of spilling to a second.
+    public convenience init(hostID: String, receivedAt: Date, heartbeat: Heartbeat, sent: UnsafeRawBufferPointer, processes: Range<Int>) {
+        guard Self.rowsHold(heartbeat.topProcesses) else {
+            self.init(hostID: hostID, receivedAt: receivedAt, heartbeat: heartbeat, body: String(decoding: sent, as: UTF8.self))
+            return
+        }
+        let kept = sent.count - processes.count + 2
+        let body = String(unsafeUninitializedCapacity: kept) { out in
+            let head = UnsafeRawBufferPointer(rebasing: sent[..<processes.lowerBound])
+            let tail = UnsafeRawBufferPointer(rebasing: sent[processes.upperBound...])
+            UnsafeMutableRawBufferPointer(out).copyMemory(from: head)
+            out[head.count] = 0x5B  // [
+            out[head.count + 1] = 0x5D  // ]
+            UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(out)[(head.count + 2)...]).copyMemory(from: tail)
+            return kept
+        }
+        self.init(hostID: hostID, receivedAt: receivedAt, heartbeat: heartbeat, body: body)
+    }
+
+    /// The JSON to store as the latest heartbeat: `body` when the caller kept it, else
+    /// `heartbeat` without its processes encoded with `encoder` (made only then).
     func storedJSON(_ encoder: @autoclosure () -> JSONEncoder) throws -> String {
-        try body ?? String(decoding: try encoder().encode(heartbeat), as: UTF8.self)
+        try body ?? Self.latestJSON(heartbeat, encoder())
+    }
+
+    /// `heartbeat` without its processes, encoded with `encoder`: the JSON stored as a
+    /// host's latest heartbeat.
+    static func latestJSON(_ heartbeat: Heartbeat, _ encoder: JSONEncoder) throws -> String {
+        var beat = heartbeat
+        if rowsHold(beat.topProcesses) { beat.topProcesses = [] }
+        return String(decoding: try encoder.encode(beat), as: UTF8.self)
+    }
+
+    /// Whether the host's process rows give `processes` back exactly, so the stored JSON can
+    /// leave them out: one row per pid, at most `SQLiteStore.fleetRowsPerHost`, no text the
+    /// columns cut (`clipped`) or a NUL would end, sizes that fit the columns, times in whole
+    /// seconds. The agent's heartbeats always qualify; any other keeps its processes in its
+    /// JSON (the rows hold them as cut).
+    static func rowsHold(_ processes: [ProcessRecord]) -> Bool {
+        guard processes.count <= SQLiteStore.fleetRowsPerHost else { return false }
+        func fits(_ text: String, _ most: Int) -> Bool {
+            (text.utf8.count <= most || text.count <= most) && !text.utf8.contains(0)
+        }
+        var pids = Set<Int>(minimumCapacity: processes.count)
+        for i in processes.indices {
+            guard pids.insert(processes[i].pid).inserted, fits(processes[i].name, 64), processes[i].user.map({ fits($0, 64) }) ?? true,
+                  fits(processes[i].state, 8), fits(processes[i].commandLine, Heartbeat.commandLineCharacters),
+                  processes[i].rssBytes <= UInt64(Int64.max), processes[i].cpuPercent.isFinite,
+                  processes[i].startTime.map({ $0.timeIntervalSince1970.rounded() == $0.timeIntervalSince1970 }) ?? true
+            else { return false }
+        }
+        return true
     }
 }
 

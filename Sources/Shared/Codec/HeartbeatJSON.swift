@@ -18,12 +18,19 @@ public enum HeartbeatJSON {
     /// The heartbeat in `bytes`, or nil when they are outside the strict subset (decode them
     /// with `BundleJSON.decoder()` then).
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> Heartbeat? {
+        decodeLocatingProcesses(bytes)?.heartbeat
+    }
+
+    /// `decode(_:)`, and where the `topProcesses` array lies in `bytes` (from its `[` to just
+    /// after its `]`): the collector stores the heartbeat without it, since its processes are
+    /// rows of their own.
+    public static func decodeLocatingProcesses(_ bytes: UnsafeRawBufferPointer) -> (heartbeat: Heartbeat, processes: Range<Int>)? {
         var reader = Reader(bytes)
         do {
             let beat = try reader.heartbeat()
             reader.skipSpace()
-            guard reader.atEnd else { return nil }
-            return beat
+            guard reader.atEnd, let processes = reader.processesRange else { return nil }
+            return (beat, processes)
         } catch {
             return nil
         }
@@ -56,6 +63,8 @@ private struct OutsideSubset: Error {}
 private struct Reader {
     let bytes: UnsafeRawBufferPointer
     var i = 0
+    /// Where the heartbeat's `topProcesses` array lies, once read.
+    var processesRange: Range<Int>?
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -386,7 +395,11 @@ private struct Reader {
             case 4: system = r.takeNull() ? nil : try r.systemInfo()
             case 5: memory = r.takeNull() ? nil : try r.memoryInfo()
             case 6: filesystems = try r.array(limit: Self.most) { (r: inout Reader) throws(OutsideSubset) in try r.filesystem() }
-            case 7: processes = try r.array(limit: Self.most) { (r: inout Reader) throws(OutsideSubset) in try r.process() }
+            case 7:
+                r.skipSpace()
+                let start = r.i
+                processes = try r.array(limit: Self.most) { (r: inout Reader) throws(OutsideSubset) in try r.process() }
+                r.processesRange = start..<r.i
             case 8: units = try r.array(limit: Self.most) { (r: inout Reader) throws(OutsideSubset) in try r.unit() }
             default: spooled = try r.int()
             }

@@ -146,6 +146,40 @@ import Testing
         #expect(tickets.allSatisfy { $0.topRuleID == top.ruleID }, "local top finding \(top.ruleID), tickets \(tickets.map(\.topRuleID))")
     }
 
+    /// A request's redaction mapping is kept in `mappings/` (0600) for `mapping_retention`:
+    /// each request deletes the mappings written longer ago than that, one second past the
+    /// edge, and keeps one a second short of it and whatever else is in the folder.
+    @Test func redactionMappingsAreKeptForTheirRetentionOnly() throws {
+        let world = try AgentWorld(); defer { world.cleanup() }
+        try world.dir.write("agent.conf", "retries = 1\nconnect_timeout = 2s\nredact_hostnames = true\nmapping_retention = 2d\n")
+        let mappings = world.state + "/mappings"
+        try FileManager.default.createDirectory(atPath: mappings, withIntermediateDirectories: true)
+        let retention: TimeInterval = 2 * 86_400
+        let now = Date()
+        for (name, age) in [("old.map.json", retention + 1), ("young.map.json", retention - 60), ("notes.txt", retention * 10)] {
+            try world.dir.write("state/mappings/" + name, "{}")
+            try FileManager.default.setAttributes([.modificationDate: now.addingTimeInterval(-age)], ofItemAtPath: mappings + "/" + name)
+        }
+        let r = try world.request()
+        #expect(r.status == ExitCodes.notEnrolled, "\(r.error)")
+        let id = try #require(r.answer?.bundleID)
+        let names = Set(try FileManager.default.contentsOfDirectory(atPath: mappings))
+        #expect(names == ["young.map.json", "notes.txt", "\(id).map.json"], "\(names)")
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: mappings + "/\(id).map.json")[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+        let mapping = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: mappings + "/\(id).map.json")))
+        #expect(mapping.keys.contains { $0.hasPrefix("[host-") }, "\(mapping)")
+
+        // The function at its edge, on a clock of its own: exactly the retention old stays.
+        let edge = world.dir.file("edge")
+        let written = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        try world.dir.write("edge/a.map.json", "{}")
+        try FileManager.default.setAttributes([.modificationDate: written], ofItemAtPath: edge + "/a.map.json")
+        #expect(RequestFlow.pruneMappings(in: edge, olderThan: .seconds(86_400), now: written.addingTimeInterval(86_400)) == 0)
+        #expect(RequestFlow.pruneMappings(in: edge, olderThan: .seconds(86_400), now: written.addingTimeInterval(86_401)) == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: edge).isEmpty)
+    }
+
     @Test func collectorDownSpoolsThenFlushDeliversExactlyOnce() throws {
         let world = try AgentWorld(); defer { world.cleanup() }
         let port = freePort()

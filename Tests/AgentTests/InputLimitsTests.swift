@@ -102,6 +102,8 @@ import Testing
         ("extra_rule_line_budget", "1s1ms", false), ("extra_rule_line_budget", "1", true), ("extra_rule_line_budget", "2", false),
         ("reply_check_interval", "30s", true), ("reply_check_interval", "1d", true), ("reply_check_interval", "29s", false),
         ("reply_check_interval", "1d1s", false),
+        ("mapping_retention", "1h", true), ("mapping_retention", "3650d", true), ("mapping_retention", "3599s", false),
+        ("mapping_retention", "3650d1s", false), ("mapping_retention", "0", false),
     ])
     func everyNumericSettingHasARange(_ key: String, _ value: String, _ accepted: Bool) {
         var c = AgentConfig()

@@ -16,6 +16,7 @@ import Foundation
 /// important_since = 72h        # 1s to 3650d
 /// spool_max_bundles = 20       # 1 to 1000
 /// spool_max_bytes = 512MB      # 1MiB to 1TiB
+/// mapping_retention = 30d      # 1h to 3650d; how long redaction mappings stay
 /// heartbeat_interval = 15m     # 10s to 7d
 /// extra_rule_line_budget = 5ms # 1ms to 1s
 /// rules_dir = /etc/helpline/redaction.d  # absolute path; the organisation's extra redaction rules
@@ -44,6 +45,9 @@ struct AgentConfig: Sendable, Equatable {
     var spoolMaxBundles = 20
     /// Most bytes waiting in the spool.
     var spoolMaxBytes = 512 << 20
+    /// How long a request's redaction mapping (the identifiers behind its placeholders) stays
+    /// in the state folder's `mappings/`.
+    var mappingRetention: Duration = .seconds(30 * 86_400)
     /// Time between daemon heartbeats.
     var heartbeatInterval: Duration = .seconds(15 * 60)
     /// The organisation's redaction: its extra rules folder (`rules_dir`), the opt-in identifier
@@ -128,6 +132,7 @@ struct AgentConfig: Sendable, Equatable {
             case "spool_max_bundles": spoolMaxBundles = try count(InputLimits.spoolBundles)
             case "spool_max_bytes":
                 spoolMaxBytes = try checked { () throws(InputValueError) in try ByteCount.parse(value, for: key, in: InputLimits.spoolBytes) }
+            case "mapping_retention": mappingRetention = try duration(InputLimits.mappingRetention)
             case "heartbeat_interval": heartbeatInterval = try duration(InputLimits.heartbeatInterval)
             case "extra_rule_line_budget": extraRuleLineBudget = try duration(InputLimits.extraRuleLineBudget)
             case "rules_dir":

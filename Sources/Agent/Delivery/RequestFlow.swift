@@ -90,11 +90,12 @@ struct RequestFlow: Sendable {
             return Answer(outcome: "collection_failed", message: "Could not gather the information: \(error)", exitCode: ExitCodes.collectionFailed)
         }
         defer { claim?.release() }
+        let mappings = state.directory + "/mappings"
         if !result.redactionMapping.isEmpty {
-            let dir = state.directory + "/mappings"
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try? BundleNaming.saveMapping(result.redactionMapping, besides: dir + "/\(result.manifest.bundleID)")
+            try? FileManager.default.createDirectory(atPath: mappings, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try? BundleNaming.saveMapping(result.redactionMapping, besides: mappings + "/\(result.manifest.bundleID)")
         }
+        Self.pruneMappings(in: mappings, olderThan: config.mappingRetention)
         let id = result.manifest.bundleID
         let unreadable = Report.unreadable(result.manifest).nilIfEmpty
 
@@ -176,6 +177,26 @@ extension RequestFlow {
         } catch {
             return path
         }
+    }
+
+    /// Deletes the redaction mappings (`*.map.json`) in `folder` last written more than
+    /// `retention` before `now` (`mapping_retention`): they hold the real identifiers behind a
+    /// request's placeholders, needed while its ticket is worked on, not forever. Anything
+    /// else in the folder, and a file that cannot be read, is left alone.
+    /// - Returns: how many were deleted.
+    @discardableResult
+    static func pruneMappings(in folder: String, olderThan retention: Duration, now: Date = Date()) -> Int {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: folder) else { return 0 }
+        let cutoff = now.addingTimeInterval(-Double(retention.components.seconds))
+        var deleted = 0
+        for name in names where name.hasSuffix(".map.json") {
+            let path = folder + "/" + name
+            guard let attributes = try? fm.attributesOfItem(atPath: path), attributes[.type] as? FileAttributeType == .typeRegular,
+                  let written = attributes[.modificationDate] as? Date, written < cutoff else { continue }
+            if (try? fm.removeItem(atPath: path)) != nil { deleted += 1 }
+        }
+        return deleted
     }
 }
 

@@ -72,6 +72,11 @@ enum InputLimits {
     /// every 30 seconds at most, and at least once a day so a reply is never a day late.
     static let replyCheckInterval: ClosedRange<Duration> = .seconds(30) ... .seconds(86_400)
 
+    /// `mapping_retention`: how long a request's redaction mapping stays on the computer. At
+    /// least an hour (a technician's question about a placeholder comes after the ticket), at
+    /// most ten years.
+    static let mappingRetention: ClosedRange<Duration> = .seconds(3600) ... .seconds(3650 * 86_400)
+
     /// `user_requests_per_hour`: requests for help one ordinary user may make through the daemon.
     static let userRequestsPerHour: ClosedRange<Int> = 1 ... 1000
 

@@ -117,6 +117,44 @@ import Testing
         }
     }
 
+    /// The stored JSON leaves out only processes the rows give back exactly; a heartbeat with
+    /// any other (more than 64, a pid twice, text the columns cut or a NUL ends, a time outside
+    /// 1900–9999 or between seconds, a size past Int64) keeps them, and reads back whole.
+    @Test func onlyProcessesTheRowsHoldExactlyLeaveTheJSON() async throws {
+        let ok = ProcessRecord(pid: 10, ppid: 1, uid: 1000, user: "ü" + String(repeating: "u", count: 63), state: "S", name: String(repeating: "n", count: 64),
+                               commandLine: String(repeating: "é", count: Heartbeat.commandLineCharacters), threads: 1, rssBytes: UInt64(Int64.max),
+                               startTime: Date(timeIntervalSince1970: -2_208_988_800), cpuPercent: 1)
+        #expect(HeartbeatRow.rowsHold([ok]) && HeartbeatRow.rowsHold([]))
+        #expect(HeartbeatRow.rowsHold((0..<64).map { var p = ok; p.pid = $0; return p }))
+        var bad: [(String, [ProcessRecord])] = [("65 processes", (0..<65).map { var p = ok; p.pid = $0; return p }), ("a pid twice", [ok, ok])]
+        for (what, change) in [("long name", { (p: inout ProcessRecord) in p.name += "n" }), ("long user", { $0.user! += "u" }),
+                               ("long state", { $0.state = "SSSSSSSSS" }), ("long command", { $0.commandLine += "x" }),
+                               ("NUL", { $0.commandLine = "a\u{0}b" }), ("rss past Int64", { $0.rssBytes = UInt64(Int64.max) + 1 }),
+                               ("year 1899", { $0.startTime = Date(timeIntervalSince1970: -2_208_988_801) }),
+                               ("year 10000", { $0.startTime = Date(timeIntervalSince1970: 253_402_300_800) }),
+                               ("a fraction of a second", { $0.startTime = Date(timeIntervalSince1970: 1_790_000_000.5) })] as [(String, (inout ProcessRecord) -> Void)] {
+            var p = ok
+            change(&p)
+            bad.append((what, [p]))
+        }
+        for (what, processes) in bad { #expect(!HeartbeatRow.rowsHold(processes), "\(what)") }
+
+        // Stored with them, read back whole, on either store.
+        let tc = try await TestCollector()
+        defer { Task { await tc.close() } }
+        let id = UUID().uuidString.lowercased()
+        _ = try await tc.store.enrollHost(id: id, machineID: "m", hostname: "pc", agentVersion: "0.1.0",
+                                          tokenHash: Secrets.hash(Secrets.generate(.hostToken)), secretID: 1, now: Date())
+        for (what, processes) in bad {
+            let beat = Heartbeat(host: HostIdentity(hostID: id, hostname: "pc"), sentAt: Date(timeIntervalSince1970: 1_790_000_000), agentVersion: "0.1.0",
+                                 topProcesses: processes)
+            try await tc.store.recordHeartbeats([HeartbeatRow(hostID: id, receivedAt: Date(), heartbeat: beat)])
+            // As its JSON has it (which keeps whole seconds).
+            let sent = try BundleJSON.decoder().decode(Heartbeat.self, from: try BundleJSON.encoder().encode(beat))
+            #expect(try await tc.store.latestHeartbeat(hostID: id)?.heartbeat == sent, "\(what)")
+        }
+    }
+
     @Test func technicianReadsTicketsBundlesAndJournal() async throws {
         let tc = try await TestCollector(limits: ["journal_page_max": 50])
         defer { Task { await tc.close() } }

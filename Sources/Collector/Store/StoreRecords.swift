@@ -345,8 +345,8 @@ public final class HeartbeatRow: Sendable {
     /// Whether the host's process rows give `processes` back exactly, so the stored JSON can
     /// leave them out: one row per pid, at most `SQLiteStore.fleetRowsPerHost`, no text the
     /// columns cut (`clipped`) or a NUL would end, sizes that fit the columns, times in whole
-    /// seconds. The agent's heartbeats always qualify; any other keeps its processes in its
-    /// JSON (the rows hold them as cut).
+    /// seconds of the years 1900–9999. The agent's heartbeats qualify; any other keeps its
+    /// processes in its JSON (the rows hold them as cut).
     static func rowsHold(_ processes: [ProcessRecord]) -> Bool {
         guard processes.count <= SQLiteStore.fleetRowsPerHost else { return false }
         func fits(_ text: String, _ most: Int) -> Bool {
@@ -357,11 +357,14 @@ public final class HeartbeatRow: Sendable {
             guard pids.insert(processes[i].pid).inserted, fits(processes[i].name, 64), processes[i].user.map({ fits($0, 64) }) ?? true,
                   fits(processes[i].state, 8), fits(processes[i].commandLine, Heartbeat.commandLineCharacters),
                   processes[i].rssBytes <= UInt64(Int64.max), processes[i].cpuPercent.isFinite,
-                  processes[i].startTime.map({ $0.timeIntervalSince1970.rounded() == $0.timeIntervalSince1970 }) ?? true
+                  processes[i].startTime.map({ Self.wholeSeconds.contains($0.timeIntervalSince1970) && $0.timeIntervalSince1970.rounded() == $0.timeIntervalSince1970 }) ?? true
             else { return false }
         }
         return true
     }
+
+    /// 1900-01-01T00:00:00Z ... 9999-12-31T23:59:59Z: the times both stores give back exactly.
+    private static let wholeSeconds: ClosedRange<TimeInterval> = -2_208_988_800 ... 253_402_300_799
 }
 
 /// A recorded heartbeat.

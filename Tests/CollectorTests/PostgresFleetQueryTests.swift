@@ -87,8 +87,12 @@ import Testing
                                        "used_percent", "inodes_used_percent"],
                         [.t(d.0), .t(d.1), .t("/dev/sda"), .t("ext4"), .b(d.2), .i(1000), .i(Int64(d.3 * 10)), .i(Int64(1000 - d.3 * 10)), .r(d.3), .r(1)]))
         }
+        out.append(("host_processes", ["host_id", "pid", "name", "\"user\"", "uid", "state", "cpu_percent", "rss_bytes", "threads", "command",
+                                       "ppid", "start_time", "top_cpu", "top_memory", "ordinal"],
+                    [.t("h-alpha"), .i(42), .t("firefox-esr"), .t("alice"), .i(1000), .t("R"), .r(150), .i(2_147_483_648), .i(80), .t("/usr/lib/firefox-esr/firefox-esr"),
+                     .i(1), .d(ago(5000)), .b(true), .b(false), .i(0)]))
         out.append(("host_processes", ["host_id", "pid", "name", "\"user\"", "uid", "state", "cpu_percent", "rss_bytes", "threads", "command"],
-                    [.t("h-alpha"), .i(42), .t("firefox-esr"), .t("alice"), .i(1000), .t("R"), .r(150), .i(2_147_483_648), .i(80), .t("/usr/lib/firefox-esr/firefox-esr")]))
+                    [.t("h-beta"), .i(7), .t("sshd"), .null, .i(0), .t("S"), .r(0), .i(1_048_576), .i(1), .t("sshd: /usr/sbin/sshd -D")]))
         for (host, unit) in [("h-alpha", "cups.service"), ("h-beta", "cups.service"), ("h-beta", "Apt-daily.service")] {
             out.append(("host_failed_units", ["host_id", "unit", "description", "active_state", "sub_state", "result", "since", "restarts"],
                         [.t(host), .t(unit), .t("d"), .t("failed"), .t("failed"), .t("exit-code"), .d(ago(7200)), .i(3)]))
@@ -171,7 +175,8 @@ import Testing
             "SELECT * FROM hosts ORDER BY host_id",
             "SELECT * FROM health ORDER BY host_id",
             "SELECT * FROM disks ORDER BY host_id, mount_point",
-            "SELECT * FROM processes",
+            "SELECT * FROM processes ORDER BY host_id, pid",
+            "SELECT hostname, pid FROM processes WHERE start_time < datetime('now', '-1 hours') AND top_cpu = 1 AND ppid = 1",
             "SELECT * FROM failed_units ORDER BY host_id, unit",
             "SELECT * FROM findings ORDER BY rule_id",
             "SELECT * FROM tickets",
@@ -193,6 +198,9 @@ import Testing
             #expect(pg == lite, "\(sql)")
             if case .failure(let e) = lite { Issue.record("SQLite failed \(sql): \(e)") }
         }
+        // The processes' start times and flags answer on both (a process of alpha's).
+        let (started, _) = await Self.both(pair, "SELECT hostname, pid FROM processes WHERE start_time < datetime('now', '-1 hours') AND top_cpu = 1 AND ppid = 1")
+        #expect((try? started.get().rows.count) == 1)
         // The fixture answers something for the time-based dashboard cards.
         let (notSeen, _) = await Self.both(pair, WebController.dashboard.first { $0.title == "Not seen for 7 days" }!.sql)
         #expect(try notSeen.get().rows.map { $0[0] } == [.text("zeta"), .text("gamma")])

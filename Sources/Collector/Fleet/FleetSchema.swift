@@ -110,8 +110,11 @@ public enum FleetSchema {
             c("user", "TEXT", "owner"), c("uid", "INTEGER", "owner's uid"), c("state", "TEXT", "R, S, D, Z…"),
             c("cpu_percent", "REAL", "% of one core over the sample"), c("rss_bytes", "INTEGER", "resident memory"),
             c("threads", "INTEGER", "threads"), c("command", "TEXT", "command line, its first 1,024 characters (redacted on the workstation)"),
+            c("ppid", "INTEGER", "parent process id (NULL on rows from before v17_process_rows)"), c("start_time", "TEXT", "when it started"),
+            c("top_cpu", "INTEGER", "1 when among the host's top consumers of CPU"), c("top_memory", "INTEGER", "1 when among its top consumers of memory"),
         ], select: """
-            SELECT p.host_id, h.hostname, p.pid, p.name, p.user, p.uid, p.state, p.cpu_percent, p.rss_bytes, p.threads, p.command
+            SELECT p.host_id, h.hostname, p.pid, p.name, p.user, p.uid, p.state, p.cpu_percent, p.rss_bytes, p.threads, p.command,
+                   p.ppid, p.start_time, p.top_cpu, p.top_memory
             FROM main.host_processes p JOIN main.hosts h ON h.id = p.host_id
             """),
         View(name: "failed_units", meaning: "systemd units in failed state in each host's latest heartbeat.", columns: [

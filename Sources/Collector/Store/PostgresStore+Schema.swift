@@ -471,6 +471,12 @@ extension PostgresStore {
         ALTER TABLE host_processes ADD COLUMN top_cpu boolean NOT NULL DEFAULT false;
         ALTER TABLE host_processes ADD COLUMN top_memory boolean NOT NULL DEFAULT false;
         ALTER TABLE host_processes ADD COLUMN ordinal bigint NOT NULL DEFAULT 0;
+        CREATE OR REPLACE VIEW fleet.processes AS
+            SELECT p.host_id COLLATE "C" AS host_id, h.hostname COLLATE "C" AS hostname, p.pid, p.name COLLATE "C" AS name,
+                   p."user" COLLATE "C" AS "user", p.uid, p.state COLLATE "C" AS state, p.cpu_percent, p.rss_bytes, p.threads,
+                   p.command COLLATE "C" AS command, p.ppid, fleet.utc(p.start_time) COLLATE "C" AS start_time, p.top_cpu::int AS top_cpu,
+                   p.top_memory::int AS top_memory
+            FROM host_processes p JOIN hosts h ON h.id = p.host_id;
         """),
     ]
 

@@ -67,6 +67,22 @@ def page_size(path):
     return 65536 if n == 1 else n
 
 
+def wait_stored(port, total, deadline_seconds=300):
+    """Waits until the collector has stored `total` heartbeats (`helpline_heartbeats_accepted_total`,
+    counted at commit): a heartbeat the writer is behind on is answered before it is stored,
+    and the WAL (and the CPU) must be read after its batch, not while it is written."""
+    deadline = time.time() + deadline_seconds
+    while time.time() < deadline:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/metrics")
+        m = re.search(r"^helpline_heartbeats_accepted_total (\d+)", c.getresponse().read().decode(), re.M)
+        c.close()
+        if m and int(m.group(1)) >= total:
+            return
+        time.sleep(0.1)
+    sys.exit(f"the collector did not store {total} heartbeats within {deadline_seconds} s")
+
+
 def print_pages_by_table(work, start, end, count, size):
     """Maps the WAL frames written between byte offsets start and end to the table or index
     that owns each page (dbstat on a copy of the database and its WAL, taken while the
@@ -78,7 +94,9 @@ def print_pages_by_table(work, start, end, count, size):
     for suffix in ("", "-wal"):
         shutil.copyfile(os.path.join(work, "data", "collector.sqlite" + suffix), os.path.join(snap, "collector.sqlite" + suffix))
     with open(os.path.join(snap, "collector.sqlite-wal"), "rb") as f:
-        f.seek(start)
+        # Frames follow the WAL's 32-byte header; a log emptied by a checkpoint before the
+        # measure starts at 0, where the header is, not a frame.
+        f.seek(max(start, 32))
         frames = []
         while f.tell() + 24 + size <= end:
             header = f.read(24)
@@ -115,6 +133,13 @@ def main():
 
     work = tempfile.mkdtemp(prefix="hb-replay-")
     shutil.copytree(os.path.join(args.store, "data"), os.path.join(work, "data"))
+    if args.count_pages:
+        # The WAL starts empty: a log left by the fill, cut to its size limit, would be written
+        # over from its start, and its growth would not count the frames written.
+        import sqlite3
+        con = sqlite3.connect(os.path.join(work, "data", "collector.sqlite"))
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
     hosts = []
     with open(os.path.join(args.store, "hosts.txt")) as f:
         for line in f:
@@ -152,8 +177,10 @@ def main():
             if m:
                 port = int(m.group(1))
         errors = blast(port, warm, args.connections)
+        wait_stored(port, len(warm) - len(errors))
         cpu0, t0, wal0 = cpu_seconds(server.pid), time.time(), os.path.getsize(wal)
         errors += blast(port, measured, args.connections)
+        wait_stored(port, len(warm) + len(measured) - len(errors))
         cpu, el, wal1 = cpu_seconds(server.pid) - cpu0, time.time() - t0, os.path.getsize(wal)
         size = page_size(os.path.join(work, "data", "collector.sqlite"))
         pages = (f"; {(wal1 - wal0) / (size + 24) / args.count:.2f} WAL frames of {size} bytes per heartbeat, "
